@@ -1,0 +1,142 @@
+"""Finding a consultant's project folder (like git finds a repo) and creating a new one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .errors import ConfigError
+
+CONFIG_NAME = "mailflow.toml"
+STATE_DIR = ".mailflow"
+
+DEFAULT_CONFIG = """\
+# mailflow project settings. Secrets never go in this file: use password_env (the name of an
+# environment variable) or password_command (a command that prints the password).
+
+time_zone = "{time_zone}"      # default for engagements that do not name their own
+# approver = "dana"            # who approves drafts; defaults to $USER
+
+[sender]
+name = "{sender_name}"
+email = "{sender_email}"
+# reply_to_token = true        # Reply-To: you+token@domain, where your mailbox supports it
+
+[smtp]
+host = "127.0.0.1"             # `mailflow sink` listens here to try things safely
+port = 1025
+security = "none"              # tls (port 465) | starttls (587) | none (loopback only)
+# username = "{sender_email}"
+# password_env = "MAILFLOW_SMTP_PASSWORD"
+# password_command = "pass show mail/smtp"
+# oauth2_token_command = "oauth2-token --provider google"
+
+# [imap]                       # where clients' replies arrive
+# host = "imap.example.com"
+# security = "tls"
+# username = "{sender_email}"
+# password_env = "MAILFLOW_IMAP_PASSWORD"
+# folders = ["INBOX"]
+# sent_folder = "Sent"         # "" to turn off copies (Gmail keeps its own)
+
+[window]                       # when emails may go out, in each client's local time
+days = "mon-fri"
+start = "09:00"
+end = "17:00"
+
+# [holidays]                   # skip public holidays (country code, optional region)
+# country = "US"
+# subdiv = "NY"
+# extra = ["2026-12-24", "2026-12-31"]
+
+[schedule]
+review_days = 5                # drafts are prepared this many days before they are due
+grace = "2 business days"      # later than this, a message waits for you instead of going out
+per_minute = 20                # throttle, well under provider limits
+per_day = 400
+retry_lifetime_hours = 72      # give up on a temporarily refused message after this long
+"""
+
+
+@dataclass(frozen=True)
+class Project:
+    """The folders and files of one consultant's project."""
+
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        """mailflow.toml."""
+        return self.root / CONFIG_NAME
+
+    @property
+    def rules_dir(self) -> Path:
+        """The project's rule files."""
+        return self.root / "rules"
+
+    @property
+    def templates_dir(self) -> Path:
+        """The project's email templates."""
+        return self.root / "templates" / "emails"
+
+    @property
+    def engagements_dir(self) -> Path:
+        """Where engagement files are kept by convention."""
+        return self.root / "engagements"
+
+    @property
+    def state_dir(self) -> Path:
+        """The database, journal, event log, raw replies and lock."""
+        return self.root / STATE_DIR
+
+
+def find_project(explicit: str | os.PathLike | None = None, cwd: Path | None = None) -> Project:
+    """--project, else $MAILFLOW_PROJECT, else the nearest parent folder holding mailflow.toml."""
+    given = explicit or os.environ.get("MAILFLOW_PROJECT")
+    if given:
+        root = Path(given).expanduser().resolve()
+        if not (root / CONFIG_NAME).is_file():
+            raise ConfigError(f"{root}: not a mailflow project (no {CONFIG_NAME}); "
+                              "create one with `mailflow init DIR`")
+        return Project(root)
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return Project(folder)
+    raise ConfigError(f"no {CONFIG_NAME} in {here} or any parent folder; use --project DIR, "
+                      "set MAILFLOW_PROJECT, or create one with `mailflow init DIR`")
+
+
+def playbook_dir() -> Path:
+    """The default playbook shipped inside the package (rules, templates, example engagement)."""
+    return Path(str(resources.files("mailflow") / "playbook"))
+
+
+def init_project(dest: Path, *, sender_name: str = "Your Name",
+                 sender_email: str = "you@example.com", time_zone: str = "UTC",
+                 force: bool = False) -> Project:
+    """Create a project folder from the default playbook."""
+    dest = dest.expanduser().resolve()
+    if (dest / CONFIG_NAME).exists() and not force:
+        raise ConfigError(f"{dest / CONFIG_NAME}: already exists (use --force to overwrite "
+                          "the playbook files; your state is never touched)")
+    for part in (sender_name, sender_email, time_zone):
+        if '"' in part or "\n" in part or "\\" in part:
+            raise ConfigError(f"init: {part!r} may not contain quotes, backslashes or line breaks")
+    source = playbook_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source / "rules", dest / "rules", dirs_exist_ok=True)
+    shutil.copytree(source / "templates" / "emails", dest / "templates" / "emails",
+                    dirs_exist_ok=True)
+    (dest / "engagements").mkdir(exist_ok=True)
+    shutil.copy2(source / "engagements" / "example.toml", dest / "engagements" / "example.toml")
+    (dest / CONFIG_NAME).write_text(DEFAULT_CONFIG.format(
+        sender_name=sender_name, sender_email=sender_email, time_zone=time_zone),
+        encoding="utf-8")
+    state = dest / STATE_DIR
+    state.mkdir(mode=0o700, exist_ok=True)
+    (dest / ".gitignore").write_text(f"{STATE_DIR}/\n", encoding="utf-8")
+    return Project(dest)

@@ -1,0 +1,246 @@
+"""The project's state: a TinyDB checkpoint plus an append-only, fsynced event journal.
+
+TinyDB rewrites its whole file on every write, so mailflow never writes it per change:
+every change that must survive a crash is appended to `events.jsonl` (fsynced when it
+matters, e.g. around each SMTP transaction) and applied in memory; the TinyDB file is
+written once at the end of a command, atomically, and records how much of the journal it
+already contains. Opening the store replays whatever the checkpoint lacks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+from .errors import LockedError, StoreError
+
+TABLES = ("engagements", "messages", "replies", "cursors")
+DB_NAME = "state.json"
+JOURNAL_NAME = "events.jsonl"
+LOCK_NAME = "lock"
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that replaces its file atomically (temp, fsync, rename), mode 0600.
+
+    The previous good file is kept as a hard link `<name>.bak` so a damaged file can be
+    recovered by hand; a crash at any moment leaves either the old or the new file.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        """The whole database, or None when the file does not exist yet."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise StoreError(f"{self.path}: cannot read: {err.strerror}") from err
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as err:
+            backup = self.path.with_name(self.path.name + ".bak")
+            hint = (f"the last good copy is {backup}" if backup.exists()
+                    else "no backup exists")
+            raise StoreError(f"{self.path}: the database is damaged ({err}); {hint}. Nothing "
+                             "was changed: inspect it, or copy the backup over it") from err
+        return data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        """Replace the file atomically with `data`."""
+        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"),
+                             default=_json_default).encode("utf-8")
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        backup = self.path.with_name(self.path.name + ".bak")
+        if self.path.exists():
+            backup.unlink(missing_ok=True)
+            os.link(self.path, backup)
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
+
+    def close(self) -> None:
+        """Nothing to release: the file is not held open."""
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def now_iso(now: dt.datetime) -> str:
+    """A UTC instant as stored: ISO 8601 with seconds, sortable as text."""
+    return now.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class State:
+    """The whole database in memory, keyed by natural keys."""
+
+    engagements: dict[str, dict] = field(default_factory=dict)
+    messages: dict[str, dict] = field(default_factory=dict)
+    replies: dict[str, dict] = field(default_factory=dict)
+    cursors: dict[str, dict] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def messages_of(self, engagement_id: str) -> list[dict]:
+        """The messages of one engagement (in stage/step order of their keys' creation)."""
+        return [m for m in self.messages.values() if m["engagement"] == engagement_id]
+
+
+_KEY_FIELD = {"engagements": "id", "messages": "key", "replies": "id", "cursors": "folder"}
+
+
+def apply_event(state: State, event: dict) -> None:
+    """Apply one journal event's changes to the state (idempotent: replay is safe)."""
+    for table in TABLES:
+        change = event.get(table)
+        if not change:
+            continue
+        records = getattr(state, table)
+        key = change["key"]
+        record = records.setdefault(key, {_KEY_FIELD[table]: key})
+        record.update(change.get("set", {}))
+        for name, value in change.get("append", {}).items():
+            record.setdefault(name, []).append(value)
+
+
+class Store:
+    """Reading and writing a project's state folder."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir
+        self.db_path = state_dir / DB_NAME
+        self.journal_path = state_dir / JOURNAL_NAME
+
+    def load(self) -> State:
+        """The checkpoint plus every journal event written after it (read-only)."""
+        data = AtomicJSONStorage(self.db_path).read() or {}
+        state = State()
+        for table in TABLES:
+            key_field = _KEY_FIELD[table]
+            records = getattr(state, table)
+            for doc in (data.get(table) or {}).values():
+                records[doc[key_field]] = doc
+        state.meta = next(iter((data.get("meta") or {}).values()), {}) or {}
+        for event in self.events(since=state.meta.get("journal_offset", 0)):
+            apply_event(state, event)
+        return state
+
+    def events(self, since: int = 0) -> Iterator[dict]:
+        """Journal events from a byte offset on; a torn last line (crash mid-write) is ignored."""
+        try:
+            f = self.journal_path.open("rb")
+        except FileNotFoundError:
+            return
+        with f:
+            f.seek(since)
+            for line in f:
+                if not line.endswith(b"\n"):
+                    break  # torn write: the event never completed, so it never happened
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
+
+    @contextmanager
+    def writer(self) -> Iterator[Writer]:
+        """Hold the project's write lock and give a Writer; a second writer fails at once."""
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock_fd = os.open(self.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(lock_fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise LockedError(f"{self.dir.parent}: another mailflow process (pid {holder}) "
+                                  "is working on this project; nothing was done") from None
+            os.ftruncate(lock_fd, 0)
+            os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)
+            w = Writer(self, self.load())
+            try:
+                yield w
+            finally:
+                w.close()
+        finally:
+            os.close(lock_fd)  # closing releases the flock; the kernel does so on a crash too
+
+
+class Writer:
+    """Changes to the state under the lock: journal first, checkpoint at the end."""
+
+    def __init__(self, store: Store, state: State) -> None:
+        self.store = store
+        self.state = state
+        self.dirty = False
+        self._journal = open(store.journal_path, "ab")  # noqa: SIM115 - closed in close()
+        os.chmod(store.journal_path, 0o600)
+        self._seq = state.meta.get("seq", 0)
+
+    def record(self, kind: str, *, at: dt.datetime, durable: bool = False, **parts: Any) -> dict:
+        """Append an event (and apply its changes); `durable` fsyncs before returning."""
+        self._seq += 1
+        event = {"seq": self._seq, "at": now_iso(at), "kind": kind, **parts}
+        self._journal.write(json.dumps(event, ensure_ascii=False, default=_json_default)
+                            .encode("utf-8") + b"\n")
+        if durable:
+            self.sync()
+        apply_event(self.state, event)
+        self.dirty = True
+        return event
+
+    def touch(self) -> None:
+        """Mark the state changed without an event (derived data such as plans and drafts)."""
+        self.dirty = True
+
+    def sync(self) -> None:
+        """Make every event written so far durable."""
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+
+    def save(self) -> None:
+        """Write the checkpoint once, if anything changed."""
+        if not self.dirty:
+            return
+        self.sync()
+        self.state.meta["journal_offset"] = self._journal.tell()
+        self.state.meta["seq"] = self._seq
+        data: dict[str, dict[str, Any]] = {}
+        for table in TABLES:
+            records = getattr(self.state, table)
+            data[table] = {str(i): doc for i, doc in enumerate(records.values(), start=1)}
+        data["meta"] = {"1": self.state.meta}
+        db = TinyDB(self.store.db_path, storage=AtomicJSONStorage)
+        db.storage.write(data)
+        self.dirty = False
+
+    def close(self) -> None:
+        """Close the journal file."""
+        self._journal.close()
