@@ -1,0 +1,101 @@
+"""Render every offboarding email for the example engagement to HTML (and PNG when chromium is
+installed), to look at them the way a client would.
+
+    python tools/screenshots.py [--out build/screenshots] [--engagement path.toml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mailflow.context import template_context  # noqa: E402
+from mailflow.render import Renderer  # noqa: E402
+
+# (template, stage id, stage name, step, local send time): the example's calendar, roughly
+STAGES = [
+    ("timeline_notice", "timeline_notice", "Timeline notice", 0, dt.datetime(2026, 12, 30, 9, 30)),
+    ("deliverables_recap", "deliverables_recap", "Deliverables recap", 0,
+     dt.datetime(2027, 1, 20, 9, 30)),
+    ("support_offer", "support_offer", "Support offer", 0, dt.datetime(2027, 1, 22, 10, 0)),
+    ("access_revocation", "access_revocation", "Access revocation notice", 0,
+     dt.datetime(2027, 1, 26, 9, 30)),
+    ("feedback_request", "feedback_request", "Feedback request", 0,
+     dt.datetime(2027, 2, 2, 9, 30)),
+    ("feedback_request_reminder", "feedback_request", "Feedback request", 1,
+     dt.datetime(2027, 2, 9, 9, 30)),
+]
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--hide-scrollbars", "--window-size=700,1400",
+]
+
+
+def render_all(engagement: dict, out: Path, templates: Path) -> list[Path]:
+    """Write one HTML file per email (subject shown above it) and return their paths."""
+    renderer = Renderer(templates)
+    consultant = engagement["consultant"]
+    recipient = engagement["contacts"]["to"][0]
+    out.mkdir(parents=True, exist_ok=True)
+    sent: dict[str, dt.datetime] = {}
+    pages = []
+    for template, stage_id, stage_name, step, when in STAGES:
+        context = template_context(
+            engagement, sender_name=consultant["name"], sender_email=consultant["email"],
+            stage_id=stage_id, stage_name=stage_name, step=step, now_local=when, sent=sent,
+            recipient=recipient,
+        )
+        rendered = renderer.render(template, context)
+        sent.setdefault(stage_id, when)
+        page = out / f"{template}.html"
+        page.write_text(rendered.html, encoding="utf-8")
+        (out / f"{template}.txt").write_text(
+            f"Subject: {rendered.subject}\n\n{rendered.text}", encoding="utf-8"
+        )
+        pages.append(page)
+        print(f"{page}  [{rendered.subject}]")
+    return pages
+
+
+def screenshot(pages: list[Path]) -> None:
+    """PNG of each page with headless chromium, if installed."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("chromium not found: HTML only (apt-get install -y chromium for PNGs)")
+        return
+    with tempfile.TemporaryDirectory(prefix="mailflow-chromium-") as profile:
+        for page in pages:
+            png = page.with_suffix(".png")
+            subprocess.run(
+                [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                 f"--screenshot={png}", page.resolve().as_uri()],
+                check=True, capture_output=True, timeout=120,
+            )
+            print(png)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render the example engagement's emails into build/screenshots/."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "screenshots")
+    parser.add_argument("--engagement", type=Path,
+                        default=ROOT / "mailflow" / "playbook" / "engagements" / "example.toml")
+    parser.add_argument("--templates", type=Path, default=ROOT / "templates" / "emails")
+    args = parser.parse_args(argv)
+    engagement = tomllib.loads(args.engagement.read_text(encoding="utf-8"))
+    screenshot(render_all(engagement, args.out, args.templates))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
