@@ -247,8 +247,8 @@ def next_opening(
     """The first UTC instant >= earliest_utc inside the window on an open day, and why it moved."""
     earliest = as_utc(earliest_utc, "earliest send time")
     reasons: list[str] = []
-    day = earliest.astimezone(zone).date()
-    for _ in range(MAX_SEARCH_DAYS):
+    day = first_day = earliest.astimezone(zone).date()
+    while (day - first_day).days <= MAX_SEARCH_DAYS:
         why = _closed_reason(day, window, cal)
         if why is None:
             hit = _first_in_day(day, earliest, zone, window)
