@@ -1,0 +1,100 @@
+"""HTML mail bodies to plain text, optionally dropping the quoted history mail programs mark up."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+# Elements whose text is never part of what a person reads.
+_INVISIBLE = frozenset({"style", "script", "head", "title", "xml", "template"})
+# Elements that start a new line of text.
+_BLOCK = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "center", "dd", "div", "dl", "dt",
+        "fieldset", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+        "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "td", "th",
+        "thead", "tr", "ul",
+    }
+)
+_VOID = frozenset({"br", "hr", "img", "meta", "link", "input", "wbr", "col", "area", "base"})
+
+# Markers after which everything is quoted history, as written by the main mail programs.
+_QUOTE_CLASSES = ("gmail_quote", "moz-cite-prefix", "yahoo_quoted", "protonmail_quote")
+_QUOTE_IDS = ("divrplyfwdmsg", "appendonsend", "stopspelling", "mail-editor-reference-message")
+# Outlook desktop's header block is a div with only this top border; nothing else marks it.
+_OUTLOOK_BORDER = re.compile(r"border-top\s*:\s*solid\s+#(?:e1e1e1|b5c4df)", re.IGNORECASE)
+
+
+def _is_quote_start(tag: str, attrs: dict[str, str]) -> bool:
+    """True when this start tag opens a mail program's quoted-history block."""
+    classes = attrs.get("class", "").lower().split()
+    if any(marker in classes for marker in _QUOTE_CLASSES):
+        return True
+    if attrs.get("id", "").lower() in _QUOTE_IDS:
+        return True
+    if tag == "blockquote" and attrs.get("type", "").lower() == "cite":
+        return True
+    return tag == "div" and bool(_OUTLOOK_BORDER.search(attrs.get("style", "")))
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self, drop_quotes: bool) -> None:
+        super().__init__(convert_charrefs=True)
+        self.drop_quotes = drop_quotes
+        self.parts: list[str] = []
+        self.invisible = 0
+        self.stopped = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.stopped:
+            return
+        if tag in _INVISIBLE:
+            self.invisible += 1
+            return
+        values = {k.lower(): (v or "") for k, v in attrs}
+        if self.drop_quotes and _is_quote_start(tag, values):
+            # Quoted history runs to the end of the body: Outlook puts it in siblings, not children.
+            self.stopped = True
+            return
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag == "li":
+            self.parts.append("\n- ")
+        elif tag == "p" and "msonormal" not in values.get("class", "").lower():
+            self.parts.append("\n\n")
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+        elif tag == "td":
+            self.parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag in _INVISIBLE and not self.stopped:
+            self.invisible -= 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.stopped:
+            return
+        if tag in _INVISIBLE:
+            self.invisible = max(0, self.invisible - 1)
+        elif tag == "p" or (tag in _BLOCK and tag != "li"):  # the next <li> starts its own line
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self.stopped or self.invisible:
+            return
+        # HTML whitespace is not significant; the block tags above carry the line structure.
+        self.parts.append(re.sub(r"[ \t\r\n\f]+", " ", data.replace("\xa0", " ")))
+
+
+def html_to_text(html: str, drop_quotes: bool = False) -> str:
+    """Readable plain text of an HTML body; with drop_quotes, stop at the quoted history."""
+    extractor = _TextExtractor(drop_quotes)
+    try:
+        extractor.feed(html)
+        extractor.close()
+    except Exception:  # noqa: BLE001 - html.parser is lenient, but never let a body crash parsing
+        pass
+    lines = [line.strip() for line in "".join(extractor.parts).split("\n")]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
