@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address
 from pathlib import Path
 
-from .errors import ConfigError
 from .tomlfile import Section, read_toml
 
 SECURITY_MODES = ("tls", "starttls", "none")
@@ -180,6 +179,7 @@ def check_address(s: Section, key: str, value: str) -> str:
         addr = Address(addr_spec=value)
     except (ValueError, IndexError) as err:
         raise s.error(key, f"not a valid email address: {value!r}") from err
-    if not addr.username or not addr.domain or "." not in addr.domain and addr.domain != "localhost":
+    dotted = "." in addr.domain or addr.domain == "localhost"
+    if not addr.username or not addr.domain or not dotted:
         raise s.error(key, f"not a valid email address: {value!r}")
     return addr.addr_spec

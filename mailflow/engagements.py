@@ -157,7 +157,7 @@ def _dated(item: dict, key: str) -> dict:
 
 def set_field(record: dict[str, Any], assignment: str, path: Path, default_zone: str
               ) -> dict[str, Any]:
-    """Apply `key=value` (e.g. contract_end=2027-01-15, client=..., dates.start=...) and revalidate."""
+    """Apply `key=value` (contract_end=2027-01-15, client=..., dates.start=...), revalidated."""
     key, sep, value = assignment.partition("=")
     key, value = key.strip(), value.strip()
     if not sep or not key:
@@ -189,8 +189,10 @@ def _parse_value(value: str) -> Any:
 
 
 def _to_toml_shape(record: dict[str, Any]) -> dict[str, Any]:
-    data = {k: v for k, v in record.items() if k not in ("holidays",) or v}
-    data = {k: v for k, v in data.items() if v is not None}
+    # only what an engagement file can say: internal fields (rev, plan signature) stay out
+    data = {k: v for k, v in record.items() if k in _TOP_KEYS and v is not None}
+    if not data.get("holidays"):
+        data.pop("holidays", None)
     data["links"] = {k: v for k, v in record.get("links", {}).items() if v}
     data["support"] = {k: v for k, v in record.get("support", {}).items() if v}
     for group in ("deliverables", "shared_access", "invoices"):

@@ -20,7 +20,8 @@ def _run(command: str, what: str) -> str:
         raise SecretError(f"{what}: could not run {command.split()[0]!r}: {err}") from None
     if done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["no message"])[0][:200]
-        raise SecretError(f"{what}: command {command.split()[0]!r} exited {done.returncode}: {first}")
+        name = command.split()[0]
+        raise SecretError(f"{what}: command {name!r} exited {done.returncode}: {first}")
     value = done.stdout.strip()
     if not value:
         raise SecretError(f"{what}: command {command.split()[0]!r} printed nothing")

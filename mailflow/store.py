@@ -119,7 +119,11 @@ _KEY_FIELD = {"engagements": "id", "messages": "key", "replies": "id", "cursors"
 
 
 def apply_event(state: State, event: dict) -> None:
-    """Apply one journal event's changes to the state (idempotent: replay is safe)."""
+    """Apply one journal event's changes to the state (replaying a journal gives the same state)."""
+    eng = state.engagements.get(event.get("engagement", ""))
+    if eng is not None:
+        # anything that happens to an engagement may change its plan: see Tick.plan
+        eng["rev"] = eng.get("rev", 0) + 1
     for table in TABLES:
         change = event.get(table)
         if not change:
@@ -244,3 +248,28 @@ class Writer:
     def close(self) -> None:
         """Close the journal file."""
         self._journal.close()
+
+
+class MemoryWriter(Writer):
+    """A Writer that changes the state in memory only: for dry runs and previews."""
+
+    def __init__(self, state: State) -> None:  # noqa: D107 - no journal, no lock
+        self.state = state
+        self.dirty = False
+        self._seq = state.meta.get("seq", 0)
+
+    def record(self, kind: str, *, at: dt.datetime, durable: bool = False, **parts: Any) -> dict:
+        """Apply the event's changes without writing them anywhere."""
+        self._seq += 1
+        event = {"seq": self._seq, "at": now_iso(at), "kind": kind, **parts}
+        apply_event(self.state, event)
+        return event
+
+    def sync(self) -> None:
+        """Nothing to make durable."""
+
+    def save(self) -> None:
+        """Nothing is saved."""
+
+    def close(self) -> None:
+        """Nothing to close."""

@@ -113,7 +113,8 @@ class Section:
     def sections(self, name: str) -> list[Section]:
         """An array of tables ([[name]]) as Sections; absent means empty."""
         value = self.get(name, list, [])
-        return [Section(item, self.path, f"{self._dotted(name)}[{i}]") for i, item in enumerate(value)]
+        return [Section(item, self.path, f"{self._dotted(name)}[{i}]")
+                for i, item in enumerate(value)]
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:

@@ -1,0 +1,141 @@
+"""Loading a project's config, rules and renderer once per command, validated up front."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from . import timing
+from .config import Config, load_config
+from .errors import ConfigError
+from .planner import Context
+from .project import Project
+from .rules import Sequence, load_rules
+
+
+@dataclass
+class Loaded:
+    """A project's validated configuration and rules."""
+
+    project: Project
+    config: Config
+    sequences: dict[str, Sequence]
+    window: timing.Window
+
+    @cached_property
+    def renderer(self):  # noqa: ANN201 - imported lazily: jinja2 is not needed by every command
+        """The template renderer for the project's templates."""
+        from .render import Renderer
+        return Renderer(self.project.templates_dir)
+
+    @cached_property
+    def config_digest(self) -> str:
+        """Changes when anything that affects planning in mailflow.toml changes."""
+        c = self.config
+        raw = json.dumps([c.time_zone, c.window, c.holidays, c.schedule], default=str,
+                         sort_keys=True)
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    @cached_property
+    def renderer_digest(self) -> str:
+        """Changes when any template file changes, so unapproved drafts are rendered anew."""
+        h = hashlib.sha256()
+        for path in sorted(self.project.templates_dir.rglob("*")):
+            if path.is_file():
+                st = path.stat()
+                h.update(f"{path}:{st.st_mtime_ns}:{st.st_size}".encode())
+        return h.hexdigest()[:16]
+
+    def sequence_for(self, engagement: dict) -> Sequence:
+        """The sequence an engagement follows."""
+        name = engagement.get("sequence", "offboarding")
+        try:
+            return self.sequences[name]
+        except KeyError:
+            raise ConfigError(f"engagement {engagement['id']}: sequence {name!r} is not defined "
+                              f"in {self.project.rules_dir} (have: {', '.join(self.sequences)})"
+                              ) from None
+
+    def context_for(self, engagement: dict) -> Context:
+        """The zone and holiday calendar that apply to an engagement."""
+        return _context(engagement.get("time_zone") or self.config.time_zone,
+                        json.dumps(_merge_holidays(self.config.holidays,
+                                                   engagement.get("holidays")), sort_keys=True))
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The project's default time zone."""
+        return timing.load_zone(self.config.time_zone)
+
+
+_CONTEXTS: dict[tuple[str, str], Context] = {}
+
+
+def _context(zone: str, holidays_json: str) -> Context:
+    # engagements share a handful of (zone, calendar) pairs; build each once per process
+    key = (zone, holidays_json)
+    if key not in _CONTEXTS:
+        _CONTEXTS[key] = Context(timing.load_zone(zone),
+                                 timing.make_calendar(json.loads(holidays_json) or None))
+    return _CONTEXTS[key]
+
+
+def _merge_holidays(project: dict, engagement: dict | None) -> dict:
+    merged = dict(project or {})
+    if engagement:
+        extra = list(merged.get("extra", [])) + list(engagement.get("extra", []))
+        merged.update({k: v for k, v in engagement.items() if k != "extra"})
+        if extra:
+            merged["extra"] = [str(x) for x in extra]
+    return merged
+
+
+def load_project(project: Project, check_templates: bool = True) -> Loaded:
+    """Config and rules of a project; any problem is a ConfigError naming file and key."""
+    config = load_config(project.config_path)
+    where = f"{project.config_path}"
+    try:
+        timing.load_zone(config.time_zone)
+    except ValueError as err:
+        raise ConfigError(f"{where}: time_zone: {err}") from err
+    try:
+        window = timing.parse_window(config.window or None)
+    except ValueError as err:
+        raise ConfigError(f"{where}: window: {err}") from err
+    try:
+        timing.make_calendar(config.holidays or None)
+    except ValueError as err:
+        raise ConfigError(f"{where}: holidays: {err}") from err
+    _check_schedule(config, where)
+    sequences = load_rules(project.rules_dir, window,
+                           project.templates_dir if check_templates else None)
+    return Loaded(project, config, sequences, window)
+
+
+SCHEDULE_DEFAULTS = {"review_days": 5, "grace": "2 business days", "per_minute": 20,
+                     "per_day": 400, "retry_lifetime_hours": 72}
+
+
+def _check_schedule(config: Config, where: str) -> None:
+    s = config.schedule
+    unknown = set(s) - set(SCHEDULE_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"{where}: schedule.{sorted(unknown)[0]}: unknown key; expected one "
+                          f"of: {', '.join(SCHEDULE_DEFAULTS)}")
+    for key in ("review_days", "per_minute", "per_day", "retry_lifetime_hours"):
+        value = s.get(key, SCHEDULE_DEFAULTS[key])
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{where}: schedule.{key}: expected a whole number >= 0, "
+                              f"got {value!r}")
+    try:
+        timing.parse_duration(str(s.get("grace", SCHEDULE_DEFAULTS["grace"])))
+    except ValueError as err:
+        raise ConfigError(f"{where}: schedule.grace: {err}") from err
+
+
+def schedule(config: Config, key: str):  # noqa: ANN201 - int or str by key
+    """A [schedule] setting with its default."""
+    return config.schedule.get(key, SCHEDULE_DEFAULTS[key])
