@@ -34,6 +34,13 @@ _UNDEFINED_PATTERNS = (
 # tracking-style request) and premailer would otherwise try to download it
 _LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
 _LIST_MARKER = re.compile(r"^(\s*)([-*•]\s+|\d+[.)]\s+)?")
+# phrases a line break must not split: "3 Dec 2026", "29 January", "14,250.00 USD"
+_KEEP_TOGETHER = re.compile(
+    r"\b\d{1,2} (?:January|February|March|April|May|June|July|August|September|October"
+    r"|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec)(?: \d{4})?\b"
+    r"|\b\d[\d,.]* [A-Z]{3}\b|\b[A-Z]{3} \d[\d,.]*"
+)
+_GLUE = "\x00"  # stands in for a space inside a kept-together phrase while wrapping
 
 
 @dataclass(frozen=True)
@@ -157,13 +164,15 @@ def _wrap_line(line: str) -> list[str]:
     # list items and indented lines keep a hanging indent under their first word
     match = _LIST_MARKER.match(line)
     hang = " " * len(match.group(0)) if match else ""
-    return textwrap.wrap(
-        line,
+    glued = _KEEP_TOGETHER.sub(lambda m: m.group(0).replace(" ", _GLUE), line)
+    wrapped = textwrap.wrap(
+        glued,
         width=TEXT_WIDTH,
         subsequent_indent=hang,
         break_long_words=False,  # URLs must stay whole to stay clickable
         break_on_hyphens=False,
-    ) or [line]
+    ) or [glued]
+    return [part.replace(_GLUE, " ") for part in wrapped]
 
 
 def _clean_subject(name: str, subject: str) -> str:

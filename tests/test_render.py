@@ -228,6 +228,7 @@ def test_filters() -> None:
     assert first_name({"name": "山田太郎"}) == "山田太郎"
     assert first_name("Dr. Jane Smith") == "Jane"
     assert first_name({"name": ""}) == ""
+    assert first_name({"name": "Dana Whitfield", "first_name": "Dee"}) == "Dee"
 
 
 def test_renderer_import_does_not_load_premailer() -> None:
@@ -248,3 +249,10 @@ def test_environment_is_built_once(tdir: Path) -> None:
     r.render("hello", {"client": "B"})
     assert r.env is env
     assert env.filters["longdate"] is longdate
+
+
+def test_wrapping_never_splits_a_date_or_an_amount() -> None:
+    line = "- " + "word " * 11 + "delivered 3 Dec 2026 and 14,250.00 USD due on 15 January"
+    text = normalize_text(line)
+    for phrase in ("3 Dec 2026", "14,250.00 USD", "15 January"):
+        assert any(phrase in x for x in text.splitlines()), text
