@@ -15,7 +15,7 @@ CONSULTANT_KEYS = ("name", "email", "title", "phone")
 DELIVERABLE_KEYS = ("name", "link", "status", "date")
 ACCESS_KEYS = ("system", "owner", "revoke_date")
 INVOICE_KEYS = ("number", "amount", "currency", "due", "status")
-SUPPORT_KEYS = ("summary", "price")
+SUPPORT_KEYS = ("summary", "price", "details")
 # dates that are not milestones of the wrap-up, so the timeline leaves them out
 _NOT_MILESTONES = frozenset({"start", "contract_end"})
 
@@ -61,6 +61,8 @@ def template_context(
         "outstanding_invoices": [i for i in invoices if not i["paid"]],
         "support_offer": bool(engagement.get("support_offer")),
         "support": _with_keys(engagement.get("support"), SUPPORT_KEYS),
+        # the engagement's free-form [data] table, for a consultant's own templates
+        "data": dict(engagement.get("data") or {}),
         "links": _with_keys(engagement.get("links"), LINK_KEYS),
         "stage": {"id": stage_id, "name": stage_name},
         "step": step,

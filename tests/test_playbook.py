@@ -108,6 +108,8 @@ VARIANTS = {
     "no_support_section": lambda e: e.pop("support"),
     "no_phone_no_title": lambda e: [e["consultant"].pop(k) for k in ("phone", "title")],
     "minimal": minimal,
+    "recipient_without_name": lambda e: e["contacts"].update(
+        to=[{"email": "accounts@northwind.example", "name": "", "first_name": ""}]),
 }
 
 
@@ -173,9 +175,11 @@ def test_every_stage_renders_cleanly(renderer: Renderer, variant: str, template:
     assert out.html.startswith("<!DOCTYPE html>")
     assert "<style" not in out.html and "<link" not in out.html and 'class="' not in out.html
     # the greeting uses the first name
-    first = e["contacts"]["to"][0].get("first_name") or e["contacts"]["to"][0]["name"].split()[0]
-    assert out.text.startswith(f"Hi {first},\n\n")
-    assert f"Hi {first}," in seen_html
+    to = e["contacts"]["to"][0]
+    first = to.get("first_name") or " ".join(to["name"].split()[:1])
+    greeting = f"Hi {first}," if first else "Hello,"
+    assert out.text.startswith(f"{greeting}\n\n")
+    assert greeting in seen_html
     # the signature: the offboarding lead's name, title, email and phone
     c = e["consultant"]
     for value in (c["name"], c.get("title"), c["email"], c.get("phone")):
@@ -368,7 +372,8 @@ def test_context_shape() -> None:
     assert ctx["outstanding_invoices"] == [] and ctx["contacts"]["cc"] == []
     assert ctx["links"] == dict.fromkeys(
         ("offboarding_doc", "deliverables_folder", "feedback_form", "meeting"))
-    assert ctx["support"] == {"summary": None, "price": None}
+    assert ctx["support"] == {"summary": None, "price": None, "details": None}
+    assert ctx["data"] == {}
     assert ctx["consultant"]["phone"] is None and ctx["consultant"]["title"] is None
     assert ctx["recipient"]["first_name"] == "Zoë"
     assert ctx["stage"] == {"id": "timeline_notice", "name": "Timeline notice"}
@@ -390,3 +395,16 @@ def test_context_sorts_access_and_flags_invoices() -> None:
     [open_invoice] = ctx["outstanding_invoices"]
     assert open_invoice["number"] == "WC-2026-118" and open_invoice["overdue"] is True
     assert [m["label"] for m in ctx["milestones"]] == ["Handover", "Last day of the engagement"]
+
+
+def test_stored_engagement_record_renders(renderer: Renderer) -> None:
+    # the runner renders the validated, stored record (ISO strings hydrated back to dates, empty
+    # strings and None for absent optional fields), not the raw TOML
+    engagements = pytest.importorskip("mailflow.engagements")
+    record = engagements.hydrate(engagements.load_engagement_file(EXAMPLE, "UTC"))
+    for template, stage, step in STAGES:
+        out = render(renderer, record, template, stage, step)
+        for pattern in FORBIDDEN:
+            assert not pattern.search(out.text + visible_html(out.html)), (template, pattern)
+    access = render(renderer, record, "access_revocation", "access_revocation", 0)
+    assert "14,250.00 USD" in access.text and "Removed by: me" in access.text
