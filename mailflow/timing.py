@@ -80,7 +80,7 @@ def due_slot(
 ) -> Slot:
     """The first send opening at or after `offset` from `anchor_date` and `not_before_utc`."""
     day = add_offset(anchor_date, offset, cal)
-    wall = at or window.start
+    wall = window.start if at is None else at
     if offset.anchor is None:
         first = f"{offset.describe()} after {anchor_date.isoformat()}"
     else:

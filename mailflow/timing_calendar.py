@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -24,6 +24,10 @@ class Calendar:
     country: str | None
     subdiv: str | None
     extra: frozenset[date]
+    # per-year closed weekdays, filled on first use: the planner asks thousands of times a tick
+    _closed: dict[int, frozenset[date]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def is_holiday(self, d: date) -> str | None:
         """Name the holiday on `d` ("Christmas Day", or "closure" for extra dates), else None."""
@@ -35,7 +39,12 @@ class Calendar:
 
     def is_business_day(self, d: date) -> bool:
         """True for Monday to Friday when no holiday or closure falls on the day."""
-        return d.weekday() < 5 and d not in _closed_weekdays(self, d.year)
+        if d.weekday() >= 5:
+            return False
+        closed = self._closed.get(d.year)
+        if closed is None:
+            closed = self._closed[d.year] = _closed_weekdays(self, d.year)
+        return d not in closed
 
 
 @lru_cache(maxsize=256)

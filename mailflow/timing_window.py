@@ -44,7 +44,8 @@ class Window:
 
     def describe(self) -> str:
         """Say the window like "Mon-Fri 09:00-17:00"."""
-        return f"{_describe_days(self.days)} {self.start:%H:%M}-{self.end:%H:%M}"
+        end = "24:00" if self.end == time.max else f"{self.end:%H:%M}"
+        return f"{_describe_days(self.days)} {self.start:%H:%M}-{end}"
 
     def contains(self, local: datetime) -> bool:
         """True when a local datetime falls on a window day inside [start, end)."""
@@ -84,6 +85,8 @@ def _parse_days(value: Any) -> frozenset[int]:
         text = value.strip().lower()
         if text in ("every day", "everyday", "all", "daily"):
             return _ALL_DAYS
+        if text in ("weekdays", "workdays"):
+            return frozenset(range(5))
         items: list[Any] = [p for p in text.split(",") if p.strip()]
     elif isinstance(value, list | tuple):
         items = list(value)
@@ -113,6 +116,8 @@ def _parse_time(value: Any, key: str) -> time:
     m = _TIME_RE.match(value.strip()) if isinstance(value, str) else None
     if m and int(m[1]) < 24 and int(m[2]) < 60:
         return time(int(m[1]), int(m[2]))
+    if m and key == "end" and value.strip() == "24:00":
+        return time.max  # the end is exclusive, so this is "until midnight"
     raise ValueError(f"window {key!r} must be a time like \"09:00\", not {value!r}")
 
 
@@ -210,6 +215,9 @@ def _transition_on(day: date, zone: ZoneInfo) -> datetime | None:
 
 def _first_in_day(day: date, earliest: datetime, zone: ZoneInfo, window: Window) -> datetime | None:
     """The first UTC instant >= earliest whose local time is inside the window on `day`."""
+    shown = earliest.astimezone(zone)
+    if shown.date() == day and window.contains(shown):
+        return earliest  # the common case, and nothing can be earlier
     # The window can only open at: `earliest` itself, the wall-clock start (either fold), or a
     # clock change (a start inside a spring-forward gap, or the repeated hour after falling back).
     candidates = [earliest, local_instant(day, window.start, zone), _at(day, window.start, zone, 1)]
@@ -283,5 +291,5 @@ def _missed(earliest: datetime, zone: ZoneInfo, window: Window, day: date) -> st
     local = earliest.astimezone(zone)
     if local.date() == day and local.time() >= window.end:
         return f"{format_wall(local)} is outside {window.describe()}"
-    return (f"{format_day(day)} has no {window.start:%H:%M}-{window.end:%H:%M} "
-            f"in {zone.key} (clock change)")
+    span = window.describe().rsplit(" ", 1)[1]
+    return f"{format_day(day)} has no {span} in {zone.key} (clock change)"

@@ -193,6 +193,7 @@ def test_parse_window_default() -> None:
         (["monday", "Tuesday"], {0, 1}, "Mon, Tue"),
         ("mon-wed,fri", {0, 1, 2, 4}, "Mon-Wed, Fri"),
         ("tue", {1}, "Tue"),
+        ("weekdays", {0, 1, 2, 3, 4}, "Mon-Fri"),
     ],
 )
 def test_parse_window_days(days: object, expected: set[int], described: str) -> None:
@@ -217,7 +218,7 @@ def test_parse_window_inherits_from_base() -> None:
         ({"days": ""}, "window 'days' names no day"),
         ({"days": 5}, "window 'days' must be text"),
         ({"start": "9am"}, "window 'start' must be a time like \"09:00\", not '9am'"),
-        ({"end": "24:00"}, "window 'end' must be a time"),
+        ({"end": "24:01"}, "window 'end' must be a time"),
         ({"end": "17:60"}, "window 'end' must be a time"),
         ({"end": 17}, "window 'end' must be a time"),
         ({"start": "18:00"}, "window 'start': end 17:00 must be after start 18:00"),
@@ -230,6 +231,14 @@ def test_parse_window_errors(spec: dict, message: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_window(spec)
     assert message in str(info.value)
+
+
+def test_window_until_midnight() -> None:
+    w = parse_window({"days": "all", "start": "00:00", "end": "24:00"})
+    assert w.describe() == "every day 00:00-24:00"
+    assert w.contains(local(NY, 2027, 1, 19, 23, 59, 59))
+    with pytest.raises(ValueError, match="window 'start' must be a time"):
+        parse_window({"start": "24:00"})
 
 
 def test_window_checks_itself() -> None:
