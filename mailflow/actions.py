@@ -108,8 +108,10 @@ def approve(w: Writer, msg: dict, who: str, now: dt.datetime) -> None:
     if msg["state"] != "awaiting_approval":
         raise StateError(f"{msg['key']} is {msg['state'].replace('_', ' ')}; only drafts awaiting "
                          "approval can be approved")
+    # approving a message that is already past due is a decision to send it late
+    late_ok = bool(msg.get("overdue")) or (msg.get("due") or "") <= now_iso(now)
     set_message(w, msg, "message.approved", now, state="approved", approved_by=who,
-                approved_at=now_iso(now), late_ok=bool(msg.get("overdue")), overdue=False)
+                approved_at=now_iso(now), late_ok=late_ok, overdue=False)
 
 
 def reject(w: Writer, msg: dict, who: str, reason: str, now: dt.datetime) -> None:

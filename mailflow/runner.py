@@ -256,7 +256,7 @@ class Tick:
             if msg["state"] != "approved" or msg.get("late_ok") or msg.get("sent_at"):
                 continue
             eng = self.state.engagements.get(msg["engagement"])
-            if eng is None:
+            if eng is None or eng.get("status") != "active":
                 continue
             stage = self.loaded.sequence_for(eng).stage(msg["stage"])
             if stage.late == "send":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import socket
@@ -52,14 +53,33 @@ class EmlSaver:
         return "250 Message accepted for delivery"
 
 
+class Sink:
+    """A running SMTP server in a background thread; stop() shuts it and its event loop."""
+
+    def __init__(self, handler: object, host: str, port: int) -> None:
+        from aiosmtpd.controller import Controller
+        self.host, self.port = host, port
+        # our own loop, so that stop() can close it: aiosmtpd's Controller leaves its
+        # default loop (and the loop's self-pipe sockets) open
+        self.loop = asyncio.new_event_loop()
+        self.controller = Controller(handler, hostname=host, port=port, loop=self.loop)
+
+    def start(self) -> Sink:
+        """Listen; a port that is taken gives a TransportError naming it."""
+        try:
+            self.controller.start()
+        except (OSError, RuntimeError) as err:
+            self.loop.close()
+            raise TransportError(f"sink {self.host}:{self.port}: cannot listen: {err}") from err
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and release everything."""
+        self.controller.stop()
+        self.loop.close()
+
+
 def start_sink(folder: Path, host: str = "127.0.0.1", port: int = 0,
-               on_message: Callable[[Path, list[str], str], None] | None = None):  # noqa: ANN201
-    """Start the sink in a background thread; returns the aiosmtpd Controller (call .stop())."""
-    from aiosmtpd.controller import Controller
-    port = port or free_port(host)
-    controller = Controller(EmlSaver(folder, on_message), hostname=host, port=port)
-    try:
-        controller.start()
-    except (OSError, RuntimeError) as err:
-        raise TransportError(f"sink {host}:{port}: cannot listen: {err}") from err
-    return controller
+               on_message: Callable[[Path, list[str], str], None] | None = None) -> Sink:
+    """Start a sink that saves every message in `folder`; call .stop() when done."""
+    return Sink(EmlSaver(folder, on_message), host, port or free_port(host)).start()
