@@ -298,7 +298,8 @@ def parse_inbound(raw: bytes, today: date | None = None) -> Inbound:
     try:
         return _parse(raw, today, problems)
     except Exception as exc:  # noqa: BLE001 - the poller must never die on one bad message
-        problems.append(f"unparseable message: {type(exc).__name__}: {exc}"[:200])
+        detail = " ".join(str(exc).split())
+        problems.append(f"unparseable message: {type(exc).__name__}: {detail}"[:200])
         return Inbound(
             message_id=None, in_reply_to=(), references=(), from_addr=None, from_name=None,
             to=(), subject="", date=None, kind=classify.HUMAN,

@@ -100,13 +100,13 @@ def decode_bytes(data: bytes, charset: str | None, problems: list[str]) -> str:
     if declared:
         try:
             codecs.lookup(declared)
-        except LookupError:
+        except (LookupError, ValueError):  # ValueError: NUL bytes in a mangled charset name
             problems.append(f"unknown charset {declared!r}")
             declared = None
     for name in ((declared,) if declared else ()) + _FALLBACKS:
         try:
             text = data.decode(name)
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeDecodeError, LookupError, ValueError):
             continue
         if declared and name != declared:
             problems.append(f"body is not valid {declared}, decoded as {name}")
