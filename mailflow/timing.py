@@ -12,6 +12,7 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from mailflow.timing_calendar import (
+    CLOSURE,
     Calendar,
     add_business_days,
     add_offset,
@@ -32,9 +33,11 @@ from mailflow.timing_window import (
     next_opening,
     parse_window,
     to_local,
+    zone_name,
 )
 
 __all__ = [
+    "CLOSURE",
     "DEFAULT_WINDOW",
     "MAX_SEARCH_DAYS",
     "Calendar",
@@ -57,6 +60,7 @@ __all__ = [
     "parse_offset",
     "parse_window",
     "to_local",
+    "zone_name",
 ]
 
 
@@ -88,7 +92,7 @@ def due_slot(
     reasons = [f"{first} = {format_day(day)} {wall:%H:%M}"]
     earliest = local_instant(day, wall, zone)
     if (shown := earliest.astimezone(zone)).time() != wall:
-        reasons.append(f"{wall:%H:%M} does not exist on {format_day(day)} in {zone.key} "
+        reasons.append(f"{wall:%H:%M} does not exist on {format_day(day)} in {zone_name(zone)} "
                        f"(clocks go forward) -> {format_wall(shown)}")
     if not_before_utc is not None and (floor := as_utc(not_before_utc, "not_before")) > earliest:
         # the previous step's actual send (or an order guard) comes later: start from there

@@ -231,6 +231,11 @@ def _first_in_day(day: date, earliest: datetime, zone: ZoneInfo, window: Window)
     return min(inside, default=None)
 
 
+def zone_name(zone: ZoneInfo) -> str:
+    """The zone's IANA name, e.g. "America/New_York"."""
+    return zone.key or str(zone)  # a zone loaded from a file has no key
+
+
 def _closed_reason(day: date, window: Window, cal: Calendar) -> str | None:
     if day.weekday() not in window.days:
         return f"{format_day(day)} is outside {window.describe()}"
@@ -278,12 +283,12 @@ def _moved(earliest: datetime, hit: datetime, zone: ZoneInfo, window: Window, da
     local, hit_local = earliest.astimezone(zone), hit.astimezone(zone)
     if local.date() == day and not window.contains(local):
         # after falling back, the same wall-clock hour comes round a second time
-        again = f" ({zone.key} clocks go back)" if hit_local.time() < local.time() else ""
+        again = f" ({zone_name(zone)} clocks go back)" if hit_local.time() < local.time() else ""
         target = format_wall(hit_local)
         return f"{format_wall(local)} is outside {window.describe()} -> {target}{again}"
     if hit_local.time() != window.start:
         return (f"{window.start:%H:%M} on {format_day(day)} is skipped by a clock change "
-                f"in {zone.key} -> {format_wall(hit_local)}")
+                f"in {zone_name(zone)} -> {format_wall(hit_local)}")
     return ""
 
 
@@ -292,4 +297,4 @@ def _missed(earliest: datetime, zone: ZoneInfo, window: Window, day: date) -> st
     if local.date() == day and local.time() >= window.end:
         return f"{format_wall(local)} is outside {window.describe()}"
     span = window.describe().rsplit(" ", 1)[1]
-    return f"{format_day(day)} has no {span} in {zone.key} (clock change)"
+    return f"{format_day(day)} has no {span} in {zone_name(zone)} (clock change)"
