@@ -77,6 +77,11 @@ def _attribution_at(lines: list[str], i: int) -> int:
         chunk = lines[i : i + span]
         if any(_is_quoted(line) for line in chunk[1:]):
             break
+        # A wrapped attribution is one sentence split over adjacent lines, never a paragraph end.
+        if span > 1 and (
+            not chunk[-1].strip() or any(c.rstrip().endswith((".", "!", "?")) for c in chunk[:-1])
+        ):
+            break
         if _ATTRIBUTION.match(" ".join(part.strip() for part in chunk)):
             return span
     return 0
