@@ -114,6 +114,10 @@ class SentIndex:
 
 def _newer(ref: SentRef, order: int, current_order: int, current: SentRef) -> bool:
     """True when ref was sent after current: by sent_at when both have it, else input order."""
-    if ref.sent_at is not None and current.sent_at is not None and ref.sent_at != current.sent_at:
-        return ref.sent_at > current.sent_at
+    if ref.sent_at is not None and current.sent_at is not None:
+        try:
+            if ref.sent_at != current.sent_at:
+                return ref.sent_at > current.sent_at
+        except TypeError:  # naive vs aware: fall back to input order rather than fail a poll
+            pass
     return order > current_order
