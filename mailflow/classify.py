@@ -66,13 +66,13 @@ def auto_reply_reason(headers: Mapping[str, str], subject: str) -> str | None:
     precedence = headers.get("precedence", "").strip().lower()
     if precedence in _MACHINE_PRECEDENCE:
         return f"Precedence: {precedence}"
-    if headers.get("x-ms-exchange-generated-message-source", "").strip():
-        return "X-MS-Exchange-Generated-Message-Source"
     found = _OOO_SUBJECT.match(subject)
     if found:
         return f"subject {found.group(0).strip()!r}"
-    # X-Auto-Response-Suppress and X-MS-Exchange-Inbox-Rules-Loop are deliberately not used:
-    # Outlook sets the first on ordinary mail and the second on rule-forwarded human mail.
+    # X-Auto-Response-Suppress, X-MS-Exchange-Inbox-Rules-Loop and
+    # X-MS-Exchange-Generated-Message-Source are deliberately not used: Outlook sets the first on
+    # ordinary mail, and Exchange sets the others on human mail forwarded by an inbox rule.
+    # Exchange's own out-of-office replies carry Auto-Submitted and an "Automatic reply:" subject.
     return None
 
 
