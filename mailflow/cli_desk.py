@@ -233,7 +233,7 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
     rows = [r for r in rows if (not eid or r.get("engagement") == eid)
             and (not needs_action or (r.get("needs_action") and not r.get("handled")))
             and (all_kinds or needs_action or eid or r.get("kind") in ("human", "unsubscribe"))]
-    out = [{k: v for k, v in r.items() if k not in ("raw",)} for r in rows]
+    out = [dict(r) for r in rows]
     if as_json:
         echo_json(out)
         return

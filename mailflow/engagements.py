@@ -59,12 +59,13 @@ def validate_engagement(data: dict, path: Path, default_zone: str) -> dict[str, 
     if "contract_end" not in record["dates"]:
         raise dates.error("contract_end", "required key is missing")
     lead = s.section("consultant", required=True)
-    lead.check_keys(["name", "email", "title", "phone"])
+    lead.check_keys(["name", "email", "title", "phone", "first_name"])
     record["consultant"] = {
         "name": check_header_value(lead, "name", lead.text("name", required=True)),
         "email": check_address(lead, "email", lead.text("email", required=True)),
         "title": lead.text("title", ""),
         "phone": lead.text("phone", ""),
+        "first_name": lead.text("first_name", ""),
     }
     contacts = s.section("contacts", required=True)
     contacts.check_keys(["to", "cc"])

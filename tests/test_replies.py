@@ -1,0 +1,169 @@
+"""Client replies end to end: sent through aiosmtpd, replies APPENDed to a real Dovecot, polled."""
+
+from __future__ import annotations
+
+import json
+from email.utils import format_datetime
+
+import pytest
+
+from mailflow.store import Store
+from tests.imap_server import dovecot, imap_account  # noqa: F401
+from tests.test_pipeline import dates, walk
+
+
+@pytest.fixture
+def mailproj(proj, imap_account):  # noqa: F811
+    """A project that sends to the test SMTP server and polls the test Dovecot account."""
+    cfg = proj.project.config_path
+    cfg.write_text(cfg.read_text() + f"""
+[imap]
+host = "127.0.0.1"
+port = {imap_account.server.port}
+security = "none"
+username = "{imap_account.user}"
+password_env = "{imap_account.password_env}"
+folders = ["INBOX"]
+sent_folder = "Sent"
+timeout = 10
+""")
+    proj.account = imap_account
+    assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
+                    ).exit_code == 0
+    return proj
+
+
+def sent_messages(proj) -> dict[str, dict]:
+    state = Store(proj.project.state_dir).load()
+    return {f"{m['stage']}/{m['step']}": m for m in state.messages.values()}
+
+
+def reply(to_msg: dict, body: str, *, sender="mj.alvarez@northwind.example", extra="",
+          subject=None, date="Thu, 31 Dec 2026 10:02:00 -0500", mid="<r1@northwind.example>"
+          ) -> bytes:
+    subject = subject or f"Re: {to_msg['subject']}"
+    return (f"From: Maria Jose Alvarez <{sender}>\r\n"
+            f"To: Dana Whitfield <dana@whitfield-consulting.example>\r\n"
+            f"Subject: {subject}\r\nDate: {date}\r\nMessage-ID: {mid}\r\n"
+            f"In-Reply-To: {to_msg['message_id']}\r\nReferences: {to_msg['message_id']}\r\n"
+            f"{extra}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            f"{body}\r\n\r\nOn Wed, Dec 30, 2026 at 9:00 AM Dana Whitfield "
+            f"<dana@whitfield-consulting.example> wrote:\r\n> Hi María José,\r\n> Our "
+            f"engagement ends...\r\n").encode()
+
+
+def test_a_reply_is_found_recorded_once_and_needs_action(mailproj, smtp_server):
+    walk(mailproj, dates("2026-12-26", "2026-12-30"))
+    timeline = sent_messages(mailproj)["timeline_notice/0"]
+    assert timeline["state"] == "sent"
+    mailproj.account.append("INBOX", reply(timeline, "Could we move the handover to 22 Jan?"))
+    r = mailproj.cli("-v", "poll", now="2026-12-31T11:00")
+    assert r.exit_code == 0, r.output
+    assert "1 new reply" in r.output
+    # polled again: nothing new, nothing twice
+    assert mailproj.cli("poll", now="2026-12-31T11:05").exit_code == 0
+    rows = json.loads(mailproj.cli("replies", "--json").output)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["kind"] == "human" and row["how"] == "in-reply-to"
+    assert row["stage"] == "timeline_notice" and row["needs_action"] is True
+    assert row["text"] == "Could we move the handover to 22 Jan?"
+    shown = mailproj.cli("replies", "show", row["id"]).output
+    assert "Could we move the handover" in shown and "timeline_notice" in shown
+    assert (mailproj.root / ".mailflow").joinpath(row["raw"]).exists() or \
+        __import__("pathlib").Path(row["raw"]).exists()
+    # the client's mail is never marked read
+    assert all(b"\\Seen" not in f for f in mailproj.account.flags("INBOX").values())
+    # a copy of each sent message is in Sent, so the consultant sees the thread
+    assert len(mailproj.account.flags("Sent")) == 1
+    status = json.loads(mailproj.cli("status", "--json", now="2026-12-31T11:10").output)
+    assert status["engagements"][0]["stages"]["timeline_notice"]["replies"] == ["human"]
+    assert any("reply 1" in line for line in status["needs_attention"])
+
+
+def test_feedback_reply_is_recorded_and_stops_the_reminder(mailproj, smtp_server):
+    walk(mailproj, dates("2026-12-26", "2027-02-03"))
+    fb = sent_messages(mailproj)["feedback_request/0"]
+    assert fb["state"] == "sent"
+    mailproj.account.append("INBOX", reply(fb, "Great work overall; the runbook was the best "
+                                               "part.", date="Wed, 3 Feb 2027 16:00:00 -0500"))
+    walk(mailproj, dates("2027-02-04", "2027-02-20"))
+    msgs = sent_messages(mailproj)
+    assert msgs["feedback_request/1"]["state"] == "cancelled"
+    subjects = [str(m.msg["Subject"]) for m in smtp_server.received]
+    assert not any(s.startswith("Re: ") for s in subjects)
+    eng = json.loads(mailproj.cli("engagement", "show", "northwind-2026", "--json").output)
+    assert eng["feedback"].startswith("Great work overall")
+
+
+def test_auto_reply_with_return_date_does_not_stop_but_delays_the_reminder(mailproj,
+                                                                           smtp_server):
+    walk(mailproj, dates("2026-12-26", "2027-02-03"))
+    fb = sent_messages(mailproj)["feedback_request/0"]
+    ooo = reply(fb, "I am out of the office until 22 February 2027 with limited access to "
+                    "email.", subject="Automatic reply: " + fb["subject"],
+                extra="Auto-Submitted: auto-replied\r\n", mid="<ooo@northwind.example>")
+    mailproj.account.append("INBOX", ooo)
+    walk(mailproj, dates("2027-02-04", "2027-03-05"))
+    msgs = sent_messages(mailproj)
+    reminder = msgs["feedback_request/1"]
+    assert reminder["state"] == "sent"
+    assert reminder["sent_at"] >= "2027-02-22"
+    rows = json.loads(mailproj.cli("replies", "--json", "--all-kinds").output)
+    assert [r["kind"] for r in rows] == ["auto_reply"]
+    assert rows[0]["return_date"] == "2027-02-22"
+
+
+def test_dsn_bounce_marks_message_bounced_and_flags_engagement(mailproj, smtp_server):
+    walk(mailproj, dates("2026-12-26", "2026-12-30"))
+    t = sent_messages(mailproj)["timeline_notice/0"]
+    dsn = (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.northwind.example>\r\n"
+        "To: dana@whitfield-consulting.example\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        f"Date: {format_datetime(__import__('datetime').datetime(2026, 12, 30, 15, 0, tzinfo=__import__('datetime').UTC))}\r\n"  # noqa: E501
+        "Message-ID: <dsn1@mx.northwind.example>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you...\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+        "Final-Recipient: rfc822; tom.becker@northwind.example\r\nAction: failed\r\n"
+        "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {t['message_id']}\r\nSubject: {t['subject']}\r\n--B--\r\n").encode()
+    mailproj.account.append("INBOX", dsn)
+    r = mailproj.cli("poll", now="2026-12-31T09:00")
+    assert r.exit_code == 1 and "bounced for tom.becker@northwind.example" in r.output
+    msgs = sent_messages(mailproj)
+    assert msgs["timeline_notice/0"]["state"] == "bounced"
+    eng = json.loads(mailproj.cli("engagement", "show", "northwind-2026", "--json").output)
+    assert "tom.becker@northwind.example" in eng["bounced"] and eng["flagged"]
+    # later messages leave out the bounced address
+    walk(mailproj, dates("2027-01-14", "2027-01-21"))
+    assert smtp_server.received[-1].rcpt_tos == ["mj.alvarez@northwind.example"]
+
+
+def test_uidvalidity_change_records_no_reply_twice(mailproj, smtp_server):
+    walk(mailproj, dates("2026-12-26", "2026-12-30"))
+    t = sent_messages(mailproj)["timeline_notice/0"]
+    raw = reply(t, "Thanks, all clear.")
+    mailproj.account.create_folder("Clients")
+    mailproj.set_config(r'^folders = \["INBOX"\]', 'folders = ["INBOX", "Clients"]')
+    mailproj.account.append("Clients", raw)
+    assert mailproj.cli("poll", now="2026-12-31T09:00").exit_code == 0
+    mailproj.account.delete_folder("Clients")
+    mailproj.account.append("Clients", raw)  # re-created: new UIDVALIDITY, same message
+    assert mailproj.cli("poll", now="2026-12-31T09:30").exit_code == 0
+    assert len(json.loads(mailproj.cli("replies", "--json").output)) == 1
+
+
+def test_wrong_imap_password_is_one_line_and_sending_still_goes_on(mailproj, smtp_server,
+                                                                     monkeypatch):
+    monkeypatch.setenv(mailproj.account.password_env, "wrong-password")
+    mailproj.cli("run", now="2026-12-28T10:00")
+    mailproj.cli("drafts", "approve", "--all", "-y", now="2026-12-28T10:00")
+    r = mailproj.cli("run", now="2026-12-30T10:00")
+    assert r.exit_code == 1
+    lines = [ln for ln in r.output.splitlines() if "imap" in ln]
+    assert lines and f"127.0.0.1:{mailproj.account.server.port}" in lines[0]
+    assert "wrong-password" not in r.output
+    assert len(smtp_server.received) == 1  # sending went on
+    assert Store(mailproj.project.state_dir).load().cursors == {}
