@@ -1,0 +1,5 @@
+"""python -m mailflow."""
+
+from mailflow.cli import main
+
+main()
