@@ -2,7 +2,12 @@
 
 Use it from a test module (tests/ is a package; no conftest needed):
 
-    from tests.imap_server import dovecot, imap_account  # noqa: F401
+    from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
+
+and ask for `dovecot` / `imap_account` in test parameters. (The functions carry a _fixture
+suffix and register the short names with pytest, so ruff's F811 does not fire on every test
+parameter; `from tests.imap_server import dovecot  # noqa: F401` works too, but then ruff
+flags each `dovecot` parameter as a redefinition.)
 
 `dovecot` (session) is the server: host, port (plaintext + STARTTLS), tls_port (implicit TLS),
 ca_pem (the trustme CA that signed its certificates), add_user(), stop()/start(), log().
@@ -54,6 +59,7 @@ ssl_key = <{tmp}/tls/wrong-key.pem
 ssl_dh = </usr/share/dovecot/dh.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 log_path = {tmp}/dovecot.log
 default_login_user = nobody
 default_internal_user = root
@@ -66,7 +72,9 @@ local_name {tls_name} {{
 }}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {tmp}/users
+  # One file per user: Dovecot re-reads a passwd-file at most once a second, so users added
+  # to a single shared file in quick succession would fail to log in.
+  args = scheme=PLAIN username_format=%u {tmp}/users.d/%u
 }}
 userdb {{
   driver = static
@@ -85,6 +93,11 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  # Failed logins (the wrong-password tests) would otherwise earn 127.0.0.1 an auth penalty
+  # of 2, 4, 8... seconds on every later login; mode 0 turns penalty tracking off.
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 """
 
@@ -118,6 +131,22 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is pid (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if len(fields) > 1 and fields[1] == str(pid):
+            found.append(int(entry.name))
+    return found
 
 
 def make_message(n: int, *, subject: str | None = None, message_id: str | None = None,
@@ -240,7 +269,7 @@ class Dovecot:
         self.port = free_port()
         self.tls_port = free_port()
         self.mail_dir = tmp / "mail"
-        self.users_file = tmp / "users"
+        self.users_dir = tmp / "users.d"
         self.conf = tmp / "dovecot.conf"
         self.log_file = tmp / "dovecot.log"
         self._counter = itertools.count(1)
@@ -265,7 +294,7 @@ class Dovecot:
         self.ca_pem = str(tls / "ca.pem")
         self.other_ca_pem = str(tls / "other-ca.pem")
         self.mail_dir.mkdir()
-        self.users_file.write_text("")
+        self.users_dir.mkdir()
         self.conf.write_text(_CONF.format(tmp=self.tmp, port=self.port, tls_port=self.tls_port,
                                           tls_name=TLS_NAME))
         # mkdtemp makes 0700; the dovecot user must traverse it or every login fails.
@@ -308,7 +337,8 @@ class Dovecot:
             pytest.fail(f"dovecot did not start (exit {done.returncode}): "
                         f"{err_file.read_text().strip()}\n{self.log()}")
         deadline = time.monotonic() + timeout
-        while not (_accepts(self.port) and _accepts(self.tls_port)):
+        # master.pid may appear after the listeners: wait for both, so stop() finds the pid.
+        while not (_accepts(self.port) and _accepts(self.tls_port) and self.running):
             if time.monotonic() > deadline:
                 self.stop()
                 pytest.fail(f"dovecot did not listen on {HOST}:{self.port}/{self.tls_port} "
@@ -316,17 +346,27 @@ class Dovecot:
             time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop Dovecot by the pid in its master.pid (nothing broader) and wait for it."""
+        """Stop Dovecot by the pid in its master.pid and end its own children (open sessions).
+
+        The master's children are found by their parent pid before it goes: a stopped server
+        must also drop the IMAP sessions it was serving (the master alone leaves them running).
+        """
         pid = self.pid
         if pid is None:
             return
+        children = _children(pid)
         os.kill(pid, signal.SIGTERM)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) or _accepts(self.port):
+        while _alive(pid) or _accepts(self.port) or any(_alive(c) for c in children):
             if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
+                for p in [pid, *children]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(p, signal.SIGKILL)
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     def log(self, lines: int = 40) -> str:
         """The last lines of dovecot.log."""
@@ -341,8 +381,7 @@ class Dovecot:
         n = next(self._counter)
         user = user or f"user{n}-{os.getpid()}@example.test"
         password = password or f"pw-{n}-{os.urandom(6).hex()}"
-        with self.users_file.open("a") as f:
-            f.write(f"{user}:{{PLAIN}}{password}\n")
+        (self.users_dir / user).write_text(f"{user}:{{PLAIN}}{password}\n")
         env = f"MAILFLOW_TEST_IMAP_PASSWORD_{n}"
         os.environ[env] = password
         self._env_vars.append(env)
@@ -354,8 +393,8 @@ class Dovecot:
             os.environ.pop(env, None)
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
+@pytest.fixture(scope="session", name="dovecot")
+def dovecot_fixture() -> Iterator[Dovecot]:
     """A Dovecot on 127.0.0.1 for the whole session (skips, or fails under CI, if missing)."""
     if DOVECOT is None:
         msg = "dovecot not installed (apt-get install dovecot-imapd)"
@@ -373,13 +412,16 @@ def dovecot() -> Iterator[Dovecot]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture
-def imap_account(dovecot: Dovecot) -> Iterator[Account]:
+@pytest.fixture(name="imap_account")
+def imap_account_fixture(dovecot: Dovecot) -> Iterator[Account]:
     """A fresh user with an empty mailbox on the session's Dovecot (restarts it if a test
     stopped it)."""
     if not dovecot.running:
         dovecot.start()
-    yield dovecot.add_user()
+    account = dovecot.add_user()
+    yield account
+    # Captured output is shown only when the test fails: then the server's side is there too.
+    print(dovecot.log())
 
 
 @dataclass
@@ -400,3 +442,8 @@ class SilentServer:
     def __exit__(self, *exc: object) -> None:
         if self._sock is not None:
             self._sock.close()
+
+
+# The short names, for importing the fixtures under the names they are requested by.
+dovecot = dovecot_fixture
+imap_account = imap_account_fixture
