@@ -1,4 +1,4 @@
-"""python -m mailflow."""
+"""`python -m mailflow`: the same entry point as the `mailflow` console script."""
 
 from mailflow.cli import main
 
