@@ -104,9 +104,9 @@ class Mailbox:
                               "(use tls or starttls, or set allow_insecure = true)")
         ctx = make_ssl_context(cfg) if cfg.security != "none" else None
         with self._errors("connect"):
-            self._client = CountingClient(self._stats, host=cfg.host, port=cfg.port,
-                                   ssl=cfg.security == "tls", ssl_context=ctx,
-                                   timeout=SocketTimeout(self._connect_timeout, cfg.timeout))
+            self._client = CountingClient(
+                self._stats, host=cfg.host, port=cfg.port, ssl=cfg.security == "tls",
+                ssl_context=ctx, timeout=SocketTimeout(self._connect_timeout, cfg.timeout))
         try:
             self._client.normalise_times = False  # keep INTERNALDATE's zone; we convert to UTC
             if cfg.security == "starttls":
@@ -162,7 +162,8 @@ class Mailbox:
         except TransportError as err:
             if not isinstance(err.__cause__, LoginError):
                 raise
-            detail = self._scrub(str(err.__cause__))
+            # imapclient shows the server's text as a bytes repr: b'[AUTHENTICATIONFAILED] ...'
+            detail = re.sub(r"""^b(['"])(.*)\1$""", r"\2", self._scrub(str(err.__cause__)))
             # from None: the chained imaplib error could carry the SASL string on some paths.
             raise self._error(f"login rejected for {user}" + (f" ({detail})" if detail else "")
                               ) from None
@@ -205,7 +206,7 @@ class Mailbox:
         except TimeoutError as err:
             self._broken = True
             waited = self._connect_timeout if op == "connect" else self.cfg.timeout
-            when = "waiting for the server's greeting" if op == "connect" else f"during {op}"
+            when = "connecting" if op == "connect" else f"during {op}"
             raise self._error(f"timed out after {waited:g}s {when}") from err
         except ssl.SSLError as err:
             self._broken = True
