@@ -49,8 +49,16 @@ class RecordingHandler:
         self.received: list[Received] = []
         self.behaviour = Behaviour()
         self.lock = threading.Lock()
+        # an async callable(phase, envelope) awaited at "MAIL", "RCPT", "DATA" (before the
+        # message is kept) and "STORED" (kept, before the reply): fault tests hook in here
+        self.hook = None
+
+    async def _hook(self, phase: str, envelope) -> None:  # noqa: ANN001
+        if self.hook is not None:
+            await self.hook(phase, envelope)
 
     async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802
+        await self._hook("MAIL", envelope)
         if self.behaviour.mail_reply:
             return self.behaviour.mail_reply
         envelope.mail_from = address
@@ -58,6 +66,7 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+        await self._hook("RCPT", envelope)
         reply = self.behaviour.rcpt_replies.get(address)
         if reply:
             return reply
@@ -66,11 +75,13 @@ class RecordingHandler:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         b = self.behaviour
+        await self._hook("DATA", envelope)
         if b.data_reply:
             return b.data_reply
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
                                           envelope.original_content or envelope.content))
+        await self._hook("STORED", envelope)
         if b.drop_after_data:
             # the message is in, but the client never hears so: the classic in-doubt case
             server.transport.close()
