@@ -61,7 +61,7 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
     eid = eng["id"]
     items: list[PlanItem] = []
     times: dict[str, dt.datetime] = {}      # stage id -> actual send, or projected for pending
-    late_by = dt.timedelta(0)               # how late the last sent stage went out
+    late_by = dt.timedelta(0)               # how late sent stages went out, at most
     previous: Stage | None = None
     pending: str | None = None              # key of the latest stage not yet final
     human = _human_replies_by_stage(replies)
@@ -80,7 +80,8 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
             if msg.get("sent_at"):
                 times[stage.id] = _parse(msg["sent_at"])
                 due = _parse(msg.get("due"))
-                late_by = max(dt.timedelta(0), times[stage.id] - due) if due else late_by
+                # the push-back accumulates: a stage sent on its pushed-back date keeps it
+                late_by = max(late_by, times[stage.id] - due) if due else late_by
             items.extend(_reminders(eid, stage, messages, human, ctx, times.get(stage.id)))
             previous = stage
             continue
@@ -102,7 +103,8 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
         try:
             slot = timing.due_slot(anchor, stage.due, ctx.zone, stage.window, ctx.calendar,
                                    at=stage.at, not_before_utc=not_before)
-            if late_by >= LATE_SHIFT and not _relative(stage):
+            if late_by >= LATE_SHIFT and stage.due.anchor in eng["dates"]:
+                # (a stage timed from another's actual send moves with it already)
                 # keep the spacing to the previous stage when that one went out late,
                 # so a catch-up after downtime never fires the rest in a burst
                 moved, why_moved = timing.next_opening(slot.utc + late_by, ctx.zone,
@@ -121,11 +123,6 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
         times[stage.id] = slot.utc
         previous, pending = stage, key
     return items
-
-
-def _relative(stage: Stage) -> bool:
-    anchor = stage.due.anchor or "previous"
-    return anchor == "previous" or anchor.startswith("reply")
 
 
 def _days(delta: dt.timedelta) -> str:

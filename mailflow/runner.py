@@ -179,10 +179,11 @@ class Tick:
             eng = self.state.engagements.get(msg["engagement"])
             if eng is None or eng.get("status") != "active":
                 continue
-            needs = state in ("planned", "blocked") or (
-                not msg.get("edited") and msg.get("rendered_for") != self._render_signature(eng))
-            if not needs or _ts(msg["due"]) > horizon:
-                continue
+            if state in ("planned", "blocked"):
+                if _ts(msg["due"]) > horizon:
+                    continue
+            elif msg.get("edited") or msg.get("rendered_for") == self._render_signature(eng):
+                continue  # rendered from the current data and templates (or edited by hand)
             if state == "retry" and msg.get("sent_at"):
                 continue  # partly delivered: the others must get the very same message
             self.render(msg, eng)
@@ -255,6 +256,8 @@ class Tick:
         for msg in self.state.messages.values():
             if msg["state"] != "approved" or msg.get("late_ok") or msg.get("sent_at"):
                 continue
+            if not self._predecessor_done(msg):
+                continue  # its date is a projection until the earlier stage goes out
             eng = self.state.engagements.get(msg["engagement"])
             if eng is None or eng.get("status") != "active":
                 continue
@@ -290,8 +293,7 @@ class Tick:
             eng = self.state.engagements.get(msg["engagement"])
             if eng is None or eng.get("status") != "active":
                 continue
-            after = self.state.messages.get(msg.get("after") or "")
-            if after is not None and after["state"] not in FINAL and not after.get("sent_at"):
+            if not self._predecessor_done(msg):
                 continue  # order: never ahead of an earlier stage
             stage = self.loaded.sequence_for(eng).stage(msg["stage"])
             ctx = self.loaded.context_for(eng)
@@ -307,6 +309,12 @@ class Tick:
             self.report.notes.append(f"{self.report.deferred} due message(s) wait for the send "
                                      "window or the rate limit")
         return due
+
+    def _predecessor_done(self, msg: dict) -> bool:
+        if not msg.get("after"):
+            return True
+        after = self.state.messages.get(msg["after"])  # none yet: it still waits for its anchor
+        return after is not None and (after["state"] in FINAL or bool(after.get("sent_at")))
 
     def _throttle_budget(self) -> int:
         cfg = self.loaded.config

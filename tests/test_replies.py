@@ -8,12 +8,12 @@ from email.utils import format_datetime
 import pytest
 
 from mailflow.store import Store
-from tests.imap_server import dovecot, imap_account  # noqa: F401
+from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
 from tests.test_pipeline import dates, walk
 
 
 @pytest.fixture
-def mailproj(proj, imap_account):  # noqa: F811
+def mailproj(proj, imap_account):
     """A project that sends to the test SMTP server and polls the test Dovecot account."""
     cfg = proj.project.config_path
     cfg.write_text(cfg.read_text() + f"""
