@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import string
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -32,7 +33,7 @@ def address(person: dict, where: str) -> Address:
         raise RenderError(f"{where}: line break in name or address {email!r}")
     try:
         addr = Address(display_name=name, addr_spec=email)
-    except (ValueError, IndexError) as err:
+    except (ValueError, IndexError, HeaderParseError) as err:
         raise RenderError(f"{where}: invalid address {email!r}") from err
     if not addr.domain:
         raise RenderError(f"{where}: invalid address {email!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def check_address(s: Section, key: str, value: str) -> str:
     check_header_value(s, key, value)
     try:
         addr = Address(addr_spec=value)
-    except (ValueError, IndexError) as err:
+    except (ValueError, IndexError, HeaderParseError) as err:
         raise s.error(key, f"not a valid email address: {value!r}") from err
     dotted = "." in addr.domain or addr.domain == "localhost"
     if not addr.username or not addr.domain or not dotted:

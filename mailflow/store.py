@@ -191,6 +191,9 @@ class Store:
             w = Writer(self, self.load())
             try:
                 yield w
+            except BaseException:
+                w.rollback()  # a command that fails leaves nothing half-done behind
+                raise
             finally:
                 w.close()
         finally:
@@ -207,6 +210,8 @@ class Writer:
         self._journal = open(store.journal_path, "ab")  # noqa: SIM115 - closed in close()
         os.chmod(store.journal_path, 0o600)
         self._seq = state.meta.get("seq", 0)
+        self._start = self._journal.tell()
+        self._durable = False  # once something durable happened, it is never taken back
 
     def record(self, kind: str, *, at: dt.datetime, durable: bool = False, **parts: Any) -> dict:
         """Append an event (and apply its changes); `durable` fsyncs before returning."""
@@ -216,6 +221,7 @@ class Writer:
                             .encode("utf-8") + b"\n")
         if durable:
             self.sync()
+            self._durable = True
         apply_event(self.state, event)
         self.dirty = True
         return event
@@ -243,6 +249,14 @@ class Writer:
         data["meta"] = {"1": self.state.meta}
         db = TinyDB(self.store.db_path, storage=AtomicJSONStorage)
         db.storage.write(data)
+        self.dirty = False
+
+    def rollback(self) -> None:
+        """Forget this command's events, unless one was durable (e.g. a message went out)."""
+        if self._durable or self._journal.closed:
+            return
+        self._journal.flush()
+        self._journal.truncate(self._start)
         self.dirty = False
 
     def close(self) -> None:
