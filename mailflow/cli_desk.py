@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import webbrowser
 from pathlib import Path
@@ -41,9 +42,11 @@ def drafts(ctx: click.Context, as_json: bool, all_states: bool) -> None:
     if not rows:
         click.echo("No drafts wait for you.")
         return
-    views.echo_table(["id", "stage", "to", "due (local)", "waits for"],
-                     [[r["id"], r["stage"], ", ".join(r["to"]), r["due_local"],
-                       r["why"] or r["state"]] for r in rows])
+    views.echo_table(["id", "engagement", "stage", "to", "due (local)", "waits for"],
+                     [[r["id"], r["engagement"], r["stage"] + (f" +{r['step']}" if r["step"]
+                                                               else ""),
+                       ", ".join(r["to"]), r["due_local"], r["why"] or r["state"]]
+                      for r in rows])
 
 
 @drafts.command("show")
@@ -79,10 +82,18 @@ def drafts_show(app: App, ref: str, html_file: Path | None, open_browser: bool) 
     click.echo(f"Due:     {views.local(msg.get('due'), eng['time_zone'])}")
     if msg.get("edited"):
         click.echo(f"Edited:  by {msg['edited']['by']} at {msg['edited']['at']}")
+    if msg.get("approved_by"):
+        click.echo(f"Approved: by {msg['approved_by']} at {msg.get('approved_at')}")
+    if msg.get("error"):
+        click.echo(f"Error:   {msg['error']}")
     click.echo()
     click.echo(msg["text"])
     if html_file or open_browser:
-        path = html_file or Path(tempfile.mkstemp(prefix="mailflow-", suffix=".html")[1])
+        if html_file is None:
+            fd, name = tempfile.mkstemp(prefix="mailflow-", suffix=".html")
+            os.close(fd)
+            html_file = Path(name)
+        path = html_file
         path.write_text(msg["html"], encoding="utf-8")
         click.echo(f"\n(HTML written to {path})", err=True)
         if open_browser:
@@ -107,19 +118,22 @@ def drafts_approve(app: App, refs: tuple[str, ...], eid: str | None, approve_all
     from .actions import approve, find_engagement, find_message
     if not (refs or eid or approve_all):
         raise click.UsageError("name drafts to approve, or use --engagement ID or --all")
+    # choose and confirm before taking the lock: cron's runs go on while you read the prompt
+    state = app.store.load()
+    if eid:
+        find_engagement(state, eid)
+    keys = [find_message(state, r)["key"] for r in refs]
+    if eid or approve_all:
+        keys += sorted(k for k, m in state.messages.items() if m["state"] == "awaiting_approval"
+                       and (approve_all or m["engagement"] == eid) and k not in keys)
+        if not keys:
+            click.echo("No drafts await approval.")
+            return
+        if not yes:
+            click.echo("\n".join(f"  {k}: {state.messages[k].get('subject')}" for k in keys))
+            click.confirm(f"Approve these {len(keys)} draft(s) as {app.user}?", abort=True)
     with app.store.writer() as w:
-        if eid:
-            find_engagement(w.state, eid)
-        chosen = [find_message(w.state, r) for r in refs]
-        if eid or approve_all:
-            chosen += [m for m in w.state.messages.values() if m["state"] == "awaiting_approval"
-                       and (approve_all or m["engagement"] == eid) and m not in chosen]
-            if not chosen:
-                click.echo("No drafts await approval.")
-                return
-            if not yes:
-                click.echo("\n".join(f"  {m['key']}: {m.get('subject')}" for m in chosen))
-                click.confirm(f"Approve these {len(chosen)} draft(s)?", abort=True)
+        chosen = [w.state.messages[k] for k in keys]
         for msg in chosen:
             approve(w, msg, app.user, app.now)
         w.save()
@@ -172,41 +186,109 @@ def drafts_resolve(app: App, ref: str, outcome: str | None) -> None:
     click.echo(f"{msg['key']}: {'recorded as sent' if outcome == 'sent' else 'will be resent'}")
 
 
+TEXT_MARK = "=" * 20 + " text part (plain text) " + "=" * 20
+HTML_MARK = "=" * 20 + " HTML part (what most mail programs show) " + "=" * 20
+_EDIT_HELP = """\
+# Edit the subject, the text part and/or the HTML part of this draft, save and quit.
+# Keep the two ==== lines. Lines starting with # up here are ignored.
+"""
+
+
+def edit_document(subject: str, text: str, html: str, parts: tuple[str, ...]) -> str:
+    """The file the consultant edits: subject, then the chosen parts under marker lines."""
+    doc = f"{_EDIT_HELP}Subject: {subject}\n\n"
+    if "text" in parts:
+        doc += f"{TEXT_MARK}\n{text.rstrip()}\n\n"
+    if "html" in parts:
+        doc += f"{HTML_MARK}\n{html.rstrip()}\n"
+    return doc
+
+
+def parse_edit(doc: str, parts: tuple[str, ...]) -> tuple[str, str | None, str | None]:
+    """(subject, text or None, html or None) from an edited document."""
+    from .errors import ConfigError
+    head, text, html = doc, None, None
+    if "html" in parts:
+        head, sep, html = head.partition(HTML_MARK)
+        if not sep:
+            raise ConfigError("drafts edit: the HTML marker line was removed; nothing was saved")
+        html = html.strip("\n") + "\n"
+    if "text" in parts:
+        head, sep, text = head.partition(TEXT_MARK)
+        if not sep:
+            raise ConfigError("drafts edit: the text marker line was removed; nothing was saved")
+        text = text.strip("\n") + "\n"
+    lines = [line for line in head.splitlines() if line.strip() and not line.startswith("#")]
+    if len(lines) != 1 or not lines[0].startswith("Subject:"):
+        raise ConfigError("drafts edit: expected one 'Subject: ...' line before the parts; "
+                          "nothing was saved")
+    return lines[0].removeprefix("Subject:").strip(), text, html
+
+
 @drafts.command("edit")
 @click.argument("ref", metavar="ID")
-@click.option("--part", type=click.Choice(["text", "html"]), default="text", show_default=True,
-              help="Which body to edit alongside the subject.")
+@click.option("--part", type=click.Choice(["both", "text", "html"]), default="both",
+              show_default=True, help="Which body to edit alongside the subject.")
 @pass_app
 def drafts_edit(app: App, ref: str, part: str) -> None:
-    """Edit one draft's subject and body in $EDITOR; the edit needs approving again.
+    """Edit one draft's subject and bodies in $EDITOR; the edit needs approving again.
 
-    The first line is the subject; the body follows after a blank line. Editing the text
-    part leaves the HTML part as rendered unless you also edit it (--part html).
+    The file holds the subject, the plain-text part and the HTML source, under marker lines.
+    The HTML is inlined again and the whole message re-validated before it is kept; the
+    record keeps who edited it and when, and a later template change no longer redraws it.
 
     \b
     Example:
       EDITOR=nano mailflow drafts edit northwind-2026/support_offer
+      mailflow drafts edit northwind-2026/support_offer --part text
     """
     from .actions import apply_edit, find_message
+    from .compose import build_message
     from .errors import StateError
+    parts = ("text", "html") if part == "both" else (part,)
+    state = app.store.load()
+    before = find_message(state, ref)
+    if not before.get("subject"):
+        raise StateError(f"{before['key']} has not been drafted yet (see `mailflow plan`)")
+    if before["state"] not in ("awaiting_approval", "approved", "blocked"):
+        raise StateError(f"{before['key']} is {before['state'].replace('_', ' ')}; only unsent "
+                         "drafts can be edited")
+    # the editor runs without the lock: cron goes on meanwhile, and we check below that the
+    # draft did not change under us
+    original = edit_document(before["subject"], before["text"], before["html"], parts)
+    edited = click.edit(original, extension=".html" if part == "html" else ".txt",
+                        require_save=True)
+    if edited is None or edited == original:
+        click.echo("no change")
+        return
+    subject, text, html = parse_edit(edited, parts)
+    if text is None or text.strip() == before["text"].strip():
+        text = before["text"]
+    if html is None or html.strip() == before["html"].strip():
+        html = before["html"]
+    else:
+        from .render import inline_css
+        html = inline_css(html)
+    if (subject, text, html) == (before["subject"], before["text"], before["html"]):
+        click.echo("no change")
+        return
+    sender = app.loaded.config.sender
+    build_message(subject=subject, html=html, text=text,
+                  sender={"name": sender.name, "email": sender.email}, to=before["to"],
+                  cc=before.get("cc") or [], message_id="<edit@mailflow>", date=app.now,
+                  where=before["key"])
     with app.store.writer() as w:
-        msg = find_message(w.state, ref)
-        if not msg.get("subject"):
-            raise StateError(f"{msg['key']} has not been drafted yet")
-        body = msg["text"] if part == "text" else msg["html"]
-        edited = click.edit(f"{msg['subject']}\n\n{body}", extension=".txt" if part == "text"
-                            else ".html", require_save=True)
-        if edited is None:
-            click.echo("no change")
-            return
-        subject, _, new_body = edited.partition("\n")
-        new_body = new_body.lstrip("\n")
-        html, text = (msg["html"], new_body) if part == "text" else (new_body, msg["text"])
-        if part == "html":
-            from .render import inline_css
-            html = inline_css(html)
+        msg = w.state.messages[before["key"]]
+        if any(msg.get(k) != before.get(k) for k in ("state", "subject", "text", "html")):
+            raise StateError(f"{msg['key']} changed while you were editing (now "
+                             f"{msg['state'].replace('_', ' ')}); nothing was saved, edit again")
         apply_edit(w, msg, subject, html, text, app.user, app.now)
         w.save()
+    if text != before["text"] and html == before["html"]:
+        click.echo("note: only the text part changed; the HTML part (what most mail programs "
+                   "show) is as before", err=True)
+    elif html != before["html"] and text == before["text"]:
+        click.echo("note: only the HTML part changed; the text part is as before", err=True)
     click.echo(f"edited {msg['key']}; approve it when ready: mailflow drafts approve {msg['key']}")
 
 

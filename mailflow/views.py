@@ -11,7 +11,7 @@ from . import timing
 from .planner import PlanItem
 
 STATE_MARKS = {
-    "planned": "due {date}", "blocked": "BLOCKED", "awaiting_approval": "approve",
+    "planned": "due {date}", "blocked": "BLOCKED", "awaiting_approval": "to approve {date}",
     "approved": "ok {date}", "sending": "sending", "sent": "sent {date}", "retry": "retry",
     "failed": "FAILED", "in_doubt": "IN DOUBT", "rejected": "rejected", "cancelled": "cancelled",
     "bounced": "BOUNCED",
@@ -19,15 +19,22 @@ STATE_MARKS = {
 
 
 def echo_table(headers: list[str], rows: list[list[object]]) -> None:
-    """Print aligned columns, cut to the terminal's width."""
+    """Print aligned columns; on a terminal, shorten the widest cells to fit its width."""
     cells = [[str(c) for c in headers]] + [[str("" if c is None else c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    limit = shutil.get_terminal_size((120, 20)).columns
+    if click.get_text_stream("stdout").isatty():  # piped output stays whole, for grep and cut
+        limit = shutil.get_terminal_size((120, 20)).columns
+        while sum(widths) + 2 * (len(widths) - 1) > limit and max(widths) > 12:
+            widths[widths.index(max(widths))] -= 1
     for n, row in enumerate(cells):
-        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        click.echo(line[:limit] if limit > 40 else line)
+        line = "  ".join(_fit(c, w).ljust(w) for c, w in zip(row, widths, strict=True))
+        click.echo(line.rstrip())
         if n == 0:
-            click.echo("  ".join("-" * w for w in widths)[:limit])
+            click.echo("  ".join("-" * w for w in widths))
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def local(ts: str | dt.datetime | None, zone_name: str, fmt: str | None = None) -> str:
