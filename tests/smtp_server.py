@@ -49,16 +49,17 @@ class RecordingHandler:
         self.received: list[Received] = []
         self.behaviour = Behaviour()
         self.lock = threading.Lock()
-        # an async callable(phase, envelope) awaited at "MAIL", "RCPT", "DATA" (before the
-        # message is kept) and "STORED" (kept, before the reply): fault tests hook in here
+        # an async callable(phase, envelope, server) awaited at "MAIL", "RCPT", "DATA" (before
+        # the message is kept) and "STORED" (kept, before the reply); `server` is aiosmtpd's
+        # SMTP protocol object (server.transport.close() drops the connection)
         self.hook = None
 
-    async def _hook(self, phase: str, envelope) -> None:  # noqa: ANN001
+    async def _hook(self, phase: str, envelope, server) -> None:  # noqa: ANN001
         if self.hook is not None:
-            await self.hook(phase, envelope)
+            await self.hook(phase, envelope, server)
 
     async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802
-        await self._hook("MAIL", envelope)
+        await self._hook("MAIL", envelope, server)
         if self.behaviour.mail_reply:
             return self.behaviour.mail_reply
         envelope.mail_from = address
@@ -66,7 +67,7 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
-        await self._hook("RCPT", envelope)
+        await self._hook("RCPT", envelope, server)
         reply = self.behaviour.rcpt_replies.get(address)
         if reply:
             return reply
@@ -75,13 +76,13 @@ class RecordingHandler:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         b = self.behaviour
-        await self._hook("DATA", envelope)
+        await self._hook("DATA", envelope, server)
         if b.data_reply:
             return b.data_reply
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
                                           envelope.original_content or envelope.content))
-        await self._hook("STORED", envelope)
+        await self._hook("STORED", envelope, server)
         if b.drop_after_data:
             # the message is in, but the client never hears so: the classic in-doubt case
             server.transport.close()
@@ -98,8 +99,10 @@ class _Auth:
     def __call__(self, server, session, envelope, mechanism, auth_data):  # noqa: ANN001
         if isinstance(auth_data, LoginPassword):
             ok = self.users.get(auth_data.login.decode()) == auth_data.password.decode()
-            return AuthResult(success=ok)
-        return AuthResult(success=False)
+            # handled=False: aiosmtpd then answers 535 itself (handled=True, its default,
+            # means "I replied already" and the client would wait for a reply forever)
+            return AuthResult(success=ok, handled=False)
+        return AuthResult(success=False, handled=False)
 
 
 class SmtpServer:
@@ -115,7 +118,7 @@ class SmtpServer:
         self.sink = Sink(self.handler, "127.0.0.1", self.port)
         if kwargs:
             self.sink.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
-                                              loop=self.sink.loop, server_kwargs=kwargs)
+                                              loop=self.sink.loop, **kwargs)
         self.sink.start()
 
     @property
@@ -152,7 +155,11 @@ def smtp_server():
 
 @pytest.fixture
 def smtp_server_auth():
-    """An SMTP server that requires AUTH (user consultant, password s3cret-pass)."""
+    """An SMTP server that requires AUTH (user consultant, password s3cret-pass).
+
+    aiosmtpd warns about AUTH without TLS in its server thread: a test module using this adds
+    `pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")`.
+    """
     server = SmtpServer(users={"consultant": "s3cret-pass"})
     yield server
     server.stop()

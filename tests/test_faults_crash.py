@@ -42,7 +42,11 @@ FIGURES: dict[str, collections.Counter] = collections.defaultdict(collections.Co
 
 def batch_project(root: Path, port: int, n: int = BATCH) -> ProjectUnderTest:
     """A project with n engagements whose first email is drafted, approved and due at SEND_AT."""
-    proj = make_project(root, port)
+    return fill_batch(make_project(root, port), n)
+
+
+def fill_batch(proj: ProjectUnderTest, n: int) -> ProjectUnderTest:
+    """n engagements (client-00...) whose first email is drafted, approved and due at SEND_AT."""
     proj.set_config(r"^per_minute = .*$", "per_minute = 1000")
     proj.set_config(r"^per_day = .*$", "per_day = 10000")
     rules = proj.root / "rules" / "offboarding.toml"
@@ -130,7 +134,7 @@ class Killer:
     def disarm(self) -> None:
         self.pid = None
 
-    async def hook(self, phase: str, envelope) -> None:  # noqa: ANN001
+    async def hook(self, phase: str, envelope, smtp) -> None:  # noqa: ANN001
         if self.pid is None:
             return
         if phase == "MAIL":
@@ -324,7 +328,7 @@ def test_a_writing_command_during_a_run_is_refused_and_changes_nothing(batch, se
     """While a run holds the lock (stalled at DATA), `drafts approve` exits 75, writes nothing."""
     gate = threading.Event()
 
-    async def hold(phase, envelope):  # noqa: ANN001
+    async def hold(phase, envelope, smtp):  # noqa: ANN001
         if phase == "DATA" and not gate.is_set():
             while not gate.is_set():
                 await asyncio.sleep(0.01)
