@@ -52,10 +52,18 @@ def poll_into(tick: Tick) -> None:
             # reply ids follow the replies themselves, never an unjournaled counter
             ids = itertools.count(max((int(k) for k in state.replies if k.isdigit()),
                                       default=0) + 1)
+            nothing_sent = not any(m.get("message_id") and (m.get("sent_at") or m["state"] in (
+                "in_doubt", "sending")) for m in state.messages.values())
             for folder in imap.folders:
                 stored = state.cursors.get(folder)
                 cursor = Cursor(folder, stored["uidvalidity"], stored["last_uid"]) if stored \
                     else None
+                if cursor is None and nothing_sent:
+                    # no reply can predate our first email: skip the mail already there
+                    # rather than fetching a whole existing inbox
+                    uidvalidity, uidnext = mb.folder_state(folder)
+                    cursor = Cursor(folder, uidvalidity, uidnext - 1)
+                    _move_cursor(tick, folder, cursor)
                 poll = mb.poll(folder, cursor)
                 for done, fetched in enumerate(poll, start=1):
                     source = f"{folder}:{fetched.uidvalidity}:{fetched.uid}"
@@ -66,6 +74,9 @@ def poll_into(tick: Tick) -> None:
                         _move_cursor(tick, folder, fetched.cursor)
                 if poll.cursor is not None and (cursor is None or poll.cursor != cursor):
                     _move_cursor(tick, folder, poll.cursor)
+            if tick.report.unmatched:
+                tick.report.notes.append(f"{tick.report.unmatched} new message(s) answer nothing "
+                                         "mailflow sent; left alone")
     except MailflowError as err:
         # the cursor stays where the last fully recorded message left it
         tick.report.problems.append(f"poll: {err}")
@@ -118,7 +129,7 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
         return  # the same reply seen again (a UIDVALIDITY change, or a copy in another folder)
     match = index.match(inbound)
     if match is None:
-        tick.report.notes.append(f"{source}: matches nothing mailflow sent; left alone")
+        tick.report.unmatched += 1  # not ours: left alone, counted
         return
     rid = str(next(ids))
     raw_path = _keep_raw(tick, rid, fetched.raw)

@@ -39,6 +39,7 @@ class TickReport:
     problems: list[str] = field(default_factory=list)  # each one line; any makes the exit non-zero
     notes: list[str] = field(default_factory=list)  # worth saying, not failures
     replies: int = 0
+    unmatched: int = 0  # polled mail that answers nothing we sent
 
     @property
     def ok(self) -> bool:

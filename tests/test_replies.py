@@ -167,3 +167,18 @@ def test_wrong_imap_password_is_one_line_and_sending_still_goes_on(mailproj, smt
     assert "wrong-password" not in r.output
     assert len(smtp_server.received) == 1  # sending went on
     assert Store(mailproj.project.state_dir).load().cursors == {}
+
+
+def test_first_poll_skips_mail_that_predates_our_first_email(mailproj, smtp_server):
+    mailproj.account.fill("INBOX", 300)  # the consultant's existing mail
+    r = mailproj.cli("-v", "poll", now="2026-12-20T10:00")
+    assert r.exit_code == 0 and "0 new replies" in r.output
+    state = Store(mailproj.project.state_dir).load()
+    assert state.cursors["INBOX"]["last_uid"] == 300
+    walk(mailproj, dates("2026-12-26", "2026-12-30"))
+    timeline = sent_messages(mailproj)["timeline_notice/0"]
+    mailproj.account.append("INBOX", reply(timeline, "Noted, thanks."))
+    mailproj.account.append("INBOX", b"From: a@b.example\r\nSubject: lunch?\r\n\r\nhi\r\n")
+    r = mailproj.cli("-v", "run", now="2026-12-31T11:00")
+    assert "replies 1" in r.output
+    assert "1 new message(s) answer nothing" in r.output
