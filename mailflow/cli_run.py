@@ -139,26 +139,45 @@ def sink(port: int, folder: Path, host: str) -> None:
 
 
 @cli.command("cron-line")
-@click.option("--every", default=5, show_default=True, help="Minutes between runs.")
+@click.option("--every", default=5, show_default=True, type=click.IntRange(1, 59),
+              help="Minutes between runs.")
+@click.option("--plain", is_flag=True,
+              help="Call mailflow directly, not through cron/mailflow-cron.sh.")
 @pass_app
-def cron_line(app: App, every: int) -> None:
+def cron_line(app: App, every: int, plain: bool) -> None:
     """Print the crontab line that runs this project (paste it into `crontab -e`).
+
+    From a source checkout the line calls cron/mailflow-cron.sh (rotating log, quiet when
+    another run holds the lock); for an installed package it calls mailflow directly and
+    appends its output to .mailflow/cron.log, while cron still mails you any error.
 
     \b
     Example:
       (crontab -l; mailflow cron-line) | crontab -
+      mailflow cron-line --every 10 --plain
     """
-    exe = shutil.which("mailflow") or str(Path(sys.executable).with_name("mailflow"))
+    exe = _mailflow_executable()
     root = app.project.root
     wrapper = Path(__file__).resolve().parent.parent / "cron" / "mailflow-cron.sh"
-    if wrapper.is_file():
+    if wrapper.is_file() and not plain:
         command = (f"{shlex.quote(str(wrapper))} {shlex.quote(str(root))} "
                    f"{shlex.quote(str(Path(exe).parent.parent))}")
     else:
+        # mailflow prints nothing when all is well: whatever it prints is kept in the log and
+        # also reaches cron, which mails it to you
         log = root / ".mailflow" / "cron.log"
-        command = (f"{shlex.quote(exe)} --project {shlex.quote(str(root))} run "
-                   f"2>>{shlex.quote(str(log))}")
-    click.echo(f"*/{every} * * * * {command}")
+        command = (f"{shlex.quote(exe)} --project {shlex.quote(str(root))} run 2>&1 "
+                   f"| tee -a {shlex.quote(str(log))}")
+    # in a crontab, % means a new line unless escaped
+    click.echo(f"*/{every} * * * * {command.replace('%', chr(92) + '%')}")
+
+
+def _mailflow_executable() -> str:
+    # the script next to this interpreter, not a shim (pyenv, asdf) that needs a login shell
+    beside = Path(sys.executable).with_name("mailflow")
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("mailflow") or str(beside)
 
 
 @cli.command()
