@@ -176,8 +176,10 @@ def _act(tick: Tick, inbound: Inbound, match: Match, msg: dict, rid: str) -> boo
         tick.mark(msg, "message.bounced", state="bounced",
                   note=f"{who}: {inbound.bounce.status if inbound.bounce else ''} "
                        f"{inbound.bounce.diagnostic if inbound.bounce else ''}".strip())
+        # a data change: unsent drafts are rendered again without the address
         _engagement(tick, eng, bounced=sorted({*eng.get("bounced", []), who.lower()}),
-                    flagged=f"{who} bounced ({msg['stage']}); check the address")
+                    flagged=f"{who} bounced ({msg['stage']}); check the address",
+                    data_rev=eng.get("data_rev", 0) + 1)
         tick.report.problems.append(f"{msg['key']}: bounced for {who}")
         return True
     if inbound.kind == "unsubscribe":

@@ -396,7 +396,8 @@ class Tick:
         if bounced:
             eng = self.state.engagements[msg["engagement"]]
             changes = {"bounced": sorted(set(eng.get("bounced", []) + bounced)),
-                       "flagged": f"{', '.join(bounced)} refused by the server"}
+                       "flagged": f"{', '.join(bounced)} refused by the server",
+                       "data_rev": eng.get("data_rev", 0) + 1}  # redraft without them
             self.w.record("engagement.bounced", at=self.now,
                           engagements={"key": eng["id"], "set": changes})
         if result.outcome == "sent":

@@ -129,15 +129,16 @@ def test_dsn_bounce_marks_message_bounced_and_flags_engagement(mailproj, smtp_se
         "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n"
         "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
         f"Message-ID: {t['message_id']}\r\nSubject: {t['subject']}\r\n--B--\r\n").encode()
+    walk(mailproj, dates("2027-01-15", "2027-01-16"))  # the recap is drafted and approved
     mailproj.account.append("INBOX", dsn)
-    r = mailproj.cli("poll", now="2026-12-31T09:00")
+    r = mailproj.cli("poll", now="2027-01-16T09:00")
     assert r.exit_code == 1 and "bounced for tom.becker@northwind.example" in r.output
     msgs = sent_messages(mailproj)
     assert msgs["timeline_notice/0"]["state"] == "bounced"
     eng = json.loads(mailproj.cli("engagement", "show", "northwind-2026", "--json").output)
     assert "tom.becker@northwind.example" in eng["bounced"] and eng["flagged"]
-    # later messages leave out the bounced address
-    walk(mailproj, dates("2027-01-14", "2027-01-21"))
+    # later messages leave out the bounced address, even the one approved before the bounce
+    walk(mailproj, dates("2027-01-17", "2027-01-21"))
     assert smtp_server.received[-1].rcpt_tos == ["mj.alvarez@northwind.example"]
 
 
