@@ -113,7 +113,7 @@ def cli(ctx: click.Context, project_dir: str | None, now: str | None, verbose: i
     """Run the emails of a client offboarding: plan, draft, approve, send, track replies.
 
     \b
-    Start here:
+    Example (start here):
       mailflow init ~/offboardings && cd ~/offboardings
       mailflow engagement add engagements/example.toml
       mailflow plan                # what goes out when
