@@ -56,7 +56,7 @@ def test_help_runs_for_every_command(path, command):
     r = CliRunner().invoke(cli, [*path, "--help"], prog_name="mailflow", catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert r.output.startswith(f"Usage: mailflow {' '.join(path)}".rstrip())
-    assert re.search(r"\nExample[^\n]*:\n", r.output)
+    assert re.search(r"\n *Example[^\n]*:\n", r.output)
     short = CliRunner().invoke(cli, [*path, "-h"], prog_name="mailflow")
     assert short.output == r.output
 
