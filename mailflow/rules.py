@@ -95,7 +95,8 @@ def load_sequence(path: Path, base_window: timing.Window, templates_dir: Path | 
     stage_sections = root.sections("stage")
     if not stage_sections:
         raise root.error("stage", "a rule file needs at least one [[stage]]")
-    all_ids = {st.data.get("id") for st in stage_sections}
+    # only well-formed ids: a malformed one (e.g. a list) is reported below, by its stage
+    all_ids = {st.data.get("id") for st in stage_sections if isinstance(st.data.get("id"), str)}
     for s in stage_sections:
         s.check_keys(_STAGE_KEYS)
         sid = s.text("id", required=True)
