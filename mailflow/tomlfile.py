@@ -45,7 +45,9 @@ class Section:
         return f"{self.path}: {dotted}" if dotted else str(self.path)
 
     def _dotted(self, name: str | None) -> str:
-        return ".".join(p for p in (self.key, name) if p)
+        # a quoted TOML key may hold anything: show an odd one quoted, so a message stays one line
+        shown = name if name is None or (name.isprintable() and name.strip()) else repr(name)
+        return ".".join(p for p in (self.key, shown) if p)
 
     def error(self, name: str | None, message: str) -> ConfigError:
         """A ConfigError about one key of this table."""
