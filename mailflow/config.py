@@ -11,6 +11,7 @@ from pathlib import Path
 from .tomlfile import Section, read_toml
 
 SECURITY_MODES = ("tls", "starttls", "none")
+SCHEDULE_KEYS = ["review_days", "grace", "per_minute", "per_day", "retry_lifetime_hours"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,9 @@ def load_config(path: Path) -> Config:
     )
     smtp_s = root.section("smtp")
     imap_s = root.section("imap")
+    schedule_s = root.section("schedule")
+    if schedule_s is not None:  # the values are checked with their defaults in loading.py
+        schedule_s.check_keys(SCHEDULE_KEYS)  # names typos: "did you mean 'per_day'?"
     return Config(
         path=path,
         sender=sender,
