@@ -9,6 +9,7 @@ from .engagements import load_engagement_file, set_field
 from .errors import ConfigError, NotFoundError, StateError
 from .loading import Loaded
 from .planner import PENDING
+from .rules import Sequence
 from .store import State, Writer, now_iso
 
 
@@ -52,16 +53,24 @@ def add_engagement(w: Writer, loaded: Loaded, path: Path, now: dt.datetime,
     return record
 
 
-def _check_against_rules(loaded: Loaded, record: dict, path: Path) -> None:
-    seq = loaded.sequence_for(record)
+def missing_dates(seq: Sequence, record: dict) -> list[str]:
+    """'dates.X: required by stage ...' for each date a stage anchors on that the record lacks."""
     stage_ids = {s.id for s in seq.stages}
+    missing = []
     for stage in seq.stages:
         anchor = stage.due.anchor or "previous"
         if anchor in ("previous", "reply") or anchor.startswith("reply:") or anchor in stage_ids:
             continue
         if anchor not in record["dates"]:
-            raise ConfigError(f"{path}: dates.{anchor}: required by stage {stage.id!r} of "
-                              f"{seq.path.name} ({stage.due.describe()})")
+            missing.append(f"dates.{anchor}: required by stage {stage.id!r} of "
+                           f"{seq.path.name} ({stage.due.describe()})")
+    return missing
+
+
+def _check_against_rules(loaded: Loaded, record: dict, path: Path) -> None:
+    missing = missing_dates(loaded.sequence_for(record), record)
+    if missing:
+        raise ConfigError(f"{path}: {missing[0]}")
 
 
 def set_engagement_fields(w: Writer, loaded: Loaded, eid: str, assignments: list[str],

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import timing
+from .actions import missing_dates
 from .config import Config, load_config
 from .errors import ConfigError, MailflowError
-from .loading import Loaded, _check_schedule
+from .loading import Loaded, check_schedule
 from .project import Project
 from .render import TEMPLATE_FILES
 from .rules import Sequence, load_sequence
@@ -87,7 +88,7 @@ def _check_config(project: Project, found: Findings) -> Config | None:
             found.problem(f"{where}: {key}: {err}")
             ok = False
     try:
-        _check_schedule(config, where)
+        check_schedule(config, where)
     except ConfigError as err:
         found.problem(str(err))
         ok = False
@@ -184,14 +185,8 @@ def _check_engagement(loaded: Loaded, renderer: Any, where: str, record: dict,
         found.problem(f"{where}: sequence: {record.get('sequence')!r} is not defined in "
                       f"{loaded.project.rules_dir} (have: {', '.join(loaded.sequences)})")
         return 0
-    ids = {s.id for s in seq.stages}
-    for stage in seq.stages:
-        anchor = stage.due.anchor or "previous"
-        if anchor in ("previous", "reply") or anchor.startswith("reply:") or anchor in ids:
-            continue
-        if anchor not in record["dates"]:
-            found.problem(f"{where}: dates.{anchor}: required by stage {stage.id!r} of "
-                          f"{seq.path.name} ({stage.due.describe()})")
+    for missing in missing_dates(seq, record):
+        found.problem(f"{where}: {missing}")
     if renderer is None:
         return 0
     try:

@@ -109,7 +109,7 @@ def load_project(project: Project, check_templates: bool = True) -> Loaded:
         timing.make_calendar(config.holidays or None)
     except ValueError as err:
         raise ConfigError(f"{where}: holidays: {err}") from err
-    _check_schedule(config, where)
+    check_schedule(config, where)
     sequences = load_rules(project.rules_dir, window,
                            project.templates_dir if check_templates else None)
     return Loaded(project, config, sequences, window)
@@ -119,7 +119,8 @@ SCHEDULE_DEFAULTS = {"review_days": 5, "grace": "2 business days", "per_minute":
                      "per_day": 400, "retry_lifetime_hours": 72}
 
 
-def _check_schedule(config: Config, where: str) -> None:
+def check_schedule(config: Config, where: str) -> None:
+    """Validate the [schedule] table's keys and values."""
     s = config.schedule
     unknown = set(s) - set(SCHEDULE_DEFAULTS)
     if unknown:
