@@ -199,8 +199,9 @@ class Tick:
         ctx = self.loaded.context_for(eng)
         sent = {m["stage"]: _ts(m["sent_at"]).astimezone(ctx.zone)
                 for m in self.state.messages_of(eng["id"]) if m.get("sent_at") and m["step"] == 0}
-        to = [c for c in eng["contacts"]["to"] if c["email"] not in eng.get("bounced", [])]
-        cc = [c for c in eng["contacts"].get("cc", []) if c["email"] not in eng.get("bounced", [])]
+        bounced = {a.lower() for a in eng.get("bounced", [])}
+        to = [c for c in eng["contacts"]["to"] if c["email"].lower() not in bounced]
+        cc = [c for c in eng["contacts"].get("cc", []) if c["email"].lower() not in bounced]
         seq = self.loaded.sequence_for(eng)
         try:
             stage = seq.stage(msg["stage"])
@@ -234,8 +235,9 @@ class Tick:
         if not msg.get("message_id"):
             changes["message_id"] = make_message_id(self.loaded.config.sender.domain, self.now)
             changes["reply_token"] = make_reply_token()
-        if msg["state"] == "approved" and msg.get("digest") == digest:
-            self._set(msg, "message.rerendered", **changes)  # same words: approval stands
+        if msg["state"] in ("approved", "retry") and msg.get("digest") == digest:
+            # same words: the approval (and a retry's schedule) stands
+            self._set(msg, "message.rerendered", **changes)
             return True
         needs_approval = msg.get("approval", True)
         new_state = "awaiting_approval" if needs_approval else "approved"
