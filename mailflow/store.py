@@ -200,6 +200,38 @@ class Store:
             os.close(lock_fd)  # closing releases the flock; the kernel does so on a crash too
 
 
+def _cut_torn_tail(path: Path) -> None:
+    """Drop a torn last line (a crash mid-append) before appending after it.
+
+    Appended to as is, the next event would share a line with the fragment, be unreadable,
+    and be skipped on replay: a durable `sending` mark could vanish and the message be sent
+    again. The torn event never completed, so it never happened: cut it off.
+    """
+    try:
+        f = open(path, "r+b")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return
+    with f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        cut, pos = 0, size
+        while pos > 0:
+            step = min(65536, pos)
+            pos -= step
+            f.seek(pos)
+            i = f.read(step).rfind(b"\n")
+            if i >= 0:
+                cut = pos + i + 1
+                break
+        f.truncate(cut)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 class Writer:
     """Changes to the state under the lock: journal first, checkpoint at the end."""
 
@@ -207,6 +239,7 @@ class Writer:
         self.store = store
         self.state = state
         self.dirty = False
+        _cut_torn_tail(store.journal_path)
         self._journal = open(store.journal_path, "ab")  # noqa: SIM115 - closed in close()
         os.chmod(store.journal_path, 0o600)
         self._seq = state.meta.get("seq", 0)
