@@ -165,4 +165,38 @@ def smtp_server_auth():
     server.stop()
 
 
-__all__ = ["SmtpServer", "Received", "smtp_server", "smtp_server_auth", "SMTP"]
+__all__ = ["SmtpServer", "Received", "TlsSmtpServer", "smtp_server", "smtp_server_auth", "SMTP"]
+
+
+class TlsSmtpServer(SmtpServer):
+    """An SMTP server with a certificate from a throwaway CA (trustme): implicit TLS or STARTTLS.
+
+    The certificate is for "localhost" only, so connecting to 127.0.0.1 by IP exercises the
+    host-name check; `ca_pem` is the CA to trust and `other_ca_pem` an unrelated one.
+    """
+
+    def __init__(self, folder, mode: str = "tls", users: dict[str, str] | None = None) -> None:
+        import ssl
+
+        import trustme
+        self.handler = RecordingHandler()
+        self.port = free_port()
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+        trustme.CA().cert_pem.write_to_path(str(folder / "other-ca.pem"))
+        self.ca_pem, self.other_ca_pem = str(folder / "ca.pem"), str(folder / "other-ca.pem")
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("localhost").configure_cert(ctx)
+        kwargs: dict = {}
+        if users:
+            kwargs.update(authenticator=_Auth(users), auth_required=True)
+        if mode == "starttls":
+            kwargs.update(tls_context=ctx, require_starttls=True)
+        else:
+            kwargs["ssl_context"] = ctx
+            if users:  # aiosmtpd does not count implicit TLS as TLS for AUTH: it is, though
+                kwargs["auth_require_tls"] = False
+        self.sink = Sink(self.handler, "127.0.0.1", self.port)
+        self.sink.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                          loop=self.sink.loop, **kwargs)
+        self.sink.start()
