@@ -74,6 +74,12 @@ def poll_into(tick: Tick) -> None:
                         _move_cursor(tick, folder, fetched.cursor)
                 if poll.cursor is not None and (cursor is None or poll.cursor != cursor):
                     _move_cursor(tick, folder, poll.cursor)
+                if cursor is not None and poll.cursor is not None \
+                        and poll.cursor.uidvalidity != cursor.uidvalidity:
+                    tick.report.notes.append(
+                        f"{folder}: UIDVALIDITY changed ({cursor.uidvalidity} -> "
+                        f"{poll.cursor.uidvalidity}): the folder was read again from the "
+                        "start; replies already recorded were skipped")
             if tick.report.unmatched:
                 tick.report.notes.append(f"{tick.report.unmatched} new message(s) answer nothing "
                                          "mailflow sent; left alone")
