@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import gc
 import json
 import os
 from collections.abc import Iterator
@@ -109,10 +110,21 @@ class State:
     replies: dict[str, dict] = field(default_factory=dict)
     cursors: dict[str, dict] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    # engagement id -> its message keys, rebuilt when messages were added (none are ever
+    # removed, and a message's engagement never changes): per-message work must not scan
+    # every message in the store
+    _keys_by_engagement: dict[str, list[str]] = field(default_factory=dict, repr=False,
+                                                      compare=False)
+    _indexed: int = field(default=-1, repr=False, compare=False)
 
     def messages_of(self, engagement_id: str) -> list[dict]:
         """The messages of one engagement (in stage/step order of their keys' creation)."""
-        return [m for m in self.messages.values() if m["engagement"] == engagement_id]
+        if self._indexed != len(self.messages):
+            index: dict[str, list[str]] = {}
+            for key, m in self.messages.items():
+                index.setdefault(m["engagement"], []).append(key)
+            self._keys_by_engagement, self._indexed = index, len(self.messages)
+        return [self.messages[k] for k in self._keys_by_engagement.get(engagement_id, ())]
 
 
 _KEY_FIELD = {"engagements": "id", "messages": "key", "replies": "id", "cursors": "folder"}
@@ -146,6 +158,18 @@ class Store:
 
     def load(self) -> State:
         """The checkpoint plus every journal event written after it (read-only)."""
+        # parsing makes millions of acyclic dicts, lists and strings: the cyclic collector can
+        # free none of them, yet it would run dozens of times over the growing heap (about
+        # half the load time of a large store)
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._load()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _load(self) -> State:
         data = AtomicJSONStorage(self.db_path).read() or {}
         state = State()
         for table in TABLES:
