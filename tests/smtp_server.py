@@ -51,12 +51,14 @@ class RecordingHandler:
         self.lock = threading.Lock()
         # an async callable(phase, envelope, server) awaited at "MAIL", "RCPT", "DATA" (before
         # the message is kept) and "STORED" (kept, before the reply); `server` is aiosmtpd's
-        # SMTP protocol object (server.transport.close() drops the connection)
+        # SMTP protocol object (server.transport.close() drops the connection); a true result
+        # at "DATA" drops the connection without keeping the message
         self.hook = None
 
-    async def _hook(self, phase: str, envelope, server) -> None:  # noqa: ANN001
+    async def _hook(self, phase: str, envelope, server) -> bool:  # noqa: ANN001
         if self.hook is not None:
-            await self.hook(phase, envelope, server)
+            return bool(await self.hook(phase, envelope, server))
+        return False
 
     async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802
         await self._hook("MAIL", envelope, server)
@@ -76,7 +78,9 @@ class RecordingHandler:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         b = self.behaviour
-        await self._hook("DATA", envelope, server)
+        if await self._hook("DATA", envelope, server):  # the hook says: lose this message
+            server.transport.close()
+            return "421 4.3.0 lost"
         if b.data_reply:
             return b.data_reply
         with self.lock:

@@ -134,13 +134,13 @@ class Killer:
     def disarm(self) -> None:
         self.pid = None
 
-    async def hook(self, phase: str, envelope, smtp) -> None:  # noqa: ANN001
+    async def hook(self, phase: str, envelope, smtp) -> bool:  # noqa: ANN001
         if self.pid is None:
-            return
+            return False
         if phase == "MAIL":
             self.count += 1
         if self.count != self.k or self.fired.is_set():
-            return
+            return False
         if self.phase == "AFTER_REPLY" and phase == "STORED":
             # the 250 goes out when the handler returns; the kill lands just after it
             self.fired.set()
@@ -150,6 +150,8 @@ class Killer:
             self._kill(self.pid)
             while not _dead(self.pid):  # the client must never hear the reply
                 await asyncio.sleep(0.001)
+            return True  # killed at DATA: the server never keeps the message
+        return False
 
     @staticmethod
     def _kill(pid: int) -> None:
