@@ -255,12 +255,6 @@ def _without_prefix(text: str, where: str) -> str:
 
 # -- servers -------------------------------------------------------------------------------
 
-def smtp_features(session: Any) -> dict[str, str]:
-    """The EHLO keywords of a connected SmtpSession (lower-case keyword -> parameters)."""
-    smtp = getattr(session, "_smtp", None)
-    return dict(getattr(smtp, "esmtp_features", None) or {})
-
-
 def check_smtp(config: Config, found: Findings) -> None:
     """Log in to the SMTP server (no MAIL FROM: nothing is sent) and say what it offers."""
     cfg = config.smtp
@@ -271,7 +265,7 @@ def check_smtp(config: Config, found: Findings) -> None:
     try:
         with SmtpSession(cfg) as session:
             session.connect()
-            features = smtp_features(session)
+            features = session.features
     except MailflowError as err:
         found.problem(str(err))
         return

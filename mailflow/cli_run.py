@@ -102,6 +102,8 @@ def poll(app: App) -> None:
     report = poll_once(app.loaded, app.store, app.now)
     if app.verbose or sys.stdout.isatty():
         click.echo(f"{report.replies} new repl{'y' if report.replies == 1 else 'ies'}")
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
     for line in report.problems:
         click.echo(f"mailflow: {line}", err=True)
     if report.problems:

@@ -134,6 +134,11 @@ class SmtpSession:
                              "password_command or oauth2_token_command")
         smtp.login(creds.username, password)
 
+    @property
+    def features(self) -> dict[str, str]:
+        """The server's EHLO extensions (lower-case names) on the open connection."""
+        return dict(self._smtp.esmtp_features) if self._smtp is not None else {}
+
     def close(self) -> None:
         """Say QUIT politely and close."""
         if self._smtp is not None:
