@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import sys
 
 import click
 
@@ -22,7 +23,7 @@ def echo_table(headers: list[str], rows: list[list[object]]) -> None:
     """Print aligned columns; on a terminal, shorten the widest cells to fit its width."""
     cells = [[str(c) for c in headers]] + [[str("" if c is None else c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    if click.get_text_stream("stdout").isatty():  # piped output stays whole, for grep and cut
+    if sys.stdout.isatty():  # piped output stays whole, for grep and cut
         limit = shutil.get_terminal_size((120, 20)).columns
         while sum(widths) + 2 * (len(widths) - 1) > limit and max(widths) > 12:
             widths[widths.index(max(widths))] -= 1
