@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import random
 import re
+import shutil
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from mailflow.actions import add_engagement, approve
 from mailflow.loading import load_project
 from mailflow.project import Project, init_project
 from mailflow.service import run_tick
-from mailflow.store import DB_NAME, JOURNAL_NAME, TABLES, AtomicJSONStorage, Store
+from mailflow.store import BODIES_DIR, DB_NAME, JOURNAL_NAME, TABLES, AtomicJSONStorage, Store
 
 SENDER = ("Dana Whitfield", "dana@whitfield-consulting.example")
 HOME_ZONE = "America/New_York"
@@ -63,6 +64,7 @@ class Seed:
     records: dict[str, dict[str, list[dict]]]  # seed id -> table -> records
     events: dict[str, list[dict]]  # seed id -> its events in journal order
     digests: dict[str, str]  # renderer_digest, config_digest of the seed project
+    bodies: Path | None = None  # the seed project's body store (clones refer to its bodies)
 
 
 def new_project(root: Path, *, smtp_port: int = 1025, per_minute: int = 20,
@@ -174,7 +176,7 @@ def walk_seeds(root: Path, smtp_port: int, n: int = 12) -> Seed:
     events: dict[str, list[dict]] = {}
     for event in store.events():
         events.setdefault(event.get("engagement", ""), []).append(event)
-    return Seed(n, records, events, _digests(loaded))
+    return Seed(n, records, events, _digests(loaded), project.state_dir / BODIES_DIR)
 
 
 def _digests(loaded) -> dict[str, str]:  # noqa: ANN001 - mailflow.loading.Loaded
@@ -249,6 +251,9 @@ def write_store(project: Project, seed: Seed, count: int, *, seed_value: int = 7
     digests = _digests(load_project(project))
     state_dir = project.state_dir
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if seed.bodies is not None and seed.bodies.is_dir():
+        # clones keep their seed's body references: the seed's wording, a valid body
+        shutil.copytree(seed.bodies, state_dir / BODIES_DIR, dirs_exist_ok=True)
     names = Names(seed_value)
     tables: dict[str, dict[str, dict]] = {t: {} for t in TABLES}
     journal = state_dir / JOURNAL_NAME

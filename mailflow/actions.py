@@ -154,4 +154,4 @@ def apply_edit(w: Writer, msg: dict, subject: str, html: str, text: str, who: st
     if any(c in subject for c in "\r\n") or not subject.strip():
         raise ConfigError(f"{msg['key']}: the subject must be one non-empty line")
     set_message(w, msg, "message.edited", now, state="awaiting_approval", subject=subject.strip(),
-                html=html, text=text, edited={"by": who, "at": now_iso(now)}, error=None)
+                body=w.put_body(html, text), edited={"by": who, "at": now_iso(now)}, error=None)

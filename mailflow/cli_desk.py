@@ -86,15 +86,16 @@ def drafts_show(app: App, ref: str, html_file: Path | None, open_browser: bool) 
         click.echo(f"Approved: by {msg['approved_by']} at {msg.get('approved_at')}")
     if msg.get("error"):
         click.echo(f"Error:   {msg['error']}")
+    html, text = app.store.body(msg["body"])
     click.echo()
-    click.echo(msg["text"])
+    click.echo(text)
     if html_file or open_browser:
         if html_file is None:
             fd, name = tempfile.mkstemp(prefix="mailflow-", suffix=".html")
             os.close(fd)
             html_file = Path(name)
         path = html_file
-        path.write_text(msg["html"], encoding="utf-8")
+        path.write_text(html, encoding="utf-8")
         click.echo(f"\n(HTML written to {path})", err=True)
         if open_browser:
             webbrowser.open(path.resolve().as_uri())
@@ -255,21 +256,22 @@ def drafts_edit(app: App, ref: str, part: str) -> None:
                          "drafts can be edited")
     # the editor runs without the lock: cron goes on meanwhile, and we check below that the
     # draft did not change under us
-    original = edit_document(before["subject"], before["text"], before["html"], parts)
+    before_html, before_text = app.store.body(before["body"])
+    original = edit_document(before["subject"], before_text, before_html, parts)
     edited = click.edit(original, extension=".html" if part == "html" else ".txt",
                         require_save=True)
     if edited is None or edited == original:
         click.echo("no change")
         return
     subject, text, html = parse_edit(edited, parts)
-    if text is None or text.strip() == before["text"].strip():
-        text = before["text"]
-    if html is None or html.strip() == before["html"].strip():
-        html = before["html"]
+    if text is None or text.strip() == before_text.strip():
+        text = before_text
+    if html is None or html.strip() == before_html.strip():
+        html = before_html
     else:
         from .render import inline_css
         html = inline_css(html)
-    if (subject, text, html) == (before["subject"], before["text"], before["html"]):
+    if (subject, text, html) == (before["subject"], before_text, before_html):
         click.echo("no change")
         return
     sender = app.loaded.config.sender
@@ -279,15 +281,15 @@ def drafts_edit(app: App, ref: str, part: str) -> None:
                   where=before["key"])
     with app.store.writer() as w:
         msg = w.state.messages[before["key"]]
-        if any(msg.get(k) != before.get(k) for k in ("state", "subject", "text", "html")):
+        if any(msg.get(k) != before.get(k) for k in ("state", "subject", "body")):
             raise StateError(f"{msg['key']} changed while you were editing (now "
                              f"{msg['state'].replace('_', ' ')}); nothing was saved, edit again")
         apply_edit(w, msg, subject, html, text, app.user, app.now)
         w.save()
-    if text != before["text"] and html == before["html"]:
+    if text != before_text and html == before_html:
         click.echo("note: only the text part changed; the HTML part (what most mail programs "
                    "show) is as before", err=True)
-    elif html != before["html"] and text == before["text"]:
+    elif html != before_html and text == before_text:
         click.echo("note: only the HTML part changed; the text part is as before", err=True)
     click.echo(f"edited {msg['key']}; approve it when ready: mailflow drafts approve {msg['key']}")
 

@@ -175,7 +175,7 @@ def log(app: App, eid: str | None, limit: int, as_json: bool) -> None:
                    f"{'  ' + e['detail'] if e.get('detail') else ''}")
 
 
-_BULKY = ("html", "text", "to", "cc", "digest", "rendered_for", "history")
+_BULKY = ("body", "to", "cc", "digest", "rendered_for", "history")
 
 
 def _event_summary(event: dict) -> dict:

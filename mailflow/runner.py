@@ -229,7 +229,7 @@ class Tick:
             return False
         digest = hashlib.sha256("\x00".join((subject, rendered.html, rendered.text)).encode()
                                 ).hexdigest()[:16]
-        changes = {"subject": subject, "html": rendered.html, "text": rendered.text,
+        changes = {"subject": subject, "body": self.w.put_body(rendered.html, rendered.text),
                    "to": to, "cc": cc, "digest": digest,
                    "rendered_for": self._render_signature(eng), "error": None}
         if not msg.get("message_id"):
@@ -382,7 +382,8 @@ class Tick:
         sender = self.loaded.config.sender
         if sender.reply_to_token and msg.get("reply_token"):
             reply_to = plus_address(sender.email, msg["reply_token"])
-        email = build_message(subject=msg["subject"], html=msg["html"], text=msg["text"],
+        html, text = self.w.body(msg["body"])
+        email = build_message(subject=msg["subject"], html=html, text=text,
                               sender=self._sender(), to=msg["to"], cc=msg.get("cc", []),
                               message_id=msg["message_id"], date=self.now,
                               where=f"engagement {msg['engagement']}", in_reply_to=in_reply_to,

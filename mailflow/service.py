@@ -16,7 +16,7 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
              progress: Callable[[int], AbstractContextManager] | None = None) -> TickReport:
     """One `mailflow run`: under the lock (none for a dry run), saving the state once."""
     config = loaded.config
-    writer_cm = nullcontext(MemoryWriter(store.load())) if dry_run else store.writer()
+    writer_cm = nullcontext(MemoryWriter(store.load(), store)) if dry_run else store.writer()
     with writer_cm as writer:
         tick = Tick(loaded, writer, now, dry_run=dry_run, progress=progress)
         poll = None

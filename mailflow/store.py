@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import gc
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from .errors import LockedError, StoreError
 TABLES = ("engagements", "messages", "replies", "cursors")
 DB_NAME = "state.json"
 JOURNAL_NAME = "events.jsonl"
+BODIES_DIR = "bodies"
 LOCK_NAME = "lock"
 
 
@@ -198,6 +200,42 @@ class Store:
                 except ValueError:
                     continue
 
+    def body_path(self, ref: str) -> Path:
+        """Where the body (HTML and text) with this content address is kept."""
+        return self.dir / BODIES_DIR / ref[:2] / f"{ref}.json"
+
+    def body(self, ref: str) -> tuple[str, str]:
+        """A rendered body as (html, text), by the reference a message record keeps."""
+        path = self.body_path(ref)
+        try:
+            data = json.loads(path.read_bytes())
+            return data["html"], data["text"]
+        except FileNotFoundError:
+            raise StoreError(f"{path}: a draft's body is missing") from None
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise StoreError(f"{path}: a draft's body is unreadable ({err})") from err
+
+    def put_body(self, html: str, text: str) -> str:
+        """Keep a rendered body once, durably, under its content address; return the address.
+
+        Bodies are most of a project's bytes (inlined HTML): kept out of the checkpoint, they
+        cost nothing to the tick that loads it, and the journal refers to them by address.
+        """
+        payload = json.dumps({"html": html, "text": text}, ensure_ascii=False).encode("utf-8")
+        ref = hashlib.sha256(payload).hexdigest()[:32]
+        path = self.body_path(ref)
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        return ref
+
     @contextmanager
     def writer(self) -> Iterator[Writer]:
         """Hold the project's write lock and give a Writer; a second writer fails at once."""
@@ -283,6 +321,14 @@ class Writer:
         self.dirty = True
         return event
 
+    def put_body(self, html: str, text: str) -> str:
+        """Keep a rendered body (before any event refers to it); returns its reference."""
+        return self.store.put_body(html, text)
+
+    def body(self, ref: str) -> tuple[str, str]:
+        """A kept body as (html, text)."""
+        return self.store.body(ref)
+
     def touch(self) -> None:
         """Mark the state changed without an event (derived data such as plans and drafts)."""
         self.dirty = True
@@ -324,10 +370,26 @@ class Writer:
 class MemoryWriter(Writer):
     """A Writer that changes the state in memory only: for dry runs and previews."""
 
-    def __init__(self, state: State) -> None:  # noqa: D107 - no journal, no lock
+    def __init__(self, state: State, store: Store | None = None) -> None:  # noqa: D107
         self.state = state
+        self.store = store  # read-only here: bodies already kept
         self.dirty = False
         self._seq = state.meta.get("seq", 0)
+        self._bodies: dict[str, tuple[str, str]] = {}
+
+    def put_body(self, html: str, text: str) -> str:
+        """Keep a body in memory only."""
+        ref = "mem-" + hashlib.sha256(f"{html}\x00{text}".encode()).hexdigest()[:28]
+        self._bodies[ref] = (html, text)
+        return ref
+
+    def body(self, ref: str) -> tuple[str, str]:
+        """A body kept in memory, else on disk."""
+        if ref in self._bodies:
+            return self._bodies[ref]
+        if self.store is None:
+            raise StoreError(f"body {ref} is not available in a preview")
+        return self.store.body(ref)
 
     def record(self, kind: str, *, at: dt.datetime, durable: bool = False, **parts: Any) -> dict:
         """Apply the event's changes without writing them anywhere."""

@@ -29,6 +29,11 @@ def drafted(proj) -> None:
     assert r.exit_code == 0, r.output + r.stderr
 
 
+def body(proj, msg) -> tuple[str, str]:
+    """A message's (html, text), from the project's body store."""
+    return Store(proj.project.state_dir).body(msg["body"])
+
+
 def state(proj):
     return Store(proj.project.state_dir).load()
 
@@ -112,7 +117,7 @@ def test_show_html_writes_the_inlined_html(proj, tmp_path):
     r = proj.cli("drafts", "show", KEY, "--html", str(out))
     assert r.exit_code == 0
     html = out.read_text(encoding="utf-8")
-    assert html == state(proj).messages[KEY]["html"]
+    assert html == body(proj, state(proj).messages[KEY])[0]
     assert 'style="' in html and "<style" not in html.split("<body", 1)[1]
     assert f"HTML written to {out}" in r.stderr
 
@@ -157,7 +162,7 @@ def test_edit_subject_and_text_keeps_who_and_when(proj, tmp_path):
     assert r.exit_code == 0, r.output + r.stderr
     msg = state(proj).messages[KEY]
     assert msg["subject"] == "Our wrap-up plan"
-    assert "Majo" in msg["text"] and msg["text"] != before["text"]
+    assert "Majo" in body(proj, msg)[1] and body(proj, msg)[1] != body(proj, before)[1]
     assert msg["edited"] == {"by": "dana", "at": "2026-12-28T16:00:00+00:00"}
     assert msg["state"] == "awaiting_approval"
     # the HTML had the name too: both parts were in the file, only the first hit changed
@@ -178,7 +183,8 @@ def test_edit_html_is_inlined_again(proj, tmp_path):
     r = proj.cli("drafts", "edit", KEY, "--part", "html", env={"EDITOR": ed})
     assert r.exit_code == 0, r.output + r.stderr
     msg = state(proj).messages[KEY]
-    assert "Added line" in msg["html"] and "color:#123456" in msg["html"].replace(" ", "")
+    html = body(proj, msg)[0]
+    assert "Added line" in html and "color:#123456" in html.replace(" ", "")
     assert "only the HTML part changed" in r.stderr
 
 
@@ -187,7 +193,7 @@ def test_edit_text_only_warns_that_html_is_unchanged(proj, tmp_path):
     ed = editor(tmp_path, "s = s.rstrip() + '\\nPS: one more thing.\\n'")
     r = proj.cli("drafts", "edit", KEY, "--part", "text", env={"EDITOR": ed})
     assert r.exit_code == 0, r.stderr
-    assert state(proj).messages[KEY]["text"].rstrip().endswith("PS: one more thing.")
+    assert body(proj, state(proj).messages[KEY])[1].rstrip().endswith("PS: one more thing.")
     assert "only the text part changed" in r.stderr
 
 
