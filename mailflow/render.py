@@ -133,7 +133,24 @@ def _premailer() -> Any:
 
         # cssutils logs every vendor property (mso-*, -webkit-*) it does not know
         cssutils.log.setLevel(logging.CRITICAL)
-        _PREMAILER = premailer.Premailer(
+        class CachingPremailer(premailer.Premailer):
+            """Parses each distinct stylesheet once: every email of a tick shares the layout's.
+
+            premailer re-serialises the same CSS through cssutils for every message, which was
+            most of the cost of rendering; the parsed rules are only read, never changed.
+            """
+
+            _rules: dict[tuple[str, int], Any] = {}
+
+            def _parse_style_rules(self, css_body: str, ruleset_index: int) -> Any:
+                key = (css_body, ruleset_index)
+                if key not in self._rules:
+                    if len(self._rules) > 256:  # many distinct edited stylesheets: start over
+                        self._rules.clear()
+                    self._rules[key] = super()._parse_style_rules(css_body, ruleset_index)
+                return self._rules[key]
+
+        _PREMAILER = CachingPremailer(
             allow_network=False,  # never download <link> or external_styles
             allow_loading_external_files=False,
             base_url=None,  # no URL rewriting: links stay exactly as written

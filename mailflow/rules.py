@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-
-from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
 
 from . import timing
 from .errors import ConfigError
@@ -18,9 +17,18 @@ from .tomlfile import Section, read_toml
 ON_REPLY = ("stop", "needs_action", "feedback", "pause", "complete")
 LATE = ("hold", "send")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
-# Conditions are expressions over engagement data; a sandbox keeps rule files from reaching
-# into Python objects.
-_CONDITIONS = SandboxedEnvironment()
+
+
+@lru_cache(maxsize=512)
+def _condition(expression: str) -> Callable[..., object]:
+    """A compiled `when` expression (compiled once: the planner tests it for every engagement).
+
+    Conditions are Jinja2 expressions over engagement data; a sandbox keeps rule files from
+    reaching into Python objects. jinja2 is imported here, not at start-up.
+    """
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment().compile_expression(expression, undefined_to_none=True)
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ class Stage:
         """Whether the stage's condition holds for an engagement's data."""
         if not self.when:
             return True
-        return bool(_CONDITIONS.compile_expression(self.when, undefined_to_none=True)(**data))
+        return bool(_condition(self.when)(**data))
 
 
 @dataclass(frozen=True)
@@ -115,8 +123,9 @@ def load_sequence(path: Path, base_window: timing.Window, templates_dir: Path | 
             raise s.error("due", f"refers to stage {ref!r}, which must come earlier in the file")
         when = s.text("when")
         if when:
+            from jinja2 import TemplateSyntaxError
             try:
-                _CONDITIONS.compile_expression(when)
+                _condition(when)
             except TemplateSyntaxError as err:
                 raise s.error("when", f"cannot read condition {when!r}: {err.message}") from err
         reminders = []

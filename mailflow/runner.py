@@ -14,7 +14,14 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from . import timing
-from .compose import build_message, make_message_id, make_reply_token, plus_address, recipients
+from .compose import (
+    address,
+    build_message,
+    make_message_id,
+    make_reply_token,
+    plus_address,
+    recipients,
+)
 from .engagements import hydrate
 from .errors import MailflowError, RenderError
 from .loading import Loaded, schedule
@@ -217,10 +224,11 @@ class Tick:
             root = self.state.messages.get(msg.get("thread_root") or "")
             if root is not None:
                 subject = _re(root.get("subject") or subject)
-            # build once now so a bad address or header is found at review time, not sending
-            build_message(subject=subject, html=rendered.html, text=rendered.text,
-                          sender=self._sender(), to=to, cc=cc, message_id="<x@x>",
-                          date=self.now, where=f"engagement {eng['id']}")
+            # a bad address is found at review time, not when sending (the subject was
+            # checked by the renderer); the message itself is built once, when it goes out
+            for field, people in (("contacts.to", to), ("contacts.cc", cc)):
+                for person in people:
+                    address(person, f"engagement {eng['id']}: {field}")
         except (RenderError, KeyError) as err:
             error = f"engagement {eng['id']}: {msg['key']}: {err}"
             if msg.get("error") != error or msg["state"] != "blocked":

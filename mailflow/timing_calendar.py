@@ -9,8 +9,6 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-import holidays
-
 from mailflow.timing_offset import Offset
 
 _CALENDAR_KEYS = {"country", "subdiv", "extra"}
@@ -47,19 +45,27 @@ class Calendar:
         return d not in closed
 
 
+def _country_holidays(*args: Any, **kwargs: Any) -> Any:
+    # imported on first use: the library takes ~20 ms to import, and commands such as
+    # `mailflow --help` never need a calendar
+    import holidays
+
+    return holidays.country_holidays(*args, **kwargs)
+
+
 @lru_cache(maxsize=256)
 def _entity(country: str, subdiv: str | None) -> tuple[str | None, str | None]:
     """Check (country, subdiv) once; return the subdivision the library knows and a language."""
     for candidate in dict.fromkeys([subdiv, subdiv.upper() if subdiv else subdiv]):
         try:
-            table = holidays.country_holidays(country, subdiv=candidate, years=[])
+            table = _country_holidays(country, subdiv=candidate, years=[])
         except NotImplementedError:
             continue
         # English names read best in reasons and logs; keep the default where there is none
         languages = getattr(table, "supported_languages", ()) or ()
         return candidate, ("en_US" if "en_US" in languages else None)
     try:
-        holidays.country_holidays(country, years=[])
+        _country_holidays(country, years=[])
     except NotImplementedError:
         raise ValueError(f"unknown holiday country {country!r}") from None
     raise ValueError(f"unknown holiday subdivision {subdiv!r} for country {country!r}")
@@ -69,7 +75,7 @@ def _entity(country: str, subdiv: str | None) -> tuple[str | None, str | None]:
 def _year_table(country: str, subdiv: str | None, year: int) -> dict[date, str]:
     """The holidays of one country/subdivision in one year, built once and reused."""
     subdiv, language = _entity(country, subdiv)
-    table = holidays.country_holidays(country, subdiv=subdiv, years=year, language=language)
+    table = _country_holidays(country, subdiv=subdiv, years=year, language=language)
     return {d: name for d, name in table.items() if d.year == year}
 
 
