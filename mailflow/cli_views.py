@@ -33,8 +33,10 @@ def status(app: App, as_json: bool) -> None:
     for m in state.messages.values():
         by_eng.setdefault(m["engagement"], []).append(m)
     replies_by_msg: dict[str, list[dict]] = {}
+    replies_by_eng: dict[str, list[dict]] = {}
     for r in state.replies.values():
         replies_by_msg.setdefault(r.get("message") or "", []).append(r)
+        replies_by_eng.setdefault(r.get("engagement") or "", []).append(r)
     out, table = [], []
     stage_names: list[str] = []
     for eng in sorted(state.engagements.values(), key=lambda e: e["dates"]["contract_end"]):
@@ -46,9 +48,9 @@ def status(app: App, as_json: bool) -> None:
         items = {}
         if eng["status"] == "active":
             try:
-                items = {i.stage: i for i in tick.plan_one(eng, msgs, [
-                    r for r in state.replies.values() if r.get("engagement") == eng["id"]])
-                    if i.step == 0}
+                items = {i.stage: i for i in tick.plan_one(eng, msgs,
+                                                           replies_by_eng.get(eng["id"], []))
+                         if i.step == 0}
             except Exception:  # noqa: BLE001 - a bad engagement must not hide the others
                 items = {}
         cells, stages = {}, {}

@@ -43,10 +43,12 @@ class Loaded:
     def renderer_digest(self) -> str:
         """Changes when any template file changes, so unapproved drafts are rendered anew."""
         h = hashlib.sha256()
-        for path in sorted(self.project.templates_dir.rglob("*")):
+        root = self.project.templates_dir
+        for path in sorted(root.rglob("*")):
             if path.is_file():
+                # relative names: moving or copying the project must not redraw every draft
                 st = path.stat()
-                h.update(f"{path}:{st.st_mtime_ns}:{st.st_size}".encode())
+                h.update(f"{path.relative_to(root)}:{st.st_mtime_ns}:{st.st_size}".encode())
         return h.hexdigest()[:16]
 
     def sequence_for(self, engagement: dict) -> Sequence:
