@@ -166,10 +166,15 @@ class Store:
         enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._load()
+            state = self._load()
         finally:
             if enabled:
                 gc.enable()
+        # the loaded state lives as long as the command: move it out of the collector's
+        # generations, or every full collection during the tick walks all of it again
+        # (that made the tick grow faster than the store)
+        gc.freeze()
+        return state
 
     def _load(self) -> State:
         data = AtomicJSONStorage(self.db_path).read() or {}
