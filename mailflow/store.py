@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
@@ -52,10 +53,10 @@ class AtomicJSONStorage(Storage):
         except OSError as err:
             raise StoreError(f"{self.path}: cannot read: {err.strerror}") from err
         try:
-            data = json.loads(raw)
+            data = orjson.loads(raw)
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
-        except ValueError as err:
+        except ValueError as err:  # orjson.JSONDecodeError is a ValueError
             backup = self.path.with_name(self.path.name + ".bak")
             hint = (f"the last good copy is {backup}" if backup.exists()
                     else "no backup exists")
@@ -65,8 +66,7 @@ class AtomicJSONStorage(Storage):
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         """Replace the file atomically with `data`."""
-        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"),
-                             default=_json_default).encode("utf-8")
+        payload = orjson.dumps(data, default=_json_default)
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
