@@ -83,6 +83,11 @@ def run(app: App, dry_run: bool) -> None:
         click.echo(f"note: {note}", err=True)
     for line in report.retrying if not (app.verbose or interactive) else []:
         click.echo(f"mailflow: {line}: temporarily refused, will retry", err=True)
+    fail_on_problems(report)
+
+
+def fail_on_problems(report) -> None:  # noqa: ANN001 - a runner.TickReport
+    """Each problem as one line on stderr, then exit 1 (cron mails it); nothing when all is well."""
     for line in report.problems:
         click.echo(f"mailflow: {line}", err=True)
     if report.problems:
@@ -104,10 +109,7 @@ def poll(app: App) -> None:
         click.echo(f"{report.replies} new repl{'y' if report.replies == 1 else 'ies'}")
         for note in report.notes:
             click.echo(f"note: {note}", err=True)
-    for line in report.problems:
-        click.echo(f"mailflow: {line}", err=True)
-    if report.problems:
-        raise click.exceptions.Exit(RunFailed.exit_code)
+    fail_on_problems(report)
 
 
 @cli.command()

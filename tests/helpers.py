@@ -61,3 +61,20 @@ def make_project(tmp_path: Path, smtp_port: int | None = None) -> ProjectUnderTe
     if smtp_port:
         tp.set_config(r"^port = 1025", f"port = {smtp_port}")
     return tp
+
+
+def imap_toml(account, **secret: str) -> str:  # noqa: ANN001 - tests.imap_server.Account
+    """An [imap] section for a test Dovecot account; the secret by password_env by default."""
+    secret = secret or {"password_env": account.password_env}
+    (key, value), = secret.items()
+    return f"""
+[imap]
+host = "127.0.0.1"
+port = {account.server.port}
+security = "none"
+username = "{account.user}"
+{key} = "{value}"
+folders = ["INBOX"]
+sent_folder = "Sent"
+timeout = 10
+"""

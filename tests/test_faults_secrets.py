@@ -8,6 +8,7 @@ import stat
 
 import pytest
 
+from tests.helpers import imap_toml
 from tests.imap_server import dovecot, imap_account  # noqa: F401
 from tests.test_faults_crash import SEND_AT, fill_batch, firsts
 from tests.test_replies import reply
@@ -27,17 +28,7 @@ def secret_proj(proj, smtp_server_auth, imap_account, tmp_path):  # noqa: F811
     proj.set_config(r"^port = \d+", f"port = {smtp_server_auth.port}\n"
                     'username = "consultant"\npassword_env = "MF_SECRET_SMTP_PW"')
     cfg = proj.project.config_path
-    cfg.write_text(cfg.read_text() + f"""
-[imap]
-host = "127.0.0.1"
-port = {imap_account.server.port}
-security = "none"
-username = "{imap_account.user}"
-password_command = "{command}"
-folders = ["INBOX"]
-sent_folder = "Sent"
-timeout = 10
-""")
+    cfg.write_text(cfg.read_text() + imap_toml(imap_account, password_command=str(command)))
     os.environ.pop(imap_account.password_env, None)  # only the command knows it
     proj.account = imap_account
     proj.secrets = [SMTP_SECRET, imap_account.password]

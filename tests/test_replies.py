@@ -8,6 +8,7 @@ from email.utils import format_datetime
 import pytest
 
 from mailflow.store import Store
+from tests.helpers import imap_toml
 from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
 from tests.test_pipeline import dates, walk
 
@@ -16,17 +17,7 @@ from tests.test_pipeline import dates, walk
 def mailproj(proj, imap_account):
     """A project that sends to the test SMTP server and polls the test Dovecot account."""
     cfg = proj.project.config_path
-    cfg.write_text(cfg.read_text() + f"""
-[imap]
-host = "127.0.0.1"
-port = {imap_account.server.port}
-security = "none"
-username = "{imap_account.user}"
-password_env = "{imap_account.password_env}"
-folders = ["INBOX"]
-sent_folder = "Sent"
-timeout = 10
-""")
+    cfg.write_text(cfg.read_text() + imap_toml(imap_account))
     proj.account = imap_account
     assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
                     ).exit_code == 0
