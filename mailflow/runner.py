@@ -391,9 +391,11 @@ class Tick:
         if sender.reply_to_token and msg.get("reply_token"):
             reply_to = plus_address(sender.email, msg["reply_token"])
         html, text = self.w.body(msg["body"])
+        # a retry to the remaining recipients, or a resend, is the same message: same Date
+        first_attempt = _ts((msg.get("attempts_at") or [None])[0])
         email = build_message(subject=msg["subject"], html=html, text=text,
                               sender=self._sender(), to=msg["to"], cc=msg.get("cc", []),
-                              message_id=msg["message_id"], date=self.now,
+                              message_id=msg["message_id"], date=first_attempt or self.now,
                               where=f"engagement {msg['engagement']}", in_reply_to=in_reply_to,
                               references=references or (), reply_to=reply_to)
         rcpts = msg.get("remaining") or recipients(email)

@@ -157,6 +157,7 @@ def test_a_temporarily_refused_recipient_gets_the_same_message_later_the_other_o
     assert [r.rcpt_tos for r in got] == [[TO.format(1, 1)], [CC.format(1, 1)]]
     a, b = got[0].msg, got[1].msg
     assert a["Subject"] == b["Subject"] and a["To"] == b["To"] and a["Cc"] == b["Cc"]
+    assert a["Date"] == b["Date"]  # the same message, written when it was first sent
     for kind in ("plain", "html"):
         assert a.get_body((kind,)).get_content() == b.get_body((kind,)).get_content()
     assert_never_twice(smtp_server)
