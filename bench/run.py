@@ -311,7 +311,7 @@ class Bench:
             shutil.copytree(backup, root)
         project = Project(root)
         loaded = load_project(project)
-        wire = runner.Tick._wire
+        wire = runner.Tick.wire
         wired: list = []
 
         def capture(tick, msg):  # noqa: ANN001, ANN202
@@ -320,14 +320,14 @@ class Bench:
             return raw, rcpts
 
         before = sink.received
-        runner.Tick._wire = capture
+        runner.Tick.wire = capture
         try:
             with phases({}) as steps:
                 t0 = time.perf_counter()
                 report = run_tick(loaded, Store(project.state_dir), SEND_NOW)
                 elapsed = time.perf_counter() - t0
         finally:
-            runner.Tick._wire = wire
+            runner.Tick.wire = wire
         n = self.sizes.sends
         if len(report.sent) != n or sink.received - before != n or report.problems:
             raise RuntimeError(f"send tick: sent {len(report.sent)} of {n}, sink got "

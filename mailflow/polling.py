@@ -85,6 +85,7 @@ def poll_into(tick: Tick) -> None:
                                          "mailflow sent; left alone")
     except MailflowError as err:
         # the cursor stays where the last fully recorded message left it
+        tick.poll_failed = True
         tick.report.problems.append(f"poll: {err}")
 
 
@@ -107,7 +108,7 @@ def _settle_in_doubt(tick: Tick, mb) -> None:  # noqa: ANN001
             tick.report.notes.append(f"{msg['key']}: could not look in {folder}: {err}")
             return
         if found:
-            tick.mark(msg, "message.settled", state="sent",
+            tick.mark(msg, "message.settled", state="sent", sent_copy=folder,
                       sent_at=(msg.get("attempts_at") or [now_iso(tick.now)])[-1],
                       note=f"found in {folder} by its Message-ID")
 

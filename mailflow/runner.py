@@ -72,6 +72,7 @@ class Tick:
         self.progress = progress  # total -> a progress bar (a context with .update(n))
         self.delivered: list[tuple[dict, bytes]] = []  # sent this tick, for the Sent copy
         self.unsent: list[dict] = []  # due, but no way to send was given
+        self.poll_failed = False  # IMAP was unreachable this tick
 
     # -- the steps -------------------------------------------------------------------------
 
@@ -355,7 +356,7 @@ class Tick:
                 self.report.deferred += len(due)
                 return delivered
             for i, msg in enumerate(due):
-                raw, rcpts = self._wire(msg)
+                raw, rcpts = self.wire(msg)
                 before = msg["state"]
                 # durable before the transaction: if we die now, the next run knows
                 self._set(msg, "message.sending", durable=True, state="sending",
@@ -376,7 +377,8 @@ class Tick:
                     bar.update(1)
         return delivered
 
-    def _wire(self, msg: dict) -> tuple[bytes, list[str]]:
+    def wire(self, msg: dict) -> tuple[bytes, list[str]]:
+        """The message as it goes on the wire, and its envelope recipients."""
         root = self.state.messages.get(msg.get("thread_root") or "")
         in_reply_to = references = None
         if root is not None and root.get("message_id"):

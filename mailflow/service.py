@@ -6,10 +6,10 @@ import datetime as dt
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
-from .errors import MailflowError, TransportError
+from .errors import MailflowError
 from .loading import Loaded
 from .runner import Tick, TickReport
-from .store import MemoryWriter, Store
+from .store import MemoryWriter, Store, now_iso
 
 
 def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = False,
@@ -29,8 +29,8 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
             send_with = lambda: SmtpSession(config.smtp)  # noqa: E731
         try:
             report = tick.run(poll=poll, send_with=send_with)
-            if tick.delivered and config.imap is not None and config.imap.sent_folder:
-                _copy_to_sent(loaded, tick, tick.delivered)
+            if config.imap is not None and config.imap.sent_folder and not dry_run:
+                _copy_to_sent(loaded, tick)
         finally:
             writer.save()
     if config.smtp is None and tick.unsent and not dry_run:
@@ -39,15 +39,29 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
     return report
 
 
-def _copy_to_sent(loaded: Loaded, tick: Tick, delivered: list[tuple[dict, bytes]]) -> None:
-    """Append each sent message to the IMAP Sent folder, so the thread shows in the mail app."""
+# a copy that could not be made (IMAP down) is tried again on later ticks for this long
+COPY_WINDOW = dt.timedelta(days=7)
+
+
+def _copy_to_sent(loaded: Loaded, tick: Tick) -> None:
+    """Append each sent message to the IMAP Sent folder, so the thread shows in the mail app.
+
+    Messages sent while IMAP was unreachable keep no `sent_copy` mark and are copied by a
+    later tick; when this tick's poll already failed, trying now would only fail again.
+    """
     from .imap import Mailbox
     imap = loaded.config.imap
+    since = now_iso(tick.now - COPY_WINDOW)
+    pending = [m for m in tick.state.messages.values()
+               if m.get("sent_at", "") >= since and not m.get("sent_copy") and m.get("body")]
+    if not pending or tick.poll_failed:
+        return
     try:
         with Mailbox(imap) as mb:
-            for msg, raw in delivered:
-                mb.append(imap.sent_folder, raw, when=tick.now)
+            for msg in sorted(pending, key=lambda m: m["sent_at"]):
+                raw, _ = tick.wire(msg)
+                mb.append(imap.sent_folder, raw, when=dt.datetime.fromisoformat(msg["sent_at"]))
                 tick.mark(msg, "message.copied", sent_copy=imap.sent_folder)
-    except (TransportError, MailflowError) as err:
+    except MailflowError as err:
         tick.report.problems.append(f"copy to {imap.sent_folder} failed (the messages were "
-                                    f"sent): {err}")
+                                    f"sent; it is tried again next run): {err}")

@@ -174,3 +174,19 @@ def test_first_poll_skips_mail_that_predates_our_first_email(mailproj, smtp_serv
     r = mailproj.cli("-v", "run", now="2026-12-31T11:00")
     assert "replies 1" in r.output
     assert "1 new message(s) answer nothing" in r.output
+
+
+def test_sent_copy_missed_while_imap_was_down_is_made_later(mailproj, smtp_server, monkeypatch):
+    mailproj.cli("run", now="2026-12-28T10:00")
+    mailproj.cli("drafts", "approve", "--all", "-y", now="2026-12-28T10:00")
+    monkeypatch.setenv(mailproj.account.password_env, "wrong-password")
+    r = mailproj.cli("run", now="2026-12-30T10:00")
+    assert r.exit_code == 1 and len(smtp_server.received) == 1
+    assert len([ln for ln in r.output.splitlines() if ln.strip()]) == 1  # one line, not two
+    assert sent_messages(mailproj)["timeline_notice/0"].get("sent_copy") is None
+    monkeypatch.undo()
+    assert mailproj.cli("run", now="2026-12-30T10:05").exit_code == 0
+    assert sent_messages(mailproj)["timeline_notice/0"]["sent_copy"] == "Sent"
+    assert len(mailproj.account.flags("Sent")) == 1
+    assert mailproj.cli("run", now="2026-12-30T10:10").exit_code == 0
+    assert len(mailproj.account.flags("Sent")) == 1  # once
