@@ -66,6 +66,8 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
     pending: str | None = None              # key of the latest stage not yet final
     human = _human_replies_by_stage(replies)
     data = {**eng, "shared_access": eng.get("shared_access") or []}
+    stage_ids = {s.id for s in seq.stages}
+    skipped: set[str] = set()
     for stage in seq.stages:
         key = message_key(eid, stage.id, 0)
         msg = messages.get(key)
@@ -92,8 +94,14 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
             continue
         if not applies:
             items.append(item("skipped", None, (f"condition {stage.when!r} is false",)))
+            skipped.add(stage.id)
             continue
-        anchor, why = _anchor(stage, eng, previous, times, human, ctx.zone)
+        ref = (stage.due.anchor or "").removeprefix("reply:")
+        if ref in skipped:
+            items.append(item("skipped", None, (f"it is timed from {ref}, which is skipped",)))
+            skipped.add(stage.id)
+            continue
+        anchor, why = _anchor(stage, eng, previous, times, human, ctx.zone, stage_ids)
         if anchor is None:
             status = "error" if why.startswith("engagement has no") else "waiting"
             items.append(item(status, None, (why,), after=pending))
@@ -120,6 +128,7 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
             slot = timing.Slot(slot.utc, slot.local, slot.reasons + (
                 f"goes out only after {pending.split('/')[1]}",))
         items.append(item("scheduled", slot.utc, slot.reasons, after=pending))
+        items.extend(_reminders(eid, stage, messages, human, ctx, None))  # listed, waiting
         times[stage.id] = slot.utc
         previous, pending = stage, key
     return items
@@ -141,7 +150,8 @@ def _human_replies_by_stage(replies: list[dict]) -> dict[str, list[dict]]:
 
 
 def _anchor(stage: Stage, eng: dict, previous: Stage | None, times: dict[str, dt.datetime],
-            human: dict[str, list[dict]], zone: ZoneInfo) -> tuple[dt.date | None, str]:
+            human: dict[str, list[dict]], zone: ZoneInfo, stage_ids: set[str]
+            ) -> tuple[dt.date | None, str]:
     anchor = stage.due.anchor or "previous"
     if anchor.startswith("reply"):
         ref = anchor.partition(":")[2] or (previous.id if previous else "")
@@ -157,15 +167,9 @@ def _anchor(stage: Stage, eng: dict, previous: Stage | None, times: dict[str, dt
         return eng["dates"][anchor], ""
     if anchor in times:
         return times[anchor].astimezone(zone).date(), ""
-    if _is_stage(anchor, stage):
+    if anchor in stage_ids:  # an earlier stage (rules.load_sequence checks the order)
         return None, f"waits for {anchor} to go out"
     return None, f"engagement has no date '{anchor}' (add it under [dates])"
-
-
-def _is_stage(name: str, stage: Stage) -> bool:
-    # rules.load_sequence guarantees a stage anchor names an earlier stage; anything that is
-    # not an engagement date and looks like a stage id is treated as one.
-    return name != stage.id
 
 
 def _reminders(eid: str, stage: Stage, messages: dict[str, dict], human: dict[str, list[dict]],
