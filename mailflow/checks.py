@@ -16,7 +16,7 @@ from . import timing
 from .actions import missing_dates
 from .config import Config, load_config
 from .errors import ConfigError, MailflowError
-from .loading import Loaded, check_schedule
+from .loading import Loaded, config_problems
 from .project import Project
 from .render import TEMPLATE_FILES
 from .rules import Sequence, load_sequence
@@ -77,21 +77,10 @@ def _check_config(project: Project, found: Findings) -> Config | None:
     except ConfigError as err:
         found.problem(str(err))
         return None
-    where = str(project.config_path)
-    ok = True
-    for key, test in (("time_zone", lambda: timing.load_zone(config.time_zone)),
-                      ("window", lambda: timing.parse_window(config.window or None)),
-                      ("holidays", lambda: timing.make_calendar(config.holidays or None))):
-        try:
-            test()
-        except ValueError as err:
-            found.problem(f"{where}: {key}: {err}")
-            ok = False
-    try:
-        check_schedule(config, where)
-    except ConfigError as err:
-        found.problem(str(err))
-        ok = False
+    problems = config_problems(config)
+    for problem in problems:
+        found.problem(problem)
+    ok = not problems
     return config if ok else None
 
 

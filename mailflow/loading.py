@@ -95,23 +95,31 @@ def _merge_holidays(project: dict, engagement: dict | None) -> dict:
     return merged
 
 
+def config_problems(config: Config) -> list[str]:
+    """Every problem with the time zone, window, holidays and schedule of mailflow.toml."""
+    where = str(config.path)
+    problems = []
+    for key, test in (("time_zone", lambda: timing.load_zone(config.time_zone)),
+                      ("window", lambda: timing.parse_window(config.window or None)),
+                      ("holidays", lambda: timing.make_calendar(config.holidays or None))):
+        try:
+            test()
+        except ValueError as err:
+            problems.append(f"{where}: {key}: {err}")
+    try:
+        check_schedule(config, where)
+    except ConfigError as err:
+        problems.append(str(err))
+    return problems
+
+
 def load_project(project: Project, check_templates: bool = True) -> Loaded:
     """Config and rules of a project; any problem is a ConfigError naming file and key."""
     config = load_config(project.config_path)
-    where = f"{project.config_path}"
-    try:
-        timing.load_zone(config.time_zone)
-    except ValueError as err:
-        raise ConfigError(f"{where}: time_zone: {err}") from err
-    try:
-        window = timing.parse_window(config.window or None)
-    except ValueError as err:
-        raise ConfigError(f"{where}: window: {err}") from err
-    try:
-        timing.make_calendar(config.holidays or None)
-    except ValueError as err:
-        raise ConfigError(f"{where}: holidays: {err}") from err
-    check_schedule(config, where)
+    problems = config_problems(config)
+    if problems:
+        raise ConfigError(problems[0])
+    window = timing.parse_window(config.window or None)
     sequences = load_rules(project.rules_dir, window,
                            project.templates_dir if check_templates else None)
     return Loaded(project, config, sequences, window)
