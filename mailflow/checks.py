@@ -186,10 +186,9 @@ def _check_engagement(loaded: Loaded, renderer: Any, where: str, record: dict,
         return 0
     count = 0
     sent: dict[str, dt.datetime] = {}
-    data = {**hydrated, "shared_access": hydrated.get("shared_access") or []}
     for stage in seq.stages:
         try:
-            applies = stage.applies(data)
+            applies = stage.applies(hydrated)
         except Exception as err:  # noqa: BLE001 - a condition failing on this data is a finding
             found.problem(f"{where}: {seq.path.name}: stage {stage.id}: condition "
                           f"{stage.when!r} failed: {err}")

@@ -65,7 +65,6 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
     previous: Stage | None = None
     pending: str | None = None              # key of the latest stage not yet final
     human = _human_replies_by_stage(replies)
-    data = {**eng, "shared_access": eng.get("shared_access") or []}
     stage_ids = {s.id for s in seq.stages}
     skipped: set[str] = set()
     for stage in seq.stages:
@@ -88,7 +87,7 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
             previous = stage
             continue
         try:
-            applies = stage.applies(data)
+            applies = stage.applies(eng)
         except Exception as err:  # a condition that fails on this data is the rule's problem
             items.append(item("error", None, (f"condition {stage.when!r} failed: {err}",)))
             continue
