@@ -99,17 +99,9 @@ def set_status(w: Writer, eid: str, status: str, now: dt.datetime) -> dict:
     if status in ("cancelled", "completed"):
         for msg in w.state.messages_of(eid):
             if msg["state"] in PENDING:
-                set_message(w, msg, "message.cancelled", now, state="cancelled",
-                            note=f"engagement {status}")
+                w.update_message(msg, "message.cancelled", at=now, state="cancelled",
+                                 note=f"engagement {status}")
     return record
-
-
-def set_message(w: Writer, msg: dict, kind: str, now: dt.datetime, **changes: object) -> None:
-    """Record a change to one message (and its state history)."""
-    part: dict = {"key": msg["key"], "set": changes}
-    if "state" in changes and changes["state"] != msg.get("state"):
-        part["append"] = {"history": {"at": now_iso(now), "state": changes["state"]}}
-    w.record(kind, at=now, engagement=msg["engagement"], messages=part)
 
 
 def approve(w: Writer, msg: dict, who: str, now: dt.datetime) -> None:
@@ -119,8 +111,8 @@ def approve(w: Writer, msg: dict, who: str, now: dt.datetime) -> None:
                          "approval can be approved")
     # approving a message that is already past due is a decision to send it late
     late_ok = bool(msg.get("overdue")) or (msg.get("due") or "") <= now_iso(now)
-    set_message(w, msg, "message.approved", now, state="approved", approved_by=who,
-                approved_at=now_iso(now), late_ok=late_ok, overdue=False)
+    w.update_message(msg, "message.approved", at=now, state="approved", approved_by=who,
+                     approved_at=now_iso(now), late_ok=late_ok, overdue=False)
 
 
 def reject(w: Writer, msg: dict, who: str, reason: str, now: dt.datetime) -> None:
@@ -128,8 +120,8 @@ def reject(w: Writer, msg: dict, who: str, reason: str, now: dt.datetime) -> Non
     if msg["state"] not in ("awaiting_approval", "approved", "blocked", "planned"):
         raise StateError(f"{msg['key']} is {msg['state'].replace('_', ' ')}; it cannot be "
                          "rejected")
-    set_message(w, msg, "message.rejected", now, state="rejected", rejected_by=who,
-                note=reason)
+    w.update_message(msg, "message.rejected", at=now, state="rejected", rejected_by=who,
+                     note=reason)
 
 
 def resolve(w: Writer, msg: dict, sent: bool, who: str, now: dt.datetime) -> None:
@@ -138,11 +130,11 @@ def resolve(w: Writer, msg: dict, sent: bool, who: str, now: dt.datetime) -> Non
         raise StateError(f"{msg['key']} is {msg['state'].replace('_', ' ')}, not in doubt")
     if sent:
         attempts = msg.get("attempts_at") or [now_iso(now)]
-        set_message(w, msg, "message.resolved", now, state="sent", sent_at=attempts[-1],
-                    note=f"confirmed sent by {who}")
+        w.update_message(msg, "message.resolved", at=now, state="sent", sent_at=attempts[-1],
+                         note=f"confirmed sent by {who}")
     else:
-        set_message(w, msg, "message.resolved", now, state="approved", late_ok=True,
-                    note=f"resend approved by {who}")
+        w.update_message(msg, "message.resolved", at=now, state="approved", late_ok=True,
+                         note=f"resend approved by {who}")
 
 
 def apply_edit(w: Writer, msg: dict, subject: str, html: str, text: str, who: str,
@@ -153,5 +145,6 @@ def apply_edit(w: Writer, msg: dict, subject: str, html: str, text: str, who: st
                          "can be edited")
     if any(c in subject for c in "\r\n") or not subject.strip():
         raise ConfigError(f"{msg['key']}: the subject must be one non-empty line")
-    set_message(w, msg, "message.edited", now, state="awaiting_approval", subject=subject.strip(),
-                body=w.put_body(html, text), edited={"by": who, "at": now_iso(now)}, error=None)
+    w.update_message(msg, "message.edited", at=now, state="awaiting_approval",
+                     subject=subject.strip(), body=w.put_body(html, text),
+                     edited={"by": who, "at": now_iso(now)}, error=None)

@@ -99,7 +99,7 @@ class Tick:
         """A message left `sending` by a process that died may or may not have gone out."""
         for msg in list(self.state.messages.values()):
             if msg.get("state") == "sending":
-                self._set(msg, "message.in_doubt", durable=True, state="in_doubt",
+                self.mark(msg, "message.in_doubt", durable=True, state="in_doubt",
                           note="mailflow stopped during the SMTP transaction; it may or may not "
                                "have been delivered")
                 self.report.problems.append(
@@ -162,20 +162,20 @@ class Tick:
                     self.w.touch()
                 elif msg["state"] in PENDING and (msg.get("due") != due
                                                   or msg.get("after") != item.after):
-                    self._set(msg, "message.redated", due=due, reasons=list(item.reasons),
+                    self.mark(msg, "message.redated", due=due, reasons=list(item.reasons),
                               after=item.after)
             elif item.status in ("skipped", "stopped") and msg and msg["state"] in PENDING:
-                self._set(msg, "message.cancelled", state="cancelled",
+                self.mark(msg, "message.cancelled", state="cancelled",
                           note="; ".join(item.reasons))
                 self.report.cancelled.append(item.key)
             elif item.status == "waiting" and msg and msg["state"] in PENDING \
                     and msg.get("after") != item.after:
-                self._set(msg, "message.redated", after=item.after, reasons=list(item.reasons))
+                self.mark(msg, "message.redated", after=item.after, reasons=list(item.reasons))
 
     def _cancel_pending(self, msgs: dict[str, dict], why: str) -> None:
         for msg in msgs.values():
             if msg["state"] in PENDING:
-                self._set(msg, "message.cancelled", state="cancelled", note=why)
+                self.mark(msg, "message.cancelled", state="cancelled", note=why)
                 self.report.cancelled.append(msg["key"])
 
     def draft(self) -> None:
@@ -233,7 +233,7 @@ class Tick:
         except (RenderError, KeyError) as err:
             error = f"engagement {eng['id']}: {msg['key']}: {err}"
             if msg.get("error") != error or msg["state"] != "blocked":
-                self._set(msg, "message.blocked", state="blocked", error=error)
+                self.mark(msg, "message.blocked", state="blocked", error=error)
             self.report.problems.append(error)
             return False
         digest = hashlib.sha256("\x00".join((subject, rendered.html, rendered.text)).encode()
@@ -246,13 +246,13 @@ class Tick:
             changes["reply_token"] = make_reply_token()
         if msg["state"] in ("approved", "retry") and msg.get("digest") == digest:
             # same words: the approval (and a retry's schedule) stands
-            self._set(msg, "message.rerendered", **changes)
+            self.mark(msg, "message.rerendered", **changes)
             return True
         needs_approval = msg.get("approval", True)
         new_state = "awaiting_approval" if needs_approval else "approved"
         extra = {} if needs_approval else {"approved_by": "rule (no approval needed)",
                                            "approved_at": now_iso(self.now)}
-        self._set(msg, "message.drafted", state=new_state, **changes, **extra)
+        self.mark(msg, "message.drafted", state=new_state, **changes, **extra)
         self.report.drafted.append(msg["key"])
         if needs_approval:
             self.report.held.append(msg["key"])
@@ -282,7 +282,7 @@ class Tick:
             late = (timing.business_days_between(due_local, today, ctx.calendar) if business
                     else (today - due_local).days)
             if late > days:
-                self._set(msg, "message.held", state="awaiting_approval", overdue=True,
+                self.mark(msg, "message.held", state="awaiting_approval", overdue=True,
                           note=f"overdue by {late} {'business ' if business else ''}days; "
                                "approve it again to send it now")
                 self.report.held.append(msg["key"])
@@ -359,13 +359,13 @@ class Tick:
                 raw, rcpts = self.wire(msg)
                 before = msg["state"]
                 # durable before the transaction: if we die now, the next run knows
-                self._set(msg, "message.sending", durable=True, state="sending",
+                self.mark(msg, "message.sending", durable=True, state="sending",
                           append={"attempts_at": now_iso(self.now)})
                 try:
                     result = session.send(raw, sender.email, rcpts)
                 except MailflowError as err:
                     # the connection failed before the message body went out: undo the mark
-                    self._set(msg, "message.not_sent", durable=True, state=before,
+                    self.mark(msg, "message.not_sent", durable=True, state=before,
                               note=str(err))
                     self.report.problems.append(str(err))
                     self.report.deferred += len(due) - i - 1
@@ -422,21 +422,21 @@ class Tick:
                            result.accepted))}
             if temp:
                 changes.update(self._retry(msg, result.summary))
-            self._set(msg, "message.sent", durable=True, **changes)
+            self.mark(msg, "message.sent", durable=True, **changes)
             self.report.sent.append(key)
             if bounced:
                 self.report.problems.append(f"{key}: refused for {', '.join(bounced)}: "
                                             f"{result.summary}")
         elif result.outcome == "retry":
-            self._set(msg, "message.retry", durable=True, **self._retry(msg, result.summary))
+            self.mark(msg, "message.retry", durable=True, **self._retry(msg, result.summary))
         elif result.outcome == "in_doubt":
-            self._set(msg, "message.in_doubt", durable=True, state="in_doubt",
+            self.mark(msg, "message.in_doubt", durable=True, state="in_doubt",
                       note=result.reply)
             self.report.problems.append(f"{key}: in doubt: {result.reply}; check your Sent "
                                         f"folder, then `mailflow drafts resolve {key} "
                                         "--sent|--resend`")
         else:
-            self._set(msg, "message.failed", durable=True, state="failed",
+            self.mark(msg, "message.failed", durable=True, state="failed",
                       server_reply=result.summary)
             self.report.problems.append(f"{key}: failed: {result.summary}")
 
@@ -458,20 +458,10 @@ class Tick:
 
     # -- recording -------------------------------------------------------------------------
 
-    def mark(self, msg: dict, kind: str, **changes: object) -> None:
-        """Record a change to a message made outside the tick's own steps."""
-        self._set(msg, kind, **changes)
-
-    def _set(self, msg: dict, kind: str, *, durable: bool = False,
-             append: dict | None = None, **changes: object) -> None:
-        if "state" in changes and changes["state"] != msg.get("state"):
-            append = {**(append or {}), "history": {"at": now_iso(self.now),
-                                                    "state": changes["state"]}}
-        part = {"key": msg["key"], "set": changes}
-        if append:
-            part["append"] = append
-        self.w.record(kind, at=self.now, durable=durable, engagement=msg["engagement"],
-                      messages=part)
+    def mark(self, msg: dict, kind: str, *, durable: bool = False, append: dict | None = None,
+             **changes: object) -> None:
+        """Record a change to a message, at this tick's time (durable: fsynced at once)."""
+        self.w.update_message(msg, kind, at=self.now, durable=durable, append=append, **changes)
 
 
 def _re(subject: str) -> str:

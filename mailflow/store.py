@@ -326,6 +326,18 @@ class Writer:
         self.dirty = True
         return event
 
+    def update_message(self, msg: dict, kind: str, *, at: dt.datetime, durable: bool = False,
+                       append: dict | None = None, **changes: Any) -> dict:
+        """Record a change to one message; a new state also goes into its history."""
+        if "state" in changes and changes["state"] != msg.get("state"):
+            append = {**(append or {}), "history": {"at": now_iso(at),
+                                                    "state": changes["state"]}}
+        part: dict[str, Any] = {"key": msg["key"], "set": changes}
+        if append:
+            part["append"] = append
+        return self.record(kind, at=at, durable=durable, engagement=msg["engagement"],
+                           messages=part)
+
     def put_body(self, html: str, text: str) -> str:
         """Keep a rendered body (before any event refers to it); returns its reference."""
         return self.store.put_body(html, text)
