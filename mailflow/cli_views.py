@@ -29,14 +29,10 @@ def status(app: App, as_json: bool) -> None:
     state = app.store.load()
     loaded = app.loaded
     tick = Tick(loaded, MemoryWriter(state), app.now)
-    by_eng: dict[str, list[dict]] = {}
-    for m in state.messages.values():
-        by_eng.setdefault(m["engagement"], []).append(m)
     replies_by_msg: dict[str, list[dict]] = {}
-    replies_by_eng: dict[str, list[dict]] = {}
     for r in state.replies.values():
         replies_by_msg.setdefault(r.get("message") or "", []).append(r)
-        replies_by_eng.setdefault(r.get("engagement") or "", []).append(r)
+    replies_by_eng = state.replies_by_engagement()
     out, table = [], []
     stage_names: list[str] = []
     for eng in sorted(state.engagements.values(), key=lambda e: e["dates"]["contract_end"]):
@@ -44,7 +40,7 @@ def status(app: App, as_json: bool) -> None:
         for s in seq.stages:
             if s.id not in stage_names:
                 stage_names.append(s.id)
-        msgs = {m["key"]: m for m in by_eng.get(eng["id"], [])}
+        msgs = {m["key"]: m for m in state.messages_of(eng["id"])}
         items = {}
         if eng["status"] == "active":
             try:
@@ -128,13 +124,14 @@ def plan(app: App, eid: str | None, as_json: bool) -> None:
     engagements = [find_engagement(state, eid)] if eid else sorted(
         state.engagements.values(), key=lambda e: e["dates"]["contract_end"])
     tick = Tick(app.loaded, MemoryWriter(state), app.now)
+    replies = state.replies_by_engagement()
     result = []
     for eng in engagements:
         msgs = {m["key"]: m for m in state.messages_of(eng["id"])}
-        replies = [r for r in state.replies.values() if r.get("engagement") == eng["id"]]
-        items = tick.plan_one(eng, msgs, replies) if eng["status"] == "active" else []
-        rows = views.plan_rows(items, msgs, eng["time_zone"])
-        if eng["status"] != "active":
+        if eng["status"] == "active":
+            items = tick.plan_one(eng, msgs, replies.get(eng["id"], []))
+            rows = views.plan_rows(items, msgs, eng["time_zone"])
+        else:
             rows = [{"id": m["key"], "stage": m["stage"], "step": m["step"], "state": m["state"],
                      "status": eng["status"], "when": m.get("sent_at") or m.get("due"),
                      "when_local": views.local(m.get("sent_at") or m.get("due"),

@@ -52,8 +52,7 @@ def poll_into(tick: Tick) -> None:
             # reply ids follow the replies themselves, never an unjournaled counter
             ids = itertools.count(max((int(k) for k in state.replies if k.isdigit()),
                                       default=0) + 1)
-            nothing_sent = not any(m.get("message_id") and (m.get("sent_at") or m["state"] in (
-                "in_doubt", "sending")) for m in state.messages.values())
+            nothing_sent = not any(map(_went_out, state.messages.values()))
             for folder in imap.folders:
                 stored = state.cursors.get(folder)
                 cursor = Cursor(folder, stored["uidvalidity"], stored["last_uid"]) if stored \
@@ -113,10 +112,16 @@ def _settle_in_doubt(tick: Tick, mb) -> None:  # noqa: ANN001
                       note=f"found in {folder} by its Message-ID")
 
 
+def _went_out(msg: dict) -> bool:
+    """Whether a message may have reached the client, so that a reply may answer it."""
+    return bool(msg.get("message_id")) and bool(
+        msg.get("sent_at") or msg["state"] in ("in_doubt", "sending"))
+
+
 def _sent_index(tick: Tick) -> SentIndex:
     refs = []
     for m in tick.state.messages.values():
-        if m.get("message_id") and (m.get("sent_at") or m["state"] in ("in_doubt", "sending")):
+        if _went_out(m):
             rcpts = tuple(p["email"].lower() for p in (m.get("to") or []) + (m.get("cc") or []))
             refs.append(SentRef(key=m["key"], message_id=m["message_id"],
                                 reply_token=m.get("reply_token"), recipients=rcpts,

@@ -108,13 +108,12 @@ class Tick:
 
     def plan(self) -> None:
         """Plan every active engagement whose inputs changed, and bring its messages in line."""
+        # a snapshot, not State.messages_of: planning adds messages, and each addition
+        # would make that index rebuild over the whole store
         by_engagement: dict[str, dict[str, dict]] = {}
         for msg in self.state.messages.values():
             by_engagement.setdefault(msg["engagement"], {})[msg["key"]] = msg
-        replies: dict[str, list[dict]] = {}
-        for r in self.state.replies.values():
-            if r.get("engagement"):
-                replies.setdefault(r["engagement"], []).append(r)
+        replies = self.state.replies_by_engagement()
         for eng in self.state.engagements.values():
             msgs = by_engagement.get(eng["id"], {})
             if eng.get("status") != "active":

@@ -129,6 +129,15 @@ class State:
         return [self.messages[k] for k in self._keys_by_engagement.get(engagement_id, ())]
 
 
+    def replies_by_engagement(self) -> dict[str, list[dict]]:
+        """Every engagement's replies, grouped in one pass."""
+        grouped: dict[str, list[dict]] = {}
+        for reply in self.replies.values():
+            if reply.get("engagement"):
+                grouped.setdefault(reply["engagement"], []).append(reply)
+        return grouped
+
+
 _KEY_FIELD = {"engagements": "id", "messages": "key", "replies": "id", "cursors": "folder"}
 
 
