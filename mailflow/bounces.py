@@ -49,11 +49,6 @@ def looks_like_bounce(from_addr: str | None, subject: str, null_sender: bool) ->
     return daemon or null_sender
 
 
-def bounce_subject(subject: str) -> bool:
-    """True when the subject is one of the well-known delivery failure subjects."""
-    return bool(_BOUNCE_SUBJECT.match(subject))
-
-
 def _fields(block: str) -> dict[str, str]:
     """Header-style 'Name: value' fields of one DSN block, continuation lines unfolded."""
     fields: dict[str, str] = {}

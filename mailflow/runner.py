@@ -369,7 +369,7 @@ class Tick:
                     self.report.problems.append(str(err))
                     self.report.deferred += len(due) - i - 1
                     break
-                self._record_result(msg, result, raw)
+                self._record_result(msg, result)
                 if result.outcome == "sent":
                     delivered.append((msg, raw))
                 if bar is not None:
@@ -381,7 +381,6 @@ class Tick:
         root = self.state.messages.get(msg.get("thread_root") or "")
         in_reply_to = references = None
         if root is not None and root.get("message_id"):
-            in_reply_to = root["message_id"]
             chain = [m["message_id"] for m in self.state.messages_of(msg["engagement"])
                      if m.get("thread_root") == root["key"] and m.get("sent_at")
                      and m["step"] < msg["step"] and m.get("message_id")]
@@ -402,7 +401,7 @@ class Tick:
         rcpts = msg.get("remaining") or recipients(email)
         return email.as_bytes(), rcpts
 
-    def _record_result(self, msg: dict, result, raw: bytes) -> None:  # noqa: ANN001
+    def _record_result(self, msg: dict, result) -> None:  # noqa: ANN001 - smtp.SendResult
         key = msg["key"]
         now = now_iso(self.now)
         bounced = [r for r, (code, _) in result.refused.items() if code >= 500]

@@ -45,11 +45,3 @@ def oauth2_token(creds: Credentials, what: str) -> str | None:
     if creds.oauth2_token_command:
         return _run(creds.oauth2_token_command, f"{what} oauth2_token_command")
     return None
-
-
-def secrets_in_use(creds: Credentials) -> list[str]:
-    """Every secret value currently resolvable (for redaction); never raises."""
-    found = []
-    if creds.password_env and os.environ.get(creds.password_env):
-        found.append(os.environ[creds.password_env])
-    return found

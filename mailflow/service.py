@@ -56,10 +56,11 @@ def _copy_to_sent(loaded: Loaded, tick: Tick) -> None:
                if m.get("sent_at", "") >= since and not m.get("sent_copy") and m.get("body")]
     if not pending or tick.poll_failed:
         return
+    sent_now = {msg["key"]: raw for msg, raw in tick.delivered}  # the very bytes sent
     try:
         with Mailbox(imap) as mb:
             for msg in sorted(pending, key=lambda m: m["sent_at"]):
-                raw, _ = tick.wire(msg)
+                raw = sent_now.get(msg["key"]) or tick.wire(msg)[0]
                 mb.append(imap.sent_folder, raw, when=dt.datetime.fromisoformat(msg["sent_at"]))
                 tick.mark(msg, "message.copied", sent_copy=imap.sent_folder)
     except MailflowError as err:
