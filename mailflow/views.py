@@ -165,8 +165,7 @@ def engagement_text(record: dict, state, loaded) -> str:  # noqa: ANN001
 
 
 class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        return "?"
+    """format_map() source that shows '?' for a missing or empty field."""
 
     def __getitem__(self, key: str) -> object:
         value = super().get(key)
