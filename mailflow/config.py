@@ -11,7 +11,9 @@ from pathlib import Path
 from .tomlfile import Section, read_toml
 
 SECURITY_MODES = ("tls", "starttls", "none")
-SCHEDULE_KEYS = ["review_days", "grace", "per_minute", "per_day", "retry_lifetime_hours"]
+# [schedule] settings and their defaults; the values are checked in loading.check_schedule
+SCHEDULE_DEFAULTS = {"review_days": 5, "grace": "2 business days", "per_minute": 20,
+                     "per_day": 400, "retry_lifetime_hours": 72}
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def load_config(path: Path) -> Config:
     imap_s = root.section("imap")
     schedule_s = root.section("schedule")
     if schedule_s is not None:  # the values are checked with their defaults in loading.py
-        schedule_s.check_keys(SCHEDULE_KEYS)  # names typos: "did you mean 'per_day'?"
+        schedule_s.check_keys(SCHEDULE_DEFAULTS)  # names typos: "did you mean 'per_day'?"
     return Config(
         path=path,
         sender=sender,

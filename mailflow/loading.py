@@ -9,7 +9,7 @@ from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from . import timing
-from .config import Config, load_config
+from .config import SCHEDULE_DEFAULTS, Config, load_config
 from .errors import ConfigError
 from .planner import Context
 from .project import Project
@@ -125,17 +125,9 @@ def load_project(project: Project, check_templates: bool = True) -> Loaded:
     return Loaded(project, config, sequences, window)
 
 
-SCHEDULE_DEFAULTS = {"review_days": 5, "grace": "2 business days", "per_minute": 20,
-                     "per_day": 400, "retry_lifetime_hours": 72}
-
-
 def check_schedule(config: Config, where: str) -> None:
-    """Validate the [schedule] table's keys and values."""
+    """Validate the [schedule] values (load_config already refused unknown keys)."""
     s = config.schedule
-    unknown = set(s) - set(SCHEDULE_DEFAULTS)
-    if unknown:
-        raise ConfigError(f"{where}: schedule.{sorted(unknown)[0]}: unknown key; expected one "
-                          f"of: {', '.join(SCHEDULE_DEFAULTS)}")
     for key in ("review_days", "per_minute", "per_day", "retry_lifetime_hours"):
         value = s.get(key, SCHEDULE_DEFAULTS[key])
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
