@@ -18,10 +18,10 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailflow.actions import add_engagement, approve
-from mailflow.loading import load_project
+from mailflow.config.loading import load_project
+from mailflow.desk.actions import add_engagement, approve
+from mailflow.desk.run import run_tick
 from mailflow.project import Project, init_project
-from mailflow.service import run_tick
 from mailflow.store import BODIES_DIR, DB_NAME, JOURNAL_NAME, TABLES, AtomicJSONStorage, Store
 
 SENDER = ("Dana Whitfield", "dana@whitfield-consulting.example")
@@ -179,7 +179,7 @@ def walk_seeds(root: Path, smtp_port: int, n: int = 12) -> Seed:
     return Seed(n, records, events, _digests(loaded), project.state_dir / BODIES_DIR)
 
 
-def _digests(loaded) -> dict[str, str]:  # noqa: ANN001 - mailflow.loading.Loaded
+def _digests(loaded) -> dict[str, str]:  # noqa: ANN001 - mailflow.config.loading.Loaded
     """What the stored plan and render signatures of a project are made of."""
     return {"renderer": loaded.renderer_digest, "config": loaded.config_digest,
             "rules": loaded.sequences["offboarding"].digest}

@@ -128,7 +128,8 @@ def best(times: list[float]) -> float:
 @contextmanager
 def phases(into: dict[str, float]):
     """Time Tick's steps (and the store's load and save) while inside the block."""
-    from mailflow import runner, store
+    from mailflow import store
+    from mailflow.engine import tick as runner
     wrapped = {(runner.Tick, n): getattr(runner.Tick, n) for n in
                ("settle_interrupted", "plan", "draft", "hold_overdue", "due_messages", "send")}
     wrapped[(store.Store, "load")] = store.Store.load
@@ -194,9 +195,9 @@ class Bench:
     # -- idle tick ---------------------------------------------------------------------------
 
     def idle(self) -> None:
-        from mailflow.loading import load_project
+        from mailflow.config.loading import load_project
+        from mailflow.desk.run import run_tick
         from mailflow.project import Project
-        from mailflow.service import run_tick
         from mailflow.store import DB_NAME, Store
         small, large = self.sizes.idle
         inproc: dict[int, float] = {}
@@ -259,8 +260,8 @@ class Bench:
 
     def _send_projects(self, extra_idle: int, sink_port: int) -> Path:
         """A project with `sends` engagements whose first email is due now (no approval)."""
-        from mailflow.actions import add_engagement
-        from mailflow.loading import load_project
+        from mailflow.config.loading import load_project
+        from mailflow.desk.actions import add_engagement
         from mailflow.store import Store
         n = self.sizes.sends
         root = Path(tempfile.mkdtemp(prefix=f"send-{extra_idle}-", dir=self.work))
@@ -297,10 +298,10 @@ class Bench:
         return root / "p"
 
     def _send_once(self, pristine: Path, sink: SmtpSink) -> tuple[float, dict, list]:
-        from mailflow import runner
-        from mailflow.loading import load_project
+        from mailflow.config.loading import load_project
+        from mailflow.desk.run import run_tick
+        from mailflow.engine import tick as runner
         from mailflow.project import Project
-        from mailflow.service import run_tick
         from mailflow.store import Store
         # run where it was made: the templates' paths are part of the drafts' render signature
         root, backup = pristine, pristine.with_name(pristine.name + "-pristine")
@@ -407,11 +408,11 @@ class Bench:
         return root
 
     def _poll_in_process(self, root: Path, now: dt.datetime) -> tuple[float, object, list]:
-        from mailflow import imap
-        from mailflow.loading import load_project
-        from mailflow.polling import poll_once
+        from mailflow.config.loading import load_project
+        from mailflow.desk.polling import poll_once
         from mailflow.project import Project
         from mailflow.store import Store
+        from mailflow.transport import imap
         project = Project(root)
         loaded = load_project(project)
         stats: list = []

@@ -12,7 +12,7 @@ import time
 from email.utils import formataddr
 from pathlib import Path
 
-from mailflow.sink import Sink, free_port
+from mailflow.transport.sink import Sink, free_port
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 

@@ -6,7 +6,7 @@ import datetime as dt
 import os
 from zoneinfo import ZoneInfo
 
-from .errors import ConfigError
+from mailflow.errors import ConfigError
 
 
 def resolve_now(value: str | None, zone: ZoneInfo | None = None) -> dt.datetime:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .errors import ConfigError
+from mailflow.errors import ConfigError
 
 CONFIG_NAME = "mailflow.toml"
 STATE_DIR = ".mailflow"

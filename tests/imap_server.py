@@ -40,7 +40,7 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
-from mailflow.config import Credentials, ImapConfig
+from mailflow.config.settings import Credentials, ImapConfig
 
 DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot")
                                       else None)

@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from mailflow.sink import Sink, free_port
+from mailflow.transport.sink import Sink, free_port
 
 
 @dataclass

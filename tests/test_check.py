@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from mailflow.checks import run_checks
-from mailflow.sink import Sink, free_port
+from mailflow.desk.checks import run_checks
+from mailflow.transport.sink import Sink, free_port
 from tests.helpers import make_project
 from tests.imap_server import dovecot, imap_account  # noqa: F401
 from tests.smtp_server import RecordingHandler, _Auth

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.sink import free_port
 from mailflow.store import Store
+from mailflow.transport.sink import free_port
 from tests.helpers import make_project
 from tests.test_cli_desk import DRAFTED, add
 

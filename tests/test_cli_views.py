@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from mailflow import views
+from mailflow.desk import views
 from mailflow.store import Store
 from tests.test_cli_desk import DRAFTED, KEY, add
 

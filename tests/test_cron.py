@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.sink import free_port
+from mailflow.transport.sink import free_port
 from tests.helpers import make_project
 
 CRON = Path(__file__).resolve().parent.parent / "cron"

@@ -132,7 +132,7 @@ def test_other_engagements_go_on_when_one_draft_is_blocked(proj, smtp_server):
 
 
 def test_unreachable_smtp_is_one_line_and_nothing_is_marked_sent(tmp_path):
-    from mailflow.sink import free_port
+    from mailflow.transport.sink import free_port
     proj = make_project(tmp_path, free_port())  # nothing listens there
     added(proj)
     proj.cli("run", now="2026-12-28T10:00")

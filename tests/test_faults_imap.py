@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-import mailflow.imap
-import mailflow.polling
-from mailflow.sink import free_port
+import mailflow.desk.polling
+import mailflow.transport.imap
+from mailflow.transport.sink import free_port
 from tests.imap_server import SilentServer, dovecot, imap_account  # noqa: F401
 from tests.test_faults_crash import SEND_AT, fill_batch, firsts, load
 from tests.test_replies import reply
@@ -105,11 +105,11 @@ def test_server_stopped_mid_poll_resumes_exactly_where_it_stopped(iproj, smtp_se
     for raw in answers(msg, 30):
         iproj.account.append("INBOX", raw)
     # small FETCH batches and cursor saves, so the stop lands between two FETCHes
-    monkeypatch.setattr(mailflow.polling, "CURSOR_EVERY", 5)
-    real_poll = mailflow.imap.Mailbox.poll
-    monkeypatch.setattr(mailflow.imap.Mailbox, "poll",
+    monkeypatch.setattr(mailflow.desk.polling, "CURSOR_EVERY", 5)
+    real_poll = mailflow.transport.imap.Mailbox.poll
+    monkeypatch.setattr(mailflow.transport.imap.Mailbox, "poll",
                         lambda self, folder, cursor, batch=5: real_poll(self, folder, cursor, 5))
-    real_record = mailflow.polling._record
+    real_record = mailflow.desk.polling._record
     recorded = []
 
     def record_then_stop(*args, **kwargs):  # noqa: ANN002, ANN003
@@ -118,7 +118,7 @@ def test_server_stopped_mid_poll_resumes_exactly_where_it_stopped(iproj, smtp_se
         if len(recorded) == 12:
             dovecot.stop()  # the real server goes away mid-poll
 
-    monkeypatch.setattr(mailflow.polling, "_record", record_then_stop)
+    monkeypatch.setattr(mailflow.desk.polling, "_record", record_then_stop)
     try:
         r = iproj.cli("poll", now="2026-12-31T10:00")
         assert r.exit_code == 1
@@ -133,7 +133,7 @@ def test_server_stopped_mid_poll_resumes_exactly_where_it_stopped(iproj, smtp_se
         assert 12 <= len(got) < 30
     finally:
         dovecot.start()
-    monkeypatch.setattr(mailflow.polling, "_record", real_record)
+    monkeypatch.setattr(mailflow.desk.polling, "_record", real_record)
     r = iproj.cli("poll", now="2026-12-31T10:05")
     assert r.exit_code == 0, r.output
     r = iproj.cli("poll", now="2026-12-31T10:10")

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailflow.engagements import validate_engagement
+from mailflow.config.engagements import validate_engagement
+from mailflow.config.loading import load_project
 from mailflow.errors import ConfigError, MailflowError
-from mailflow.loading import load_project
 from mailflow.project import init_project
 from tests.test_faults_crash import SEND_AT, fill_batch, firsts
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.config import load_config
+from mailflow.config.settings import load_config
 from mailflow.errors import ConfigError
 from tests.smtp_server import TlsSmtpServer
 from tests.test_faults_crash import SEND_AT, fill_batch, firsts

@@ -1,4 +1,4 @@
-"""mailflow.imap against a real Dovecot on 127.0.0.1 (no mocks of imaplib/imapclient)."""
+"""mailflow.transport.imap against a real Dovecot on 127.0.0.1 (no mocks of imaplib/imapclient)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from email import message_from_bytes
 
 import pytest
 
-from mailflow.config import Credentials, ImapConfig
+from mailflow.config.settings import Credentials, ImapConfig
 from mailflow.errors import TransportError
-from mailflow.imap import Cursor, Mailbox, clean_message_id
+from mailflow.transport.imap import Cursor, Mailbox, clean_message_id
 from tests.imap_server import (  # noqa: F401
     Account,
     Dovecot,

@@ -6,11 +6,11 @@ from datetime import date
 
 import pytest
 
-from mailflow.bounces import looks_like_bounce, parse_delivery_status
-from mailflow.classify import auto_reply_reason, opt_out_reason
-from mailflow.htmltext import html_to_text
-from mailflow.replytext import extract_reply
-from mailflow.returndate import find_return_date
+from mailflow.inbound.bounces import looks_like_bounce, parse_delivery_status
+from mailflow.inbound.classify import auto_reply_reason, opt_out_reason
+from mailflow.inbound.htmltext import html_to_text
+from mailflow.inbound.replytext import extract_reply
+from mailflow.inbound.returndate import find_return_date
 
 QUOTE = "> earlier text\n> more"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.inbound import parse_inbound
-from mailflow.matching import Match, SentIndex, SentRef, normalize_subject
+from mailflow.inbound.matching import Match, SentIndex, SentRef, normalize_subject
+from mailflow.inbound.message import parse_inbound
 
 DATA = Path(__file__).parent / "data"
 DOMAIN = "whitfield-consulting.example"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from mailflow import timing
-from mailflow.engagements import hydrate, validate_engagement
-from mailflow.planner import Context, message_key, plan_engagement
+from mailflow.config.engagements import hydrate, validate_engagement
+from mailflow.config.rules import load_sequence
+from mailflow.engine.planner import Context, message_key, plan_engagement
 from mailflow.project import playbook_dir
-from mailflow.rules import load_sequence
 
 NY = timing.load_zone("America/New_York")
 CTX = Context(NY, timing.make_calendar(None))

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from mailflow.context import template_context
-from mailflow.render import Rendered, Renderer, longdate, money, shortdate
+from mailflow.render.context import template_context
+from mailflow.render.templates import Rendered, Renderer, longdate, money, shortdate
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates" / "emails"
@@ -400,7 +400,7 @@ def test_context_sorts_access_and_flags_invoices() -> None:
 def test_stored_engagement_record_renders(renderer: Renderer) -> None:
     # the runner renders the validated, stored record (ISO strings hydrated back to dates, empty
     # strings and None for absent optional fields), not the raw TOML
-    engagements = pytest.importorskip("mailflow.engagements")
+    engagements = pytest.importorskip("mailflow.config.engagements")
     record = engagements.hydrate(engagements.load_engagement_file(EXAMPLE, "UTC"))
     for template, stage, step in STAGES:
         out = render(renderer, record, template, stage, step)

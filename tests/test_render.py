@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mailflow.errors import RenderError
-from mailflow.render import (
+from mailflow.render.templates import (
     Renderer,
     first_name,
     inline_css,
@@ -234,7 +234,7 @@ def test_filters() -> None:
 def test_renderer_import_does_not_load_premailer() -> None:
     # interactive commands import the renderer but must not pay for premailer/lxml
     code = (
-        "import sys; import mailflow.render, mailflow.context; "
+        "import sys; import mailflow.render.templates, mailflow.render.context; "
         "bad = [m for m in ('premailer', 'lxml', 'cssutils', 'requests') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
-from mailflow.config import ImapConfig, ServerConfig
+from mailflow.config.settings import ImapConfig, ServerConfig
 from mailflow.errors import ConfigError, TransportError
-from mailflow.imap import Mailbox
-from mailflow.tls import make_ssl_context
+from mailflow.transport.imap import Mailbox
+from mailflow.transport.tls import make_ssl_context
 from tests.imap_server import (  # noqa: F401
     HOST,
     Account,

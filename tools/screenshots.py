@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailflow.context import template_context  # noqa: E402
-from mailflow.render import Renderer  # noqa: E402
+from mailflow.render.context import template_context  # noqa: E402
+from mailflow.render.templates import Renderer  # noqa: E402
 
 # (template, stage id, stage name, step, local send time): the example's calendar, roughly
 STAGES = [

@@ -1,0 +1,228 @@
+"""Commands that do the work: init, run, poll, check, sink, demo, cron-line."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from mailflow.cli.app import App, cli, pass_app
+from mailflow.errors import RunFailed
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", "sender_name", default="Your Name", show_default=True,
+              help="Your name, as the emails' sender.")
+@click.option("--email", "sender_email", default="you@example.com", show_default=True,
+              help="The address the emails come from.")
+@click.option("--time-zone", default="UTC", show_default=True,
+              help="Default IANA time zone for engagements (e.g. Europe/London).")
+@click.option("--force", is_flag=True, help="Overwrite the playbook files of an existing project.")
+def init(directory: Path, sender_name: str, sender_email: str, time_zone: str,
+         force: bool) -> None:
+    """Create a project: mailflow.toml, rules/, templates/emails/, engagements/example.toml.
+
+    \b
+    Example:
+      mailflow init ~/offboardings --name "Dana Whitfield" --email dana@whitfield.example
+    """
+    from mailflow.project import init_project
+    project = init_project(directory, sender_name=sender_name, sender_email=sender_email,
+                           time_zone=time_zone, force=force)
+    click.echo(f"created {project.root}\n"
+               f"next: edit {project.config_path.name}, then\n"
+               f"  cd {shlex.quote(str(project.root))}\n"
+               "  mailflow engagement add engagements/example.toml\n"
+               "  mailflow plan")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Plan and render, report what would be sent; "
+                                               "send and record nothing.")
+@pass_app
+def run(app: App, dry_run: bool) -> None:
+    """Do what is due now: poll replies, plan, draft, hold, send (what cron runs).
+
+    Quiet when all is well; problems go to stderr with a non-zero exit: 1 something failed
+    or needs you, 2 bad config/rule/engagement file, 75 another run holds the lock.
+
+    \b
+    Example:
+      mailflow run              # from cron, every 5 minutes
+      mailflow run --dry-run -v # what would happen now
+    """
+    from mailflow.desk.run import run_tick
+    progress = None
+    if sys.stderr.isatty() and not dry_run:  # under cron (no TTY): no bar, only errors
+        def progress(total: int):  # noqa: ANN202
+            return click.progressbar(length=total, label="sending", file=sys.stderr)
+    report = run_tick(app.loaded, app.store, app.now, dry_run=dry_run, progress=progress)
+    interactive = sys.stdout.isatty()
+    if dry_run:
+        for key in report.would_send:
+            click.echo(f"would send {key}")
+        for key in report.drafted:
+            click.echo(f"would draft {key}")
+        if not report.would_send and not report.drafted:
+            click.echo("nothing is due")
+    elif app.verbose or interactive:
+        summary = (f"sent {len(report.sent)}, drafted {len(report.drafted)}, "
+                   f"awaiting approval {len(report.held)}, retrying {len(report.retrying)}, "
+                   f"replies {report.replies}, waiting for window/limit {report.deferred}")
+        if app.verbose or report.sent or report.drafted or report.replies:
+            click.echo(summary)
+        if app.verbose > 1:
+            for key in report.sent:
+                click.echo(f"  sent {key}")
+    for note in report.notes if (app.verbose or interactive) else []:
+        click.echo(f"note: {note}", err=True)
+    for line in report.retrying if not (app.verbose or interactive) else []:
+        click.echo(f"mailflow: {line}: temporarily refused, will retry", err=True)
+    fail_on_problems(report)
+
+
+def fail_on_problems(report) -> None:  # noqa: ANN001 - a runner.TickReport
+    """Each problem as one line on stderr, then exit 1 (cron mails it); nothing when all is well."""
+    for line in report.problems:
+        click.echo(f"mailflow: {line}", err=True)
+    if report.problems:
+        raise click.exceptions.Exit(RunFailed.exit_code)
+
+
+@cli.command()
+@pass_app
+def poll(app: App) -> None:
+    """Fetch new replies from IMAP once and act on them (run does this too).
+
+    \b
+    Example:
+      mailflow poll -v
+    """
+    from mailflow.desk.polling import poll_once
+    report = poll_once(app.loaded, app.store, app.now)
+    if app.verbose or sys.stdout.isatty():
+        click.echo(f"{report.replies} new repl{'y' if report.replies == 1 else 'ies'}")
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
+    fail_on_problems(report)
+
+
+@cli.command()
+@click.option("--port", default=1025, show_default=True, help="Port to listen on (127.0.0.1).")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("sink"), show_default=True, help="Where to save .eml files.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def sink(port: int, folder: Path, host: str) -> None:
+    """A local SMTP server that saves every message as a .eml file (try sequences safely).
+
+    Point mailflow.toml's [smtp] at it: host = "127.0.0.1", port = 1025, security = "none".
+
+    \b
+    Example:
+      mailflow sink --port 1025 --dir sink/
+    """
+    from mailflow.transport.sink import start_sink
+
+    def said(path: Path, rcpts: list[str], subject: str) -> None:
+        click.echo(f"{path}  to {', '.join(rcpts)}: {subject}")
+
+    controller = start_sink(folder, host, port, on_message=said)
+    click.echo(f"listening on {host}:{port}, saving to {folder.resolve()}/ (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
+@cli.command("cron-line")
+@click.option("--every", default=5, show_default=True, type=click.IntRange(1, 59),
+              help="Minutes between runs.")
+@click.option("--plain", is_flag=True,
+              help="Call mailflow directly, not through cron/mailflow-cron.sh.")
+@pass_app
+def cron_line(app: App, every: int, plain: bool) -> None:
+    """Print the crontab line that runs this project (paste it into `crontab -e`).
+
+    From a source checkout the line calls cron/mailflow-cron.sh (rotating log, quiet when
+    another run holds the lock); for an installed package it calls mailflow directly and
+    appends its output to .mailflow/cron.log, while cron still mails you any error.
+
+    \b
+    Example:
+      (crontab -l; mailflow cron-line) | crontab -
+      mailflow cron-line --every 10 --plain
+    """
+    exe = _mailflow_executable()
+    root = app.project.root
+    wrapper = Path(__file__).resolve().parents[2] / "cron" / "mailflow-cron.sh"
+    if wrapper.is_file() and not plain:
+        command = (f"{shlex.quote(str(wrapper))} {shlex.quote(str(root))} "
+                   f"{shlex.quote(str(Path(exe).parent.parent))}")
+    else:
+        # mailflow prints nothing when all is well: whatever it prints is kept in the log and
+        # also reaches cron, which mails it to you
+        log = root / ".mailflow" / "cron.log"
+        command = (f"{shlex.quote(exe)} --project {shlex.quote(str(root))} run 2>&1 "
+                   f"| tee -a {shlex.quote(str(log))}")
+    # in a crontab, % means a new line unless escaped
+    click.echo(f"*/{every} * * * * {command.replace('%', chr(92) + '%')}")
+
+
+def _mailflow_executable() -> str:
+    # the script next to this interpreter, not a shim (pyenv, asdf) that needs a login shell
+    beside = Path(sys.executable).with_name("mailflow")
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("mailflow") or str(beside)
+
+
+@cli.command()
+@click.option("--connect", is_flag=True, help="Also log in to SMTP and IMAP (sends nothing).")
+@pass_app
+def check(app: App, connect: bool) -> None:
+    """Check config, rules, templates and engagements; report every problem at once.
+
+    Renders every stage for every engagement and for the example engagement. Exit 0 only
+    when all is well.
+
+    \b
+    Example:
+      mailflow check --connect
+    """
+    from mailflow.desk.checks import run_checks
+    problems, notes = run_checks(app.project, connect=connect, now=app.now)
+    for line in notes:
+        click.echo(line)
+    for line in problems:
+        click.echo(f"problem: {line}", err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s)", err=True)
+        raise click.exceptions.Exit(2)
+    click.echo("all good")
+
+
+@cli.command()
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the demo project here (default: a new temporary folder).")
+def demo(folder: Path | None) -> None:
+    """Walk a sample engagement through the whole sequence, against a local SMTP sink.
+
+    Creates a throwaway project, starts an SMTP server on 127.0.0.1 that saves every
+    message as a .eml file, moves the clock day by day through the offboarding (approving
+    drafts as a consultant would) and prints the timeline. Nothing leaves the machine.
+
+    \b
+    Example:
+      mailflow demo
+      mailflow demo --dir /tmp/mailflow-demo
+    """
+    from mailflow.desk.demo import run_demo
+    run_demo(folder, echo=click.echo)

@@ -1,0 +1,1 @@
+"""What the consultant writes: mailflow.toml, rule files, engagement files (validated)."""

@@ -1,0 +1,192 @@
+"""mailflow.toml: validated once into frozen objects. Secrets are never read from this file."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from pathlib import Path
+
+from mailflow.config.tomlfile import Section, read_toml
+
+SECURITY_MODES = ("tls", "starttls", "none")
+# [schedule] settings and their defaults; the values are checked in loading.check_schedule
+SCHEDULE_DEFAULTS = {"review_days": 5, "grace": "2 business days", "per_minute": 20,
+                     "per_day": 400, "retry_lifetime_hours": 72}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where a server's secret comes from: an env var, a command, or an OAuth2 token command."""
+
+    username: str | None = None
+    password_env: str | None = None
+    password_command: str | None = None
+    oauth2_token_command: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Connection settings shared by SMTP and IMAP."""
+
+    host: str
+    port: int
+    security: str  # tls | starttls | none
+    credentials: Credentials = field(default_factory=Credentials)
+    allow_insecure: bool = False
+    timeout: float = 30.0
+    ca_file: str | None = None  # extra CA bundle (tests, private CAs); system CAs otherwise
+
+    @property
+    def address(self) -> str:
+        """host:port, the way errors name a server."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when the server is on this machine (plaintext is acceptable there)."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+@dataclass(frozen=True)
+class ImapConfig(ServerConfig):
+    """IMAP: the folders to watch and where copies of sent mail go."""
+
+    folders: tuple[str, ...] = ("INBOX",)
+    sent_folder: str = "Sent"
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the emails are from."""
+
+    name: str
+    email: str
+    reply_to_token: bool = False  # use name+token@domain as Reply-To (needs sub-addressing)
+
+    @property
+    def domain(self) -> str:
+        """The sender's domain, used for Message-IDs."""
+        return self.email.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole of mailflow.toml."""
+
+    path: Path
+    sender: Sender
+    smtp: ServerConfig | None
+    imap: ImapConfig | None
+    time_zone: str
+    window: dict  # raw [window] table, interpreted by mailflow.timing
+    holidays: dict  # raw [holidays] table, interpreted by mailflow.timing
+    schedule: dict  # raw [schedule] table: review_days, grace, throttle
+    approver: str | None = None
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate mailflow.toml."""
+    root = Section(read_toml(path), path)
+    root.check_keys(["sender", "smtp", "imap", "time_zone", "window", "holidays", "schedule",
+                     "approver"])
+    sender_s = root.section("sender", required=True)
+    sender_s.check_keys(["name", "email", "reply_to_token"])
+    sender = Sender(
+        name=check_header_value(sender_s, "name", sender_s.text("name", required=True)),
+        email=check_address(sender_s, "email", sender_s.text("email", required=True)),
+        reply_to_token=sender_s.get("reply_to_token", bool, False),
+    )
+    smtp_s = root.section("smtp")
+    imap_s = root.section("imap")
+    schedule_s = root.section("schedule")
+    if schedule_s is not None:  # the values are checked with their defaults in loading.py
+        schedule_s.check_keys(SCHEDULE_DEFAULTS)  # names typos: "did you mean 'per_day'?"
+    return Config(
+        path=path,
+        sender=sender,
+        smtp=_server(smtp_s, ServerConfig, default_ports={"tls": 465, "starttls": 587, "none": 25})
+        if smtp_s else None,
+        imap=_server(imap_s, ImapConfig, default_ports={"tls": 993, "starttls": 143, "none": 143})
+        if imap_s else None,
+        time_zone=root.text("time_zone", "UTC") or "UTC",
+        window=dict(root.get("window", dict, {})),
+        holidays=dict(root.get("holidays", dict, {})),
+        schedule=dict(root.get("schedule", dict, {})),
+        approver=root.text("approver"),
+    )
+
+
+_SERVER_KEYS = ["host", "port", "security", "username", "password_env", "password_command",
+                "oauth2_token_command", "allow_insecure", "timeout", "ca_file"]
+
+
+def _server(s: Section, cls: type, default_ports: dict[str, int]) -> ServerConfig:
+    extra = ["folders", "sent_folder"] if cls is ImapConfig else []
+    s.check_keys(_SERVER_KEYS + extra + ["password"])
+    if s.has("password"):
+        raise s.error("password", "secrets are never read from mailflow.toml; use password_env "
+                      "(an environment variable) or password_command")
+    security = s.text("security", "starttls")
+    if security not in SECURITY_MODES:
+        raise s.error("security", f"expected one of {', '.join(SECURITY_MODES)}, got {security!r}")
+    port = s.get("port", int, default_ports[security])
+    if not 0 < port < 65536:
+        raise s.error("port", f"expected a port number 1-65535, got {port}")
+    creds = Credentials(
+        username=s.text("username"),
+        password_env=s.text("password_env"),
+        password_command=s.text("password_command"),
+        oauth2_token_command=s.text("oauth2_token_command"),
+    )
+    kwargs = dict(
+        host=s.text("host", required=True),
+        port=port,
+        security=security,
+        credentials=creds,
+        allow_insecure=s.get("allow_insecure", bool, False),
+        timeout=float(s.get("timeout", (int, float), 30.0)),
+        ca_file=s.text("ca_file"),
+    )
+    if cls is ImapConfig:
+        folders = s.get("folders", list, ["INBOX"])
+        if not folders or not all(isinstance(f, str) and f.strip() for f in folders):
+            raise s.error("folders", "expected a non-empty array of folder names")
+        kwargs["folders"] = tuple(f.strip() for f in folders)
+        kwargs["sent_folder"] = s.get("sent_folder", str, "Sent").strip()
+    server = cls(**kwargs)
+    if server.security == "none" and _has_secret(creds) and not (
+            server.is_loopback or server.allow_insecure):
+        raise s.error("security", f"'none' would send the password in clear to {server.address}; "
+                      "use tls or starttls, or set allow_insecure = true")
+    return server
+
+
+def _has_secret(c: Credentials) -> bool:
+    return bool(c.password_env or c.password_command or c.oauth2_token_command)
+
+
+def check_header_value(s: Section, key: str, value: str) -> str:
+    """Refuse CR/LF in values that end up in mail headers (header injection)."""
+    if "\r" in value or "\n" in value:
+        raise s.error(key, "must not contain line breaks (it goes into an email header)")
+    return value
+
+
+def check_address(s: Section, key: str, value: str) -> str:
+    """A single bare email address, parsed rather than trusted."""
+    check_header_value(s, key, value)
+    try:
+        addr = Address(addr_spec=value)
+    except (ValueError, IndexError, HeaderParseError) as err:
+        raise s.error(key, f"not a valid email address: {value!r}") from err
+    dotted = "." in addr.domain or addr.domain == "localhost"
+    if not addr.username or not addr.domain or not dotted:
+        raise s.error(key, f"not a valid email address: {value!r}")
+    return addr.addr_spec

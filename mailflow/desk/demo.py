@@ -1,0 +1,84 @@
+"""`mailflow demo`: a whole offboarding in seconds, against a local SMTP sink."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from mailflow import timing
+from mailflow.config.loading import load_project
+from mailflow.desk.actions import add_engagement, approve
+from mailflow.desk.run import run_tick
+from mailflow.project import init_project
+from mailflow.store import Store
+from mailflow.transport.sink import free_port, start_sink
+
+DEMO_SENDER = ("Dana Whitfield", "dana@whitfield-consulting.example")
+
+
+def run_demo(folder: Path | None, echo: Callable[[str], None] = print) -> Path:
+    """Create a project, walk its example engagement through every stage, print the timeline."""
+    root = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="mailflow-demo-"))
+    project = init_project(root, sender_name=DEMO_SENDER[0], sender_email=DEMO_SENDER[1],
+                           time_zone="America/New_York", force=True)
+    port = free_port()
+    config = project.config_path.read_text(encoding="utf-8")
+    project.config_path.write_text(config.replace("port = 1025", f"port = {port}"),
+                                   encoding="utf-8")
+    outbox = project.root / "sent"
+    controller = start_sink(outbox, port=port)
+    try:
+        _walk(project, echo)
+    finally:
+        controller.stop()
+    files = sorted(outbox.glob("*.eml"))
+    echo("")
+    echo(f"{len(files)} emails were delivered to the local SMTP sink (127.0.0.1:{port}) and "
+         f"saved in {outbox}/:")
+    for path in files:
+        echo(f"  {path.name}")
+    echo(f"\nThe demo project is {project.root}; try:  mailflow --project {project.root} status")
+    return project.root
+
+
+def _walk(project, echo: Callable[[str], None]) -> None:  # noqa: ANN001
+    loaded = load_project(project)
+    store = Store(project.state_dir)
+    zone = timing.load_zone("America/New_York")
+    contract_end = dt.date(2027, 1, 29)  # the example engagement's
+    start = dt.datetime.combine(contract_end - dt.timedelta(days=45), dt.time(8, 0), zone)
+    with store.writer() as w:
+        record = add_engagement(w, loaded, project.engagements_dir / "example.toml", start)
+        w.save()
+    echo(f"Engagement {record['id']}: {record['client']}, contract ends "
+         f"{contract_end:%a %d %b %Y}; clock starts {start:%a %d %b %Y}.")
+    echo("Each day the clock stops at 08:00, 10:30 and 15:00 New York time and runs "
+         "`mailflow run`; drafts are approved at 08:00 as a consultant would.\n")
+    day = start
+    for _ in range(75):
+        for hour, minute in ((8, 0), (10, 30), (15, 0)):
+            now = day.replace(hour=hour, minute=minute)
+            report = run_tick(loaded, store, now)
+            state = store.load()
+            for key in report.drafted:
+                msg = state.messages[key]
+                echo(f"{timing.format_local(now, zone)}  drafted   {key}  "
+                     f"(due {timing.format_local(dt.datetime.fromisoformat(msg['due']), zone)})")
+            for key in report.sent:
+                msg = state.messages[key]
+                echo(f"{timing.format_local(now, zone)}  SENT      {key}  \"{msg['subject']}\" "
+                     f"-> {', '.join(p['email'] for p in msg['to'] + msg.get('cc', []))}")
+            for line in report.problems:
+                echo(f"{timing.format_local(now, zone)}  problem   {line}")
+            if hour == 8:
+                waiting = [m for m in state.messages.values()
+                           if m["state"] == "awaiting_approval"]
+                if waiting:
+                    with store.writer() as w:
+                        for msg in waiting:
+                            approve(w, w.state.messages[msg["key"]], "dana (demo)", now)
+                            echo(f"{timing.format_local(now, zone)}  approved  {msg['key']}")
+                        w.save()
+        day += dt.timedelta(days=1)

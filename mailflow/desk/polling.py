@@ -1,0 +1,230 @@
+"""Polling IMAP for clients' replies: record each once, tie it to what it answers, act on it.
+
+The UID cursor of a folder moves only past messages that were fully recorded, and replies are
+keyed by (folder, UIDVALIDITY, UID) and by Message-ID, so a poll cut short, repeated, or
+restarted by a UIDVALIDITY change never records a reply twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from mailflow.config.loading import Loaded
+from mailflow.engine.tick import Tick, TickReport
+from mailflow.errors import MailflowError
+from mailflow.inbound.matching import Match, SentIndex, SentRef
+from mailflow.inbound.message import Inbound, parse_inbound
+from mailflow.store import MemoryWriter, Store, now_iso
+
+CURSOR_EVERY = 200  # journal the cursor this often during a long poll
+
+
+def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
+    """`mailflow poll`: one poll under the lock, saved once."""
+    if loaded.config.imap is None:
+        report = TickReport()
+        report.problems.append(f"{loaded.config.path}: [imap] is not configured")
+        return report
+    with store.writer() as w:
+        tick = Tick(loaded, w, now)
+        try:
+            poll_into(tick)
+        finally:
+            w.save()
+    return tick.report
+
+
+def poll_into(tick: Tick) -> None:
+    """Settle in-doubt sends and record new replies from every watched folder."""
+    from mailflow.transport.imap import Cursor, Mailbox
+    imap = tick.loaded.config.imap
+    state = tick.state
+    try:
+        with Mailbox(imap) as mb:
+            _settle_in_doubt(tick, mb)
+            index = _sent_index(tick)
+            seen_uids = {r["source"] for r in state.replies.values() if r.get("source")}
+            seen_ids = {r["message_id"] for r in state.replies.values() if r.get("message_id")}
+            # reply ids follow the replies themselves, never an unjournaled counter
+            ids = itertools.count(max((int(k) for k in state.replies if k.isdigit()),
+                                      default=0) + 1)
+            nothing_sent = not any(map(_went_out, state.messages.values()))
+            for folder in imap.folders:
+                stored = state.cursors.get(folder)
+                cursor = Cursor(folder, stored["uidvalidity"], stored["last_uid"]) if stored \
+                    else None
+                if cursor is None and nothing_sent:
+                    # no reply can predate our first email: skip the mail already there
+                    # rather than fetching a whole existing inbox
+                    uidvalidity, uidnext = mb.folder_state(folder)
+                    cursor = Cursor(folder, uidvalidity, uidnext - 1)
+                    _move_cursor(tick, folder, cursor)
+                poll = mb.poll(folder, cursor)
+                for done, fetched in enumerate(poll, start=1):
+                    source = f"{folder}:{fetched.uidvalidity}:{fetched.uid}"
+                    if source not in seen_uids:
+                        _record(tick, fetched, source, index, seen_ids, ids)
+                        seen_uids.add(source)
+                    if done % CURSOR_EVERY == 0:
+                        _move_cursor(tick, folder, fetched.cursor)
+                if poll.cursor is not None and (cursor is None or poll.cursor != cursor):
+                    _move_cursor(tick, folder, poll.cursor)
+                if cursor is not None and poll.cursor is not None \
+                        and poll.cursor.uidvalidity != cursor.uidvalidity:
+                    tick.report.notes.append(
+                        f"{folder}: UIDVALIDITY changed ({cursor.uidvalidity} -> "
+                        f"{poll.cursor.uidvalidity}): the folder was read again from the "
+                        "start; replies already recorded were skipped")
+            if tick.report.unmatched:
+                tick.report.notes.append(f"{tick.report.unmatched} new message(s) answer nothing "
+                                         "mailflow sent; left alone")
+    except MailflowError as err:
+        # the cursor stays where the last fully recorded message left it
+        tick.poll_failed = True
+        tick.report.problems.append(f"poll: {err}")
+
+
+def _move_cursor(tick: Tick, folder: str, cursor) -> None:  # noqa: ANN001
+    tick.w.record("cursor.moved", at=tick.now, cursors={
+        "key": folder, "set": {"uidvalidity": cursor.uidvalidity, "last_uid": cursor.last_uid}})
+
+
+def _settle_in_doubt(tick: Tick, mb) -> None:  # noqa: ANN001
+    """A message in doubt whose Message-ID is in the Sent folder did go out."""
+    folder = tick.loaded.config.imap.sent_folder
+    if not folder:
+        return
+    for msg in list(tick.state.messages.values()):
+        if msg["state"] != "in_doubt" or not msg.get("message_id"):
+            continue
+        try:
+            found = mb.find_message_id(folder, msg["message_id"])
+        except MailflowError as err:
+            tick.report.notes.append(f"{msg['key']}: could not look in {folder}: {err}")
+            return
+        if found:
+            tick.mark(msg, "message.settled", state="sent", sent_copy=folder,
+                      sent_at=(msg.get("attempts_at") or [now_iso(tick.now)])[-1],
+                      note=f"found in {folder} by its Message-ID")
+
+
+def _went_out(msg: dict) -> bool:
+    """Whether a message may have reached the client, so that a reply may answer it."""
+    return bool(msg.get("message_id")) and bool(
+        msg.get("sent_at") or msg["state"] in ("in_doubt", "sending"))
+
+
+def _sent_index(tick: Tick) -> SentIndex:
+    refs = []
+    for m in tick.state.messages.values():
+        if _went_out(m):
+            rcpts = tuple(p["email"].lower() for p in (m.get("to") or []) + (m.get("cc") or []))
+            refs.append(SentRef(key=m["key"], message_id=m["message_id"],
+                                reply_token=m.get("reply_token"), recipients=rcpts,
+                                subject=m.get("subject") or "", engagement=m["engagement"],
+                                sent_at=dt.datetime.fromisoformat(m["sent_at"])
+                                if m.get("sent_at") else None))
+    return SentIndex(refs, sub_address=tick.loaded.config.sender.reply_to_token)
+
+
+def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
+            seen_ids: set[str], ids: Iterator[int]) -> None:
+    today = tick.now.date()
+    inbound = parse_inbound(fetched.raw, today=today)
+    for problem in inbound.problems:
+        tick.report.notes.append(f"{source}: {problem}")
+    if inbound.message_id and inbound.message_id in seen_ids:
+        return  # the same reply seen again (a UIDVALIDITY change, or a copy in another folder)
+    match = index.match(inbound)
+    if match is None:
+        tick.report.unmatched += 1  # not ours: left alone, counted
+        return
+    rid = str(next(ids))
+    raw_path = _keep_raw(tick, rid, fetched.raw)
+    msg = tick.state.messages[match.key]
+    received = inbound.date or fetched.internal_date or tick.now
+    record = {
+        "source": source, "message_id": inbound.message_id, "from": inbound.from_addr,
+        "from_name": inbound.from_name, "subject": inbound.subject,
+        "date": inbound.date.isoformat() if inbound.date else None,
+        "received_at": now_iso(received), "engagement": match.engagement,
+        "message": match.key, "stage": msg["stage"], "how": match.how, "kind": inbound.kind,
+        "kind_reason": inbound.kind_reason, "text": inbound.text, "raw": str(raw_path),
+        "attachments": list(inbound.attachments),
+        "return_date": inbound.return_date.isoformat() if inbound.return_date else None,
+        "bounce": _bounce_dict(inbound), "problems": list(inbound.problems),
+    }
+    record["needs_action"] = _act(tick, inbound, match, msg, rid)
+    tick.w.record(f"reply.{inbound.kind}", at=tick.now, engagement=match.engagement,
+                  replies={"key": rid, "set": record})
+    if inbound.message_id:
+        seen_ids.add(inbound.message_id)
+    tick.report.replies += 1
+
+
+def _bounce_dict(inbound: Inbound) -> dict | None:
+    b = inbound.bounce
+    if b is None:
+        return None
+    return {"recipient": b.recipient, "status": b.status, "diagnostic": b.diagnostic,
+            "action": b.action}
+
+
+def _act(tick: Tick, inbound: Inbound, match: Match, msg: dict, rid: str) -> bool:
+    """What a reply does, per the stage's on_reply; returns whether it needs the consultant."""
+    eng = tick.state.engagements[match.engagement]
+    if inbound.kind == "auto_reply":
+        if inbound.return_date:
+            root = tick.state.messages.get(msg.get("thread_root") or "") or msg
+            tick.mark(root, "message.out_of_office",
+                      out_of_office_until=inbound.return_date.isoformat())
+        return False  # never stops anything
+    if inbound.kind == "bounce":
+        who = (inbound.bounce.recipient if inbound.bounce else None) or inbound.from_addr or "?"
+        tick.mark(msg, "message.bounced", state="bounced",
+                  note=f"{who}: {inbound.bounce.status if inbound.bounce else ''} "
+                       f"{inbound.bounce.diagnostic if inbound.bounce else ''}".strip())
+        # a data change: unsent drafts are rendered again without the address
+        _engagement(tick, eng, bounced=sorted({*eng.get("bounced", []), who.lower()}),
+                    flagged=f"{who} bounced ({msg['stage']}); check the address",
+                    data_rev=eng.get("data_rev", 0) + 1)
+        tick.report.problems.append(f"{msg['key']}: bounced for {who}")
+        return True
+    if inbound.kind == "unsubscribe":
+        _engagement(tick, eng, status="paused",
+                    flagged=f"{inbound.from_addr} asked to stop receiving emails (reply {rid}); "
+                            "paused until you decide")
+        return True
+    stage = tick.loaded.sequence_for(eng).stage(msg["stage"])
+    action = stage.on_reply
+    if action == "feedback":
+        _engagement(tick, eng, feedback=inbound.text, feedback_reply=rid)
+    elif action == "pause":
+        _engagement(tick, eng, status="paused", flagged=f"paused by a reply to {stage.id} "
+                                                         f"(reply {rid})")
+    elif action == "complete":
+        _engagement(tick, eng, status="completed")
+    return action in ("needs_action", "pause")
+
+
+def _engagement(tick: Tick, eng: dict, **changes: object) -> None:
+    tick.w.record("engagement.changed", at=tick.now, engagement=eng["id"],
+                  engagements={"key": eng["id"], "set": changes})
+
+
+def _keep_raw(tick: Tick, rid: str, raw: bytes) -> Path:
+    if isinstance(tick.w, MemoryWriter):
+        return Path("(dry run)")
+    folder = tick.w.store.dir / "raw" / tick.now.strftime("%Y-%m")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f"reply-{rid}.eml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(raw)
+        f.flush()
+        os.fsync(f.fileno())  # kept before the reply is recorded: nothing is ever lost
+    return path

@@ -1,0 +1,68 @@
+"""The I/O shell around a tick: the lock, the SMTP session, IMAP polling and Sent copies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
+from mailflow.config.loading import Loaded
+from mailflow.engine.tick import Tick, TickReport
+from mailflow.errors import MailflowError
+from mailflow.store import MemoryWriter, Store, now_iso
+
+
+def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = False,
+             progress: Callable[[int], AbstractContextManager] | None = None) -> TickReport:
+    """One `mailflow run`: under the lock (none for a dry run), saving the state once."""
+    config = loaded.config
+    writer_cm = nullcontext(MemoryWriter(store.load(), store)) if dry_run else store.writer()
+    with writer_cm as writer:
+        tick = Tick(loaded, writer, now, dry_run=dry_run, progress=progress)
+        poll = None
+        if config.imap is not None and not dry_run:
+            from mailflow.desk.polling import poll_into
+            poll = poll_into
+        send_with = None
+        if config.smtp is not None:
+            from mailflow.transport.smtp import SmtpSession
+            send_with = lambda: SmtpSession(config.smtp)  # noqa: E731
+        try:
+            report = tick.run(poll=poll, send_with=send_with)
+            if config.imap is not None and config.imap.sent_folder and not dry_run:
+                _copy_to_sent(loaded, tick)
+        finally:
+            writer.save()
+    if config.smtp is None and tick.unsent and not dry_run:
+        report.problems.append(f"{config.path}: [smtp] is not configured; "
+                               f"{len(tick.unsent)} message(s) are due")
+    return report
+
+
+# a copy that could not be made (IMAP down) is tried again on later ticks for this long
+COPY_WINDOW = dt.timedelta(days=7)
+
+
+def _copy_to_sent(loaded: Loaded, tick: Tick) -> None:
+    """Append each sent message to the IMAP Sent folder, so the thread shows in the mail app.
+
+    Messages sent while IMAP was unreachable keep no `sent_copy` mark and are copied by a
+    later tick; when this tick's poll already failed, trying now would only fail again.
+    """
+    from mailflow.transport.imap import Mailbox
+    imap = loaded.config.imap
+    since = now_iso(tick.now - COPY_WINDOW)
+    pending = [m for m in tick.state.messages.values()
+               if m.get("sent_at", "") >= since and not m.get("sent_copy") and m.get("body")]
+    if not pending or tick.poll_failed:
+        return
+    sent_now = {msg["key"]: raw for msg, raw in tick.delivered}  # the very bytes sent
+    try:
+        with Mailbox(imap) as mb:
+            for msg in sorted(pending, key=lambda m: m["sent_at"]):
+                raw = sent_now.get(msg["key"]) or tick.wire(msg)[0]
+                mb.append(imap.sent_folder, raw, when=dt.datetime.fromisoformat(msg["sent_at"]))
+                tick.mark(msg, "message.copied", sent_copy=imap.sent_folder)
+    except MailflowError as err:
+        tick.report.problems.append(f"copy to {imap.sent_folder} failed (the messages were "
+                                    f"sent; it is tried again next run): {err}")

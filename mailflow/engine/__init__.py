@@ -1,0 +1,1 @@
+"""The engine: records and their lifecycle, the planner, and the decisions of a tick."""

@@ -1,0 +1,227 @@
+"""The planner: engagement + sequence + what already happened -> when each email is due. Pure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from mailflow import timing
+from mailflow.config.rules import Sequence, Stage
+
+# States after which a message will never be sent again; anything else is still pending.
+FINAL = frozenset({"sent", "rejected", "failed", "bounced", "cancelled"})
+PENDING = frozenset({"planned", "blocked", "awaiting_approval", "approved", "retry"})
+# a stage that went out this much later than planned pushes later stages back by as much,
+# so that catching up after downtime keeps the spacing; less is ordinary tick granularity
+LATE_SHIFT = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """What the planner decided for one (stage, step) of an engagement."""
+
+    key: str
+    engagement: str
+    stage: str
+    step: int
+    template: str
+    approval: bool
+    status: str  # scheduled | waiting | skipped | stopped | error
+    due: dt.datetime | None  # UTC, for scheduled items
+    reasons: tuple[str, ...]
+    thread_root: str | None = None  # key of the stage's first message, for reminders
+    after: str | None = None  # key of an earlier message that must be final before this one
+
+
+def message_key(engagement_id: str, stage_id: str, step: int) -> str:
+    """The deterministic key of a message: planning twice can never make two."""
+    return f"{engagement_id}/{stage_id}/{step}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything the planner needs besides the engagement: calendar, zone, base window."""
+
+    zone: ZoneInfo
+    calendar: timing.Calendar
+
+
+def _parse(ts: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(ts) if ts else None
+
+
+def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
+                    replies: list[dict], ctx: Context) -> list[PlanItem]:
+    """Every stage and reminder of one engagement, in order, with its due time or why not.
+
+    `eng` is hydrated (dates are dates); `messages` maps key -> stored message;
+    `replies` are this engagement's replies (dicts with message, stage, kind, received_at).
+    """
+    eid = eng["id"]
+    items: list[PlanItem] = []
+    times: dict[str, dt.datetime] = {}      # stage id -> actual send, or projected for pending
+    late_by = dt.timedelta(0)               # how late sent stages went out, at most
+    previous: Stage | None = None
+    pending: str | None = None              # key of the latest stage not yet final
+    human = _human_replies_by_stage(replies)
+    stage_ids = {s.id for s in seq.stages}
+    skipped: set[str] = set()
+    for stage in seq.stages:
+        key = message_key(eid, stage.id, 0)
+        msg = messages.get(key)
+
+        def item(status: str, due: dt.datetime | None, reasons: tuple[str, ...],
+                 after: str | None = None, stage: Stage = stage, key: str = key) -> PlanItem:
+            return PlanItem(key, eid, stage.id, 0, stage.template, stage.approval, status, due,
+                            reasons, after=after)
+
+        if msg and msg.get("state") in FINAL:
+            items.append(item("done", _parse(msg.get("due")), tuple(msg.get("reasons", ()))))
+            if msg.get("sent_at"):
+                times[stage.id] = _parse(msg["sent_at"])
+                due = _parse(msg.get("due"))
+                # the push-back accumulates: a stage sent on its pushed-back date keeps it
+                late_by = max(late_by, times[stage.id] - due) if due else late_by
+            items.extend(_reminders(eid, stage, messages, human, ctx, times.get(stage.id)))
+            previous = stage
+            continue
+        try:
+            applies = stage.applies(eng)
+        except Exception as err:  # a condition that fails on this data is the rule's problem
+            items.append(item("error", None, (f"condition {stage.when!r} failed: {err}",)))
+            continue
+        if not applies:
+            items.append(item("skipped", None, (f"condition {stage.when!r} is false",)))
+            skipped.add(stage.id)
+            continue
+        ref = (stage.due.anchor or "").removeprefix("reply:")
+        if ref in skipped:
+            items.append(item("skipped", None, (f"it is timed from {ref}, which is skipped",)))
+            skipped.add(stage.id)
+            continue
+        anchor, why = _anchor(stage, eng, previous, times, human, ctx.zone, stage_ids)
+        if anchor is None:
+            status = "error" if why.startswith("engagement has no") else "waiting"
+            items.append(item(status, None, (why,), after=pending))
+            previous, pending = stage, key
+            continue
+        not_before = times.get(previous.id) if previous is not None else None
+        try:
+            slot = timing.due_slot(anchor, stage.due, ctx.zone, stage.window, ctx.calendar,
+                                   at=stage.at, not_before_utc=not_before)
+            if late_by >= LATE_SHIFT and stage.due.anchor in eng["dates"]:
+                # (a stage timed from another's actual send moves with it already)
+                # keep the spacing to the previous stage when that one went out late,
+                # so a catch-up after downtime never fires the rest in a burst
+                moved, why_moved = timing.next_opening(slot.utc + late_by, ctx.zone,
+                                                       stage.window, ctx.calendar)
+                slot = timing.Slot(moved, moved.astimezone(ctx.zone), slot.reasons + (
+                    f"{_days(late_by)} later to keep its spacing: the previous email went "
+                    "out late", *why_moved))
+        except ValueError as err:
+            items.append(item("error", None, (str(err),), after=pending))
+            previous, pending = stage, key
+            continue
+        if pending is not None:
+            slot = timing.Slot(slot.utc, slot.local, slot.reasons + (
+                f"goes out only after {pending.split('/')[1]}",))
+        items.append(item("scheduled", slot.utc, slot.reasons, after=pending))
+        items.extend(_reminders(eid, stage, messages, human, ctx, None))  # listed, waiting
+        times[stage.id] = slot.utc
+        previous, pending = stage, key
+    return items
+
+
+def _days(delta: dt.timedelta) -> str:
+    days = delta.total_seconds() / 86400
+    return f"{days:.1f} days" if days < 10 else f"{round(days)} days"
+
+
+def _human_replies_by_stage(replies: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in replies:
+        if r.get("kind") in ("human", "unsubscribe") and r.get("stage"):
+            out.setdefault(r["stage"], []).append(r)
+    for rs in out.values():
+        rs.sort(key=lambda r: r.get("received_at") or "")
+    return out
+
+
+def _anchor(stage: Stage, eng: dict, previous: Stage | None, times: dict[str, dt.datetime],
+            human: dict[str, list[dict]], zone: ZoneInfo, stage_ids: set[str]
+            ) -> tuple[dt.date | None, str]:
+    anchor = stage.due.anchor or "previous"
+    if anchor.startswith("reply"):
+        ref = anchor.partition(":")[2] or (previous.id if previous else "")
+        got = human.get(ref)
+        if not got:
+            return None, f"waits for a reply to {ref}"
+        return _parse(got[0]["received_at"]).astimezone(zone).date(), ""
+    if anchor == "previous":
+        if previous is None or previous.id not in times:
+            return None, "waits for the previous email to go out"
+        return times[previous.id].astimezone(zone).date(), ""
+    if anchor in eng["dates"]:
+        return eng["dates"][anchor], ""
+    if anchor in times:
+        return times[anchor].astimezone(zone).date(), ""
+    if anchor in stage_ids:  # an earlier stage (rules.load_sequence checks the order)
+        return None, f"waits for {anchor} to go out"
+    return None, f"engagement has no date '{anchor}' (add it under [dates])"
+
+
+def _reminders(eid: str, stage: Stage, messages: dict[str, dict], human: dict[str, list[dict]],
+               ctx: Context, first_sent: dt.datetime | None) -> list[PlanItem]:
+    items: list[PlanItem] = []
+    root = message_key(eid, stage.id, 0)
+    last_sent = first_sent
+    step = 0
+    for reminder in stage.reminders:
+        for _ in range(reminder.max):
+            step += 1
+            key = message_key(eid, stage.id, step)
+            msg = messages.get(key)
+
+            def item(status: str, due: dt.datetime | None, reasons: tuple[str, ...],
+                     key: str = key, step: int = step, reminder=reminder) -> PlanItem:
+                return PlanItem(key, eid, stage.id, step, reminder.template, reminder.approval,
+                                status, due, reasons, thread_root=root)
+
+            if msg and msg.get("state") in FINAL:
+                items.append(item("done", _parse(msg.get("due")), tuple(msg.get("reasons", ()))))
+                last_sent = _parse(msg.get("sent_at")) or last_sent
+                continue
+            if human.get(stage.id):
+                items.append(item("stopped", None, ("the client replied",)))
+                continue
+            if last_sent is None or (step > 1 and not _was_sent(messages, eid, stage, step - 1)):
+                items.append(item("waiting", None, ("waits for the previous email in the thread",)))
+                continue
+            days, business = reminder.after
+            offset = timing.Offset(days, business, None)
+            not_before = last_sent
+            reasons: list[str] = []
+            back = _return_date(messages, eid, stage.id)
+            if back:
+                opening = dt.datetime.combine(back, stage.window.start, ctx.zone)
+                if opening > not_before:
+                    not_before = opening
+                    reasons.append(f"the client is out of office until {back.isoformat()}")
+            slot = timing.due_slot(last_sent.astimezone(ctx.zone).date(), offset, ctx.zone,
+                                   stage.window, ctx.calendar, at=stage.at,
+                                   not_before_utc=not_before)
+            items.append(item("scheduled", slot.utc, slot.reasons + tuple(reasons)))
+            last_sent = None  # the next reminder waits for this one
+    return items
+
+
+def _was_sent(messages: dict[str, dict], eid: str, stage: Stage, step: int) -> bool:
+    msg = messages.get(message_key(eid, stage.id, step))
+    return bool(msg and msg.get("sent_at"))
+
+
+def _return_date(messages: dict[str, dict], eid: str, stage_id: str) -> dt.date | None:
+    root = messages.get(message_key(eid, stage_id, 0)) or {}
+    value = root.get("out_of_office_until")
+    return dt.date.fromisoformat(value) if value else None

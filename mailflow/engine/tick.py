@@ -1,0 +1,466 @@
+"""One tick of `mailflow run`: settle, poll, plan, draft, hold, send, record.
+
+Every decision about a message is recorded as a journal event; the SMTP transaction of each
+message sits between two fsynced marks (`sending`, then the outcome), so a crash at any
+point leaves a message either untouched, sent, or visibly in doubt, never sent twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+
+from mailflow import timing
+from mailflow.config.engagements import hydrate
+from mailflow.config.loading import Loaded, schedule
+from mailflow.engine.planner import FINAL, PENDING, PlanItem, plan_engagement
+from mailflow.errors import MailflowError, RenderError
+from mailflow.render.compose import (
+    address,
+    build_message,
+    make_message_id,
+    make_reply_token,
+    plus_address,
+    recipients,
+)
+from mailflow.store import State, Writer, now_iso
+
+# retry spacing after a temporary (4xx) refusal: the first within the hour, then spaced out
+RETRY_DELAYS = [dt.timedelta(minutes=m) for m in (5, 15, 30, 60, 120, 240, 480)]
+
+
+@dataclass
+class TickReport:
+    """What one tick did, for the CLI to print (quiet when nothing went wrong)."""
+
+    drafted: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    would_send: list[str] = field(default_factory=list)
+    retrying: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    deferred: int = 0  # due but throttled or outside the window; they go out on a later tick
+    problems: list[str] = field(default_factory=list)  # each one line; any makes the exit non-zero
+    notes: list[str] = field(default_factory=list)  # worth saying, not failures
+    replies: int = 0
+    unmatched: int = 0  # polled mail that answers nothing we sent
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing needs the consultant's attention."""
+        return not self.problems
+
+
+def _ts(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+class Tick:
+    """The steps of one run over the state held by a Writer."""
+
+    def __init__(self, loaded: Loaded, writer: Writer, now: dt.datetime, *, dry_run: bool = False,
+                 progress: Callable[[int], AbstractContextManager] | None = None) -> None:
+        self.loaded = loaded
+        self.w = writer
+        self.state: State = writer.state
+        self.now = now.astimezone(dt.UTC)
+        self.dry_run = dry_run
+        self.report = TickReport()
+        self.progress = progress  # total -> a progress bar (a context with .update(n))
+        self.delivered: list[tuple[dict, bytes]] = []  # sent this tick, for the Sent copy
+        self.unsent: list[dict] = []  # due, but no way to send was given
+        self.poll_failed = False  # IMAP was unreachable this tick
+
+    # -- the steps -------------------------------------------------------------------------
+
+    def run(self, poll: Callable[[Tick], None] | None = None,
+            send_with: Callable[[], object] | None = None) -> TickReport:
+        """Every step in order; `poll` and `send_with` plug in IMAP and SMTP."""
+        self.settle_interrupted()
+        if poll is not None:
+            poll(self)
+        self.plan()
+        self.draft()
+        self.hold_overdue()
+        due = self.due_messages()
+        if due:
+            if self.dry_run:
+                self.report.would_send.extend(m["key"] for m in due)
+            elif send_with is not None:
+                self.delivered = self.send(due, send_with)
+            else:
+                self.unsent = due
+        return self.report
+
+    def settle_interrupted(self) -> None:
+        """A message left `sending` by a process that died may or may not have gone out."""
+        for msg in list(self.state.messages.values()):
+            if msg.get("state") == "sending":
+                self.mark(msg, "message.in_doubt", durable=True, state="in_doubt",
+                          note="mailflow stopped during the SMTP transaction; it may or may not "
+                               "have been delivered")
+                self.report.problems.append(
+                    f"{msg['key']}: in doubt (interrupted while sending); check your Sent "
+                    f"folder, then `mailflow drafts resolve {msg['key']} --sent|--resend`")
+
+    def plan(self) -> None:
+        """Plan every active engagement whose inputs changed, and bring its messages in line."""
+        # a snapshot, not State.messages_of: planning adds messages, and each addition
+        # would make that index rebuild over the whole store
+        by_engagement: dict[str, dict[str, dict]] = {}
+        for msg in self.state.messages.values():
+            by_engagement.setdefault(msg["engagement"], {})[msg["key"]] = msg
+        replies = self.state.replies_by_engagement()
+        for eng in self.state.engagements.values():
+            msgs = by_engagement.get(eng["id"], {})
+            if eng.get("status") != "active":
+                if eng.get("status") in ("cancelled", "completed"):
+                    self._cancel_pending(msgs, f"engagement {eng['status']}")
+                continue
+            if eng.get("planned") == self._signature(eng):
+                continue  # nothing that planning depends on changed since the last tick
+            try:
+                items = self.plan_one(eng, msgs, replies.get(eng["id"], []))
+            except MailflowError as err:
+                self.report.problems.append(str(err))
+                continue
+            self._apply_plan(eng, items, msgs)
+            if not any(i.status == "error" for i in items):
+                eng["planned"] = self._signature(eng)  # derived data: persisted with the checkpoint
+                self.w.touch()
+
+    def plan_one(self, eng: dict, msgs: dict[str, dict], replies: list[dict]) -> list[PlanItem]:
+        """The planner's items for one engagement (pure)."""
+        seq = self.loaded.sequence_for(eng)
+        return plan_engagement(hydrate(eng), seq, msgs, replies, self.loaded.context_for(eng))
+
+    def _signature(self, eng: dict) -> str:
+        seq = self.loaded.sequence_for(eng)
+        return f"{seq.digest}:{self.loaded.config_digest}:{eng.get('rev', 0)}"
+
+    def _apply_plan(self, eng: dict, items: list[PlanItem], msgs: dict[str, dict]) -> None:
+        for item in items:
+            msg = msgs.get(item.key)
+            if item.status == "error":
+                self.report.problems.append(f"engagement {eng['id']}: {item.stage}: "
+                                            f"{'; '.join(item.reasons)}")
+                continue
+            if item.status == "scheduled":
+                due = now_iso(item.due)
+                if msg is None:
+                    msg = self.state.messages[item.key] = {
+                        "key": item.key, "engagement": item.engagement, "stage": item.stage,
+                        "step": item.step, "template": item.template, "state": "planned",
+                        "approval": item.approval, "due": due, "reasons": list(item.reasons),
+                        "after": item.after, "thread_root": item.thread_root,
+                        "history": [{"at": now_iso(self.now), "state": "planned"}]}
+                    msgs[item.key] = msg
+                    self.w.touch()
+                elif msg["state"] in PENDING and (msg.get("due") != due
+                                                  or msg.get("after") != item.after):
+                    self.mark(msg, "message.redated", due=due, reasons=list(item.reasons),
+                              after=item.after)
+            elif item.status in ("skipped", "stopped") and msg and msg["state"] in PENDING:
+                self.mark(msg, "message.cancelled", state="cancelled",
+                          note="; ".join(item.reasons))
+                self.report.cancelled.append(item.key)
+            elif item.status == "waiting" and msg and msg["state"] in PENDING \
+                    and msg.get("after") != item.after:
+                self.mark(msg, "message.redated", after=item.after, reasons=list(item.reasons))
+
+    def _cancel_pending(self, msgs: dict[str, dict], why: str) -> None:
+        for msg in msgs.values():
+            if msg["state"] in PENDING:
+                self.mark(msg, "message.cancelled", state="cancelled", note=why)
+                self.report.cancelled.append(msg["key"])
+
+    def draft(self) -> None:
+        """Render messages due within the review period, so the consultant can approve early."""
+        horizon = self.now + dt.timedelta(days=schedule(self.loaded.config, "review_days"))
+        for msg in list(self.state.messages.values()):
+            state = msg["state"]
+            if state not in ("planned", "blocked", "awaiting_approval", "approved", "retry"):
+                continue
+            eng = self.state.engagements.get(msg["engagement"])
+            if eng is None or eng.get("status") != "active":
+                continue
+            if state in ("planned", "blocked"):
+                if _ts(msg["due"]) > horizon:
+                    continue
+            elif msg.get("edited") or msg.get("rendered_for") == self._render_signature(eng):
+                continue  # rendered from the current data and templates (or edited by hand)
+            if state == "retry" and msg.get("sent_at"):
+                continue  # partly delivered: the others must get the very same message
+            self.render(msg, eng)
+
+    def _render_signature(self, eng: dict) -> str:
+        return f"{eng.get('data_rev', 0)}:{self.loaded.renderer_digest}"
+
+    def render(self, msg: dict, eng: dict) -> bool:
+        """Render one message and move it to awaiting approval (or approved when none needed)."""
+        from mailflow.render.context import template_context
+        hydrated = hydrate(eng)
+        ctx = self.loaded.context_for(eng)
+        sent = {m["stage"]: _ts(m["sent_at"]).astimezone(ctx.zone)
+                for m in self.state.messages_of(eng["id"]) if m.get("sent_at") and m["step"] == 0}
+        bounced = {a.lower() for a in eng.get("bounced", [])}
+        to = [c for c in eng["contacts"]["to"] if c["email"].lower() not in bounced]
+        cc = [c for c in eng["contacts"].get("cc", []) if c["email"].lower() not in bounced]
+        seq = self.loaded.sequence_for(eng)
+        try:
+            stage = seq.stage(msg["stage"])
+            if not to:
+                raise RenderError(f"{msg['key']}: every recipient in contacts.to has bounced")
+            context = template_context(
+                hydrated, sender_name=self.loaded.config.sender.name,
+                sender_email=self.loaded.config.sender.email, stage_id=stage.id,
+                stage_name=stage.name, step=msg["step"], now_local=self.now.astimezone(ctx.zone),
+                sent=sent, recipient=to[0])
+            rendered = self.loaded.renderer.render(msg["template"], context)
+            subject = rendered.subject
+            root = self.state.messages.get(msg.get("thread_root") or "")
+            if root is not None:
+                subject = _re(root.get("subject") or subject)
+            # a bad address is found at review time, not when sending (the subject was
+            # checked by the renderer); the message itself is built once, when it goes out
+            for field, people in (("contacts.to", to), ("contacts.cc", cc)):
+                for person in people:
+                    address(person, f"engagement {eng['id']}: {field}")
+        except (RenderError, KeyError) as err:
+            error = f"engagement {eng['id']}: {msg['key']}: {err}"
+            if msg.get("error") != error or msg["state"] != "blocked":
+                self.mark(msg, "message.blocked", state="blocked", error=error)
+            self.report.problems.append(error)
+            return False
+        digest = hashlib.sha256("\x00".join((subject, rendered.html, rendered.text)).encode()
+                                ).hexdigest()[:16]
+        changes = {"subject": subject, "body": self.w.put_body(rendered.html, rendered.text),
+                   "to": to, "cc": cc, "digest": digest,
+                   "rendered_for": self._render_signature(eng), "error": None}
+        if not msg.get("message_id"):
+            changes["message_id"] = make_message_id(self.loaded.config.sender.domain, self.now)
+            changes["reply_token"] = make_reply_token()
+        if msg["state"] in ("approved", "retry") and msg.get("digest") == digest:
+            # same words: the approval (and a retry's schedule) stands
+            self.mark(msg, "message.rerendered", **changes)
+            return True
+        needs_approval = msg.get("approval", True)
+        new_state = "awaiting_approval" if needs_approval else "approved"
+        extra = {} if needs_approval else {"approved_by": "rule (no approval needed)",
+                                           "approved_at": now_iso(self.now)}
+        self.mark(msg, "message.drafted", state=new_state, **changes, **extra)
+        self.report.drafted.append(msg["key"])
+        if needs_approval:
+            self.report.held.append(msg["key"])
+        return True
+
+    def _sender(self) -> dict:
+        s = self.loaded.config.sender
+        return {"name": s.name, "email": s.email}
+
+    def hold_overdue(self) -> None:
+        """After downtime, a message far past its time waits for the consultant (no burst)."""
+        days, business = timing.parse_duration(str(schedule(self.loaded.config, "grace")))
+        for msg in self.state.messages.values():
+            if msg["state"] != "approved" or msg.get("late_ok") or msg.get("sent_at"):
+                continue
+            if not self._predecessor_done(msg):
+                continue  # its date is a projection until the earlier stage goes out
+            eng = self.state.engagements.get(msg["engagement"])
+            if eng is None or eng.get("status") != "active":
+                continue
+            stage = self.loaded.sequence_for(eng).stage(msg["stage"])
+            if stage.late == "send":
+                continue
+            ctx = self.loaded.context_for(eng)
+            due_local = _ts(msg["due"]).astimezone(ctx.zone).date()
+            today = self.now.astimezone(ctx.zone).date()
+            late = (timing.business_days_between(due_local, today, ctx.calendar) if business
+                    else (today - due_local).days)
+            if late > days:
+                self.mark(msg, "message.held", state="awaiting_approval", overdue=True,
+                          note=f"overdue by {late} {'business ' if business else ''}days; "
+                               "approve it again to send it now")
+                self.report.held.append(msg["key"])
+                self.report.problems.append(
+                    f"{msg['key']}: overdue by {late} days, held for you "
+                    f"(`mailflow drafts approve {msg['key']}` sends it at the next opening)")
+
+    def due_messages(self) -> list[dict]:
+        """Approved messages that may go out now: due, in order, in the window, under the limit."""
+        candidates = []
+        for msg in self.state.messages.values():
+            state = msg["state"]
+            if (state == "approved" and _ts(msg["due"]) <= self.now
+                    or state == "retry" and _ts(msg.get("next_attempt")) <= self.now):
+                candidates.append(msg)
+        candidates.sort(key=lambda m: (m["due"], m["key"]))
+        due: list[dict] = []
+        budget = self._throttle_budget()
+        for msg in candidates:
+            eng = self.state.engagements.get(msg["engagement"])
+            if eng is None or eng.get("status") != "active":
+                continue
+            if not self._predecessor_done(msg):
+                continue  # order: never ahead of an earlier stage
+            stage = self.loaded.sequence_for(eng).stage(msg["stage"])
+            ctx = self.loaded.context_for(eng)
+            opening, _ = timing.next_opening(self.now, ctx.zone, stage.window, ctx.calendar)
+            if opening > self.now:
+                self.report.deferred += 1  # never at 3 a.m.: waits for the window to open
+                continue
+            if len(due) >= budget:
+                self.report.deferred += 1
+                continue
+            due.append(msg)
+        if self.report.deferred and budget <= len(due):
+            self.report.notes.append(f"{self.report.deferred} due message(s) wait for the send "
+                                     "window or the rate limit")
+        return due
+
+    def _predecessor_done(self, msg: dict) -> bool:
+        if not msg.get("after"):
+            return True
+        after = self.state.messages.get(msg["after"])  # none yet: it still waits for its anchor
+        return after is not None and (after["state"] in FINAL or bool(after.get("sent_at")))
+
+    def _throttle_budget(self) -> int:
+        cfg = self.loaded.config
+        per_minute, per_day = schedule(cfg, "per_minute"), schedule(cfg, "per_day")
+        minute_ago, day_ago = now_iso(self.now - dt.timedelta(minutes=1)), now_iso(
+            self.now - dt.timedelta(days=1))
+        last_minute = last_day = 0
+        for msg in self.state.messages.values():
+            for at in msg.get("attempts_at", ()):
+                if at > day_ago:
+                    last_day += 1
+                    last_minute += at > minute_ago
+        budget = min(per_minute - last_minute if per_minute else 10**9,
+                     per_day - last_day if per_day else 10**9)
+        return max(0, budget)
+
+    def send(self, due: list[dict], open_session: Callable[[], object]) -> list[tuple[dict, bytes]]:
+        """Send each due message over one session; returns what went out, for the Sent copy."""
+        delivered: list[tuple[dict, bytes]] = []
+        sender = self.loaded.config.sender
+        bar_cm = self.progress(len(due)) if self.progress and len(due) > 3 else nullcontext()
+        with open_session() as session, bar_cm as bar:
+            try:
+                session.connect()  # a refused login or unreachable server changes nothing
+            except MailflowError as err:
+                self.report.problems.append(str(err))
+                self.report.deferred += len(due)
+                return delivered
+            for i, msg in enumerate(due):
+                raw, rcpts = self.wire(msg)
+                before = msg["state"]
+                # durable before the transaction: if we die now, the next run knows
+                self.mark(msg, "message.sending", durable=True, state="sending",
+                          append={"attempts_at": now_iso(self.now)})
+                try:
+                    result = session.send(raw, sender.email, rcpts)
+                except MailflowError as err:
+                    # the connection failed before the message body went out: undo the mark
+                    self.mark(msg, "message.not_sent", durable=True, state=before,
+                              note=str(err))
+                    self.report.problems.append(str(err))
+                    self.report.deferred += len(due) - i - 1
+                    break
+                self._record_result(msg, result)
+                if result.outcome == "sent":
+                    delivered.append((msg, raw))
+                if bar is not None:
+                    bar.update(1)
+        return delivered
+
+    def wire(self, msg: dict) -> tuple[bytes, list[str]]:
+        """The message as it goes on the wire, and its envelope recipients."""
+        root = self.state.messages.get(msg.get("thread_root") or "")
+        in_reply_to = references = None
+        if root is not None and root.get("message_id"):
+            chain = [m["message_id"] for m in self.state.messages_of(msg["engagement"])
+                     if m.get("thread_root") == root["key"] and m.get("sent_at")
+                     and m["step"] < msg["step"] and m.get("message_id")]
+            references = (root["message_id"], *chain)
+            in_reply_to = references[-1]
+        reply_to = None
+        sender = self.loaded.config.sender
+        if sender.reply_to_token and msg.get("reply_token"):
+            reply_to = plus_address(sender.email, msg["reply_token"])
+        html, text = self.w.body(msg["body"])
+        # a retry to the remaining recipients, or a resend, is the same message: same Date
+        first_attempt = _ts((msg.get("attempts_at") or [None])[0])
+        email = build_message(subject=msg["subject"], html=html, text=text,
+                              sender=self._sender(), to=msg["to"], cc=msg.get("cc", []),
+                              message_id=msg["message_id"], date=first_attempt or self.now,
+                              where=f"engagement {msg['engagement']}", in_reply_to=in_reply_to,
+                              references=references or (), reply_to=reply_to)
+        rcpts = msg.get("remaining") or recipients(email)
+        return email.as_bytes(), rcpts
+
+    def _record_result(self, msg: dict, result) -> None:  # noqa: ANN001 - smtp.SendResult
+        key = msg["key"]
+        now = now_iso(self.now)
+        bounced = [r for r, (code, _) in result.refused.items() if code >= 500]
+        temp = [r for r, (code, _) in result.refused.items() if 400 <= code < 500]
+        if bounced:
+            eng = self.state.engagements[msg["engagement"]]
+            changes = {"bounced": sorted(set(eng.get("bounced", []) + bounced)),
+                       "flagged": f"{', '.join(bounced)} refused by the server",
+                       "data_rev": eng.get("data_rev", 0) + 1}  # redraft without them
+            self.w.record("engagement.bounced", at=self.now,
+                          engagements={"key": eng["id"], "set": changes})
+        if result.outcome == "sent":
+            changes = {"state": "retry" if temp else "sent", "sent_at": msg.get("sent_at") or now,
+                       "server_reply": result.summary, "remaining": temp or None,
+                       "delivered_to": sorted(set(msg.get("delivered_to") or []) | set(
+                           result.accepted))}
+            if temp:
+                changes.update(self._retry(msg, result.summary))
+            self.mark(msg, "message.sent", durable=True, **changes)
+            self.report.sent.append(key)
+            if bounced:
+                self.report.problems.append(f"{key}: refused for {', '.join(bounced)}: "
+                                            f"{result.summary}")
+        elif result.outcome == "retry":
+            self.mark(msg, "message.retry", durable=True, **self._retry(msg, result.summary))
+        elif result.outcome == "in_doubt":
+            self.mark(msg, "message.in_doubt", durable=True, state="in_doubt",
+                      note=result.reply)
+            self.report.problems.append(f"{key}: in doubt: {result.reply}; check your Sent "
+                                        f"folder, then `mailflow drafts resolve {key} "
+                                        "--sent|--resend`")
+        else:
+            self.mark(msg, "message.failed", durable=True, state="failed",
+                      server_reply=result.summary)
+            self.report.problems.append(f"{key}: failed: {result.summary}")
+
+    def _retry(self, msg: dict, why: str) -> dict:
+        attempts = len(msg.get("attempts_at") or [])
+        first = _ts((msg.get("attempts_at") or [now_iso(self.now)])[0])
+        lifetime = dt.timedelta(hours=schedule(self.loaded.config, "retry_lifetime_hours"))
+        delay = RETRY_DELAYS[min(attempts - 1, len(RETRY_DELAYS) - 1)] if attempts else \
+            RETRY_DELAYS[0]
+        nxt = self.now + delay
+        if nxt - first > lifetime:
+            self.report.problems.append(f"{msg['key']}: failed: temporary refusals for "
+                                        f"{lifetime.total_seconds() / 3600:g} hours: {why}")
+            return {"state": "failed", "server_reply": why}
+        self.report.retrying.append(msg["key"])
+        self.report.notes.append(f"{msg['key']}: server said {why}; trying again at "
+                                 f"{now_iso(nxt)}")
+        return {"state": "retry", "server_reply": why, "next_attempt": now_iso(nxt)}
+
+    # -- recording -------------------------------------------------------------------------
+
+    def mark(self, msg: dict, kind: str, *, durable: bool = False, append: dict | None = None,
+             **changes: object) -> None:
+        """Record a change to a message, at this tick's time (durable: fsynced at once)."""
+        self.w.update_message(msg, kind, at=self.now, durable=durable, append=append, **changes)
+
+
+def _re(subject: str) -> str:
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"

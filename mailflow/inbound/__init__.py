@@ -1,0 +1,1 @@
+"""Reading inbound mail: MIME, kind, new text, bounces, return dates, matching (pure)."""

@@ -1,0 +1,82 @@
+"""Turning a rendered draft into a standards-conforming email message."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import string
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+
+from mailflow.errors import RenderError
+
+_TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def make_message_id(domain: str, now: dt.datetime) -> str:
+    """A globally unique Message-ID on the sender's domain (RFC 5322 3.6.4)."""
+    return f"<{now.astimezone(dt.UTC):%Y%m%d%H%M%S}.{secrets.token_hex(8)}@{domain}>"
+
+
+def make_reply_token() -> str:
+    """A random token for plus-addressed Reply-To (user+token@domain)."""
+    return "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(12))
+
+
+def address(person: dict, where: str) -> Address:
+    """A parsed address from a {name, email} record; CR/LF or a bad address is refused."""
+    name, email = person.get("name") or "", person.get("email") or ""
+    if any(c in name + email for c in "\r\n"):
+        raise RenderError(f"{where}: line break in name or address {email!r}")
+    try:
+        addr = Address(display_name=name, addr_spec=email)
+    except (ValueError, IndexError, HeaderParseError) as err:
+        raise RenderError(f"{where}: invalid address {email!r}") from err
+    if not addr.domain:
+        raise RenderError(f"{where}: invalid address {email!r}")
+    return addr
+
+
+def plus_address(email: str, token: str) -> str:
+    """user@domain -> user+token@domain."""
+    user, _, domain = email.partition("@")
+    return f"{user}+{token}@{domain}"
+
+
+def build_message(*, subject: str, html: str, text: str, sender: dict, to: list[dict],
+                  cc: list[dict], message_id: str, date: dt.datetime, where: str,
+                  in_reply_to: str | None = None, references: tuple[str, ...] = (),
+                  reply_to: str | None = None) -> EmailMessage:
+    """A multipart/alternative message (text first, then HTML) with threading headers."""
+    if any(c in subject for c in "\r\n"):
+        raise RenderError(f"{where}: subject contains a line break")
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = address(sender, f"{where}: sender")
+    msg["To"] = [address(p, f"{where}: contacts.to") for p in to]
+    if cc:
+        msg["Cc"] = [address(p, f"{where}: contacts.cc") for p in cc]
+    if reply_to:
+        msg["Reply-To"] = address({"name": sender.get("name"), "email": reply_to},
+                                  f"{where}: reply-to")
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date.astimezone(dt.UTC))
+    msg["Message-ID"] = message_id
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = " ".join(references or (in_reply_to,))
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return msg
+
+
+def recipients(msg: EmailMessage) -> list[str]:
+    """The envelope recipients: every To and Cc address."""
+    out: list[str] = []
+    for header in ("To", "Cc"):
+        for addr in getattr(msg[header], "addresses", ()) if msg[header] else ():
+            if addr.addr_spec not in out:
+                out.append(addr.addr_spec)
+    return out
