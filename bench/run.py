@@ -1,7 +1,7 @@
 """mailflow's benchmark: every figure a ratio against a baseline measured in the same run.
 
     python -m bench                 # full sizes (a few minutes; needs Dovecot for the polls)
-    python -m bench --quick         # tiny sizes, seconds (what tests/test_bench_smoke.py runs)
+    python -m bench --quick         # tiny sizes, seconds (what tests/cli/test_bench_smoke.py runs)
     python -m bench --only idle     # one figure: idle, send, store, poll, busy, startup, memory
 
 Prints one table and writes it as JSON to bench/results/ (or --out DIR).

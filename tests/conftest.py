@@ -1,11 +1,39 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite, and the tiers as markers.
+
+Each test gets the marker of its folder (unit, contract, servers, cli); a test anywhere that
+starts a real server (the aiosmtpd or Dovecot fixtures, or a subprocess of the entry point that
+talks to one) also gets `servers`, so `python -m pytest -m "not servers"` is the fast loop.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from tests.helpers import ProjectUnderTest, make_project
 from tests.smtp_server import smtp_server, smtp_server_auth  # noqa: F401
+
+TIERS = ("unit", "contract", "servers", "cli")
+SERVER_FIXTURES = {"smtp_server", "smtp_server_auth", "dovecot", "imap_account", "proj"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for tier, what in [("unit", "pure functions: no sockets, no subprocesses"),
+                       ("contract", "the declared seams, every implementation"),
+                       ("servers", "real aiosmtpd and Dovecot servers on 127.0.0.1"),
+                       ("cli", "CliRunner and the real entry point in a subprocess")]:
+        config.addinivalue_line("markers", f"{tier}: {what}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        rel = Path(item.fspath).resolve().relative_to(here)
+        if rel.parts and rel.parts[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, rel.parts[0]))
+        if rel.parts[0] == "servers" or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from mailflow.cli import cli
 from mailflow.project import Project, init_project
+from mailflow.store import Store
 
 SENDER = ("Dana Whitfield", "dana@whitfield-consulting.example")
 
@@ -78,3 +80,92 @@ folders = ["INBOX"]
 sent_folder = "Sent"
 timeout = 10
 """
+
+
+# -- moved from test modules: shared by several tiers ------------------------------------
+
+def walk(proj, days, approve=True, times=("08:00", "10:30", "15:00")):
+    """Run the tick at a few times a day over `days` (ISO dates), approving drafts at 08:00."""
+    for day in days:
+        for t in times:
+            now = f"{day}T{t}"
+            result = proj.cli("run", now=now)
+            assert result.exit_code == 0, result.output
+            if approve and t == "08:00":
+                r = proj.cli("drafts", "approve", "--all", "-y", now=now)
+                assert r.exit_code == 0, r.output
+
+
+def dates(start: str, end: str) -> list[str]:
+    import datetime as dt
+    a, b = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    return [(a + dt.timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
+
+
+def reply(to_msg: dict, body: str, *, sender="mj.alvarez@northwind.example", extra="",
+          subject=None, date="Thu, 31 Dec 2026 10:02:00 -0500", mid="<r1@northwind.example>"
+          ) -> bytes:
+    subject = subject or f"Re: {to_msg['subject']}"
+    return (f"From: Maria Jose Alvarez <{sender}>\r\n"
+            f"To: Dana Whitfield <dana@whitfield-consulting.example>\r\n"
+            f"Subject: {subject}\r\nDate: {date}\r\nMessage-ID: {mid}\r\n"
+            f"In-Reply-To: {to_msg['message_id']}\r\nReferences: {to_msg['message_id']}\r\n"
+            f"{extra}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            f"{body}\r\n\r\nOn Wed, Dec 30, 2026 at 9:00 AM Dana Whitfield "
+            f"<dana@whitfield-consulting.example> wrote:\r\n> Hi María José,\r\n> Our "
+            f"engagement ends...\r\n").encode()
+
+
+DRAFT_AT = "2026-12-28T10:00"  # the timeline notices are drafted (5 review days)
+
+
+SEND_AT = "2026-12-30T09:30"   # ... and due, inside the New York send window
+
+
+def fill_batch(proj: ProjectUnderTest, n: int) -> ProjectUnderTest:
+    """n engagements (client-00...) whose first email is drafted, approved and due at SEND_AT."""
+    proj.set_config(r"^per_minute = .*$", "per_minute = 1000")
+    proj.set_config(r"^per_day = .*$", "per_day = 10000")
+    rules = proj.root / "rules" / "offboarding.toml"
+    text = rules.read_text()
+    rules.write_text(text.replace("approval = true", "approval = false", 1))
+    files = []
+    for i in range(n):
+        text = proj.example(**{
+            r'^id = "northwind-2026"': f'id = "client-{i:02d}"',
+            r"mj\.alvarez@northwind\.example": f"contact{i:02d}@client{i:02d}.example",
+            r"tom\.becker@northwind\.example": f"it{i:02d}@client{i:02d}.example",
+        })
+        files.append(str(proj.write_engagement(f"client-{i:02d}", text)))
+    (proj.root / "engagements" / "example.toml").unlink()
+    r = proj.cli("engagement", "add", *files, now=DRAFT_AT)
+    assert r.exit_code == 0, r.output
+    r = proj.cli("run", now=DRAFT_AT)
+    assert r.exit_code == 0, r.output
+    states = collections.Counter(m["state"] for m in firsts(proj))
+    assert states["approved"] == n, states
+    return proj
+
+
+def load(proj: ProjectUnderTest):
+    """The state as the next run would see it (checkpoint + journal)."""
+    return Store(proj.project.state_dir).load()
+
+
+def firsts(proj: ProjectUnderTest) -> list[dict]:
+    """The batch: each engagement's timeline notice (later stages are only planned)."""
+    return [m for m in load(proj).messages.values() if m["stage"] == "timeline_notice"]
+
+
+DRAFTED = "2026-12-28T10:00"  # the timeline notice (due Wed 2026-12-30 09:00 EST) is drafted
+
+
+KEY = "northwind-2026/timeline_notice/0"
+
+
+def add(proj, name: str = "example", **replace: str) -> None:
+    path = proj.root / "engagements" / f"{name}.toml"
+    if replace:
+        path = proj.write_engagement(name, proj.example(**replace))
+    r = proj.cli("engagement", "add", str(path))
+    assert r.exit_code == 0, r.output

@@ -21,7 +21,7 @@ from mailflow.render.templates import (
     shortdate,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_stage(base: Path, name: str, subject: str, html: str, text: str) -> None:

@@ -10,8 +10,8 @@ import pytest
 
 from mailflow.config.settings import load_config
 from mailflow.errors import ConfigError
+from tests.helpers import SEND_AT, fill_batch, firsts
 from tests.smtp_server import TlsSmtpServer
-from tests.test_faults_crash import SEND_AT, fill_batch, firsts
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 

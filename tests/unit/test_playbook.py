@@ -14,7 +14,7 @@ import pytest
 from mailflow.render.context import template_context
 from mailflow.render.templates import Rendered, Renderer, longdate, money, shortdate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates" / "emails"
 EXAMPLE = ROOT / "mailflow" / "playbook" / "engagements" / "example.toml"
 RULES = ROOT / "rules" / "offboarding.toml"

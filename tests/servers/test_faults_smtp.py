@@ -11,7 +11,7 @@ import json
 import pytest
 
 from mailflow.transport.sink import free_port
-from tests.test_faults_crash import SEND_AT, fill_batch, firsts, load
+from tests.helpers import SEND_AT, fill_batch, firsts, load
 
 # aiosmtpd warns (in its own thread) that AUTH without TLS is unsafe: the auth fixture is a
 # loopback test server on purpose

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from mailflow.inbound.message import Inbound, parse_inbound
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 EXPECTED = tomllib.loads((DATA / "expected.toml").read_text(encoding="utf-8"))
 TODAY = date(2027, 1, 5)
 CORPUS = sorted(p.name for p in DATA.glob("*.eml"))

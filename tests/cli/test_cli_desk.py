@@ -10,17 +10,7 @@ from pathlib import Path
 import pytest
 
 from mailflow.store import Store
-
-DRAFTED = "2026-12-28T10:00"  # the timeline notice (due Wed 2026-12-30 09:00 EST) is drafted
-KEY = "northwind-2026/timeline_notice/0"
-
-
-def add(proj, name: str = "example", **replace: str) -> None:
-    path = proj.root / "engagements" / f"{name}.toml"
-    if replace:
-        path = proj.write_engagement(name, proj.example(**replace))
-    r = proj.cli("engagement", "add", str(path))
-    assert r.exit_code == 0, r.output
+from tests.helpers import DRAFTED, KEY, add
 
 
 def drafted(proj) -> None:

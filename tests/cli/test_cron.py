@@ -15,7 +15,7 @@ import pytest
 from mailflow.transport.sink import free_port
 from tests.helpers import make_project
 
-CRON = Path(__file__).resolve().parent.parent / "cron"
+CRON = Path(__file__).resolve().parents[2] / "cron"
 WRAPPER = CRON / "mailflow-cron.sh"
 SHELLS = [s for s in ("sh", "dash") if shutil.which(s)]
 FAKE = """#!/bin/sh

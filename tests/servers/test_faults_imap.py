@@ -12,9 +12,8 @@ import pytest
 import mailflow.desk.polling
 import mailflow.transport.imap
 from mailflow.transport.sink import free_port
+from tests.helpers import SEND_AT, fill_batch, firsts, load, reply
 from tests.imap_server import SilentServer, dovecot, imap_account  # noqa: F401
-from tests.test_faults_crash import SEND_AT, fill_batch, firsts, load
-from tests.test_replies import reply
 
 
 def imap_section(account, folders=("INBOX",), **over) -> str:

@@ -8,9 +8,8 @@ from email.utils import format_datetime
 import pytest
 
 from mailflow.store import Store
-from tests.helpers import imap_toml
+from tests.helpers import dates, imap_toml, reply, walk
 from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
-from tests.test_pipeline import dates, walk
 
 
 @pytest.fixture
@@ -27,20 +26,6 @@ def mailproj(proj, imap_account):
 def sent_messages(proj) -> dict[str, dict]:
     state = Store(proj.project.state_dir).load()
     return {f"{m['stage']}/{m['step']}": m for m in state.messages.values()}
-
-
-def reply(to_msg: dict, body: str, *, sender="mj.alvarez@northwind.example", extra="",
-          subject=None, date="Thu, 31 Dec 2026 10:02:00 -0500", mid="<r1@northwind.example>"
-          ) -> bytes:
-    subject = subject or f"Re: {to_msg['subject']}"
-    return (f"From: Maria Jose Alvarez <{sender}>\r\n"
-            f"To: Dana Whitfield <dana@whitfield-consulting.example>\r\n"
-            f"Subject: {subject}\r\nDate: {date}\r\nMessage-ID: {mid}\r\n"
-            f"In-Reply-To: {to_msg['message_id']}\r\nReferences: {to_msg['message_id']}\r\n"
-            f"{extra}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-            f"{body}\r\n\r\nOn Wed, Dec 30, 2026 at 9:00 AM Dana Whitfield "
-            f"<dana@whitfield-consulting.example> wrote:\r\n> Hi María José,\r\n> Our "
-            f"engagement ends...\r\n").encode()
 
 
 def test_a_reply_is_found_recorded_once_and_needs_action(mailproj, smtp_server):

@@ -27,13 +27,17 @@ from pathlib import Path
 import pytest
 
 import mailflow
-from mailflow.store import Store
-from tests.helpers import ProjectUnderTest, make_project
+from tests.helpers import (
+    SEND_AT,
+    ProjectUnderTest,
+    fill_batch,
+    firsts,
+    load,
+    make_project,
+)
 from tests.smtp_server import SmtpServer
 
 BATCH = 50
-DRAFT_AT = "2026-12-28T10:00"  # the timeline notices are drafted (5 review days)
-SEND_AT = "2026-12-30T09:30"   # ... and due, inside the New York send window
 REPO = Path(mailflow.__file__).resolve().parent.parent
 FIGURES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 
@@ -43,41 +47,6 @@ FIGURES: dict[str, collections.Counter] = collections.defaultdict(collections.Co
 def batch_project(root: Path, port: int, n: int = BATCH) -> ProjectUnderTest:
     """A project with n engagements whose first email is drafted, approved and due at SEND_AT."""
     return fill_batch(make_project(root, port), n)
-
-
-def fill_batch(proj: ProjectUnderTest, n: int) -> ProjectUnderTest:
-    """n engagements (client-00...) whose first email is drafted, approved and due at SEND_AT."""
-    proj.set_config(r"^per_minute = .*$", "per_minute = 1000")
-    proj.set_config(r"^per_day = .*$", "per_day = 10000")
-    rules = proj.root / "rules" / "offboarding.toml"
-    text = rules.read_text()
-    rules.write_text(text.replace("approval = true", "approval = false", 1))
-    files = []
-    for i in range(n):
-        text = proj.example(**{
-            r'^id = "northwind-2026"': f'id = "client-{i:02d}"',
-            r"mj\.alvarez@northwind\.example": f"contact{i:02d}@client{i:02d}.example",
-            r"tom\.becker@northwind\.example": f"it{i:02d}@client{i:02d}.example",
-        })
-        files.append(str(proj.write_engagement(f"client-{i:02d}", text)))
-    (proj.root / "engagements" / "example.toml").unlink()
-    r = proj.cli("engagement", "add", *files, now=DRAFT_AT)
-    assert r.exit_code == 0, r.output
-    r = proj.cli("run", now=DRAFT_AT)
-    assert r.exit_code == 0, r.output
-    states = collections.Counter(m["state"] for m in firsts(proj))
-    assert states["approved"] == n, states
-    return proj
-
-
-def load(proj: ProjectUnderTest):
-    """The state as the next run would see it (checkpoint + journal)."""
-    return Store(proj.project.state_dir).load()
-
-
-def firsts(proj: ProjectUnderTest) -> list[dict]:
-    """The batch: each engagement's timeline notice (later stages are only planned)."""
-    return [m for m in load(proj).messages.values() if m["stage"] == "timeline_notice"]
 
 
 def assert_readable(proj: ProjectUnderTest) -> None:

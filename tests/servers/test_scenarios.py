@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailflow.store import Store
-from tests.test_pipeline import dates, walk
+from tests.helpers import dates, walk
 
 NY = ZoneInfo("America/New_York")
 

@@ -11,7 +11,7 @@ import pytest
 
 from mailflow.errors import StoreError
 from mailflow.store import Store
-from tests.test_faults_crash import SEND_AT, fill_batch, firsts
+from tests.helpers import SEND_AT, fill_batch, firsts
 
 NOW = dt.datetime(2026, 12, 30, 14, 30, tzinfo=dt.UTC)
 

@@ -8,10 +8,8 @@ import stat
 
 import pytest
 
-from tests.helpers import imap_toml
+from tests.helpers import SEND_AT, fill_batch, firsts, imap_toml, reply
 from tests.imap_server import dovecot, imap_account  # noqa: F401
-from tests.test_faults_crash import SEND_AT, fill_batch, firsts
-from tests.test_replies import reply
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 

@@ -15,8 +15,7 @@ import pytest
 
 from mailflow.store import Store
 from mailflow.transport.sink import free_port
-from tests.helpers import make_project
-from tests.test_cli_desk import DRAFTED, add
+from tests.helpers import DRAFTED, add, make_project
 
 MAILFLOW = shutil.which("mailflow")
 pytestmark = pytest.mark.skipif(MAILFLOW is None, reason="mailflow is not installed on PATH")
@@ -187,7 +186,7 @@ def test_cron_line_for_an_installed_package(tmp_path):
     line = r.stdout.strip()
     assert line.startswith("*/5 * * * * ")
     assert str(proj.root) in line
-    wrapper = Path(__file__).resolve().parent.parent / "cron" / "mailflow-cron.sh"
+    wrapper = Path(__file__).resolve().parents[2] / "cron" / "mailflow-cron.sh"
     if wrapper.is_file():  # a source checkout: the wrapper with its rotating log
         assert line.split()[5] == str(wrapper)
     r = mailflow("cron-line", "--every", "10", "--plain", project=proj)

@@ -7,26 +7,9 @@ import json
 import pytest
 
 from mailflow.store import Store
+from tests.helpers import dates, walk
 
 CONTRACT_END = "2027-01-29"  # the example engagement's (a Friday), America/New_York
-
-
-def walk(proj, days, approve=True, times=("08:00", "10:30", "15:00")):
-    """Run the tick at a few times a day over `days` (ISO dates), approving drafts at 08:00."""
-    for day in days:
-        for t in times:
-            now = f"{day}T{t}"
-            result = proj.cli("run", now=now)
-            assert result.exit_code == 0, result.output
-            if approve and t == "08:00":
-                r = proj.cli("drafts", "approve", "--all", "-y", now=now)
-                assert r.exit_code == 0, r.output
-
-
-def dates(start: str, end: str) -> list[str]:
-    import datetime as dt
-    a, b = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-    return [(a + dt.timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
 
 
 def test_five_stages_go_out_once_each_on_their_day_to_the_right_people(proj, smtp_server):

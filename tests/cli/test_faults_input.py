@@ -22,9 +22,9 @@ from mailflow.config.engagements import validate_engagement
 from mailflow.config.loading import load_project
 from mailflow.errors import ConfigError, MailflowError
 from mailflow.project import init_project
-from tests.test_faults_crash import SEND_AT, fill_batch, firsts
+from tests.helpers import SEND_AT, fill_batch, firsts
 
-PLAYBOOK = Path(__file__).resolve().parent.parent / "mailflow" / "playbook"
+PLAYBOOK = Path(__file__).resolve().parents[2] / "mailflow" / "playbook"
 
 
 # -- a tiny TOML writer (every table inline, every key quoted) --------------------------------

@@ -11,7 +11,7 @@ import pytest
 from mailflow.inbound.matching import Match, SentIndex, SentRef, normalize_subject
 from mailflow.inbound.message import parse_inbound
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 DOMAIN = "whitfield-consulting.example"
 PRIYA = "priya.raman@acme-corp.example"
 

@@ -7,7 +7,7 @@ import json
 
 from mailflow.desk import views
 from mailflow.store import Store
-from tests.test_cli_desk import DRAFTED, KEY, add
+from tests.helpers import DRAFTED, KEY, add
 
 SENT_AT = "2026-12-30T09:30"
 
