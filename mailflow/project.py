@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from mailflow.errors import ConfigError
+from mailflow.errors import ConfigError, NoProjectError
 
 CONFIG_NAME = "mailflow.toml"
 STATE_DIR = ".mailflow"
@@ -99,14 +99,14 @@ def find_project(explicit: str | os.PathLike | None = None, cwd: Path | None = N
     if given:
         root = Path(given).expanduser().resolve()
         if not (root / CONFIG_NAME).is_file():
-            raise ConfigError(f"{root}: not a mailflow project (no {CONFIG_NAME}); "
+            raise NoProjectError(f"{root}: not a mailflow project (no {CONFIG_NAME}); "
                               "create one with `mailflow init DIR`")
         return Project(root)
     here = (cwd or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / CONFIG_NAME).is_file():
             return Project(folder)
-    raise ConfigError(f"no {CONFIG_NAME} in {here} or any parent folder; use --project DIR, "
+    raise NoProjectError(f"no {CONFIG_NAME} in {here} or any parent folder; use --project DIR, "
                       "set MAILFLOW_PROJECT, or create one with `mailflow init DIR`")
 
 

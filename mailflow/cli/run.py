@@ -87,11 +87,14 @@ def run(app: App, dry_run: bool) -> None:
 
 
 def fail_on_problems(report) -> None:  # noqa: ANN001 - a runner.TickReport
-    """Each problem as one line on stderr, then exit 1 (cron mails it); nothing when all is well."""
+    """Each problem as one line on stderr, then exit non-zero (cron mails it); else nothing.
+
+    The code is the README's: 6 when a server could not be reached, 2 a bad config, else 1.
+    """
     for line in report.problems:
         click.echo(f"mailflow: {line}", err=True)
     if report.problems:
-        raise click.exceptions.Exit(RunFailed.exit_code)
+        raise click.exceptions.Exit(report.exit_code or RunFailed.exit_code)
 
 
 @cli.command()

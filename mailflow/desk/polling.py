@@ -28,6 +28,7 @@ def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
     if loaded.config.imap is None:
         report = TickReport()
         report.problems.append(f"{loaded.config.path}: [imap] is not configured")
+        report.codes.add(2)
         return report
     with store.writer() as w:
         tick = Tick(loaded, w, now)
@@ -86,6 +87,7 @@ def poll_into(tick: Tick) -> None:
         # the cursor stays where the last fully recorded message left it
         tick.poll_failed = True
         tick.report.problems.append(f"poll: {err}")
+        tick.report.codes.add(err.exit_code)
 
 
 def _move_cursor(tick: Tick, folder: str, cursor) -> None:  # noqa: ANN001

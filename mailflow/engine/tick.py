@@ -47,6 +47,16 @@ class TickReport:
     notes: list[str] = field(default_factory=list)  # worth saying, not failures
     replies: int = 0
     unmatched: int = 0  # polled mail that answers nothing we sent
+    # exit codes of the errors behind `problems` (a server that could not be reached is 6,
+    # as the README's table says; any other problem is 1)
+    codes: set[int] = field(default_factory=set)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when all is well; 6 a server could not be reached; 2 a bad config; else 1."""
+        if not self.problems:
+            return 0
+        return next((code for code in (6, 2) if code in self.codes), 1)
 
     @property
     def ok(self) -> bool:
@@ -352,6 +362,7 @@ class Tick:
                 session.connect()  # a refused login or unreachable server changes nothing
             except MailflowError as err:
                 self.report.problems.append(str(err))
+                self.report.codes.add(err.exit_code)
                 self.report.deferred += len(due)
                 return delivered
             for i, msg in enumerate(due):
@@ -367,6 +378,7 @@ class Tick:
                     self.mark(msg, "message.not_sent", durable=True, state=before,
                               note=str(err))
                     self.report.problems.append(str(err))
+                    self.report.codes.add(err.exit_code)
                     self.report.deferred += len(due) - i - 1
                     break
                 self._record_result(msg, result)

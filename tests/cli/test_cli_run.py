@@ -63,7 +63,8 @@ def test_cron_failure_is_loud_on_stderr_and_non_zero(tmp_path):
     proj = make_project(tmp_path, port)
     approved(proj)
     r = mailflow("--now", "2026-12-30T09:30", "run", project=proj)
-    assert r.returncode == 1
+    # issue 17: a server that cannot be reached is 6, as the README's table says (was 1)
+    assert r.returncode == 6
     assert r.stdout == ""
     assert r.stderr == f"mailflow: smtp 127.0.0.1:{port}: connection refused\n"
 
@@ -92,7 +93,8 @@ def test_project_from_the_environment_and_the_version(tmp_path):
     r = mailflow("--version")
     assert r.returncode == 0 and r.stdout.startswith("mailflow, version ")
     r = mailflow("status", cwd=tmp_path)
-    assert r.returncode == 2 and "no mailflow.toml in" in r.stderr
+    # issue 17: "no project here" has its own code, 66 (EX_NOINPUT), no longer 2
+    assert r.returncode == 66 and "no mailflow.toml in" in r.stderr
 
 
 def test_run_on_a_terminal_shows_a_progress_bar(tmp_path, smtp_server):
