@@ -17,6 +17,7 @@ from mailflow.cli.app import (
     json_option,
     pass_app,
 )
+from mailflow.cli.run import fail_on_problems
 from mailflow.desk import views
 
 
@@ -265,6 +266,31 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
                                 r.get("engagement"), r.get("stage"),
                                 r.get("kind") + (" !" if r["needs_action"] else ""),
                                 views.one_line(r.get("text") or "")[:50]] for r in rows])
+
+
+@replies.command("add")
+@click.argument("ref", metavar="ID", shell_complete=complete_message)
+@click.argument("eml", metavar="FILE.eml", type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def replies_add(app: App, ref: str, eml: Path) -> None:
+    """Record a reply yourself (saved as .eml from your mail program), when IMAP is not set up.
+
+    ID is the message it answers. It is kept, classified and acted on exactly like a
+    polled reply (a human reply stops the stage's reminders, and so on).
+
+    \b
+    Example:
+      mailflow replies add northwind-2026/timeline_notice reply.eml
+    """
+    from mailflow.desk.polling import record_reply_file
+    report = record_reply_file(app.loaded, app.store, app.now, ref, eml)
+    state = app.store.load()
+    newest = max(state.replies.values(), key=lambda r: int(r["id"]) if r["id"].isdigit() else 0)
+    click.echo(f"recorded reply {newest['id']} ({newest.get('kind')}) to {newest['message']}: "
+               f"mailflow replies show {newest['id']}")
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    fail_on_problems(report)
 
 
 @replies.command("show")

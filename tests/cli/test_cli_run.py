@@ -188,11 +188,14 @@ def test_cron_line_for_an_installed_package(tmp_path):
     line = r.stdout.strip()
     assert line.startswith("*/5 * * * * ")
     assert str(proj.root) in line
-    wrapper = Path(__file__).resolve().parents[2] / "cron" / "mailflow-cron.sh"
-    if wrapper.is_file():  # a source checkout: the wrapper with its rotating log
-        assert line.split()[5] == str(wrapper)
+    # issue 17: the wrapper ships inside the package, so a pip install has it too
+    from mailflow.desk.cron import wrapper_path
+    assert line.split()[5:7] == ["/bin/sh", str(wrapper_path())]
     r = mailflow("cron-line", "--every", "10", "--plain", project=proj)
     assert r.returncode == 0
-    exe, rest = r.stdout.strip().removeprefix("*/10 * * * * ").split(" ", 1)
+    rest = r.stdout.strip().removeprefix("*/10 * * * * ")
+    exe = rest.removeprefix("out=$(").split(" ", 1)[0]
     assert exe.endswith("/bin/mailflow") and Path(exe).is_file()
-    assert rest == f"--project {proj.root} run 2>&1 | tee -a {proj.root}/.mailflow/cron.log"
+    # issue 17: the plain line keeps mailflow's exit status (`| tee` lost it)
+    assert f"--project {proj.root} run 2>&1)" in rest
+    assert f"tee -a {proj.root}/.mailflow/cron.log; exit $s" in rest

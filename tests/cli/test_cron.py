@@ -15,7 +15,8 @@ import pytest
 from mailflow.transport.sink import free_port
 from tests.helpers import make_project
 
-CRON = Path(__file__).resolve().parents[2] / "cron"
+# issue 17: the wrapper and units ship inside the package (mailflow/cron/)
+CRON = Path(__file__).resolve().parents[2] / "mailflow" / "cron"
 WRAPPER = CRON / "mailflow-cron.sh"
 SHELLS = [s for s in ("sh", "dash") if shutil.which(s)]
 FAKE = """#!/bin/sh
