@@ -40,15 +40,21 @@ def status(app: App, archived: bool, as_json: bool) -> None:
         click.echo("no archived engagements" if archived else
                    "no engagements yet: mailflow engagement add FILE.toml")
         return
-    columns = [Column("engagement", keep=True), Column("status", rank=4, min_width=6)] + [
-        Column(name, rank=3 + n // 2, min_width=10) for n, name in enumerate(grid.stages)]
-    rows = []
+    shorts: list[str] = []
+    for name in grid.stages:
+        shorts.append(views.short_header(name, shorts))
+    # the status column says least (the grid's cells tell it): it goes first when narrow
+    columns = [Column("engagement", keep=True), Column("status", rank=9, min_width=6)] + [
+        Column(name, rank=3 + n // 2, min_width=9, short=short)
+        for n, (name, short) in enumerate(zip(grid.stages, shorts, strict=True))]
+    rows, compact = [], []
     for r in grid.rows:
         cells = [r.cells.get(n, "") for n in grid.stages]
         if r.error:  # the error goes where the stages would be: never a silent blank row
             cells = [f"ERROR: {r.error}"] + [""] * (len(grid.stages) - 1)
         rows.append([r.id, r.status] + cells)
-    views.echo_table(columns, rows)
+        compact.append([r.id, r.status] + [views.compact_mark(c) for c in cells])
+    views.echo_table(columns, rows, compact=compact)
     for r in grid.rows:
         if r.error:
             click.echo(f"mailflow: engagement {r.id}: {r.error}", err=True)
@@ -168,6 +174,10 @@ def _event_summary(event: dict) -> dict:
             if table == "engagements" and event["kind"] in ("engagement.added",
                                                              "engagement.replaced"):
                 changes = {"client": changes.get("client")}
+            elif table == "engagements" and "fields" in event:
+                # what was asked (contract_end=...) or which fields a re-read changed
+                out["detail"] = "fields: " + ", ".join(event["fields"] or ["none"])
+                continue
             detail = ", ".join(f"{k}={_short(v)}" for k, v in changes.items() if v not in (None,))
             out["detail"] = detail
     for key in ("fields",):

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 
 GAP = 2  # spaces between columns
+OPTIONAL = 9  # a column ranked this or higher is dropped whole before others are narrowed
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Column:
     rank: int = 5          # columns with the highest rank narrow first and are dropped first
     min_width: int = 8     # narrower than this it is dropped instead
     keep: bool = False     # the id: never narrowed, never dropped
+    short: str | None = None  # a shorter header, used when the table does not fit
 
 
 def natural_key(text: str) -> tuple:
@@ -49,6 +51,11 @@ def fit(columns: list[Column], rows: list[list[str]], width: int | None
 
     by_use = sorted((i for i, c in enumerate(columns) if not c.keep),
                     key=lambda i: (-columns[i].rank, -i))
+    for i in by_use:  # columns of rank 9 and up are extras: dropped before any is narrowed
+        if total() <= width or columns[i].rank < OPTIONAL:
+            break
+        shown.remove(i)
+    by_use = [i for i in by_use if i in shown]
     for i in by_use:  # narrow the least useful first, down to their minimum
         if total() <= width:
             break
@@ -62,9 +69,23 @@ def fit(columns: list[Column], rows: list[list[str]], width: int | None
     return shown, [widths[i] for i in shown]
 
 
-def render(columns: list[Column], rows: list[list[object]], width: int | None) -> list[str]:
-    """The table's lines: header, rule, rows; cells cut with '…' only where narrowed."""
+def _natural_total(columns: list[Column], rows: list[list[str]]) -> int:
+    return sum(max([len(c.header)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)
+               ) + GAP * (len(columns) - 1)
+
+
+def render(columns: list[Column], rows: list[list[object]], width: int | None,
+           compact: list[list[object]] | None = None) -> list[str]:
+    """The table's lines: header, rule, rows; cells cut with '…' only where narrowed.
+
+    When the table does not fit, short headers and the `compact` rows (the same cells in
+    fewer characters) are tried before anything is narrowed or dropped.
+    """
     cells = [["" if c is None else str(c) for c in r] for r in rows]
+    if width is not None and _natural_total(columns, cells) > width:
+        columns = [Column(c.short or c.header, c.rank, c.min_width, c.keep) for c in columns]
+        if compact is not None:
+            cells = [["" if c is None else str(c) for c in r] for r in compact]
     shown, widths = fit(columns, cells, width)
     lines = []
     for n, row in enumerate([[c.header for c in columns]] + cells):
