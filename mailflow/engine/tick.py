@@ -53,10 +53,10 @@ class TickReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when all is well; 6 a server could not be reached; 2 a bad config; else 1."""
+        """0 all is well; else 6 a server not reached, 7 a draft not rendered, 2 bad config, 1."""
         if not self.problems:
             return 0
-        return next((code for code in (6, 2) if code in self.codes), 1)
+        return next((code for code in (6, 7, 2) if code in self.codes), 1)
 
     @property
     def ok(self) -> bool:
@@ -244,6 +244,7 @@ class Tick:
             if msg.get("error") != error or msg["state"] != "blocked":
                 self.mark(msg, "message.blocked", state="blocked", error=error)
             self.report.problems.append(error)
+            self.report.codes.add(RenderError.exit_code)
             return False
         digest = hashlib.sha256("\x00".join((subject, rendered.html, rendered.text)).encode()
                                 ).hexdigest()[:16]
