@@ -206,8 +206,8 @@ def drafts_edit(app: App, ref: str, part: str) -> None:
 
     \b
     Example:
-      EDITOR=nano mailflow drafts edit northwind-2026/support_offer
-      mailflow drafts edit northwind-2026/support_offer --part text
+      EDITOR=nano mailflow drafts edit northwind-2026/timeline_notice
+      mailflow drafts edit northwind-2026/timeline_notice --part text
     """
     from mailflow.desk.editing import begin_edit, save_edit
     session = begin_edit(app.store, ref, part)
@@ -239,7 +239,7 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
     \b
     Example:
       mailflow replies --needs-action
-      mailflow replies show 3
+      mailflow replies show 1
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -302,7 +302,7 @@ def replies_show(app: App, rid: str, done: bool) -> None:
 
     \b
     Example:
-      mailflow replies show 3 --done
+      mailflow replies show 1 --done
     """
     from mailflow.errors import NotFoundError
     state = app.store.load()

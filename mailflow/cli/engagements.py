@@ -16,9 +16,9 @@ def engagement() -> None:
 
     \b
     Example:
-      mailflow engagement add engagements/acme.toml
-      mailflow engagement set acme-2026 contract_end=2027-01-15
-      mailflow engagement pause acme-2026
+      mailflow engagement add engagements/example.toml
+      mailflow engagement set northwind-2026 contract_end=2027-02-05
+      mailflow engagement pause northwind-2026
     """
 
 
@@ -33,7 +33,7 @@ def engagement_add(app: App, files: tuple[Path, ...], replace: bool) -> None:
 
     \b
     Example:
-      mailflow engagement add engagements/northwind.toml
+      mailflow engagement add engagements/example.toml
     """
     from mailflow.desk.actions import add_engagement
     with app.store.writer() as w:

@@ -148,8 +148,8 @@ def sink(port: int, folder: Path, host: str) -> None:
         click.echo(f"{path}  to {', '.join(rcpts)}: {subject}")
 
     controller = start_sink(folder, host, port, on_message=said)
-    click.echo(f"listening on {host}:{port}, saving to {folder.resolve()}/ (Ctrl-C to stop)")
-    try:
+    try:  # Ctrl-C is how a sink stops: exit 0, whenever it comes
+        click.echo(f"listening on {host}:{port}, saving to {folder.resolve()}/ (Ctrl-C to stop)")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

@@ -160,10 +160,11 @@ def add_item_to_document(doc: Any, list_name: str, fields: list[str]) -> int:
         raise ConfigError(f"{list_name}: expected one of {', '.join(LISTS)}")
     item = tomlkit.table()
     for assignment in fields:
-        parts, value = _split(assignment)
-        if len(parts) != 1:
-            raise ConfigError(f"{assignment!r}: expected FIELD=VALUE for one {list_name} item")
-        item[parts[0]] = parse_value(value)
+        name, sep, value = assignment.partition("=")
+        if not sep or not re.fullmatch(r"[a-z_]+", name.strip()):
+            raise ConfigError(f"{assignment!r}: expected FIELD=VALUE for one {list_name} item, "
+                              "e.g. status=paid")
+        item[name.strip()] = parse_value(value)
     if list_name not in doc:
         doc[list_name] = tomlkit.aot()
     doc[list_name].append(item)
