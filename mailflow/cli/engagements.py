@@ -123,7 +123,7 @@ def engagement_set(app: App, eid: str, assignments: tuple[str, ...]) -> None:
     click.echo(f"updated {eid}; new timeline: mailflow plan {eid}")
 
 
-LIST_NAMES = click.Choice(["deliverables", "shared_access", "invoices"])
+LIST_NAMES = click.Choice(["deliverables", "shared_access", "invoices", "checklist"])
 
 
 @engagement.command("add-item")
@@ -132,7 +132,7 @@ LIST_NAMES = click.Choice(["deliverables", "shared_access", "invoices"])
 @click.argument("fields", metavar="FIELD=VALUE...", nargs=-1, required=True)
 @pass_app
 def engagement_add_item(app: App, eid: str, list_name: str, fields: tuple[str, ...]) -> None:
-    """Add an item to a list of the engagement (deliverables, shared_access, invoices).
+    """Add an item to a list of the engagement (deliverables, shared_access, invoices, checklist).
 
     \b
     Example:

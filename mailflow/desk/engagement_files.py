@@ -22,10 +22,9 @@ from mailflow.config.tomlfile import read_toml
 from mailflow.errors import ConfigError
 from mailflow.store import Writer
 
-# what the engagement file does not say: kept from the stored record on every re-read
-STORE_ONLY = ("status", "source", "source_hash", "data_rev", "planned", "rev", "flagged",
-              "feedback", "archived", "archived_at")
-LISTS = ("deliverables", "shared_access", "invoices")
+# what the file says but the commands own: the status (pause, resume, cancel, ...)
+COMMAND_OWNED = ("status",)
+LISTS = ("deliverables", "shared_access", "invoices", "checklist")
 # bare names people use for dates (`contract_end=...` means `dates.contract_end=...`)
 DATE_NAMES = ("contract_end", "start", "handover_date")
 
@@ -41,13 +40,18 @@ def source_of(record: dict) -> Path | None:
 
 
 def differences(stored: dict, from_file: dict) -> list[str]:
-    """The data keys (dotted, top level) on which a stored record and its file disagree."""
-    keys = sorted((set(stored) | set(from_file)) - set(STORE_ONLY))
+    """The keys an engagement file can say on which a stored record and its file disagree.
+
+    Only the file's own keys count: what the store adds (status, plans, checklist marks,
+    flags) is not the file's to say.
+    """
+    from mailflow.config.engagements import _TOP_KEYS
+    keys = sorted((set(from_file) | set(stored)) & set(_TOP_KEYS) - set(COMMAND_OWNED))
     return [k for k in keys if stored.get(k) != from_file.get(k)]
 
 
 def _reread(loaded: Loaded, path: Path, stored: dict) -> dict:
-    from mailflow.desk.actions import check_against_rules
+    from mailflow.desk.lookup import check_against_rules
     record = validate_engagement(read_toml(path), path, loaded.config.time_zone)
     if record["id"] != stored["id"]:
         raise ConfigError(f"{path}: id: the file now says {record['id']!r}, but it was added as "
@@ -194,7 +198,7 @@ def edit_file(w: Writer, loaded: Loaded, eid: str, change: Any, now: dt.datetime
     """
     import tomlkit
 
-    from mailflow.desk.actions import check_against_rules, find_engagement
+    from mailflow.desk.lookup import check_against_rules, find_engagement
     stored = find_engagement(w.state, eid)
     path = source_of(stored)
     if path is None:

@@ -173,7 +173,13 @@ def _paused(proj) -> str:
     return DRAFT_AT
 
 
-STATES = {("init",): None, ("demo",): None, ("sink",): None, ("engagement", "add"): None,
+def _done(proj) -> str:
+    _drafted(proj)
+    _cli(proj, "done", "northwind-2026", "access-1", now=DRAFT_AT)
+    return DRAFT_AT
+
+
+STATES = {("undo",): _done, ("init",): None, ("demo",): None, ("sink",): None, ("engagement", "add"): None,
           ("drafts", "resolve"): _in_doubt, ("replies",): _recorded,
           ("replies", "show"): _recorded, ("replies", "add"): _replied,
           ("engagement", "resume"): _paused}
