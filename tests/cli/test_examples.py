@@ -179,7 +179,8 @@ def _done(proj) -> str:
     return DRAFT_AT
 
 
-STATES = {("undo",): _done, ("init",): None, ("demo",): None, ("sink",): None, ("engagement", "add"): None,
+STATES = {("undo",): _done, ("init",): None, ("demo",): None, ("sink",): None,
+          ("engagement", "add"): None,
           ("drafts", "resolve"): _in_doubt, ("replies",): _recorded,
           ("replies", "show"): _recorded, ("replies", "add"): _replied,
           ("engagement", "resume"): _paused}
