@@ -39,7 +39,10 @@ def drafts(ctx: click.Context, as_json: bool, all_states: bool) -> None:
     app: App = ctx.obj
     from mailflow.desk.drafts import draft_rows
     from mailflow.desk.tables import Column
-    rows = draft_rows(app.store.load(), app.loaded, app.now, all_states)
+    errors: dict[str, str] = {}
+    rows = draft_rows(app.store.load(), app.loaded, app.now, all_states, errors)
+    for eid, error in errors.items():  # never hidden: the rows of it show stored times
+        click.echo(f"mailflow: engagement {eid}: {error}", err=True)
     if as_json:
         echo_json(rows)
         return

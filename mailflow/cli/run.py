@@ -237,7 +237,7 @@ def check(app: App, connect: bool) -> None:
     """
     from mailflow.desk.checks import check_project
     found = check_project(app.project, connect=connect, now=app.now)
-    for line in found.notes:
+    for line in found.notes if not app.quiet else []:
         click.echo(line)
     for line in found.warnings:
         click.echo(f"warning: {line}", err=True)
@@ -246,8 +246,9 @@ def check(app: App, connect: bool) -> None:
     if found.problems:
         click.echo(f"{len(found.problems)} problem(s)", err=True)
         raise click.exceptions.Exit(found.exit_code)
-    click.echo(f"no problems, but {len(found.warnings)} warning(s) above" if found.warnings
-               else "all good")
+    if not app.quiet:
+        click.echo(f"no problems, but {len(found.warnings)} warning(s) above" if found.warnings
+                   else "all good")
 
 
 @cli.command()

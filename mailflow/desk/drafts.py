@@ -15,14 +15,20 @@ from mailflow.store import State, Store
 REVIEW = ("awaiting_approval", "in_doubt", "blocked")
 
 
-def draft_rows(state: State, loaded: Loaded, now: dt.datetime, all_states: bool = False
-               ) -> list[dict]:
-    """Drafts that wait for the consultant, soonest first (ids in natural order on a tie)."""
+def draft_rows(state: State, loaded: Loaded, now: dt.datetime, all_states: bool = False,
+               errors: dict[str, str] | None = None) -> list[dict]:
+    """Drafts that wait for the consultant, soonest first (ids in natural order on a tie).
+
+    An engagement that cannot be planned keeps its drafts' stored times; its error goes
+    into `errors` (engagement id -> message) for the caller to show.
+    """
     wanted = REVIEW + (("approved", "planned", "retry") if all_states else ())
     msgs = [m for m in state.messages.values() if m["state"] in wanted
             and not state.engagements[m["engagement"]].get("archived")]
     plan = views.preview(state, loaded, now, sorted({m["engagement"] for m in msgs}))
     items = plan.items_by_key()
+    if errors is not None:
+        errors.update(plan.errors)
     rows = []
     for m in msgs:
         zone = state.engagements[m["engagement"]]["time_zone"]
