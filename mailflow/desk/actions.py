@@ -25,11 +25,11 @@ __all__ = ["add_engagement", "apply_edit", "approve", "archive", "check_against_
 def add_engagement(w: Writer, loaded: Loaded, path: Path, now: dt.datetime,
                    replace: bool = False) -> dict:
     """Validate an engagement file against the project's rules and store it."""
-    from mailflow.desk.engagement_files import differences, file_hash
+    from mailflow.desk.engagement_files import differences, file_hash, source_text
     record = load_engagement_file(path, loaded.config.time_zone)
     # the file is the engagement's home: the store remembers which one, and its content hash
     # (a changed file is re-read by the next run)
-    record["source"] = str(path.resolve())
+    record["source"] = source_text(path, loaded.project.root)
     record["source_hash"] = file_hash(path)
     existing = w.state.engagements.get(record["id"])
     if existing and not replace:
@@ -56,7 +56,7 @@ def set_engagement_fields(w: Writer, loaded: Loaded, eid: str, assignments: list
     """
     from mailflow.desk.engagement_files import edit_file, set_in_document, source_of
     record = find_engagement(w.state, eid)
-    if source_of(record) is not None:
+    if source_of(record, loaded.project.root) is not None:
         def change(doc: object) -> None:
             for assignment in assignments:
                 set_in_document(doc, assignment)

@@ -22,7 +22,8 @@ def compare_files_and_store(loaded: Loaded, files: list[tuple[str, dict]],
     same: set[str] = set()
     for _, record in stored:
         eid = record["id"]
-        source = source_of(record)
+        source = source_of(record, loaded.project.root)
+        source = source.resolve() if source is not None else None
         where, from_file = by_id.get(eid, (None, None))
         if source is not None and str(source) in by_path:
             where, from_file = str(source), by_path[str(source)]

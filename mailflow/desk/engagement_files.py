@@ -34,9 +34,21 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def source_of(record: dict) -> Path | None:
-    """The engagement file a stored engagement was added from (None for old records)."""
-    return Path(record["source"]) if record.get("source") else None
+def source_of(record: dict, root: Path) -> Path | None:
+    """The engagement file a stored engagement was added from (None for old records).
+
+    Kept relative to the project folder when inside it, so a moved project still finds it.
+    """
+    return root / record["source"] if record.get("source") else None
+
+
+def source_text(path: Path, root: Path) -> str:
+    """How a record names its file: relative to the project folder when inside it."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(root.resolve()))
+    except ValueError:
+        return str(resolved)
 
 
 def differences(stored: dict, from_file: dict) -> list[str]:
@@ -68,7 +80,7 @@ def sync_from_files(w: Writer, loaded: Loaded, now: dt.datetime) -> list[str]:
     """
     problems = []
     for eid, stored in list(w.state.engagements.items()):
-        path = source_of(stored)
+        path = source_of(stored, loaded.project.root)
         if path is None or stored.get("archived"):
             continue
         try:
@@ -200,7 +212,7 @@ def edit_file(w: Writer, loaded: Loaded, eid: str, change: Any, now: dt.datetime
 
     from mailflow.desk.lookup import check_against_rules, find_engagement
     stored = find_engagement(w.state, eid)
-    path = source_of(stored)
+    path = source_of(stored, loaded.project.root)
     if path is None:
         raise ConfigError(f"engagement {eid} was added before engagements kept their file; "
                           "add it again with `mailflow engagement add --replace FILE`")

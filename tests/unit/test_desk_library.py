@@ -203,3 +203,15 @@ def test_archive_and_a_cancelled_engagement_explains_why_it_cannot_resume(desk):
     assert [r.id for r in status_grid(state, loaded, at(DRAFT_AT), archived=True).rows] == \
         ["northwind-2026"]
     assert find_message(state, KEY)["state"] == "cancelled"
+
+
+def test_a_moved_project_still_finds_its_engagement_files(desk, tmp_path):
+    import shutil
+
+    from mailflow.project import Project
+    proj, loaded, store = desk
+    assert store.load().engagements["northwind-2026"]["source"] == "engagements/example.toml"
+    moved = Project(shutil.move(str(proj.root), str(tmp_path / "moved")))
+    loaded = load_project(moved)
+    with Store(moved.state_dir).writer() as w:
+        assert sync_from_files(w, loaded, at(DRAFT_AT)) == []
