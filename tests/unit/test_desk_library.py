@@ -211,7 +211,8 @@ def test_a_moved_project_still_finds_its_engagement_files(desk, tmp_path):
     from mailflow.project import Project
     proj, loaded, store = desk
     assert store.load().engagements["northwind-2026"]["source"] == "engagements/example.toml"
-    moved = Project(shutil.move(str(proj.root), str(tmp_path / "moved")))
+    from pathlib import Path
+    moved = Project(Path(shutil.move(str(proj.root), str(tmp_path / "moved"))))
     loaded = load_project(moved)
     with Store(moved.state_dir).writer() as w:
         assert sync_from_files(w, loaded, at(DRAFT_AT)) == []
