@@ -68,8 +68,8 @@ def engagement_list(app: App, as_json: bool) -> None:
         click.echo("no engagements yet: mailflow engagement add FILE.toml")
         return
     views.echo_table(["id", "client", "status", "contract end", "zone"],
-                     [[r["id"], r["client"], r["status"] + (" (archived)" if r["archived"]
-                                                            else ""),
+                     [[r["id"], r["client"], r["status"] + (
+                         " (archived)" if state.engagements[r["id"]].get("archived") else ""),
                        r["contract_end"], r["time_zone"]] for r in rows])
 
 

@@ -52,7 +52,7 @@ def engagement_row(e: dict) -> dict:
     return {"id": e["id"], "client": e["client"], "status": e["status"],
             "contract_end": e["dates"]["contract_end"], "time_zone": e["time_zone"],
             "sequence": e.get("sequence", "offboarding"), "flagged": e.get("flagged"),
-            "feedback": e.get("feedback"), "archived": e.get("archived")}
+            "feedback": e.get("feedback")}
 
 
 def message_row(m: dict, zone: str) -> dict:

@@ -83,7 +83,8 @@ def test_why_it_waits_overdue_in_doubt_blocked(proj, smtp_server):
     tpl = proj.root / "templates/emails/deliverables_recap/subject.txt"
     tpl.write_text("Recap for {{ clent }}\n")
     r = proj.cli("run", now="2027-01-15T10:00")
-    assert r.exit_code == 1
+    # issue 17: a draft that cannot be rendered is 7, the README's code (was 1)
+    assert r.exit_code == 7
     rows = {row["id"]: row for row in json.loads(proj.cli("drafts", "--json").output)}
     blocked = rows["northwind-2026/deliverables_recap/0"]
     assert blocked["state"] == "blocked" and "clent" in blocked["why"]
