@@ -43,8 +43,11 @@ def status(app: App, archived: bool, as_json: bool) -> None:
     shorts: list[str] = []
     for name in grid.stages:
         shorts.append(views.short_header(name, shorts))
-    # the status column says least (the grid's cells tell it): it goes first when narrow
-    columns = [Column("engagement", keep=True), Column("status", rank=9, min_width=6)] + [
+    # when every engagement is active the status column says nothing: it goes first when
+    # narrow; a paused one must stay visible
+    quiet = all(r.status == "active" for r in grid.rows)
+    columns = [Column("engagement", keep=True),
+               Column("status", rank=9 if quiet else 2, min_width=6)] + [
         Column(name, rank=3 + n // 2, min_width=9, short=short)
         for n, (name, short) in enumerate(zip(grid.stages, shorts, strict=True))]
     rows, compact = [], []

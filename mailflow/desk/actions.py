@@ -25,12 +25,13 @@ __all__ = ["add_engagement", "apply_edit", "approve", "archive", "check_against_
 def add_engagement(w: Writer, loaded: Loaded, path: Path, now: dt.datetime,
                    replace: bool = False) -> dict:
     """Validate an engagement file against the project's rules and store it."""
-    from mailflow.desk.engagement_files import differences, file_hash, source_text
+    from mailflow.desk.engagement_files import differences, file_hash, file_stamp, source_text
     record = load_engagement_file(path, loaded.config.time_zone)
     # the file is the engagement's home: the store remembers which one, and its content hash
     # (a changed file is re-read by the next run)
     record["source"] = source_text(path, loaded.project.root)
     record["source_hash"] = file_hash(path)
+    record["source_stamp"] = file_stamp(path)
     existing = w.state.engagements.get(record["id"])
     if existing and not replace:
         raise ConfigError(f"{path}: id: engagement {record['id']!r} already exists; use "

@@ -34,6 +34,16 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def file_stamp(path: Path) -> list[int]:
+    """(mtime in ns, size): when both are as last read, the file is not read again.
+
+    Every run looks at every live engagement's file: a stat each keeps that cheap, and
+    the content hash decides when the stamp moved.
+    """
+    st = path.stat()
+    return [st.st_mtime_ns, st.st_size]
+
+
 def source_of(record: dict, root: Path) -> Path | None:
     """The engagement file a stored engagement was added from (None for old records).
 
@@ -72,28 +82,33 @@ def _reread(loaded: Loaded, path: Path, stored: dict) -> dict:
     return record
 
 
-def sync_from_files(w: Writer, loaded: Loaded, now: dt.datetime) -> list[str]:
-    """Re-read every stored engagement whose file changed; returns one line per problem.
+def sync_from_files(w: Writer, loaded: Loaded, now: dt.datetime,
+                    notes: list[str] | None = None) -> list[str]:
+    """Re-read every live engagement whose file changed; returns one line per problem.
 
-    A file that became invalid or vanished changes nothing: the stored copy is kept and the
-    problem reported (on every run, until the file is fixed).
+    A file that became invalid changes nothing: the stored copy is kept and the problem
+    reported (on every run, until the file is fixed). A file that is gone is said in
+    `notes`: the stored copy goes on working, and `mailflow check` lists it.
     """
-    problems = []
+    problems: list[str] = []
+    gone: list[str] = []
     for eid, stored in list(w.state.engagements.items()):
         path = source_of(stored, loaded.project.root)
-        if path is None or stored.get("archived"):
+        if path is None or stored.get("archived") or stored.get("status") not in ("active",
+                                                                                  "paused"):
             continue
         try:
+            if file_stamp(path) == stored.get("source_stamp"):
+                continue
             digest = file_hash(path)
         except FileNotFoundError:
-            problems.append(f"engagement {eid}: its file {path} is gone; the stored copy is "
-                            "used (restore the file, or archive the engagement)")
+            gone.append(f"engagement {eid}: its file {path} is gone")
             continue
         except OSError as err:
             problems.append(f"engagement {eid}: {path}: cannot read: {err.strerror}")
             continue
         if digest == stored.get("source_hash"):
-            continue
+            continue  # touched, not changed
         try:
             record = _reread(loaded, path, stored)
         except ConfigError as err:
@@ -103,7 +118,12 @@ def sync_from_files(w: Writer, loaded: Loaded, now: dt.datetime) -> list[str]:
         changed = differences(stored, record)
         w.record("engagement.reloaded", at=now, engagement=eid, fields=changed,
                  engagements={"key": eid, "set": {**{k: record.get(k) for k in changed},
-                                                  "source_hash": digest}})
+                                                  "source_hash": digest,
+                                                  "source_stamp": file_stamp(path)}})
+    if gone and notes is not None:
+        more = f" (and {len(gone) - 3} more)" if len(gone) > 3 else ""
+        notes.append("; ".join(gone[:3]) + more + ": their stored copies are used (restore "
+                     "the files, or archive the engagements; `mailflow check` lists them)")
     return problems
 
 
@@ -233,6 +253,7 @@ def edit_file(w: Writer, loaded: Loaded, eid: str, change: Any, now: dt.datetime
     w.record("engagement.changed", at=now, engagement=eid, fields=what,
              engagements={"key": eid, "set": {**{k: record.get(k) for k in changed},
                                               "source_hash": file_hash(path),
+                                              "source_stamp": file_stamp(path),
                                               "data_rev": stored.get("data_rev", 0) + 1}})
     return w.state.engagements[eid]
 

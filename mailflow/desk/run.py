@@ -29,10 +29,12 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
             send_with = lambda: SmtpSession(config.smtp)  # noqa: E731
         from mailflow.desk.engagement_files import sync_from_files
         # an engagement file edited by hand is read again before anything is planned
-        file_problems = sync_from_files(writer, loaded, now)
+        file_notes: list[str] = []
+        file_problems = sync_from_files(writer, loaded, now, file_notes)
         try:
             report = tick.run(poll=poll, send_with=send_with)
             report.problems[:0] = file_problems
+            report.notes[:0] = file_notes
             if file_problems:
                 report.codes.add(2)
             if config.imap is not None and config.imap.sent_folder and not dry_run:
