@@ -16,6 +16,7 @@ from pathlib import Path
 from mailflow.config.loading import Loaded
 from mailflow.engine.tick import Tick, TickReport
 from mailflow.errors import MailflowError
+from mailflow.inbound.intent import suggest_intent
 from mailflow.inbound.matching import Match, SentIndex, SentRef
 from mailflow.inbound.message import Inbound, parse_inbound
 from mailflow.store import MemoryWriter, Store, now_iso
@@ -157,6 +158,8 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
         "attachments": list(inbound.attachments),
         "return_date": inbound.return_date.isoformat() if inbound.return_date else None,
         "bounce": _bounce_dict(inbound), "problems": list(inbound.problems),
+        "intent": _intent(inbound, tick.state.engagements.get(match.engagement) or {},
+                          msg["stage"], received.date()),
     }
     record["needs_action"] = _act(tick, inbound, match, msg, rid)
     tick.w.record(f"reply.{inbound.kind}", at=tick.now, engagement=match.engagement,
@@ -164,6 +167,15 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
     if inbound.message_id:
         seen_ids.add(inbound.message_id)
     tick.report.replies += 1
+
+
+def _intent(inbound: Inbound, eng: dict, stage: str, today: dt.date) -> dict | None:
+    """A suggestion for the consultant (never acted on), for a person's reply only."""
+    if inbound.kind != "human":
+        return None
+    names = [d["name"] for d in eng.get("deliverables") or [] if d.get("name")]
+    found = suggest_intent(inbound.text, deliverables=names, stage=stage, today=today)
+    return found.as_dict() if found else None
 
 
 def _bounce_dict(inbound: Inbound) -> dict | None:
