@@ -136,7 +136,7 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
             seen_ids: set[str], ids: Iterator[int]) -> None:
     today = tick.now.date()
     inbound = parse_inbound(fetched.raw, today=today)
-    for problem in inbound.problems:
+    for problem in (*fetched.notes, *inbound.problems):
         tick.report.notes.append(f"{source}: {problem}")
     if inbound.message_id and inbound.message_id in seen_ids:
         return  # the same reply seen again (a UIDVALIDITY change, or a copy in another folder)
@@ -145,7 +145,7 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
         tick.report.unmatched += 1  # not ours: left alone, counted
         return
     rid = str(next(ids))
-    raw_path = _keep_raw(tick, rid, fetched.raw)
+    raw_path = _keep_raw(tick, rid, fetched)
     msg = tick.state.messages[match.key]
     received = inbound.date or fetched.internal_date or tick.now
     record = {
@@ -228,7 +228,7 @@ def _engagement(tick: Tick, eng: dict, **changes: object) -> None:
                   engagements={"key": eng["id"], "set": changes})
 
 
-def _keep_raw(tick: Tick, rid: str, raw: bytes) -> Path:
+def _keep_raw(tick: Tick, rid: str, fetched) -> Path:  # noqa: ANN001 - imap.Fetched
     if isinstance(tick.w, MemoryWriter):
         return Path("(dry run)")
     folder = tick.w.store.dir / "raw" / tick.now.strftime("%Y-%m")
@@ -236,7 +236,7 @@ def _keep_raw(tick: Tick, rid: str, raw: bytes) -> Path:
     path = folder / f"reply-{rid}.eml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(raw)
+        fetched.copy_raw(f)  # a large message comes from the server in chunks, straight here
         f.flush()
         os.fsync(f.fileno())  # kept before the reply is recorded: nothing is ever lost
     return path
