@@ -77,12 +77,20 @@ class _Folded:
 
     def __init__(self, text: str) -> None:
         self.original = text
+        self._where: list[int] | None = None  # None: folded and original line up
+        if text.isascii():  # most replies: one pass in C
+            self.text = text.lower().replace("`", "'")
+            return
         chars: list[str] = []
         where: list[int] = []
         for i, c in enumerate(text):
+            if c < "\x80":
+                chars.append("'" if c == "`" else c.lower())
+                where.append(i)
+                continue
             for f in unicodedata.normalize("NFKD", c.lower()):
                 if not unicodedata.combining(f):
-                    chars.append("'" if f in "\u2019\u02bc`" else f)
+                    chars.append("'" if f in "\u2019\u02bc" else f)
                     where.append(i)
         self.text = "".join(chars)
         self._where = where
@@ -91,6 +99,8 @@ class _Folded:
         """The original text of a span of the folded text."""
         if start >= end:
             return ""
+        if self._where is None:
+            return self.original[start:end]
         return self.original[self._where[start]:self._where[end - 1] + 1]
 
     def masked(self, pattern: re.Pattern[str]) -> str:
@@ -108,9 +118,9 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 
 
-def detect_language(text: str) -> str:
+def detect_language(text: str, *, folded: str | None = None) -> str:
     """en, fr, de or es: the language whose common words the text uses most (en on a tie)."""
-    words = _WORD.findall(fold(text))
+    words = _WORD.findall(folded if folded is not None else fold(text))
     scores = {lang: sum(w in rules.stopwords for w in words) for lang, rules in RULES.items()}
     best = max(scores.values())
     return next(lang for lang in LANGUAGES if scores[lang] == best)
@@ -130,12 +140,12 @@ def _sentence_of(spans: list[tuple[int, int]], pos: int) -> tuple[int, int]:
 class _Reading:
     """One reply being read: its folded text, sentences, language and rules."""
 
-    def __init__(self, text: str, language: str, stage: str | None) -> None:
+    def __init__(self, text: str, stage: str | None) -> None:
         clean = _URL.sub(lambda m: " " * len(m.group(0)), text)
         self.f = _Folded(clean)
         self.text = self.f.text
         self.sentences = _sentences(self.text)
-        self.rules: Rules = RULES[language]
+        self.rules: Rules = RULES["en"]  # set once the language is known
         self.stage = stage
         self.words = len(_WORD.findall(self.text))
 
@@ -236,12 +246,12 @@ def _written_date(r: _Reading, today: date | None) -> str | None:
 
 
 def _date_change(r: _Reading, today: date | None) -> tuple[str | None, list[str]] | None:
-    when = _written_date(r, today)
-    m = r.rules.date_strong.search(r.text)
-    if m is None and when is not None:
-        m = r.rules.date_weak.search(r.text)
+    m = r.rules.date_strong.search(r.text) or r.rules.date_weak.search(r.text)
     if m is None:
-        return None
+        return None  # dates are looked for only when a reply speaks of moving one
+    when = _written_date(r, today)
+    if when is None and not r.rules.date_strong.search(r.text):
+        return None  # "instead", "doesn't work for us": a date change only with a date
     return when, [r.trigger(m)]
 
 
@@ -277,8 +287,9 @@ def suggest_intent(text: str, deliverables: Iterable[str] = (), language: str | 
     """The intent of a human reply's new text, or None when no rule is sure enough."""
     if not text or not text.strip():
         return None
-    lang = language if language in RULES else detect_language(text)
-    r = _Reading(text, lang, stage)
+    r = _Reading(text, stage)
+    lang = language if language in RULES else detect_language(text, folded=r.text)
+    r.rules = RULES[lang]
 
     def made(kind: IntentKind, detail: str | None, triggers: list[str]) -> Intent:
         return Intent(kind, detail, tuple(dict.fromkeys(t for t in triggers if t)), lang)

@@ -7,7 +7,10 @@ Mailbox's one-line TransportError.
 
 from __future__ import annotations
 
+import imaplib
 import select
+
+from imapclient.imapclient import _parse_untagged_response
 
 from mailflow.transport.imap import Mailbox
 
@@ -50,14 +53,17 @@ class IdleMailbox(Mailbox):
         client = self._require()
         sock = client.socket()
         with self._errors("IDLE"):
-            pending = getattr(sock, "pending", lambda: 0)()  # TLS may hold decrypted bytes
-            readable = pending or select.select([sock], [], [], timeout)[0]
-            if not readable:
-                return False
-            responses = client.idle_check(timeout=0)
+            # a line may already sit in imaplib's buffer (read along with "+ idling"), where
+            # neither select() nor imapclient's idle_check() would see it
+            responses = self._read_available()
             if not responses:
-                # readable with nothing to read: the server closed the connection
-                raise ConnectionError("closed by the server")
+                pending = getattr(sock, "pending", lambda: 0)()  # TLS: decrypted bytes
+                if not (pending or select.select([sock], [], [], timeout)[0]):
+                    return False
+                responses = self._read_available()
+                if not responses:
+                    # readable with nothing to read: the server closed the connection
+                    raise ConnectionError("closed by the server")
         for response in responses:
             if len(response) > 1 and response[1] in _NEW_MAIL:
                 return True
@@ -65,6 +71,29 @@ class IdleMailbox(Mailbox):
                 self._broken = True
                 raise self._error("connection dropped during IDLE (BYE)")
         return False
+
+    def _read_available(self) -> list[tuple]:
+        """Every complete line the server has sent so far, parsed, without blocking."""
+        client = self._require()
+        imap = client._imap  # noqa: SLF001 - imaplib's line reader, as idle_check() uses it
+        sock = client.socket()
+        sock.setblocking(False)
+        lines = []
+        try:
+            while True:
+                try:
+                    line = imap._get_line()  # noqa: SLF001
+                except (TimeoutError, BlockingIOError):
+                    break
+                except imaplib.IMAP4.abort as err:
+                    if "EOF" in str(err):  # non-blocking: nothing more to read now
+                        break
+                    raise
+                lines.append(_parse_untagged_response(line))
+        finally:
+            sock.setblocking(True)
+            client._set_read_timeout()  # noqa: SLF001 - restores imapclient's read timeout
+        return lines
 
     def done(self) -> bool:
         """Leave IDLE (DONE); True when the server announced new mail meanwhile."""
