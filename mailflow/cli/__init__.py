@@ -1,6 +1,8 @@
 """The `mailflow` command line: parses, calls the library, prints; errors become exit codes."""
 
 from mailflow.cli import (  # noqa: F401  (each attaches its commands)
+    checklist,
+    documents,
     drafts,
     engagements,
     run,
