@@ -4,7 +4,8 @@ One connection IDLEs (RFC 2177) on the first watched folder; when the server ann
 mail, the ordinary poll (desk/polling.py) runs on its own connection under the project lock,
 which is held only while mail is handled, so `mailflow run` keeps working beside it. IDLE is
 re-issued every 25 minutes, before the 29 minutes after which RFC 2177 lets a server log the
-client off, and each renewal also polls every folder. A server without IDLE is polled every
+client off, and each renewal also polls every folder (with several folders, it renews every
+minute, so the others wait no longer than that). A server without IDLE is polled every
 minute. A dropped connection is retried with growing pauses. Signal handlers only set
 `StopFlag.stopped`; the loop looks at it at least once a second.
 """
@@ -126,9 +127,16 @@ class Watcher:
     def _due_retry(self) -> bool:
         return self.pending and time.monotonic() - self._last_try >= self.settings.retry_locked
 
+    def _renew_after(self) -> float:
+        """Seconds of IDLE before renewing: sooner when other folders need polling too."""
+        if len(self.imap.folders) > 1:
+            return min(self.settings.idle_renew, self.settings.poll_every)
+        return self.settings.idle_renew
+
     def _idle_loop(self, mb) -> None:  # noqa: ANN001 - IdleMailbox
         # selected before the first poll: whatever arrives after this moment is announced
         folder = self.imap.folders[0]
+        renew = self._renew_after()
         mb.select(folder)
         first = True
         while not self.stop.stopped:
@@ -140,11 +148,11 @@ class Watcher:
             first = False
             started = time.monotonic()
             while not (news or self.stop.stopped or self._due_retry()
-                       or time.monotonic() - started >= self.settings.idle_renew):
+                       or time.monotonic() - started >= renew):
                 news = mb.wait(TICK)
             news = mb.done() or news
             # a renewal polls too: it covers the other folders, which are not IDLEd on
-            if news or time.monotonic() - started >= self.settings.idle_renew:
+            if news or time.monotonic() - started >= renew:
                 self.pending = True
 
     def _poll_loop(self) -> None:

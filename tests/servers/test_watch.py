@@ -184,3 +184,16 @@ def test_without_idle_the_server_is_polled(proj, dovecot_without_idle):
         assert row["intent"]["kind"] == "access"
         w.proc.send_signal(signal.SIGTERM)
         assert w.proc.wait(timeout=15) == 0
+
+
+def test_with_several_folders_the_others_are_polled_at_each_renewal(mailproj):
+    cfg = mailproj.project.config_path
+    cfg.write_text(cfg.read_text().replace('folders = ["INBOX"]',
+                                           'folders = ["INBOX", "Clients"]'))
+    mailproj.account.create_folder("Clients")
+    with watching(mailproj, "--poll-every", "1") as w:  # renewals every second
+        w.wait_for("waiting for new mail in INBOX (IDLE)")
+        mailproj.account.append("Clients", reply(mailproj.sent, "Thanks, got it."))
+        until(w.replies, RECORDED_WITHIN, "the reply in the second folder recorded")
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.proc.wait(timeout=15) == 0
