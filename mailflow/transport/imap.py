@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
-import io
 import re
 import socket
 import ssl
@@ -355,9 +354,6 @@ class Mailbox:
         if len(first) >= size:
             return Fetched(uid, first, when, folder, uidvalidity, size=size)
         root = imap_parts.read_structure(item[b"BODYSTRUCTURE"])
-        if not imap_parts.usable(root):  # no boundary to rebuild it with: read it whole
-            return Fetched(uid, self._whole(folder, uid, size), when, folder, uidvalidity,
-                           size=size)
         with self._errors("FETCH", folder):
             got = self._require().fetch([uid], imap_parts.fetch_items(root)).get(uid, {})
         raw, notes = imap_parts.assemble(root, {k: bytes(v or b"") for k, v in got.items()})
@@ -379,11 +375,6 @@ class Mailbox:
             out.write(chunk)
             offset += len(chunk)
         return offset
-
-    def _whole(self, folder: str, uid: int, size: int) -> bytes:
-        buffer = io.BytesIO()
-        self._copy(folder, uid, size, buffer)
-        return buffer.getvalue()
 
     # -- sent mail ---------------------------------------------------------------------------
 

@@ -68,8 +68,10 @@ def read_structure(body: Sequence, path: str = "") -> Part:
 def fetch_items(root: Part) -> list[str]:
     """The FETCH items that read a message without its attachments (BODY.PEEK: never \\Seen)."""
     items = ["BODY.PEEK[HEADER]"]
-    if not root.multipart:
-        if root.ctype in _READ:
+    if not root.multipart or not usable(root):
+        # a multipart that names no boundary cannot be rebuilt part by part: its first MiB
+        # goes to the parser, which finds the boundary the body really uses
+        if root.ctype in _READ or root.multipart:
             items.append(f"BODY.PEEK[TEXT]<0.{TEXT_MAX}>")
         return items
     for part in _walk(root):
@@ -92,7 +94,7 @@ def _walk(node: Part) -> list[Part]:
 
 
 def usable(root: Part) -> bool:
-    """Whether the tree can be rebuilt: every multipart names its boundary."""
+    """Whether the tree can be rebuilt part by part: every multipart names its boundary."""
     return not root.multipart or (root.boundary is not None and all(
         usable(child) for child in root.children))
 
@@ -106,10 +108,10 @@ def assemble(root: Part, got: dict[bytes, bytes]) -> tuple[bytes, list[str]]:
     """The message rebuilt from the fetched items; notes on what was cut short."""
     notes: list[str] = []
     head = _header(got.get(b"BODY[HEADER]", b""))
-    if not root.multipart:
+    if not root.multipart or not usable(root):
         body = got.get(b"BODY[TEXT]<0>", b"")
-        if root.size > TEXT_MAX and root.ctype in _READ:
-            notes.append(f"its {root.ctype} text was read up to {TEXT_MAX // 1024} KiB")
+        if len(body) >= TEXT_MAX:
+            notes.append(f"its {root.ctype} body was read up to {TEXT_MAX // 1024} KiB")
         return head + body, notes
     return head + _body(root, got, notes), notes
 

@@ -117,3 +117,19 @@ def test_a_large_reply_is_recorded_with_its_raw_file_whole(proj, imap_account, s
     assert row["text"] == "Hi Dana, the pipelines folder is empty on our side."
     assert row["intent"]["kind"] == "deliverable"
     assert Path(row["raw"]).read_bytes() == raw
+
+
+def test_a_huge_plain_text_reply_is_read_up_to_the_limit_and_kept_whole(imap_account: Account):
+    line = b"All good on our side, thanks. " * 3 + b"\r\n"
+    raw = (b"From: Maria Jose Alvarez <mj.alvarez@northwind.example>\r\nSubject: Re: logs\r\n"
+           b"Date: Thu, 31 Dec 2026 10:02:00 -0500\r\nMessage-ID: <long-1@client.example>\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + line * 40_000)
+    imap_account.append("INBOX", raw)
+    with Mailbox(imap_account.config()) as mb:
+        for fetched in mb.poll("INBOX", None):
+            copy = io.BytesIO()
+            fetched.copy_raw(copy)
+    assert copy.getvalue() == raw and len(raw) > 3 * imap_parts.TEXT_MAX
+    assert len(fetched.raw) < imap_parts.TEXT_MAX + 1000
+    assert fetched.notes == ("its text/plain body was read up to 1024 KiB",)
+    assert parse_inbound(fetched.raw).text.startswith("All good on our side")

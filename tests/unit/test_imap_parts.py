@@ -63,6 +63,11 @@ def test_a_long_single_part_text_is_read_up_to_the_limit_and_says_so():
     assert "read up to 1024 KiB" in notes[0]
 
 
-def test_a_multipart_without_its_boundary_cannot_be_rebuilt():
+def test_a_multipart_without_its_boundary_is_read_from_its_first_mebibyte():
     no_boundary = MIXED.replace(b'("BOUNDARY" "outer")', b"NIL")
-    assert not usable(read_structure(structure(no_boundary)))
+    root = read_structure(structure(no_boundary))
+    assert not usable(root)
+    assert fetch_items(root) == ["BODY.PEEK[HEADER]", f"BODY.PEEK[TEXT]<0.{TEXT_MAX}>"]
+    raw, notes = assemble(root, {b"BODY[HEADER]": b"Subject: x\r\n\r\n",
+                                 b"BODY[TEXT]<0>": b"--outer\r\n"})
+    assert raw == b"Subject: x\r\n\r\n--outer\r\n" and notes == []
