@@ -264,10 +264,11 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
     columns = [Column("id", keep=True), Column("received (local)", rank=3, min_width=16),
                Column("from", rank=4, min_width=12), Column("engagement", rank=6, min_width=10),
                Column("stage", rank=7, min_width=10), Column("kind", rank=2, min_width=6),
-               Column("says", rank=5, min_width=12)]
+               Column("intent", rank=4, min_width=8), Column("says", rank=5, min_width=12)]
     views.echo_table(columns, [[r["id"], r["received_local"], r.get("from"),
                                 r.get("engagement"), r.get("stage"),
                                 r.get("kind") + (" !" if r["needs_action"] else ""),
+                                views.intent_cell(r.get("intent")),
                                 views.one_line(r.get("text") or "")[:50]] for r in rows])
 
 
@@ -324,6 +325,8 @@ def replies_show(app: App, rid: str, done: bool) -> None:
         click.echo(f"Bounce:   {b.get('recipient')} {b.get('status')} {b.get('diagnostic')}")
     if r.get("return_date"):
         click.echo(f"Back on:  {r['return_date']}")
+    if r.get("intent"):
+        click.echo(f"Intent:   {r['intent']['label']} - a suggestion; nothing was done")
     click.echo(f"Raw:      {r.get('raw')}")
     click.echo()
     click.echo(r.get("text") or "(no text)")
