@@ -202,10 +202,12 @@ def test_every_example_runs(where, line, env, args, piped, tmp_path, smtp_server
     if path == ("sink",):
         return run_sink(args, tmp_path)
     proj = make_project(tmp_path, smtp_server.port)
-    if path == ("poll",):
+    if path in (("poll",), ("watch",)):
         account = request.getfixturevalue("imap_account")
         proj.project.config_path.write_text(proj.project.config_path.read_text()
                                             + imap_toml(account))
+    if path == ("watch",):
+        return run_until_stopped(args, proj.root, os.environ)
     prepare = STATES.get(path, _drafted)
     now = prepare(proj) if prepare else DRAFT_AT
     monkeypatch.chdir(proj.root)  # the project is found from the current folder, like git
@@ -215,6 +217,20 @@ def test_every_example_runs(where, line, env, args, piped, tmp_path, smtp_server
     assert r.exit_code == 0, f"{line}\n{r.output}\n{r.stderr}"
     if piped and "--json" in args:
         json.loads(r.stdout)
+
+
+def run_until_stopped(args: list[str], cwd: Path, env: dict) -> None:
+    """A command that runs until Ctrl-C (watch): it starts, says so, and stops with 0."""
+    exe = Path(sys.executable).with_name("mailflow")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "mailflow"]
+    args = args if "-v" in args else [*args, "-v"]  # to know when it is up
+    proc = subprocess.Popen([*cmd, *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=dict(env))
+    first = proc.stdout.readline()
+    assert first.strip(), "watch said nothing"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, first + out
 
 
 def run_sink(args: list[str], tmp_path: Path) -> None:
