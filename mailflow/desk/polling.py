@@ -276,7 +276,10 @@ def record_reply_file(loaded: Loaded, store: Store, now: dt.datetime, ref: str, 
                                   default=0) + 1)
         seen = {r["message_id"] for r in w.state.replies.values() if r.get("message_id")}
         before = len(w.state.replies)
-        _record(tick, SimpleNamespace(raw=raw, internal_date=None), source, index, seen, ids)
+        # a reply as the poller hands it over, from a file instead of the server
+        fetched = SimpleNamespace(raw=raw, internal_date=None, notes=[],
+                                  copy_raw=lambda f: f.write(raw))
+        _record(tick, fetched, source, index, seen, ids)
         if len(w.state.replies) == before:
             raise NotFoundError(f"{path}: does not answer {msg['key']} (no In-Reply-To, "
                                 "References, reply token or sender and subject of it), or it "
