@@ -37,10 +37,15 @@ def readme_codes() -> dict[int, str]:
 @pytest.fixture
 def proj(tmp_path):
     p = make_project(tmp_path, free_port())  # nobody listens on the SMTP port
-    r = mailflow("--project", str(p.root), "engagement", "add",
-                 str(p.root / "engagements" / "example.toml"))
-    assert r.returncode == 0, r.stderr
+    # the set-up runs in-process; only the command whose code is tested is a subprocess
+    r = p.cli("engagement", "add", str(p.root / "engagements" / "example.toml"))
+    assert r.exit_code == 0, r.output
     return p
+
+
+def prepared(p, *args: str, now: str) -> None:
+    r = p.cli(*args, now=now)
+    assert r.exit_code == 0, r.output
 
 
 def run_in(p, *args: str, **kw: object) -> subprocess.CompletedProcess:
@@ -57,9 +62,8 @@ def test_0_all_is_well_and_quiet(proj):
 
 
 def test_1_something_needs_you(proj):
-    r = run_in(proj, "run", "--now", "2026-12-28T10:00")
-    assert r.returncode == 0
-    run_in(proj, "drafts", "approve", "--all", "-y", "--now", "2026-12-28T10:00")
+    prepared(proj, "run", now="2026-12-28T10:00")
+    prepared(proj, "drafts", "approve", "--all", "-y", now="2026-12-28T10:00")
     # cron was down for a week: the approved draft is held for you
     r = run_in(proj, "run", "--now", "2027-01-15T10:00")
     assert r.returncode == 1 and "overdue" in r.stderr
@@ -81,7 +85,7 @@ def test_3_unknown_ids(proj):
 
 
 def test_4_not_allowed_in_this_state(proj):
-    assert run_in(proj, "engagement", "cancel", "northwind-2026", "-y").returncode == 0
+    prepared(proj, "engagement", "cancel", "northwind-2026", "-y", now="2026-12-28T10:00")
     r = run_in(proj, "engagement", "resume", "northwind-2026")
     assert r.returncode == 4 and "final" in r.stderr and "new id" in r.stderr
 
@@ -93,8 +97,8 @@ def test_5_unreadable_state(proj):
 
 
 def test_6_smtp_refused_in_run_and_in_check(proj):
-    run_in(proj, "run", "--now", "2026-12-28T10:00")
-    run_in(proj, "drafts", "approve", "--all", "-y", "--now", "2026-12-28T10:00")
+    prepared(proj, "run", now="2026-12-28T10:00")
+    prepared(proj, "drafts", "approve", "--all", "-y", now="2026-12-28T10:00")
     r = run_in(proj, "run", "--now", "2026-12-30T09:30")
     assert r.returncode == 6 and "connection refused" in r.stderr
     r = run_in(proj, "check", "--connect")
@@ -131,7 +135,7 @@ def test_75_another_process_holds_the_lock(proj):
 
 
 def test_130_interrupted(proj, tmp_path):
-    run_in(proj, "run", "--now", "2026-12-28T10:00")
+    prepared(proj, "run", now="2026-12-28T10:00")
     editor = tmp_path / "slow-editor"
     editor.write_text("#!/bin/sh\nsleep 30\n")
     editor.chmod(0o755)
