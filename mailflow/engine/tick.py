@@ -47,6 +47,8 @@ class TickReport:
     notes: list[str] = field(default_factory=list)  # worth saying, not failures
     replies: int = 0
     unmatched: int = 0  # polled mail that answers nothing we sent
+    told: list[str] = field(default_factory=list)  # newly needs the consultant: said once
+    waiting: list = field(default_factory=list)  # attention.Need: everything waiting now
 
     @property
     def ok(self) -> bool:
@@ -85,6 +87,7 @@ class Tick:
         self.plan()
         self.draft()
         self.hold_overdue()
+        self.hold_late()
         due = self.due_messages()
         if due:
             if self.dry_run:
@@ -93,7 +96,37 @@ class Tick:
                 self.delivered = self.send(due, send_with)
             else:
                 self.unsent = due
+        if not self.dry_run:
+            self.tell()
         return self.report
+
+    def tell(self) -> None:
+        """Say each thing that newly needs the consultant once, recording that it was said."""
+        from mailflow.engine.attention import needs, untold
+        items = needs(self.state, self.now, schedule(self.loaded.config, "review_days"),
+                      describe=self.describe)
+        self.report.waiting = items
+        for need in untold(items, self.state):
+            # no engagement on the event: being told changes no plan
+            self.w.record("attention.told", at=self.now,
+                          **{need.table: {"key": need.key, "append": {"told": need.mark}}})
+            if not any(p.startswith(f"{need.key}: ") for p in self.report.problems):
+                self.report.told.append(need.line)  # (a problem line already said it)
+
+    def describe(self, msg: dict) -> str:
+        """A draft for people: client, stage, recipients and when it goes out once approved."""
+        from mailflow.engine.sendtime import send_time_for
+        eng = self.state.engagements.get(msg["engagement"]) or {}
+        try:
+            name = self.loaded.sequence_for(eng).stage(msg["stage"]).name
+        except (KeyError, MailflowError):
+            name = msg["stage"]
+        when = send_time_for(self.loaded, self.state, msg, self.now)
+        ctx = self.loaded.context_for(eng) if eng else None
+        shown = timing.format_local(when, ctx.zone) if when and ctx else "?"
+        to = ", ".join(p["email"] for p in msg.get("to") or []) or "?"
+        step = f" reminder {msg['step']}" if msg.get("step") else ""
+        return f"{eng.get('client', msg['engagement'])}, {name}{step}, to {to}, goes out {shown}"
 
     def settle_interrupted(self) -> None:
         """A message left `sending` by a process that died may or may not have gone out."""
@@ -156,13 +189,15 @@ class Tick:
                         "step": item.step, "template": item.template, "state": "planned",
                         "approval": item.approval, "due": due, "reasons": list(item.reasons),
                         "after": item.after, "thread_root": item.thread_root,
+                        "late_hold": item.hold,
                         "history": [{"at": now_iso(self.now), "state": "planned"}]}
                     msgs[item.key] = msg
                     self.w.touch()
                 elif msg["state"] in PENDING and (msg.get("due") != due
-                                                  or msg.get("after") != item.after):
+                                                  or msg.get("after") != item.after
+                                                  or msg.get("late_hold") != item.hold):
                     self.mark(msg, "message.redated", due=due, reasons=list(item.reasons),
-                              after=item.after)
+                              after=item.after, late_hold=item.hold)
             elif item.status in ("skipped", "stopped") and msg and msg["state"] in PENDING:
                 self.mark(msg, "message.cancelled", state="cancelled",
                           note="; ".join(item.reasons))
@@ -247,7 +282,7 @@ class Tick:
             # same words: the approval (and a retry's schedule) stands
             self.mark(msg, "message.rerendered", **changes)
             return True
-        needs_approval = msg.get("approval", True)
+        needs_approval = msg.get("approval", True) or _late_unasked(msg)
         new_state = "awaiting_approval" if needs_approval else "approved"
         extra = {} if needs_approval else {"approved_by": "rule (no approval needed)",
                                            "approved_at": now_iso(self.now)}
@@ -288,6 +323,18 @@ class Tick:
                 self.report.problems.append(
                     f"{msg['key']}: overdue by {late} days, held for you "
                     f"(`mailflow drafts approve {msg['key']}` sends it at the next opening)")
+
+    def hold_late(self) -> None:
+        """A stage now falling after the date it is timed before waits for the consultant,
+        whatever its approval setting (issue 13: never late without asking)."""
+        for msg in self.state.messages.values():
+            if msg["state"] != "approved" or msg.get("sent_at") or not _late_unasked(msg):
+                continue
+            eng = self.state.engagements.get(msg["engagement"])
+            if eng is None or eng.get("status") != "active":
+                continue
+            self.mark(msg, "message.held", state="awaiting_approval", note=msg["late_hold"])
+            self.report.held.append(msg["key"])
 
     def due_messages(self) -> list[dict]:
         """Approved messages that may go out now: due, in order, in the window, under the limit."""
@@ -460,6 +507,11 @@ class Tick:
              **changes: object) -> None:
         """Record a change to a message, at this tick's time (durable: fsynced at once)."""
         self.w.update_message(msg, kind, at=self.now, durable=durable, append=append, **changes)
+
+
+def _late_unasked(msg: dict) -> bool:
+    """Whether a message is held as late and the consultant has not approved it as such."""
+    return bool(msg.get("late_hold")) and msg.get("late_ok_for") != msg.get("late_hold")
 
 
 def _re(subject: str) -> str:

@@ -1,0 +1,85 @@
+"""What needs the consultant, and what they have not been told yet. Pure: state and now in.
+
+`mailflow run` under cron must say each thing once, when it first needs the consultant, and
+once more when it becomes overdue (issue 13). Each item has a mark (kind, level and the
+message's state episode); a mark recorded as told is never said again, so a second run at the
+same state prints nothing, while a draft that leaves review and comes back is new again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Need:
+    """One thing that needs the consultant, as cron should say it."""
+
+    table: str  # "messages" or "replies": where the told mark is recorded
+    key: str  # the record's key
+    mark: str  # what telling it records, e.g. "approval:due:3"
+    line: str  # one line for stderr
+    urgent: bool = False  # the digest goes out at once for these
+
+
+def _ts(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def needs(state, now: dt.datetime, review_days: int,  # noqa: ANN001 - store.State
+          describe=None) -> list[Need]:  # noqa: ANN001 - (msg) -> str
+    """Everything waiting for the consultant now, each with the mark that telling it records.
+
+    `describe(msg)` names a draft for people ("Northwind, Deliverables recap, goes out ...").
+    """
+    describe = describe or (lambda m: m["key"])
+    out: list[Need] = []
+    horizon = now + dt.timedelta(days=review_days)
+    next_day = now + dt.timedelta(days=1)
+    for msg in state.messages.values():
+        eng = state.engagements.get(msg["engagement"]) or {}
+        if eng.get("status") not in ("active", "paused"):
+            continue
+        episode = len(msg.get("history") or ())
+        state_name, key = msg["state"], msg["key"]
+        due = _ts(msg.get("due"))
+        if state_name == "awaiting_approval" and due is not None:
+            if msg.get("late_hold") and msg.get("late_ok_for") != msg.get("late_hold"):
+                out.append(Need("messages", key, f"late:{episode}", (
+                    f"needs you: {key}: {msg['late_hold']} ({describe(msg)}): "
+                    f"mailflow drafts approve {key}"), urgent=True))
+            elif due <= now or msg.get("overdue"):
+                out.append(Need("messages", key, f"approval:overdue:{episode}", (
+                    f"needs you: {key}: draft past due, not sent without you "
+                    f"({describe(msg)}): mailflow drafts approve {key}"), urgent=True))
+            elif due <= horizon:
+                out.append(Need("messages", key, f"approval:due:{episode}", (
+                    f"needs you: {key}: draft to approve ({describe(msg)}): "
+                    f"mailflow drafts approve {key}"), urgent=due <= next_day))
+        elif state_name == "in_doubt":
+            out.append(Need("messages", key, f"in_doubt:{episode}", (
+                f"needs you: {key}: in doubt: {msg.get('note') or 'it may or may not have gone'}"
+                f"; check your Sent folder, then `mailflow drafts resolve {key} "
+                "--sent|--resend`"), urgent=True))
+        elif state_name == "failed":
+            out.append(Need("messages", key, f"failed:{episode}", (
+                f"needs you: {key}: failed: {msg.get('server_reply') or msg.get('note') or ''}"
+                ), urgent=True))
+    for reply in state.replies.values():
+        if reply.get("needs_action") and not reply.get("handled"):
+            out.append(Need("replies", reply["id"], "reply", (
+                f"needs you: reply {reply['id']} from {reply.get('from')} to "
+                f"{reply.get('message') or '?'} needs action: mailflow replies show "
+                f"{reply['id']}"), urgent=True))
+    return out
+
+
+def untold(items: list[Need], state) -> list[Need]:  # noqa: ANN001 - store.State
+    """The items whose mark has not been recorded as told yet."""
+    fresh = []
+    for need in items:
+        record = getattr(state, need.table).get(need.key) or {}
+        if need.mark not in (record.get("told") or ()):
+            fresh.append(need)
+    return fresh
