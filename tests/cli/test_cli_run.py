@@ -45,7 +45,11 @@ def test_cron_with_nothing_to_do_says_nothing(tmp_path):
     add(proj)
     r = mailflow("--now", "2026-11-02T10:00", "run", project=proj)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
-    # a draft being prepared is not worth a cron mail either
+    # a draft now waiting for approval is said once (issue 13), then never again
+    r = mailflow("--now", DRAFTED, "run", project=proj)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr.startswith("mailflow: needs you: northwind-2026/timeline_notice/0: draft "
+                               "to approve") and len(r.stderr.splitlines()) == 1
     r = mailflow("--now", DRAFTED, "run", project=proj)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
 
