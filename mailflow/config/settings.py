@@ -70,7 +70,7 @@ class ImapConfig(ServerConfig):
 class DigestConfig:
     """[digest]: the email that lists what waits for the consultant (issue 13)."""
 
-    enabled: bool = True
+    enabled: bool = True  # on when mailflow.toml has a [digest] table
     to: str | None = None  # default: the sender's own address
     every: tuple[int, bool] = (24, False)  # (hours, weekly-ish: whole days) see digest_every
     at: str = "08:30"  # local time of the regular digest, in the consultant's zone
@@ -143,7 +143,7 @@ def load_config(path: Path) -> Config:
 
 def _digest(s: Section | None) -> DigestConfig:
     if s is None:
-        return DigestConfig()
+        return DigestConfig(enabled=False)  # opt-in: a [digest] table turns it on
     s.check_keys(["enabled", "to", "every", "at", "valid_for", "time_zone"])
     to = s.text("to")
     every = s.text("every", "daily") or "daily"
