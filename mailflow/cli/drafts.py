@@ -35,7 +35,9 @@ def drafts(ctx: click.Context, as_json: bool, all_states: bool) -> None:
     wanted = REVIEW + (("approved", "planned", "retry") if all_states else ())
     msgs = sorted((m for m in state.messages.values() if m["state"] in wanted),
                   key=lambda m: (m.get("due") or "", m["key"]))
-    rows = [views.message_row(m, state.engagements[m["engagement"]]["time_zone"]) for m in msgs]
+    from mailflow.engine.sendtime import send_time_for
+    rows = [views.message_row(m, state.engagements[m["engagement"]]["time_zone"],
+                              send_time_for(app.loaded, state, m, app.now)) for m in msgs]
     if as_json:
         echo_json(rows)
         return
