@@ -225,7 +225,8 @@ class Tick:
             if state in ("planned", "blocked"):
                 if _ts(msg["due"]) > horizon:
                     continue
-            elif msg.get("edited") or msg.get("rendered_for") == self._render_signature(eng):
+            elif msg.get("edited") or (msg.get("rendered_for") == self._render_signature(eng)
+                                       and msg.get("rendered_hold") == msg.get("late_hold")):
                 continue  # rendered from the current data and templates (or edited by hand)
             if state == "retry" and msg.get("sent_at"):
                 continue  # partly delivered: the others must get the very same message
@@ -253,7 +254,8 @@ class Tick:
                 hydrated, sender_name=self.loaded.config.sender.name,
                 sender_email=self.loaded.config.sender.email, stage_id=stage.id,
                 stage_name=stage.name, step=msg["step"], now_local=self.now.astimezone(ctx.zone),
-                sent=sent, recipient=to[0])
+                sent=sent, recipient=to[0],
+                sends_on=max(_ts(msg["due"]), self.now).astimezone(ctx.zone).date())
             rendered = self.loaded.renderer.render(msg["template"], context)
             subject = rendered.subject
             root = self.state.messages.get(msg.get("thread_root") or "")
@@ -274,7 +276,9 @@ class Tick:
                                 ).hexdigest()[:16]
         changes = {"subject": subject, "body": self.w.put_body(rendered.html, rendered.text),
                    "to": to, "cc": cc, "digest": digest,
-                   "rendered_for": self._render_signature(eng), "error": None}
+                   "rendered_for": self._render_signature(eng), "error": None,
+                   # held as late: rendered again, so no "before <date>" is already past
+                   "rendered_hold": msg.get("late_hold")}
         if not msg.get("message_id"):
             changes["message_id"] = make_message_id(self.loaded.config.sender.domain, self.now)
             changes["reply_token"] = make_reply_token()
