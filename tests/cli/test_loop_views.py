@@ -21,3 +21,12 @@ def test_one_send_time_everywhere_for_an_overdue_draft(proj):
     r = proj.cli("drafts", "approve", KEY, now=now)
     assert r.exit_code == 0, r.output
     assert "goes out Mon 2027-01-04 09:00 EST" in r.output
+
+
+def test_a_bad_digest_setting_is_one_line_naming_the_file_and_key(proj):
+    cfg = proj.project.config_path
+    cfg.write_text(cfg.read_text() + '\n[digest]\nevery = "sometimes"\n')
+    r = proj.cli("run", now=DRAFTED)
+    assert r.exit_code == 2
+    (line,) = r.stderr.splitlines()
+    assert line.startswith(f"mailflow: {cfg}: digest.every: expected daily")
