@@ -89,7 +89,7 @@ def told_only(result: Result) -> bool:
     a run tells each thing that newly needs the consultant once, with a non-zero exit)."""
     if result.exit_code == 0:
         return True
-    lines = result.stderr.splitlines()
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("note: ")]
     return result.exit_code == 1 and bool(lines) and all(
         line.startswith("mailflow: needs you: ") for line in lines)
 
