@@ -25,12 +25,13 @@ from mailflow.store import now_iso
 OWN_IDS = ("<mailflow-digest.", "<mailflow-confirm.")
 
 
-def trusted_sender_check(raw: bytes, authserv_id: str | None) -> tuple[bool, str]:
-    """Whether the consultant's server vouches for the reply (DKIM or DMARC pass).
+def trusted_sender_check(raw: bytes, authserv_id: str | None, sender: str
+                         ) -> tuple[bool, str]:
+    """Whether the consultant's server vouches for the reply (aligned DKIM or DMARC pass).
 
     One small seam: the trust rules of the edges lane can replace this function.
     """
-    return passed_dkim_or_dmarc(raw, authserv_id)
+    return passed_dkim_or_dmarc(raw, authserv_id, sender.rpartition("@")[2] or None)
 
 
 def handle_digest_reply(tick: Tick, inbound: Inbound, raw: bytes, source: str) -> bool:
@@ -54,7 +55,7 @@ def handle_digest_reply(tick: Tick, inbound: Inbound, raw: bytes, source: str) -
         why = f"it came from {sender or 'an unknown sender'}, not from {digest.get('to')}"
     if digest is not None and not why:
         imap = loaded.config.imap
-        ok, auth_why = trusted_sender_check(raw, imap.authserv_id if imap else None)
+        ok, auth_why = trusted_sender_check(raw, imap.authserv_id if imap else None, sender)
         if not ok:
             why = f"it did not pass authentication: {auth_why}"
     if digest is not None and not why and is_stale(digest, tick.now, loaded.config.digest):

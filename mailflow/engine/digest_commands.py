@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from mailflow.engine.digest import MESSAGE_ID_PREFIX, PLUS_PREFIX, content_digest
 
 VERBS = ("approve", "reject", "handled", "pause", "resume")
-# where the quoted digest starts when the mail program did not mark it with ">"
-_DIGEST_MARK = "-- mailflow digest"
+# where the quoted digest starts when the mail program did not mark it with ">": the digest's
+# first and last lines, and the separators mail programs put above a quoted message
+_STOP = ("-- mailflow digest", "What waits for you,", "-----Original Message-----",
+         "________________________________", "From: ", "Sent from my ")
+_WROTE = re.compile(r"^(On|Le|Am|El) .{6,200}(wrote|a écrit|schrieb|escribió):$", re.I)
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,8 @@ def parse_commands(text: str) -> Parsed:
     out = Parsed()
     for raw in text.splitlines():
         line = raw.strip()
-        if line.startswith(_DIGEST_MARK) or line in ("--", "-- "):
-            break  # the digest itself, or a signature: nothing below is a command
+        if line.startswith(_STOP) or line in ("--", "-- ") or _WROTE.match(line):
+            break  # the digest quoted, or a signature: nothing below is a command
         if not line or line.startswith(">"):
             continue
         words = line.split()

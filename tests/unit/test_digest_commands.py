@@ -30,6 +30,13 @@ def test_commands_are_read_until_the_quoted_digest_or_a_signature():
     assert parsed.unknown == ["thanks!"]  # reported back, never guessed
     quoted = parse_commands("approve 1\n-- mailflow digest\napprove all\n")
     assert [c.numbers for c in quoted.commands] == [(1,)]
+    # a phone that quotes without ">": the digest below the reply is never read as commands
+    for quote in ("Sent from my iPhone\n\nWhat waits for you, Mon ...",
+                  "-----Original Message-----\nFrom: mailflow",
+                  "On Mon, Jan 18, 2027 at 8:30 AM mailflow <dana@w.example> wrote:"):
+        unquoted = parse_commands(f"approve 2\n\n{quote}\n    approve all  |  reject 1\n")
+        assert [(c.verb, c.numbers) for c in unquoted.commands] == [("approve", (2,))]
+        assert unquoted.unknown == []
 
 
 def state_with_drafts() -> State:
@@ -114,6 +121,11 @@ def test_only_the_trusted_servers_authentication_results_count():
     forged = raw.split(b"\r\n", 1)[0] + b"\r\nFrom: dana@w.example\r\n\r\nx\r\n"
     ok, why = passed_dkim_or_dmarc(forged, "mx.w.example")
     assert not ok and "no Authentication-Results from mx.w.example" in why
+    # a DKIM pass for the forger's own domain proves nothing about dana@w.example
+    other = raw.replace(b"header.d=w.example; dmarc=pass", b"header.d=evil.example; dmarc=none")
+    ok, why = passed_dkim_or_dmarc(other, "mx.w.example", "w.example")
+    assert not ok and "evil.example" in why
+    assert passed_dkim_or_dmarc(raw, "mx.w.example", "w.example") == (True, "")
     failed = raw.replace(b"dmarc=pass\r\nFrom", b"dmarc=fail\r\nFrom")
     ok, why = passed_dkim_or_dmarc(failed, "mx.w.example")
     assert not ok and "dmarc=fail" in why
