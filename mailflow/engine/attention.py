@@ -46,17 +46,18 @@ def needs(state, now: dt.datetime, review_days: int,  # noqa: ANN001 - store.Sta
         due = _ts(msg.get("due"))
         if state_name == "awaiting_approval" and due is not None:
             if msg.get("late_hold") and msg.get("late_ok_for") != msg.get("late_hold"):
-                out.append(Need("messages", key, f"late:{episode}", (
-                    f"needs you: {key}: {msg['late_hold']} ({describe(msg)}): "
-                    f"mailflow drafts approve {key}"), urgent=True))
+                mark, what, urgent = f"late:{episode}", msg["late_hold"], True
             elif due <= now or msg.get("overdue"):
-                out.append(Need("messages", key, f"approval:overdue:{episode}", (
-                    f"needs you: {key}: draft past due, not sent without you "
-                    f"({describe(msg)}): mailflow drafts approve {key}"), urgent=True))
+                mark, what, urgent = (f"approval:overdue:{episode}",
+                                      "draft past due, not sent without you", True)
             elif due <= horizon:
-                out.append(Need("messages", key, f"approval:due:{episode}", (
-                    f"needs you: {key}: draft to approve ({describe(msg)}): "
-                    f"mailflow drafts approve {key}"), urgent=due <= next_day))
+                mark, what, urgent = f"approval:due:{episode}", "draft to approve", due <= next_day
+            else:
+                continue
+            # naming a draft costs a send-time computation: only for what is said now
+            line = "" if _told(msg, mark) else (
+                f"needs you: {key}: {what} ({describe(msg)}): mailflow drafts approve {key}")
+            out.append(Need("messages", key, mark, line, urgent=urgent))
         elif state_name == "in_doubt":
             out.append(Need("messages", key, f"in_doubt:{episode}", (
                 f"needs you: {key}: in doubt: {msg.get('note') or 'it may or may not have gone'}"
@@ -73,6 +74,10 @@ def needs(state, now: dt.datetime, review_days: int,  # noqa: ANN001 - store.Sta
                 f"{reply.get('message') or '?'} needs action: mailflow replies show "
                 f"{reply['id']}"), urgent=True))
     return out
+
+
+def _told(record: dict, mark: str) -> bool:
+    return mark in (record.get("told") or ())
 
 
 def untold(items: list[Need], state) -> list[Need]:  # noqa: ANN001 - store.State
