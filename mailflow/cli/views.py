@@ -191,13 +191,14 @@ def log(app: App, eid: str | None, limit: int, as_json: bool) -> None:
                    f"{'  ' + e['detail'] if e.get('detail') else ''}")
 
 
-_BULKY = ("body", "to", "cc", "digest", "rendered_for", "history")
+_BULKY = ("body", "to", "cc", "digest", "rendered_for", "history", "entries", "confirmation",
+          "token")
 
 
 def _event_summary(event: dict) -> dict:
     out = {"seq": event["seq"], "at": event["at"], "kind": event["kind"],
            "engagement": event.get("engagement")}
-    for table in ("messages", "replies", "engagements", "cursors"):
+    for table in ("messages", "replies", "engagements", "cursors", "digests"):
         part = event.get(table)
         if part:
             out["id"] = part["key"]

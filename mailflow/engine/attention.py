@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+_WAITING = frozenset({"awaiting_approval", "in_doubt", "failed"})
+
 
 @dataclass(frozen=True)
 class Need:
@@ -38,11 +40,14 @@ def needs(state, now: dt.datetime, review_days: int,  # noqa: ANN001 - store.Sta
     horizon = now + dt.timedelta(days=review_days)
     next_day = now + dt.timedelta(days=1)
     for msg in state.messages.values():
+        state_name = msg["state"]
+        if state_name not in _WAITING:
+            continue  # most messages: sent, planned or approved (a tick walks them all)
         eng = state.engagements.get(msg["engagement"]) or {}
         if eng.get("status") not in ("active", "paused"):
             continue
         episode = len(msg.get("history") or ())
-        state_name, key = msg["state"], msg["key"]
+        key = msg["key"]
         due = _ts(msg.get("due"))
         if state_name == "awaiting_approval" and due is not None:
             if msg.get("late_hold") and msg.get("late_ok_for") != msg.get("late_hold"):
