@@ -38,7 +38,10 @@ def needs(state, now: dt.datetime, review_days: int,  # noqa: ANN001 - store.Sta
     describe = describe or (lambda m: m["key"])
     out: list[Need] = []
     horizon = now + dt.timedelta(days=review_days)
+    # urgent: due within the next working day (a Friday's "tomorrow" is Monday)
     next_day = now + dt.timedelta(days=1)
+    while next_day.weekday() >= 5:
+        next_day += dt.timedelta(days=1)
     for msg in state.messages.values():
         state_name = msg["state"]
         if state_name not in _WAITING:
