@@ -74,6 +74,8 @@ def waiting_reason(m: dict) -> str:
     """Why a message waits for the consultant: approval, overdue, in doubt, blocked."""
     state = m["state"]
     if state == "awaiting_approval":
+        if m.get("late_hold") and m.get("late_ok_for") != m.get("late_hold"):
+            return "late: " + m["late_hold"].removeprefix("held for you: ")
         return "overdue" if m.get("overdue") else ("edited" if m.get("edited") else "approval")
     if state == "in_doubt":
         return "in doubt"

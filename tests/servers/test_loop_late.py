@@ -10,6 +10,7 @@ at the time the approval names.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from zoneinfo import ZoneInfo
 
 from mailflow.store import Store
@@ -52,6 +53,9 @@ def test_a_late_recap_holds_the_access_notice_past_the_contract_end(proj, smtp_s
     # no approval setting, yet held: it would go out after the contract end
     assert access["state"] == "awaiting_approval" and not access.get("sent_at")
     assert "after contract_end (2027-01-29)" in access["late_hold"]
+    drafts = {d["id"]: d for d in json.loads(proj.cli("drafts", "--json",
+                                                      now="2027-01-31T12:00").output)}
+    assert drafts[ACCESS]["why"].startswith("late: it would go out Mon 2027-02-01 09:00 EST")
     held = [line for line in told if "after contract_end" in line]
     assert len(held) == 1, told  # said once, not on every run
     # rendered again: no "let me know before 29 January" once that date has passed
