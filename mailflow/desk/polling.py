@@ -33,6 +33,11 @@ def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
         tick = Tick(loaded, w, now)
         try:
             poll_into(tick)
+            if loaded.config.smtp is not None:
+                # confirmations of digest replies go out with the poll that acted on them
+                from mailflow.desk.digest import send_outbox
+                from mailflow.transport.smtp import SmtpSession
+                send_outbox(loaded, tick, lambda: SmtpSession(loaded.config.smtp))
         finally:
             w.save()
     return tick.report

@@ -92,6 +92,7 @@ def test_the_digest_lists_the_draft_and_a_reply_approves_exactly_it(digestproj, 
     assert "please hurry" in said  # an unknown line is reported back, not guessed
     # polled again: acted on once, confirmed once
     assert told_only(digestproj.cli("run", now="2026-12-28T11:10"))
+    assert digestproj.cli("poll", now="2026-12-28T11:15").exit_code == 0
     assert len(confirmations(smtp_server)) == 1
     # the client gets the approved notice on its day, once
     assert told_only(digestproj.cli("run", now="2026-12-30T09:30"))
@@ -135,3 +136,16 @@ def test_a_reply_that_is_not_safe_approves_nothing_and_says_why(digestproj, smtp
     # the confirmation goes to the consultant, never to whoever wrote the reply
     assert all(c.rcpt_tos == [SENDER[1]] for c in confirmations(smtp_server))
     assert not [m for m in smtp_server.received if "mj.alvarez@northwind.example" in m.rcpt_tos]
+
+
+def test_mailflow_poll_acts_on_a_digest_reply_and_confirms_at_once(digestproj, smtp_server):
+    assert told_only(digestproj.cli("run", now=DRAFTED))
+    (digest,) = digests(smtp_server)
+    digestproj.account.append("INBOX", answer(digest, "approve 1"))
+    r = digestproj.cli("poll", now="2026-12-28T11:05")
+    assert r.exit_code == 0, r.output
+    assert state_of(digestproj)["state"] == "approved"
+    (confirmation,) = confirmations(smtp_server)
+    assert "Approved 1 (Northwind Traders, Timeline notice)" in \
+        confirmation.msg.get_body(("plain",)).get_content()
+    assert len(digests(smtp_server)) == 1  # a poll sends no digest of its own
