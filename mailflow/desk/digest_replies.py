@@ -39,7 +39,13 @@ def handle_digest_reply(tick: Tick, inbound: Inbound, raw: bytes, source: str) -
     refs = tuple(inbound.in_reply_to) + tuple(inbound.references)
     if (inbound.message_id or "").startswith(OWN_IDS):
         return True  # our own digest or confirmation, seen in the consultant's inbox
-    if not looks_like_digest_reply(refs, tuple(inbound.to), inbound.subject):
+    from mailflow.desk.digest import consultant_address
+    consultant = consultant_address(tick.loaded).lower()
+    sender = (inbound.from_addr or "").lower()
+    if not looks_like_digest_reply(refs, tuple(inbound.to), inbound.subject) and not (
+            # the consultant writing commands without replying to the digest: told why not
+            sender == consultant and tick.state.digests
+            and parse_commands(inbound.text or "").commands and not _answers_ours(tick, refs)):
         return False
     rid = f"reply:{inbound.message_id or source}"
     if rid in tick.state.digests:
@@ -47,9 +53,6 @@ def handle_digest_reply(tick: Tick, inbound: Inbound, raw: bytes, source: str) -
     if inbound.kind in ("auto_reply", "bounce"):
         return True  # an out-of-office answering the digest: nothing to act on or confirm
     loaded = tick.loaded
-    from mailflow.desk.digest import consultant_address
-    consultant = consultant_address(loaded).lower()
-    sender = (inbound.from_addr or "").lower()
     digest, why = find_digest(tick.state.digests, refs, tuple(inbound.to))
     if digest is not None and sender != digest.get("to", consultant).lower():
         why = f"it came from {sender or 'an unknown sender'}, not from {digest.get('to')}"
@@ -65,7 +68,9 @@ def handle_digest_reply(tick: Tick, inbound: Inbound, raw: bytes, source: str) -
               "from": sender, "received_at": now_iso(tick.now),
               "digest": digest["id"] if digest else None,
               "digest_message_id": digest["message_id"] if digest else None,
-              "digest_subject": digest.get("subject") if digest else inbound.subject}
+              # a confirmation is recognisably mailflow's, whatever the reply's subject said
+              "digest_subject": digest.get("subject") if digest else
+              f"[mailflow digest] {inbound.subject.removeprefix('Re: ')}"}
     if why:
         record.update(refused=why, confirmation=(
             f"Nothing was done with the reply from {sender or '?'} "
@@ -76,6 +81,13 @@ def handle_digest_reply(tick: Tick, inbound: Inbound, raw: bytes, source: str) -
         record.update(_act(tick, inbound, digest, sender))
     tick.w.record("digest.reply", at=tick.now, digests={"key": rid, "set": record})
     return True
+
+
+def _answers_ours(tick: Tick, refs: tuple[str, ...]) -> bool:
+    """Whether a message answers an email mailflow sent to a client (then it is a reply)."""
+    wanted = set(refs)
+    return bool(wanted) and any(m.get("message_id") in wanted
+                                for m in tick.state.messages.values())
 
 
 def _act(tick: Tick, inbound: Inbound, digest: dict, sender: str) -> dict:

@@ -42,11 +42,11 @@ def confirmations(smtp_server) -> list:
 
 def answer(digest, body: str, *, sender: str = SENDER[1], thread: bool = True,
            auth: str = "dkim=pass header.d=whitfield-consulting.example; dmarc=pass",
-           mid: str = "<answer-1@phone.example>") -> bytes:
+           mid: str = "<answer-1@phone.example>", subject: str | None = None) -> bytes:
     """The consultant's reply from a phone: their command on top, the digest quoted below."""
     headers = [f"Authentication-Results: {TRUSTED}; {auth}",
                f"From: Dana <{sender}>", f"To: mailflow <{SENDER[1]}>",
-               f"Subject: Re: {digest.msg['Subject']}",
+               f"Subject: {subject or 'Re: ' + str(digest.msg['Subject'])}",
                "Date: Mon, 28 Dec 2026 11:00:00 -0500", f"Message-ID: {mid}"]
     if thread:
         headers += [f"In-Reply-To: {digest.msg['Message-ID']}",
@@ -102,6 +102,7 @@ def test_the_digest_lists_the_draft_and_a_reply_approves_exactly_it(digestproj, 
 
 @pytest.mark.parametrize("case,why", [
     ("no token", "does not answer a digest mailflow sent"),
+    ("fresh email", "does not answer a digest mailflow sent"),
     ("other sender", "came from mallory@evil.example"),
     ("dmarc fail", f"{TRUSTED} says dmarc=fail"),
     ("stale digest", "older than 7 days"),
@@ -115,6 +116,8 @@ def test_a_reply_that_is_not_safe_approves_nothing_and_says_why(digestproj, smtp
     kwargs: dict = {}
     if case == "no token":
         kwargs["thread"] = False
+    elif case == "fresh email":  # a new message, not a reply: no thread, no digest subject
+        kwargs.update(thread=False, subject="approvals")
     elif case == "other sender":
         kwargs["sender"] = "mallory@evil.example"
     elif case == "dmarc fail":
