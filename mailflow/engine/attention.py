@@ -9,9 +9,10 @@ same state prints nothing, while a draft that leaves review and comes back is ne
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
-_WAITING = frozenset({"awaiting_approval", "in_doubt", "failed"})
+_WAITING = frozenset({"awaiting_approval", "in_doubt", "failed", "planned"})
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,14 @@ def needs(state, now: dt.datetime, review_days: int,  # noqa: ANN001 - store.Sta
         episode = len(msg.get("history") or ())
         key = msg["key"]
         due = _ts(msg.get("due"))
-        if state_name == "awaiting_approval" and due is not None:
-            if msg.get("late_hold") and msg.get("late_ok_for") != msg.get("late_hold"):
-                mark, what, urgent = f"late:{episode}", msg["late_hold"], True
+        late = bool(msg.get("late_hold")) and msg.get("late_ok_for") != msg.get("late_hold")
+        if state_name in ("awaiting_approval", "planned") and due is not None:
+            if late:
+                # keyed by the reason, not the state: said once from planning to the draft
+                mark = "late:" + hashlib.sha256(msg["late_hold"].encode()).hexdigest()[:12]
+                what, urgent = msg["late_hold"], True
+            elif state_name == "planned":
+                continue  # not drafted yet: nothing to approve
             elif due <= now or msg.get("overdue"):
                 mark, what, urgent = (f"approval:overdue:{episode}",
                                       "draft past due, not sent without you", True)

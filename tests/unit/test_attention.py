@@ -27,6 +27,7 @@ def state() -> State:
     msg("e/failed/0", "failed", "2027-01-15T14:00:00+00:00", server_reply="550 no such user")
     msg("e/sent/0", "sent", "2027-01-15T14:00:00+00:00")
     msg("old/x/0", "awaiting_approval", "2027-01-15T14:00:00+00:00")
+    msg("e/planned/0", "planned", "2027-02-20T14:00:00+00:00")
     s.replies["1"] = {"id": "1", "needs_action": True, "from": "c@client.example"}
     s.replies["2"] = {"id": "2", "needs_action": True, "handled": "2027-01-17"}
     return s
@@ -56,6 +57,9 @@ def test_a_told_mark_is_never_said_again_until_the_draft_comes_back_or_falls_ove
     # two days on: the draft due tomorrow is now past due, said once more
     later = untold(needs(s, NOW + dt.timedelta(days=2), 5), s)
     assert [n.key for n in later] == ["e/soon/0"] and "past due" in later[0].line
+    # a held stage is said once, from planning through its draft
+    s.messages["e/late/0"].update(state="planned", history=[{}, {}, {}])
+    assert "e/late/0" not in [n.key for n in untold(needs(s, NOW, 5), s)]
     # a draft approved, then edited back into review, is new again
     s.messages["e/later/0"]["history"].append({})
     assert [n.key for n in untold(needs(s, NOW, 5), s)] == ["e/later/0"]
