@@ -102,32 +102,9 @@ class Tick:
         return self.report
 
     def tell(self) -> None:
-        """Say each thing that newly needs the consultant once, recording that it was said."""
-        from mailflow.engine.attention import needs, untold
-        items = needs(self.state, self.now, schedule(self.loaded.config, "review_days"),
-                      describe=self.describe)
-        self.report.waiting = items
-        for need in untold(items, self.state):
-            # no engagement on the event: being told changes no plan
-            self.w.record("attention.told", at=self.now,
-                          **{need.table: {"key": need.key, "append": {"told": need.mark}}})
-            if not any(p.startswith(f"{need.key}: ") for p in self.report.problems):
-                self.report.told.append(need.line)  # (a problem line already said it)
-
-    def describe(self, msg: dict) -> str:
-        """A draft for people: client, stage, recipients and when it goes out once approved."""
-        from mailflow.engine.sendtime import send_time_for
-        eng = self.state.engagements.get(msg["engagement"]) or {}
-        try:
-            name = self.loaded.sequence_for(eng).stage(msg["stage"]).name
-        except (KeyError, MailflowError):
-            name = msg["stage"]
-        when = send_time_for(self.loaded, self.state, msg, self.now)
-        ctx = self.loaded.context_for(eng) if eng else None
-        shown = timing.format_local(when, ctx.zone) if when and ctx else "?"
-        to = ", ".join(p["email"] for p in msg.get("to") or []) or "?"
-        step = f" reminder {msg['step']}" if msg.get("step") else ""
-        return f"{eng.get('client', msg['engagement'])}, {name}{step}, to {to}, goes out {shown}"
+        """Say each thing that newly needs the consultant once (see engine/told.py)."""
+        from mailflow.engine.told import tell
+        tell(self)
 
     def settle_interrupted(self) -> None:
         """A message left `sending` by a process that died may or may not have gone out."""
