@@ -9,6 +9,11 @@ HUMAN = "human"
 AUTO_REPLY = "auto_reply"
 BOUNCE = "bounce"
 UNSUBSCRIBE = "unsubscribe"
+# Reports from mail systems that are neither a reply nor a failure (RFC 5965, RFC 3464).
+REPORT = "report"  # an abuse/feedback report (ARF): never a reply, never a bounce
+DELIVERED = "delivered"  # a success DSN: the message arrived
+DELAY = "delay"  # a delay DSN: still trying; never suppresses an address
+UNREADABLE = "unreadable"  # MIME the parser could not read: kept and flagged, never dropped
 
 # Precedence values that only machines set. "list" is left out on purpose: Google Groups and
 # other list servers set it on a person's reply sent through a shared address (team@client).
