@@ -174,20 +174,25 @@ def _body_texts(parts: Parts, problems: list[str]) -> tuple[str, str]:
 
 
 def _unflow(text: str, delsp: bool) -> str:
-    """Join RFC 3676 format=flowed soft line breaks (a trailing space continues the line)."""
-    out: list[str] = []
+    """Join RFC 3676 format=flowed lines: a trailing space continues the paragraph.
+
+    A paragraph also ends where the quote depth changes (RFC 3676 4.5), so a quoted line that
+    ends in a space is never joined with the sender's unquoted line below it.
+    """
+    out: list[tuple[int, str]] = []
     joining = False
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if line.startswith(" ") and not line.startswith(" >"):
-            line = line[1:]  # space-stuffing
-        if joining and out:
-            out[-1] += line
+    for raw in text.replace("\r\n", "\n").split("\n"):
+        stripped = raw.lstrip(">")
+        depth = len(raw) - len(stripped)
+        line = stripped[1:] if stripped.startswith(" ") else stripped  # space-stuffing
+        if joining and out and out[-1][0] == depth:
+            out[-1] = (depth, out[-1][1] + line)
         else:
-            out.append(line)
+            out.append((depth, line))
         joining = line.endswith(" ") and line != "-- "
         if joining and delsp:
-            out[-1] = out[-1][:-1]
-    return "\n".join(out)
+            out[-1] = (depth, out[-1][1][:-1])
+    return "\n".join((">" * depth + " " if depth else "") + line for depth, line in out)
 
 
 def _bounce(parts: Parts, full_text: str, problems: list[str]) -> Bounce:
