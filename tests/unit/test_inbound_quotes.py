@@ -80,7 +80,8 @@ def test_a_quote_wrapped_without_its_marker_is_not_an_answer():
 
 def test_format_flowed_paragraphs_end_where_the_quote_depth_changes():
     text = "> Hi, can we move \n> the handover? \nHello Dana,\nyes we \ncan.\n"
-    assert _unflow(text, delsp=False) == "> Hi, can we move the handover? \nHello Dana,\nyes we can.\n"
+    want = "> Hi, can we move the handover? \nHello Dana,\nyes we can.\n"
+    assert _unflow(text, delsp=False) == want
 
 
 def test_a_flowed_reply_under_a_quote_ending_in_a_space_is_not_lost():
