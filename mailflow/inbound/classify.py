@@ -81,6 +81,16 @@ def auto_reply_reason(headers: Mapping[str, str], subject: str) -> str | None:
     return None
 
 
+def program_opt_out_reason(headers: Mapping[str, str], subject: str) -> str | None:
+    """Why this is a mail program's unsubscribe request sent for its user (one-click), or None."""
+    if headers.get("x-apple-unsubscribe", "").strip().lower() == "true":
+        return "X-Apple-Unsubscribe: the contact's mail program asked to unsubscribe"
+    automatic = headers.get("auto-submitted", "").strip().lower()
+    if automatic and not automatic.startswith("no") and subject.strip().lower() == "unsubscribe":
+        return "automatic 'unsubscribe' request (List-Unsubscribe mailto)"
+    return None
+
+
 def _is_short_request(text: str, strict: bool) -> bool:
     """True when the text has few words beyond greetings, politeness and the request itself."""
     words = re.findall(r"[\w'-]+", text.lower())

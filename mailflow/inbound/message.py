@@ -11,8 +11,8 @@ from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-from mailflow.inbound import bounces, classify
-from mailflow.inbound.bounces import Bounce
+from mailflow.inbound import bounces, classify, ses
+from mailflow.inbound.bounces import Bounce, Recipient
 from mailflow.inbound.htmltext import html_to_text
 from mailflow.inbound.mime import (
     Parts,
@@ -26,7 +26,7 @@ from mailflow.inbound.mime import (
 from mailflow.inbound.replytext import extract_reply
 from mailflow.inbound.returndate import find_return_date
 
-__all__ = ["Bounce", "Inbound", "parse_inbound"]
+__all__ = ["Bounce", "Inbound", "Recipient", "parse_inbound"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,13 @@ class Inbound:
     return_date: date | None
     attachments: tuple[str, ...]
     problems: tuple[str, ...]
+    # every recipient a delivery report names (failed, delayed or delivered), with its status
+    delivery: tuple[Recipient, ...] = ()
+
+    @property
+    def unreadable(self) -> bool:
+        """True when the MIME could not be read: kept whole and flagged, never dropped."""
+        return self.kind == classify.UNREADABLE
 
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
@@ -195,33 +202,60 @@ def _unflow(text: str, delsp: bool) -> str:
     return "\n".join((">" * depth + " " if depth else "") + line for depth, line in out)
 
 
-def _bounce(parts: Parts, full_text: str, problems: list[str]) -> Bounce:
-    fields: dict[str, str | None] = bounces.parse_plain_bounce(full_text)
+def _delivery(raw: bytes, parts: Parts, headers: _Headers, full_text: str, subject: str,
+              problems: list[str]) -> tuple[list[Recipient], str | None]:
+    """Recipients of a delivery report and the returned original's Message-ID."""
+    found: list[Recipient] = []
     if parts.delivery_status is not None:
-        dsn = bounces.parse_delivery_status(report_text(parts.delivery_status, problems))
-        fields.update({k: v for k, v in dsn.items() if v})
+        found = bounces.delivery_status_recipients(report_text(parts.delivery_status, problems))
+    if not found:
+        own = {a for _, a in _addresses(headers.all_raw("from") + headers.all_raw("to")
+                                        + headers.all_raw("delivered-to"), headers)}
+        found = bounces.parse_plain_bounce(
+            full_text, exclude=own, known=bounces.flufl_recipients(raw) - own,
+            delayed=bounces.is_delay(subject, full_text))
+    original = None
     if parts.returned is not None:
         original = bounces.original_message_id(report_text(parts.returned, problems))
-        fields["original_message_id"] = original or fields.get("original_message_id")
-    return Bounce(
-        recipient=fields.get("recipient"),
-        status=fields.get("status"),
-        diagnostic=fields.get("diagnostic"),
-        original_message_id=fields.get("original_message_id"),
-        action=fields.get("action"),
-    )
+    return found, original or bounces.original_message_id(full_text)
+
+
+def _report_kind(message: Message, parts: Parts, headers: _Headers, from_addr: str | None,
+                 subject: str, full_text: str) -> tuple[str, str] | None:
+    """The kind of a report from a mail system (bounce, delay, delivered, feedback), or None."""
+    report_type = (safe_param(message, "report-type") or "").lower()
+    if parts.feedback is not None or report_type == "feedback-report":
+        return classify.REPORT, "feedback report (ARF, RFC 5965)"
+    system = bounces.is_mail_system(headers.raw("from"), from_addr, headers.raw("return-path"))
+    if parts.delivery_status is not None and (system or report_type == "delivery-status"):
+        return classify.BOUNCE, "DSN report-type=delivery-status"  # refined by its actions
+    if system and bounces.is_failure_notice(subject, full_text):
+        if bounces.is_delay(subject, full_text):
+            return classify.DELAY, f"delay notice from {from_addr or 'a mail system'}"
+        return classify.BOUNCE, f"failure notice from {from_addr or 'null sender'}"
+    return None
+
+
+def _by_actions(kind: str, reason: str, found: list[Recipient]) -> tuple[str, str]:
+    """A DSN is a bounce if any recipient failed, else a delay or a success notice."""
+    actions = {r.action for r in found}
+    if kind != classify.BOUNCE or not actions or bounces.FAILED in actions:
+        return kind, reason
+    if bounces.DELAYED in actions:
+        return classify.DELAY, "DSN: delivery delayed, still being tried"
+    return classify.DELIVERED, "DSN: delivered"
 
 
 def _kind(
-    message: Message, headers: _Headers, from_addr: str | None, subject: str, text: str
+    message: Message, parts: Parts, headers: _Headers, from_addr: str | None, subject: str,
+    text: str, full_text: str,
 ) -> tuple[str, str]:
-    ctype = safe_content_type(message)
-    report_type = (safe_param(message, "report-type") or "").lower()
-    if ctype == "multipart/report" and report_type == "delivery-status":
-        return classify.BOUNCE, "DSN report-type=delivery-status"
-    null_sender = headers.raw("return-path").strip() == "<>"
-    if bounces.looks_like_bounce(from_addr, subject, null_sender):
-        return classify.BOUNCE, f"failure notice from {from_addr or 'null sender'}"
+    report = _report_kind(message, parts, headers, from_addr, subject, full_text)
+    if report:
+        return report
+    reason = classify.program_opt_out_reason(headers.flat(), subject)
+    if reason:
+        return classify.UNSUBSCRIBE, reason
     reason = classify.auto_reply_reason(headers.flat(), subject)
     if reason:
         return classify.AUTO_REPLY, reason
@@ -273,8 +307,18 @@ def _parse(raw: bytes, today: date | None, problems: list[str]) -> Inbound:
     sent = _date(headers)
     parts = collect_parts(message)
     text, full_text = _body_texts(parts, problems)
-    kind, reason = _kind(message, headers, from_addr, subject, text)
-    bounce = _bounce(parts, full_text, problems) if kind == classify.BOUNCE else None
+    kind, reason = _kind(message, parts, headers, from_addr, subject, text, full_text)
+    delivery: list[Recipient] = []
+    bounce = None
+    notification = ses.parse_notification(from_addr, full_text)
+    if notification:
+        kind, delivery, original = notification
+        kind, reason = _by_actions(kind, f"Amazon SES {kind} notification", delivery)
+        bounce = bounces.summary(delivery, original) if kind == classify.BOUNCE else None
+    elif kind in (classify.BOUNCE, classify.DELAY):
+        delivery, original = _delivery(raw, parts, headers, full_text, subject, problems)
+        kind, reason = _by_actions(kind, reason, delivery)
+        bounce = bounces.summary(delivery, original) if kind == classify.BOUNCE else None
     anchor = today or (sent.date() if sent else None)
     returning = find_return_date(full_text, anchor) if kind == classify.AUTO_REPLY else None
     return Inbound(
@@ -294,6 +338,7 @@ def _parse(raw: bytes, today: date | None, problems: list[str]) -> Inbound:
         return_date=returning,
         attachments=tuple(parts.attachments),
         problems=tuple(dict.fromkeys(problems)),
+        delivery=tuple(delivery),
     )
 
 

@@ -219,6 +219,13 @@ _NOT_BOUNCE_REASONS = {"vacation": classify.AUTO_REPLY, "feedback": classify.REP
                        "delivered": classify.DELIVERED}
 
 
+# Where sisimai's reason is its convention and mailflow's kind says more, with why.
+_OUR_KIND = {
+    "arf-26.eml": (classify.UNSUBSCRIBE, "Apple Mail's one-click unsubscribe, not an ARF report: "
+                   "sisimai files it as opt-out feedback; for mailflow the contact asks to stop"),
+}
+
+
 def _sisimai() -> dict[str, list[dict]]:
     return json.loads((SISIMAI / "expected.json").read_text(encoding="utf-8"))["files"]
 
@@ -229,8 +236,7 @@ def sisimai_parsed() -> dict[str, Inbound]:
 
 
 def _statuses(inbound: Inbound) -> list[str | None]:
-    bounce = inbound.bounce
-    return [r.status for r in bounce.recipients] if bounce else []
+    return [r.status for r in inbound.delivery]
 
 
 def test_bounce_scores_meet_the_floors(sisimai_parsed):
@@ -268,5 +274,40 @@ def test_no_person_or_auto_reply_is_called_a_bounce(sisimai_parsed):
 def test_reports_and_success_notices_get_their_own_kind(sisimai_parsed):
     for name, rows in _sisimai().items():
         want = _NOT_BOUNCE_REASONS.get(rows[0]["reason"])
-        if want in (classify.REPORT, classify.DELIVERED):
+        want = _OUR_KIND.get(name, (want,))[0]
+        if want in (classify.REPORT, classify.DELIVERED, classify.UNSUBSCRIBE):
             assert sisimai_parsed[name].kind == want, name
+
+
+def _count_right(parsed: dict[str, Inbound], names: list[str]) -> int:
+    expected = _sisimai()
+    return sum(len([r for r in parsed[n].delivery]) == len(expected[n]) for n in names)
+
+
+def test_flufl_bounce_measured_against_our_detector(sisimai_parsed, monkeypatch):
+    """The README's figures: who finds bounces and their recipients, flufl.bounce or ours."""
+    import email as email_module
+
+    from flufl.bounce import all_failures
+
+    from mailflow.inbound import bounces
+    expected = _sisimai()
+    names = [n for n, rows in expected.items() if rows[0]["reason"] not in _NOT_BOUNCE_REASONS]
+    flufl_found = flufl_count = 0
+    for n in names:
+        msg = email_module.message_from_bytes((SISIMAI / "bsd" / n).read_bytes())
+        temporary, permanent = all_failures(msg)
+        found = {bytes(a).lower() for a in (*temporary, *permanent)}
+        flufl_found += bool(found)
+        flufl_count += len(found) == len(expected[n])
+    monkeypatch.setattr(bounces, "flufl_recipients", lambda raw: set())
+    alone = {n: parse_inbound((SISIMAI / "bsd" / n).read_bytes()) for n in names}
+    ours_found = sum(alone[n].kind in (classify.BOUNCE, classify.DELAY) for n in names)
+    both_found = sum(sisimai_parsed[n].kind in (classify.BOUNCE, classify.DELAY) for n in names)
+    ours_count, both_count = _count_right(alone, names), _count_right(sisimai_parsed, names)
+    print(f"\nof {len(names)} bounces   found  recipients right"
+          f"\nflufl.bounce       {flufl_found:>5}  {flufl_count:>5}"
+          f"\nours alone         {ours_found:>5}  {ours_count:>5}"
+          f"\nours + flufl       {both_found:>5}  {both_count:>5}")
+    assert both_found >= max(ours_found, flufl_found)
+    assert both_count >= max(ours_count, flufl_count)
