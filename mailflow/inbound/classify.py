@@ -14,6 +14,7 @@ REPORT = "report"  # an abuse/feedback report (ARF): never a reply, never a boun
 DELIVERED = "delivered"  # a success DSN: the message arrived
 DELAY = "delay"  # a delay DSN: still trying; never suppresses an address
 UNREADABLE = "unreadable"  # MIME the parser could not read: kept and flagged, never dropped
+KINDS = (HUMAN, AUTO_REPLY, BOUNCE, UNSUBSCRIBE, REPORT, DELIVERED, DELAY, UNREADABLE)
 
 # Precedence values that only machines set. "list" is left out on purpose: Google Groups and
 # other list servers set it on a person's reply sent through a shared address (team@client).
