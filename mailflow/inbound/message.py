@@ -49,6 +49,8 @@ class Inbound:
     problems: tuple[str, ...]
     # every recipient a delivery report names (failed, delayed or delivered), with its status
     delivery: tuple[Recipient, ...] = ()
+    # the Message-ID of the message a report (bounce, delay, success, ARF) is about
+    original_message_id: str | None = None
 
     @property
     def unreadable(self) -> bool:
@@ -103,10 +105,15 @@ def _delivery(raw: bytes, parts: Parts, headers: Headers, full_text: str, subjec
         found = bounces.parse_plain_bounce(
             full_text, exclude=own, known=bounces.flufl_recipients(raw) - own,
             delayed=bounces.is_delay(subject, full_text))
+    return found, _original(parts, full_text, problems)
+
+
+def _original(parts: Parts, full_text: str, problems: list[str]) -> str | None:
+    """The Message-ID of the returned message: its headers part, else the report's text."""
     original = None
     if parts.returned is not None:
         original = bounces.original_message_id(report_text(parts.returned, problems))
-    return found, original or bounces.original_message_id(full_text)
+    return original or bounces.original_message_id(full_text)
 
 
 def _report_kind(message: Message, parts: Parts, headers: Headers, from_addr: str | None,
@@ -212,7 +219,7 @@ def _parse(raw: bytes, today: date | None, problems: list[str]) -> Inbound:
     text, full_text = _body_texts(parts, problems)
     kind, reason = _kind(message, parts, headers, from_addr, subject, text, full_text)
     delivery: list[Recipient] = []
-    bounce = None
+    bounce, original = None, None
     notification = ses.parse_notification(from_addr, full_text)
     if notification:
         kind, delivery, original = notification
@@ -222,12 +229,15 @@ def _parse(raw: bytes, today: date | None, problems: list[str]) -> Inbound:
         delivery, original = _delivery(raw, parts, headers, full_text, subject, problems)
         kind, reason = _by_actions(kind, reason, delivery)
         bounce = bounces.summary(delivery, original) if kind == classify.BOUNCE else None
+    elif kind == classify.REPORT:
+        original = _original(parts, full_text, problems)
     anchor = today or (sent.date() if sent else None)
     returning = find_return_date(full_text, anchor) if kind == classify.AUTO_REPLY else None
     return Inbound(
         **envelope, kind=kind, kind_reason=reason, text=text, full_text=full_text,
         bounce=bounce, return_date=returning, attachments=tuple(parts.attachments),
         problems=tuple(dict.fromkeys(problems)), delivery=tuple(delivery),
+        original_message_id=original,
     )
 
 
