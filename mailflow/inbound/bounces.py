@@ -86,7 +86,7 @@ _FAILURE_TEXT = re.compile(
 )
 # Where a plain-text notice starts quoting the returned message: nothing below it is the report.
 _RETURNED = re.compile(
-    r"""^[\s>|-]*(?:below\s+this\s+line\s+is\s+a\s+copy|this\s+is\s+a\s+copy\s+of\s+the\s+message
+    r"""^[\s>|-]*(?:below\s+(?:this\s+line\s+)?is\s+a\s+copy|this\s+is\s+a\s+copy\s+of\s+the\s+message
       |message\s+headers\s+follow|original\s+message\s+follows|returned\s+message|the\s+original
       \s+message\s+(?:was|headers|follows)|original\s+message\s+headers|unsent\s+message\s+below
       |[-\s]*original\s+message[-\s]*$|text\s+of\s+the\s+original\s+message|headers\s+of\s+(?:the|your)
@@ -196,6 +196,16 @@ def status_in(text: str) -> str | None:
     return f"{code.group(1)}.0.0" if code else None
 
 
+def better_status(status: str | None, other: str | None) -> str | None:
+    """The more telling of two codes for one recipient: the remote server's specific reason
+    ("550 5.7.1 ...") over the reporting MTA's summary ("5.0.0", "4.4.7 expired") of its class."""
+    if not other or other.endswith(".0.0") or other == status:
+        return status or other
+    if status is None or (other[0] == status[0] and status[2:] in ("0.0", "4.7", "1.0", "5.0")):
+        return other
+    return status
+
+
 def _action(value: str) -> str:
     value = value.lower()
     if value.startswith("delay"):
@@ -231,10 +241,7 @@ def delivery_status_recipients(text: str) -> list[Recipient]:
         declared = _STATUS.search(fields.get("status", ""))
         status = declared.group(0) if declared else None
         detailed = status_in(diagnostic or "")
-        # "5.0.0" says only "failed"; the diagnostic often names why ("550 5.1.1 user unknown")
-        if detailed and (status is None or (status.endswith(".0.0") and detailed[0] == status[0]
-                                           and not detailed.endswith(".0.0"))):
-            status = detailed
+        status = better_status(status, detailed)
         action = _action(fields.get("action", "")) if fields.get("action") else (
             DELAYED if status and status.startswith("4") else FAILED)
         found.append(Recipient(address, status, action, diagnostic))
@@ -273,9 +280,10 @@ def parse_plain_bounce(text: str, exclude: set[str], known: set[str] = frozenset
     named = [(a, pos) for a, pos in named
              if a not in exclude and not _DAEMON_LOCAL.match(a)]
     order = list(dict.fromkeys(a for a, _ in named))
+    lowered = report.lower()
     for address in sorted(known - set(order) - exclude):
         order.append(address)
-        named.append((address, report.lower().find(address)))
+        named.append((address, lowered.find(address)))
     found = []
     for address in order:
         start = min(pos for a, pos in named if a == address)
@@ -283,8 +291,29 @@ def parse_plain_bounce(text: str, exclude: set[str], known: set[str] = frozenset
         segment = report[max(0, start):min(later) if later else len(report)]
         status = status_in(segment) or status_in(report)
         action = DELAYED if delayed or (status or "").startswith("4") else FAILED
-        line = next((ln.strip() for ln in segment.split("\n")[1:] if ln.strip()), None)
-        found.append(Recipient(address, status, action, line))
+        found.append(Recipient(address, status, action, _diagnostic(segment, address)))
+    return found
+
+
+def _diagnostic(segment: str, address: str) -> str | None:
+    """The words a notice writes about one recipient: the rest of its line, else the next."""
+    lines = [ln.strip() for ln in segment.split("\n")]
+    rest = re.sub(r"^[\s<>:\"'()\[\]]+", "", lines[0][len(address):] if lines else "")
+    if re.search(r"\w{3}", rest):
+        return rest[:300]
+    return next((ln[:300] for ln in lines[1:] if re.search(r"\w{3}", ln)), None)
+
+
+_ID_HEADER = re.compile(rb"^(?:message-id|references|in-reply-to)\s*:((?:.*)(?:\r?\n[ \t].*)*)",
+                        re.IGNORECASE | re.MULTILINE)
+
+
+def message_id_addresses(raw: bytes) -> set[str]:
+    """Addresses that are only Message-IDs (<id@host> in Message-ID or References headers)."""
+    found = set()
+    for header in _ID_HEADER.finditer(raw):
+        for token in re.findall(rb"<([^<>\s]+@[^<>\s]+)>", header.group(1)):
+            found.add(token.decode("latin-1").lower())
     return found
 
 

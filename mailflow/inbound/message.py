@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from email.message import Message
 
@@ -99,12 +99,18 @@ def _delivery(raw: bytes, parts: Parts, headers: Headers, full_text: str, subjec
     found: list[Recipient] = []
     if parts.delivery_status is not None:
         found = bounces.delivery_status_recipients(report_text(parts.delivery_status, problems))
+    own = {a for _, a in addresses(headers.all_raw("from") + headers.all_raw("to")
+                                    + headers.all_raw("delivered-to"), headers)}
+    own |= bounces.message_id_addresses(raw)  # "<id@host>" of the returned message is no one
     if not found:
-        own = {a for _, a in addresses(headers.all_raw("from") + headers.all_raw("to")
-                                        + headers.all_raw("delivered-to"), headers)}
         found = bounces.parse_plain_bounce(
             full_text, exclude=own, known=bounces.flufl_recipients(raw) - own,
             delayed=bounces.is_delay(subject, full_text))
+    elif any(r.status is None or r.status.endswith(".0.0") for r in found):
+        # a DSN that says only "failed": its human-readable part often says why
+        told = {r.address: r.status for r in bounces.parse_plain_bounce(full_text, exclude=own)}
+        found = [replace(r, status=bounces.better_status(r.status, told.get(r.address)))
+                 for r in found]
     return found, _original(parts, full_text, problems)
 
 
