@@ -168,3 +168,4 @@ def test_mime_nested_a_thousand_levels_is_kept_as_unreadable_with_its_headers():
 def test_moderately_nested_mime_is_still_read():
     got = parse_inbound(_nested(20))
     assert got.kind == classify.HUMAN and got.text == "Yes."
+
