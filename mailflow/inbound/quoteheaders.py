@@ -11,22 +11,26 @@ from __future__ import annotations
 
 import re
 
-# The verb of an attribution, per language (en, fr, de, es, it, nl, pt, ca, da/no/sv, fi, pl,
-# cs/sk, hu, tr, el, ru/uk, vi, zh, ja, ko, ro, hr/sl, lt, lv, et).
+# The verb of an attribution, per language (en, fr, de, es, it, nl, pt, ca, da/no/sv/is, fi,
+# pl, cs/sk, hu, tr, el, ru/uk/sr/bg, vi, zh, ja, ko, ro, hr/sl, lt, lv, et, id/ms, th, ar, he,
+# fa), and the "Quoting X:" forms of webmail (Horde, Roundcube).
 _VERB = (
     r"wrote|sent|a\s+écrit|a\s+ecrit|schrieb|escribió|escribio|ha\s+scritto|scrisse|schreef"
     r"|het\s+volgende\s+geschreven|geschreven|escreveu|ha\s+escrit|va\s+escriure|skrev|skrifaði"
     r"|kirjoitti|napisał(?:a|\(a\))?|napisal(?:a|\(a\))?|pisze|napsal(?:a|\(a\))?|írta"
     r"|yazdı|έγραψε|написал(?:а|\(а\))?|писал(?:а|\(а\))?|пишет|написав|đã\s+viết"
     r"|写道|寫道|のメッセージ|書きました|作成|작성|a\s+scris|je\s+napisao|je\s+napisala"
-    r"|rašė|rakstīja|kirjutas"
+    r"|rašė|rakstīja|kirjutas|napísal(?:a|\(a\))?|napisao|написао|написа|menulis|เขียน|كتب"
+    r"|כתב(?:ה)?|نوشت|quoting|zitat\s+von|citando|citazione|cytuję"
 )
 # A verb near the end ("... wrote:", "... wrote ----", "... napisał(a):", "... 写道：") or a verb
 # followed by the sender and a final colon ("Am ... schrieb Name <x@y>:").
 _VERB_END = re.compile(
     rf"(?:^|[\s>\"')\],，、]|(?<=[\u3000-\u9fff\uac00-\ud7af]))(?:{_VERB})\s*[:：]?\s*-*\s*$", re.I
 )
-_VERB_COLON = re.compile(rf"(?:^|[\s>\"')\],，、])(?:{_VERB})\b.{{0,200}}[:：]\s*-*\s*$", re.I)
+# ("sent" only ends an attribution: "the quote you sent on 5.1. says:" is prose)
+_VERB_COLON = re.compile(
+    rf"(?:^|[\s>\"')\],，、])(?!sent\b)(?:{_VERB})\b.{{0,200}}[:：]\s*-*\s*$", re.I)
 # Prose written by the sender: "I wrote:", "as we wrote:" introduce their own words.
 _FIRST_PERSON = re.compile(r"\b(?:I|we|je|nous|ich|wir|yo|io|ik)\s+(?:" + _VERB + r")\b", re.I)
 _ADDRESS = re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+|mailto:", re.I)
@@ -178,7 +182,7 @@ def header_block_span(lines: list[str], i: int, ruled: bool = False) -> int:
     if len(kinds) < 2 or "date" not in kinds:
         return 0
     # Evidence that these are copied headers, not prose starting with "From:" and "Sent:".
-    dated = bool(re.search(r"\d", kinds.get("date", "")))
+    dated = bool(_DATEISH.search(kinds.get("date", "")))
     addressed = bool(_ADDRESS.search(" ".join(lines[i:end])))
     return end - i if dated or addressed or ruled else 0
 

@@ -27,6 +27,11 @@ OLD = "> Can we move the handover to the 1st?"
     "---- Dana Whitfield wrote ----",
     "At 6/16/2016 08:32 PM, you wrote:",
     "On Thu, Mar 20, 2014 at 8:48 AM, Dana<dana@x.example>wrote:",
+    "Quoting Dana Whitfield <dana@x.example>:",
+    "Dana Whitfield <dana@x.example> wrote on 01/05/2027 10:02:40 AM:",
+    "Am 05.01.27 um 10:02 schrieb Dana:",
+    "Pada tanggal 5 Jan 2027 10.02, Dana <dana@x.example> menulis:",
+    "في الثلاثاء، 5 يناير 2027 10:02 ص كتب Dana <dana@x.example>:",
 ])
 def test_reply_headers_in_many_languages_end_the_reply(header):
     assert is_attribution(header)
@@ -53,6 +58,10 @@ def test_outlook_header_blocks_in_other_languages_end_the_reply(block):
     "Please write to bob@client.example before 20.03.2014:\nthe invoice is ready.",
     "The server at 142.250.1.27 said: <ops@client.example>: ok",
     "On the other hand, we wrote to them in 2014 about it.",
+    "Date: the 3rd works for us.\nTo: whom it may concern, all good.",
+    "The quote you sent on 5.1.2027 says:\n- item A 100 EUR\n- item B 200 EUR",
+    "Sent from the office, not my phone: all good.",
+    "We wrote to the bank on 5 Jan 2027: no answer yet.",
 ])
 def test_prose_that_looks_like_a_header_is_kept(prose):
     assert extract_reply(prose) == prose
