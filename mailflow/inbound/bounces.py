@@ -95,12 +95,13 @@ _RETURNED = re.compile(
     re.IGNORECASE | re.VERBOSE | re.MULTILINE,
 )
 _HEADER_RUN = re.compile(r"^(?:Received|Return-Path|Message-I[dD]|DKIM-Signature):", re.M)
-_ADDRESS = re.compile(r"[A-Za-z0-9._%+'=/-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# Bounded parts (RFC 5321 lengths): an unbounded local part is quadratic on a long word run.
+_ADDRESS = re.compile(r"[A-Za-z0-9._%+'=/-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
 # An address in recipient context: first on its line, or after a word that names a recipient.
 _RECIPIENT_LINE = re.compile(
     r"""^[\s*>-]*(?:(?:final-|original-)?recipient(?:\s+address)?(?:\(s\))?\s*:\s*(?:rfc822;)?
       |to\s*:|rcpt\s+to\s*:|address(?:es)?\s*:|user\s*:|mailbox\s*:)?\s*["'(<]*
-      (?P<addr>[A-Za-z0-9._%+'=/-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)""",
+      (?P<addr>[A-Za-z0-9._%+'=/-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8})""",
     re.IGNORECASE | re.VERBOSE | re.MULTILINE,
 )
 _RECIPIENT_CONTEXT = re.compile(
@@ -114,6 +115,8 @@ _STATUS = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?![\w.]|\.\d)")
 _NOT_STATUS_BEFORE = re.compile(r"(?:version|ver\.?|v|release|rev\.?|build|php|python)\s*$", re.I)
 _REPLY_CODE = re.compile(r"(?<![\w.])([245])\d\d(?=[\s-])(?![\s-]*\d{3,})")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+REPORT_CHARS = 50_000
+FLUFL_BYTES = 300_000
 
 
 def is_mail_system(from_field: str, from_addr: str | None, return_path: str) -> bool:
@@ -133,24 +136,27 @@ def looks_like_bounce(from_addr: str | None, subject: str, null_sender: bool) ->
     """True for a failure subject from a mailer daemon or null sender (a person forwarding a
     bounce keeps its subject, but only machines send from <> or a daemon address)."""
     daemon = bool(from_addr and _DAEMON_LOCAL.match(from_addr))
-    return bool(_FAILURE_SUBJECT.search(subject)) and (daemon or null_sender)
+    return bool(_FAILURE_SUBJECT.search(subject[:500])) and (daemon or null_sender)
 
 
 def is_failure_notice(subject: str, text: str) -> bool:
     """True when a notice from a mail system reports a delivery problem (subject or text)."""
-    return bool(_FAILURE_SUBJECT.search(subject) or _FAILURE_TEXT.search(report_part(text)))
+    return bool(_FAILURE_SUBJECT.search(subject[:500]) or _FAILURE_TEXT.search(report_part(text)))
 
 
 def is_delay(subject: str, text: str) -> bool:
     """True for a warning that delivery is still being tried (never a failure for good)."""
     report = report_part(text)
+    subject = subject[:500]
     delayed = bool(_DELAY.search(subject) or _DELAY.search(report))
     return delayed and not _PERMANENT.search(report) and not re.search(
         r"fail", subject, re.IGNORECASE)
 
 
 def report_part(text: str) -> str:
-    """The notice's own text, without the returned message it quotes."""
+    """The notice's own text, without the returned message it quotes (and never beyond
+    REPORT_CHARS: a mail system's notice is short, and the phrase searches are per character)."""
+    text = text[:REPORT_CHARS]
     cut = _RETURNED.search(text)
     end = cut.start() if cut else len(text)
     headers = _HEADER_RUN.search(text, 0, end)
@@ -322,7 +328,8 @@ def flufl_recipients(raw: bytes) -> set[str]:
     from flufl.bounce import all_failures  # imported only for notices: it costs import time
 
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        # the failed recipients are near the top; flufl.bounce's heuristics read every line
+        message = email.message_from_bytes(raw[:FLUFL_BYTES], policy=email.policy.compat32)
         temporary, permanent = all_failures(message)
     except Exception:  # noqa: BLE001 - a third-party heuristic must never stop parsing
         return set()

@@ -33,7 +33,8 @@ _VERB_COLON = re.compile(
     rf"(?:^|[\s>\"')\],，、])(?!sent\b)(?:{_VERB})\b.{{0,200}}[:：]\s*-*\s*$", re.I)
 # Prose written by the sender: "I wrote:", "as we wrote:" introduce their own words.
 _FIRST_PERSON = re.compile(r"\b(?:I|we|je|nous|ich|wir|yo|io|ik)\s+(?:" + _VERB + r")\b", re.I)
-_ADDRESS = re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+|mailto:", re.I)
+# Bounded parts (RFC 5321 lengths): an unbounded local part is quadratic on a long word run.
+_ADDRESS = re.compile(r"[\w.+'=-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}|mailto:", re.I)
 # A time, a year, a numeric date, or a CJK date: the evidence an attribution carries.
 # (Never inside a longer run of dotted numbers: "142.250.1.27" is an IP address, not a date.)
 _DATEISH = re.compile(
@@ -45,7 +46,11 @@ _LEADS = (
     r"|Le\s+\w+\s+\d"
 )
 _LEAD = re.compile(rf"^(?:{_LEADS})\b", re.I)
-_BRACKETED_END = re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+\s*[>)\]]\s*[:：]$")
+_BRACKETED_END = re.compile(r"[\w.+'=-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}\s*[>)\]]\s*[:：]$")
+# a digit (date, time), an address, a colon (labels, "wrote:"), a frame or rule character, or
+# a CJK date/colon; a line with none of them is prose
+_MARKS = re.compile(r"[\d@:：\-_=*年月日년월일]")
+_OPEN_END = re.compile(r"(?:[<(]|@[\w.-]{1,253}>?)\s*$")
 _FRAME = re.compile(r"^\s*-{2,}\s*(.*?)\s*-{2,}\s*$")
 _MAX_ATTRIBUTION = 400
 
@@ -96,17 +101,29 @@ def is_quoted(line: str) -> bool:
     return stripped.startswith(">") and not _ARROWS.match(stripped)
 
 
+def could_start_history(line: str) -> bool:
+    """A cheap test first: every header, attribution and separator has one of these marks."""
+    return bool(_MARKS.search(line) or _LEAD.match(line.strip()) or _SEPARATOR_LINES.match(
+        line.strip()))
+
+
 def is_attribution(text: str) -> bool:
     """True when text (one or a few joined lines) introduces an earlier message."""
     text = text.strip()
     framed = _FRAME.match(text)
     if framed:
         text = framed.group(1).strip()
-    if not text or len(text) > _MAX_ATTRIBUTION or _FIRST_PERSON.search(text):
+    if not text or len(text) > _MAX_ATTRIBUTION:
         return False
     address = bool(_ADDRESS.search(text))
     evidence = address or bool(_DATEISH.search(text)) or bool(framed) or bool(_LEAD.match(text))
-    if (_VERB_END.search(text) or _VERB_COLON.search(text)) and evidence:
+    if not evidence:
+        return False
+    # the verb ends the line, or only the sender and a colon follow it (searched from near the
+    # end: a verb is at most 30 characters, the sender at most 200)
+    verb = _VERB_END.search(text, max(0, len(text) - 45)) or (
+        text.endswith((":", "：")) and _VERB_COLON.search(text, max(0, len(text) - 260)))
+    if verb and not _FIRST_PERSON.search(text):
         return True
     # "<date> <who> <address>:" with no verb (Gmail's ISO date form, Yandex, mail.ru, Japanese)
     # ending with the bracketed address, so prose such as "write to x@y on 3.4.:" stays
@@ -122,12 +139,14 @@ def dated_address_line(text: str) -> bool:
 
 def attribution_span(lines: list[str], i: int) -> int:
     """Number of lines (1-5) of an attribution starting at line i, or 0."""
-    if is_quoted(lines[i]) or not lines[i].strip():
+    if is_quoted(lines[i]) or not lines[i].strip() or len(lines[i]) > _MAX_ATTRIBUTION:
         return 0
     parts: list[str] = []
     first = lines[i].strip()
-    # Only a line that already carries a lead word, a date or an address may continue below.
-    limit = 5 if _LEAD.match(first) or _DATEISH.search(first) or _ADDRESS.search(first) else 1
+    # Only a line that starts like an attribution (a lead word, a date) or breaks off at the
+    # sender's address may continue below.
+    opens = _LEAD.match(first) or _DATEISH.search(first[:40]) or _OPEN_END.search(first)
+    limit = 5 if opens else 1
     for j in range(i, min(len(lines), i + limit)):
         line = lines[j].strip()
         if j > i:

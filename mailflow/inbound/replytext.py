@@ -12,6 +12,7 @@ import re
 from mailflow.inbound.quoteheaders import (
     attribution_span,
     clean_line,
+    could_start_history,
     dated_address_line,
     header_block_span,
     is_quoted,
@@ -54,7 +55,7 @@ _MAX_SIGNATURE_LINES = 5  # name, title, company, phone, site: more than that is
 def _history_start(lines: list[str]) -> tuple[int, int]:
     """Index where earlier messages start (len(lines) if none) and the length of their header."""
     for i, line in enumerate(lines):
-        if is_quoted(line) or not line.strip():
+        if is_quoted(line) or not line.strip() or not could_start_history(line):
             continue
         span = attribution_span(lines, i) or header_block_span(lines, i)
         if span:
