@@ -61,6 +61,7 @@ def test_outlook_header_blocks_in_other_languages_end_the_reply(block):
     "Date: the 3rd works for us.\nTo: whom it may concern, all good.",
     "The quote you sent on 5.1.2027 says:\n- item A 100 EUR\n- item B 200 EUR",
     "Sent from the office, not my phone: all good.",
+    "Here is another email\n\nSent from my desk, is much easier then my mobile phone.",
     "We wrote to the bank on 5 Jan 2027: no answer yet.",
 ])
 def test_prose_that_looks_like_a_header_is_kept(prose):
