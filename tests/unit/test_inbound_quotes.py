@@ -109,3 +109,13 @@ def test_a_mailing_list_footer_is_not_reply_text():
 def test_invisible_marks_around_outlook_headers_are_ignored():
     block = "От: Alexander\nОтправлено: \u200eчетверг\u200e, \u200e26\u200e июня 2014 г. 15:05"
     assert extract_reply(f"Hi. I am fine.\n\n{block}\n\nHello!") == "Hi. I am fine."
+
+
+def test_html_answers_below_a_cited_quote_are_kept():
+    html = ('<div>Hi Dana,</div><div class="moz-cite-prefix">On 26.06.2014 14:41, Dana wrote:'
+            '<br></div><blockquote type="cite"><div>Can we move it?</div></blockquote>'
+            '<div>Yes, to the 3rd.</div><blockquote type="cite">Is it paid?</blockquote>'
+            '<p>Paid yesterday.</p>')
+    raw = ("From: c@client.example\r\nTo: d@x.example\r\nSubject: Re: x\r\n"
+           "Content-Type: text/html; charset=utf-8\r\n\r\n" + html).encode()
+    assert parse_inbound(raw).text == "Hi Dana,\n\nYes, to the 3rd.\n\nPaid yesterday."
