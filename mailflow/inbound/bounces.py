@@ -81,7 +81,10 @@ _FAILURE_TEXT = re.compile(
     r"|wasn't\s+able\s+to\s+deliver|unable\s+to\s+deliver|error\s+delivering|returned\s+to\s+sender"
     r"|delivery\s+to\s+the\s+following|message\s+(?:could\s+not|cannot)\s+be\s+delivered"
     r"|following\s+addresses\s+had|delivery\s+problem|mail\s+delivery\s+failed|not\s+delivered"
-    r"|still\s+being\s+retried|has\s+been\s+delayed|delivery\s+status\s+notification",
+    r"|still\s+being\s+retried|has\s+been\s+delayed|delivery\s+status\s+notification"
+    r"|did\s+not\s+reach\s+the\s+following|recipient\s+name\s+is\s+not\s+recognized"
+    # an SMTP reply with an enhanced status, as a transcript quotes it: "550 5.1.1 <x@y>..."
+    r"|(?<![\w.])[45]\d\d[ -][45]\.\d{1,3}\.\d{1,3}(?![\w.])",
     re.IGNORECASE,
 )
 # Where a plain-text notice starts quoting the returned message: nothing below it is the report.
