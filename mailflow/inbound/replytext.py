@@ -29,6 +29,7 @@ _SENT_FROM = re.compile(
           |wysłano|odesláno|отправлено)\s+
         (?:from|with|using|via|de|depuis|à\s+partir\s+de|von|mit|desde|da|dal|dal\s+mio|vanaf
           |met|från|fra|z|ze|из|с|с\s+моего)\s+[^\s:][^:]{0,50}(?<![.!?])
+      | sent\s+(?:from|with)\s+\S.{0,80}(?:brevity|typos|autocorrect)[\s.!]*
       | get\s+outlook\s+for\s+\S.{0,60}
       | (?:von|vom)\s+meinem\s+\S.{0,40}\s+gesendet
       | télécharger\s+outlook\s+pour\s+\S.{0,40}

@@ -119,3 +119,11 @@ def test_html_answers_below_a_cited_quote_are_kept():
     raw = ("From: c@client.example\r\nTo: d@x.example\r\nSubject: Re: x\r\n"
            "Content-Type: text/html; charset=utf-8\r\n\r\n" + html).encode()
     assert parse_inbound(raw).text == "Hi Dana,\n\nYes, to the 3rd.\n\nPaid yesterday."
+
+
+def test_mobile_signatures_end_the_reply_but_a_sentence_about_sending_does_not():
+    body = ("Yes, the 3rd.\n\nSent from my Android phone with K-9 Mail. Please excuse my "
+            "brevity.\n\nOn 9 Jan 2027, at 2:47, Dana <d@x.example> wrote:\n> Can we?\n")
+    assert extract_reply(body) == "Yes, the 3rd."
+    prose = "Here is another email\n\nSent from my desk, is much easier then my mobile phone."
+    assert extract_reply(prose) == prose
