@@ -113,3 +113,19 @@ def test_an_abuse_report_is_flagged_and_never_counts_as_a_reply(mailproj, smtp_s
     stage = status["engagements"][0]["stages"]["timeline_notice"]
     assert stage["replies"] == ["report"] and "replied" not in json.dumps(stage)
     assert status["engagements"][0]["flagged"]
+
+
+def test_an_unreadable_message_that_matches_nothing_is_still_kept_and_flagged(mailproj,
+                                                                               smtp_server):
+    deep = "".join(f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n'
+                   for i in range(1000))
+    raw = (f"From: someone@elsewhere.example\r\n{HEAD}Subject: hello\r\n"
+           f"Message-ID: <stray@elsewhere.example>\r\n{deep}Content-Type: text/plain\r\n\r\nx\r\n"
+           ).encode()
+    mailproj.account.append("INBOX", raw)
+    r = mailproj.cli("poll", now="2026-12-31T11:00")
+    assert r.exit_code != 0 and "cannot read" in r.output
+    (row,) = _rows(mailproj)
+    assert row["kind"] == "unreadable" and row["engagement"] is None and row["needs_action"]
+    assert mailproj.cli("replies", "show", row["id"]).exit_code == 0
+    assert mailproj.cli("status", now="2026-12-31T11:05").exit_code in (0, 1)
