@@ -100,13 +100,17 @@ def run(app: App, dry_run: bool) -> None:
 
 
 def fail_on_problems(report) -> None:  # noqa: ANN001 - a runner.TickReport
-    """Each problem as one line on stderr, then exit non-zero (cron mails it); else nothing.
+    """Each problem, and each thing that newly needs you, as one line on stderr, then exit
+    non-zero (cron mails it); nothing when all is well or only things already told wait.
 
-    The code is the README's: 6 when a server could not be reached, 2 a bad config, else 1.
+    The code is the README's: 6 a server could not be reached, 7 a draft could not be
+    rendered, 2 a bad config, else 1.
     """
     for line in report.problems:
         click.echo(f"mailflow: {line}", err=True)
-    if report.problems:
+    for line in getattr(report, "told", ()):
+        click.echo(f"mailflow: {line}", err=True)
+    if report.problems or getattr(report, "told", None):
         raise click.exceptions.Exit(report.exit_code or RunFailed.exit_code)
 
 

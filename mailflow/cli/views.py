@@ -104,7 +104,7 @@ def plan(app: App, eid: str | None, as_json: bool) -> None:
                            "error": plan.errors[eng["id"]]})
             continue
         if eng["status"] == "active":
-            rows = views.plan_rows(plan.items[eng["id"]], msgs, eng["time_zone"])
+            rows = views.plan_rows(plan.items[eng["id"]], msgs, eng["time_zone"], plan.when)
         else:
             rows = [{"id": m["key"], "stage": m["stage"], "step": m["step"], "state": m["state"],
                      "status": eng["status"], "when": m.get("sent_at") or m.get("due"),
@@ -162,13 +162,14 @@ def log(app: App, eid: str | None, limit: int, as_json: bool) -> None:
         click.echo(views.one_line(line))
 
 
-_BULKY = ("body", "to", "cc", "digest", "rendered_for", "history")
+_BULKY = ("body", "to", "cc", "digest", "rendered_for", "history", "entries", "confirmation",
+          "token")
 
 
 def _event_summary(event: dict) -> dict:
     out = {"seq": event["seq"], "at": event["at"], "kind": event["kind"],
            "engagement": event.get("engagement")}
-    for table in ("messages", "replies", "engagements", "cursors"):
+    for table in ("messages", "replies", "engagements", "cursors", "digests"):
         part = event.get(table)
         if part:
             out["id"] = part["key"]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from mailflow.config.loading import Loaded
 from mailflow.desk import tables, views
-from mailflow.engine.schedule import next_time
 from mailflow.errors import MailflowError
 from mailflow.store import State, Store
 
@@ -32,12 +31,8 @@ def draft_rows(state: State, loaded: Loaded, now: dt.datetime, all_states: bool 
     rows = []
     for m in msgs:
         zone = state.engagements[m["engagement"]]["time_zone"]
-        row = views.message_row(m, zone)
-        at = next_time(m, items.get(m["key"]))
-        row["due"] = at.isoformat() if at else None
-        row["due_local"] = views.local(at, zone)
-        rows.append(row)
-    return sorted(rows, key=lambda r: (r["due"] or "~", tables.natural_key(r["id"])))
+        rows.append(views.message_row(m, zone, plan.when(m, items.get(m["key"]))))
+    return sorted(rows, key=lambda r: (r["goes_out"] or "~", tables.natural_key(r["id"])))
 
 
 def reply_rows(state: State, *, needs_action: bool = False, eid: str | None = None,

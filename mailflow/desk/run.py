@@ -37,6 +37,10 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
             report.notes[:0] = file_notes
             if file_problems:
                 report.codes.add(2)
+            if send_with is not None and not dry_run:
+                # the digest and confirmations of digest replies: to the consultant only
+                from mailflow.desk.digest import send_outbox
+                send_outbox(loaded, tick, send_with)
             if config.imap is not None and config.imap.sent_folder and not dry_run:
                 _copy_to_sent(loaded, tick)
         finally:

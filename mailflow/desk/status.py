@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from mailflow.config.loading import Loaded
 from mailflow.desk import tables, views
-from mailflow.engine.schedule import next_time
 from mailflow.store import State
 
 # what needs the consultant, and in which words
@@ -69,16 +68,18 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
         stage_msgs = [m for m in msgs if m["stage"] == s.id]
         replies = [r for m in stage_msgs for r in replies_by_msg.get(m["key"], [])]
         item = items.get(s.id)
-        cells[s.id] = views.stage_mark(stage_msgs, item, replies, eng["time_zone"])
         first = next((m for m in stage_msgs if m["step"] == 0), None)
-        at = next_time(first, item)
+        at = plan.when(first, item)  # the one answer every view gives
+        cells[s.id] = views.stage_mark(stage_msgs, item, replies, eng["time_zone"], when=at)
         if at is not None and not (first or {}).get("sent_at") and (
                 first is None or first["state"] not in ("rejected", "cancelled", "failed")):
             upcoming.append(at)
         stages[s.id] = {"state": first["state"] if first else (item.status if item else None),
                         "sent_at": first.get("sent_at") if first else None,
-                        "due": at.isoformat() if at and not (first or {}).get("sent_at")
-                        else (first.get("due") if first else None),
+                        "due": first.get("due") if first else (
+                            item.due.isoformat() if item and item.due else None),
+                        "goes_out": at.isoformat() if at and not (first or {}).get("sent_at")
+                        else None,
                         "replies": [r["kind"] for r in replies]}
     error = plan.errors.get(eng["id"])
     data = {**views.engagement_row(eng), "stages": stages, "error": error}

@@ -11,6 +11,7 @@ from mailflow import timing
 from mailflow.desk import tables
 from mailflow.engine.planner import PlanItem
 from mailflow.engine.schedule import next_time
+from mailflow.errors import MailflowError
 
 STATE_MARKS = {
     "planned": "due {date}", "blocked": "BLOCKED", "awaiting_approval": "to approve {date}",
@@ -29,6 +30,14 @@ def echo_table(headers: list[str | tables.Column], rows: list[list[object]],
     for line in tables.render(columns, rows, tables.terminal_width() if width is True
                               else width or None, compact):
         click.echo(line)
+
+
+def next_time_plain(msg: dict, item: PlanItem | None) -> dt.datetime | None:
+    """Without a project at hand: when it went, else the plan's due, else the stored due."""
+    ts = msg.get("sent_at") or msg.get("due")
+    if msg.get("sent_at") or item is None or item.due is None:
+        return dt.datetime.fromisoformat(ts) if ts else None
+    return item.due
 
 
 def one_line(text: str) -> str:
@@ -55,11 +64,13 @@ def engagement_row(e: dict) -> dict:
             "feedback": e.get("feedback")}
 
 
-def message_row(m: dict, zone: str) -> dict:
-    """A message as a JSON row (without its bodies)."""
+def message_row(m: dict, zone: str, when: dt.datetime | None = None) -> dict:
+    """A message as a JSON row (without its bodies); `when` is its real next send time
+    (engine.sendtime), which the due time shown defaults to."""
+    shown = when.isoformat() if when else m.get("due")
     return {"id": m["key"], "engagement": m["engagement"], "stage": m["stage"],
             "step": m["step"], "state": m["state"], "due": m.get("due"),
-            "due_local": local(m.get("due"), zone), "sent_at": m.get("sent_at"),
+            "due_local": local(shown, zone), "goes_out": shown, "sent_at": m.get("sent_at"),
             "subject": m.get("subject"), "to": [p["email"] for p in m.get("to") or []],
             "cc": [p["email"] for p in m.get("cc") or []], "why": waiting_reason(m),
             "error": m.get("error"), "server_reply": m.get("server_reply"),
@@ -70,6 +81,8 @@ def waiting_reason(m: dict) -> str:
     """Why a message waits for the consultant: approval, overdue, in doubt, blocked."""
     state = m["state"]
     if state == "awaiting_approval":
+        if m.get("late_hold") and m.get("late_ok_for") != m.get("late_hold"):
+            return "late: " + m["late_hold"].removeprefix("held for you: ")
         return "overdue" if m.get("overdue") else ("edited" if m.get("edited") else "approval")
     if state == "in_doubt":
         return "in doubt"
@@ -86,17 +99,23 @@ def intent_cell(intent: dict | None) -> str:
     return f"{kind} {intent['detail']}" if intent.get("detail") else kind
 
 
-def plan_rows(items: list[PlanItem], messages: dict[str, dict], zone: str) -> list[dict]:
-    """The timeline of one engagement: planner items merged with what already happened."""
+def plan_rows(items: list[PlanItem], messages: dict[str, dict], zone: str,
+              when=None) -> list[dict]:  # noqa: ANN001 - (msg, item) -> next time
+    """The timeline of one engagement: planner items merged with what already happened.
+
+    `when` gives a message's next time (`Preview.when`: engine.schedule over engine.sendtime),
+    so that plan, status, drafts and show give one date for one message at one `now`.
+    """
     rows = []
     for item in items:
         msg = messages.get(item.key) or {}
         state = msg.get("state") or item.status
-        at = next_time(msg, item)  # the one answer every view gives
-        when = at.isoformat() if at else None
+        at = when(msg, item) if when else next_time_plain(msg, item)  # one answer, every view
+        when_iso = at.isoformat() if at else None
         rows.append({"id": item.key, "stage": item.stage, "step": item.step,
                      "template": item.template, "status": item.status, "state": state,
-                     "when": when, "when_local": local(when, zone), "reasons": list(item.reasons),
+                     "when": when_iso, "when_local": local(when_iso, zone),
+                     "reasons": list(item.reasons),
                      "approval": item.approval})
     return rows
 
@@ -130,17 +149,21 @@ def short_header(stage_id: str, taken: list[str]) -> str:
     return first if first not in taken else stage_id
 
 
-def stage_mark(msgs: list[dict], item: PlanItem | None, replies: list[dict], zone: str) -> str:
-    """One cell of the status grid: the state of a stage (first email and its reminders)."""
+def stage_mark(msgs: list[dict], item: PlanItem | None, replies: list[dict], zone: str,
+               when: dt.datetime | None = None) -> str:
+    """One cell of the status grid: the state of a stage (first email and its reminders).
+
+    `when` is the real next send time of an unsent stage (engine.sendtime), shown as its date.
+    """
     first = next((m for m in msgs if m["step"] == 0), None)
     kinds = {r.get("kind") for r in replies}
     if first is None:
         if item is None:
             return ""
         return {"skipped": "skipped", "waiting": "waiting", "error": "ERROR",
-                "scheduled": f"due {local(next_time(None, item), zone, '%m-%d')}"
-                }.get(item.status, item.status)
-    date = local(next_time(first, item), zone, "%m-%d")
+                "scheduled": f"due {local(when or item.due, zone, '%m-%d')}"}.get(
+                    item.status, item.status)
+    date = local(first.get("sent_at") or when or first.get("due"), zone, "%m-%d")
     mark = STATE_MARKS.get(first["state"], first["state"]).format(date=date)
     if "human" in kinds or "unsubscribe" in kinds:
         mark += " replied"
@@ -191,7 +214,8 @@ def message_rows(state, record: dict, preview: Preview | None = None) -> list[di
     items = preview.items_by_key() if preview else {}
     out = []
     for m in state.messages_of(record["id"]):
-        at = next_time(m, items.get(m["key"]))
+        item = items.get(m["key"])
+        at = preview.when(m, item) if preview else next_time_plain(m, item)
         out.append({"id": m["key"], "stage": m["stage"], "step": m["step"], "state": m["state"],
                     "when": at.isoformat() if at else None,
                     "when_local": local(at, record["time_zone"]), "subject": m.get("subject")})
@@ -216,12 +240,29 @@ def _person(p: dict) -> str:
 class Preview:
     """The planner's items for every engagement at `now`, or the error that broke one."""
 
+    loaded: object = None
+    state: object = None
+    now: dt.datetime | None = None
     items: dict[str, list[PlanItem]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
     def items_by_key(self) -> dict[str, PlanItem]:
         """Every item by message key."""
         return {i.key: i for items in self.items.values() for i in items}
+
+    def when(self, msg: dict | None, item: PlanItem | None) -> dt.datetime | None:
+        """A message's (or plan item's) next time: the one answer every view gives."""
+        eid = (msg or {}).get("engagement") or (item.engagement if item else None)
+        eng = self.state.engagements.get(eid)
+        if eng is None:
+            return next_time_plain(msg or {}, item)
+        ctx = self.loaded.context_for(eng)
+        stage = (msg or {}).get("stage") or (item.stage if item else None)
+        try:
+            window = self.loaded.sequence_for(eng).stage(stage).window
+        except (KeyError, LookupError, MailflowError):
+            window = self.loaded.window
+        return next_time(msg, item, self.now, ctx.zone, window, ctx.calendar)
 
 
 def preview(state, loaded, now: dt.datetime, ids: list[str] | None = None) -> Preview:  # noqa: ANN001
@@ -230,7 +271,7 @@ def preview(state, loaded, now: dt.datetime, ids: list[str] | None = None) -> Pr
     from mailflow.store import MemoryWriter
     tick = Tick(loaded, MemoryWriter(state), now)
     replies = state.replies_by_engagement()
-    out = Preview()
+    out = Preview(loaded, state, now)
     for eid in ids if ids is not None else list(state.engagements):
         eng = state.engagements[eid]
         if eng.get("status") != "active" or eng.get("archived"):
