@@ -85,7 +85,7 @@ def test_every_view_gives_the_same_next_time(desk):
     plan = views.preview(state, loaded, now)
     from_plan = {r["id"]: r["when_local"] for r in views.plan_rows(
         plan.items["northwind-2026"], {m["key"]: m for m in state.messages_of("northwind-2026")},
-        ZONE)}
+        ZONE, plan.when)}
     from_drafts = {r["id"]: r["due_local"] for r in draft_rows(state, loaded, now)}
     from_show = {r["id"]: r["when_local"] for r in views.message_rows(
         state, state.engagements["northwind-2026"], plan)}
@@ -94,6 +94,15 @@ def test_every_view_gives_the_same_next_time(desk):
     assert grid.rows[0].cells["timeline_notice"] == "to approve 12-30"
     for key, when in from_show.items():
         assert from_plan[key] == when
+    # two days late and never approved: every view says the same next opening
+    late = at("2027-01-04T12:00")
+    state = store.load()
+    plan = views.preview(state, loaded, late)
+    shown = {r["id"]: r["due_local"] for r in draft_rows(state, loaded, late)}
+    grid = status_grid(state, loaded, late)
+    assert shown[KEY] == views.message_rows(state, state.engagements["northwind-2026"],
+                                            plan)[0]["when_local"]
+    assert grid.rows[0].cells["timeline_notice"] == "to approve " + shown[KEY][9:14]
 
 
 def test_replan_follows_a_changed_date(desk):

@@ -63,17 +63,26 @@ def item(due: dt.datetime | None) -> PlanItem:
 
 
 def test_next_time_is_the_send_for_a_sent_message_and_the_plan_for_a_pending_one():
-    planned = dt.datetime(2027, 1, 27, 14, tzinfo=dt.UTC)
+    from mailflow import timing
+    ny = load_zone("America/New_York")
+    cal = timing.make_calendar(None)
+    win = timing.DEFAULT_WINDOW
+
+    def at(msg, it, now=dt.datetime(2027, 1, 20, 12, tzinfo=dt.UTC)):
+        return next_time(msg, it, now, ny, win, cal)
+
+    planned = dt.datetime(2027, 1, 27, 14, tzinfo=dt.UTC)  # Wed 09:00 EST, in the window
     stored = "2027-01-22T14:00:00+00:00"
     sent = {"state": "sent", "sent_at": "2027-01-20T15:00:00+00:00", "due": stored}
-    assert next_time(sent, item(planned)).isoformat() == "2027-01-20T15:00:00+00:00"
+    assert at(sent, item(planned)).isoformat() == "2027-01-20T15:00:00+00:00"
     waiting = {"state": "awaiting_approval", "due": stored}
-    assert next_time(waiting, item(planned)) == planned  # what the next run will store
-    assert next_time(waiting, None).isoformat() == stored
-    retry = {"state": "retry", "due": stored, "next_attempt": "2027-01-22T14:05:00+00:00"}
-    assert next_time(retry, item(planned)).isoformat() == "2027-01-22T14:05:00+00:00"
-    assert next_time(None, item(planned)) == planned
-    assert next_time({"state": "cancelled", "due": stored}, item(planned)).isoformat() == stored
+    assert at(waiting, item(planned)) == planned  # what the next run will store
+    assert at(waiting, None).isoformat() == stored
+    assert at(None, item(planned)) == planned
+    assert at({"state": "cancelled", "due": stored}, item(planned)).isoformat() == stored
+    # past its due time and not sent: the first opening from now (engine.sendtime's rule)
+    late = dt.datetime(2027, 1, 28, 23, tzinfo=dt.UTC)  # Thu 18:00 EST, the window closed
+    assert at(waiting, None, late) == dt.datetime(2027, 1, 29, 14, tzinfo=dt.UTC)
 
 
 # -- --now in the project's zone, global options anywhere ------------------------------------
