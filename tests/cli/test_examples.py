@@ -30,7 +30,7 @@ from click.testing import CliRunner
 from mailflow.cli import cli
 from mailflow.cli.app import hoist_global_options
 from mailflow.store import Store
-from tests.helpers import imap_toml, make_project, reply
+from tests.helpers import imap_toml, make_project, reply, told_only
 from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +129,8 @@ def test_the_examples_are_found():
 
 def _cli(proj, *args: str, now: str) -> None:
     r = proj.cli(*args, now=now)
-    assert r.exit_code == 0, (args, r.output)
+    # a run that drafts says once what newly needs you, with exit 1 (issue 13)
+    assert r.exit_code == 0 or args[0] == "run" and told_only(r), (args, r.output)
 
 
 def _drafted(proj) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from mailflow.store import Store
 from mailflow.transport.sink import free_port
-from tests.helpers import make_project
+from tests.helpers import make_project, told_only
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +45,8 @@ def proj(tmp_path):
 
 def prepared(p, *args: str, now: str) -> None:
     r = p.cli(*args, now=now)
-    assert r.exit_code == 0, r.output
+    # a run that drafts says once what newly needs you, with exit 1 (issue 13)
+    assert r.exit_code == 0 or args[0] == "run" and told_only(r), r.output
 
 
 def run_in(p, *args: str, **kw: object) -> subprocess.CompletedProcess:
