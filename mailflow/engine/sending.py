@@ -172,3 +172,30 @@ def record_delivery(msg: Mapping, delivery: Delivery, now: dt.datetime,
         changes["state"] = "failed"
         out.problems.append(f"{key}: failed: {summary}")
     return out
+
+
+def settle_from_sent(msg: Mapping, found: bool, folder: str, now: dt.datetime) -> dict | None:
+    """The changes that settle an in-doubt message found in the Sent folder, or None.
+
+    The Sent folder proves delivery only for a copy mailflow did not make itself: once it
+    appended this message (`copied_at`, after an earlier partial delivery), finding it there
+    says nothing about the attempt in doubt.
+    """
+    if not found or msg.get("copied_at") or msg.get("sent_copy"):
+        return None
+    at = (msg.get("attempts_at") or [_iso(now)])[-1]
+    outcomes = {r: dict(o) for r, o in (msg.get("recipients") or {}).items()}
+    for entry in outcomes.values():
+        if entry.get("outcome") == Outcome.IN_DOUBT.value:
+            entry.update(outcome=Outcome.DELIVERED.value, reply=f"found in {folder}")
+    pending = [r for r, o in outcomes.items() if o.get("outcome") not in SETTLED]
+    changes = {"state": "retry" if pending else "sent", "sent_copy": folder,
+               "sent_at": msg.get("sent_at") or at, "recipients": outcomes,
+               "delivered_to": sorted(r for r, o in outcomes.items()
+                                      if o.get("outcome") == Outcome.DELIVERED.value)
+               or list(msg.get("delivered_to") or []),
+               "remaining": pending or None,
+               "note": f"found in {folder} by its Message-ID"}
+    if pending:
+        changes["next_attempt"] = _iso(now)
+    return changes
