@@ -88,9 +88,10 @@ class MemoryTransport:
         if not self._open:
             self.connect()
         if (utf8 or any(u for _, u in env.values())) and "smtputf8" not in self.extensions:
+            odd = ", ".join(a for a in [sender, *recipients] if not a.isascii())
             return Delivery.every(recipients, Outcome.PERMANENT,
-                                  "not sent: a non-ASCII address needs SMTPUTF8, which smtp "
-                                  "memory does not offer", offered=False)
+                                  f"not sent: a non-ASCII address ({odd}) needs SMTPUTF8, "
+                                  "which smtp memory does not offer", offered=False)
         whole = self._message_script.pop(0) if self._message_script else None
         if whole == "drop":
             self._open = False
