@@ -174,6 +174,26 @@ def record_delivery(msg: Mapping, delivery: Delivery, now: dt.datetime,
     return out
 
 
+def interrupted(msg: Mapping, now: dt.datetime) -> dict:
+    """The changes for a message left `sending` by a process that died: in doubt, per recipient.
+
+    The `sending` mark names the attempt's recipients (`attempt_to`); each of them that had
+    not already got the message may or may not have it now.
+    """
+    outcomes = {r: dict(o) for r, o in (msg.get("recipients") or {}).items()}
+    doubt = [r for r in msg.get("attempt_to") or []
+             if (outcomes.get(r) or {}).get("outcome") not in SETTLED]
+    for rcpt in doubt:
+        outcomes[rcpt] = {"outcome": Outcome.IN_DOUBT.value, "reply": "interrupted",
+                          "at": _iso(now)}
+    changes: dict = {"state": "in_doubt", "recipients": outcomes,
+                     "note": "mailflow stopped during the SMTP transaction; it may or may not "
+                             "have been delivered"}
+    if doubt:
+        changes["remaining"] = still_to_receive(list(outcomes), outcomes) or None
+    return changes
+
+
 def settle_from_sent(msg: Mapping, found: bool, folder: str, now: dt.datetime) -> dict | None:
     """The changes that settle an in-doubt message found in the Sent folder, or None.
 

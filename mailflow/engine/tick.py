@@ -98,9 +98,8 @@ class Tick:
         """A message left `sending` by a process that died may or may not have gone out."""
         for msg in list(self.state.messages.values()):
             if msg.get("state") == "sending":
-                self.mark(msg, "message.in_doubt", durable=True, state="in_doubt",
-                          note="mailflow stopped during the SMTP transaction; it may or may not "
-                               "have been delivered")
+                self.mark(msg, "message.in_doubt", durable=True,
+                          **sending.interrupted(msg, self.now))
                 self.report.problems.append(
                     f"{msg['key']}: in doubt (interrupted while sending); check your Sent "
                     f"folder, then `mailflow drafts resolve {msg['key']} --sent|--resend`")
@@ -339,7 +338,7 @@ class Tick:
                 before = msg["state"]
                 # durable before the transaction: if we die now, the next run knows
                 self.mark(msg, "message.sending", durable=True, state="sending",
-                          append={"attempts_at": now_iso(self.now)})
+                          attempt_to=rcpts, append={"attempts_at": now_iso(self.now)})
                 try:
                     result = transport.send(raw, sender.email, rcpts)
                 except MailflowError as err:

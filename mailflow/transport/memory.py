@@ -25,9 +25,10 @@ class Accepted:
     """One message as the in-memory server took it: envelope and bytes."""
 
     sender: str
-    recipients: list[str]
+    recipients: list[str]  # every recipient that may have it (delivered or in doubt)
     raw: bytes
-    in_doubt: bool = False  # the sender was told nothing: it may think it was lost
+    in_doubt: bool = False  # the sender was told nothing for some: it may think it was lost
+    confirmed: list[str] = field(default_factory=list)  # those told "delivered"
 
 
 @dataclass
@@ -107,7 +108,8 @@ class MemoryTransport:
                 if o.outcome in (Outcome.DELIVERED, Outcome.IN_DOUBT)]
         if took:
             doubt = any(o.outcome is Outcome.IN_DOUBT for o in outcomes.values())
-            self.accepted.append(Accepted(env_sender, took, raw, in_doubt=doubt))
+            sure = [env[r][0] for r, o in outcomes.items() if o.outcome is Outcome.DELIVERED]
+            self.accepted.append(Accepted(env_sender, took, raw, in_doubt=doubt, confirmed=sure))
         reply = whole.reply if isinstance(whole, RecipientOutcome) else (
             "250 OK" if took else "")
         return Delivery(outcomes, reply)
