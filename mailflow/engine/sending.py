@@ -194,6 +194,20 @@ def interrupted(msg: Mapping, now: dt.datetime) -> dict:
     return changes
 
 
+def confirmed_sent(msg: Mapping, who: str, now: dt.datetime) -> dict:
+    """The changes when the consultant says an in-doubt message did go out (`--sent`)."""
+    outcomes = {r: dict(o) for r, o in (msg.get("recipients") or {}).items()}
+    for entry in outcomes.values():
+        if entry.get("outcome") == Outcome.IN_DOUBT.value:
+            entry.update(outcome=Outcome.DELIVERED.value, reply=f"confirmed by {who}")
+    changes: dict = {"state": "sent", "note": f"confirmed sent by {who}",
+                     "sent_at": msg.get("sent_at") or (msg.get("attempts_at") or [_iso(now)])[-1]}
+    if outcomes:
+        changes.update(recipients=outcomes, remaining=None, delivered_to=sorted(
+            r for r, o in outcomes.items() if o.get("outcome") == Outcome.DELIVERED.value))
+    return changes
+
+
 def settle_from_sent(msg: Mapping, found: bool, folder: str, now: dt.datetime) -> dict | None:
     """The changes that settle an in-doubt message found in the Sent folder, or None.
 

@@ -177,8 +177,8 @@ def test_temporary_refusals_past_the_lifetime_fail():
 # -- Sent-folder reconciliation -----------------------------------------------------------------
 
 def doubtful(**extra) -> dict:
-    return msg("e/m", state="in_doubt", attempts_at=[iso(NOW)],
-               recipients={"a@x": {"outcome": "in_doubt"}}, **extra)
+    extra.setdefault("recipients", {"a@x": {"outcome": "in_doubt"}})
+    return msg("e/m", state="in_doubt", attempts_at=[iso(NOW)], **extra)
 
 
 def test_a_copy_found_in_sent_settles_an_in_doubt_message():
@@ -202,3 +202,12 @@ def test_recipients_still_refused_for_now_are_retried_after_settling():
     got = sending.settle_from_sent(m, True, "Sent", NOW)
     assert got["state"] == "retry" and got["remaining"] == ["b@x"]
     assert got["next_attempt"] == iso(NOW)
+
+
+def test_the_consultant_confirming_a_send_settles_each_recipient_in_doubt():
+    m = doubtful(recipients={"a@x": {"outcome": "in_doubt"}, "b@x": {"outcome": "delivered"}},
+                 sent_at=iso(NOW - HOUR))
+    got = sending.confirmed_sent(m, "dana", NOW)
+    assert got["state"] == "sent" and got["note"] == "confirmed sent by dana"
+    assert got["delivered_to"] == ["a@x", "b@x"] and got["sent_at"] == iso(NOW - HOUR)
+    assert got["recipients"]["a@x"] == {"outcome": "delivered", "reply": "confirmed by dana"}
