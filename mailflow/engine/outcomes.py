@@ -73,7 +73,8 @@ class Transport(Protocol):
         """Offer one message to these envelope recipients; raises only when nothing went out.
 
         A MailflowError means the connection failed before any of the message was sent: the
-        message is untouched and the batch stops (the server is unusable for now).
+        message is untouched and the batch stops (the server is unusable for now). A closed
+        transport connects again on the next send.
         """
 
     def probe(self) -> dict[str, str]:

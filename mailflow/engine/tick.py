@@ -351,6 +351,16 @@ class Tick:
                     self.report.problems.append(str(err))
                     self.report.deferred += len(due) - i - 1
                     break
+                except Exception as err:  # noqa: BLE001 - a transport's bug, not the batch's
+                    # nobody knows how far it got: in doubt (never resent blindly), and the
+                    # connection is started afresh for the rest of the batch
+                    self.mark(msg, "message.in_doubt", durable=True,
+                              **sending.interrupted(msg, self.now))
+                    self.report.problems.append(
+                        f"{msg['key']}: in doubt: the transport failed ({type(err).__name__}: "
+                        f"{err}); `mailflow drafts resolve {msg['key']} --sent|--resend`")
+                    transport.close()
+                    continue
                 if self._record_result(msg, result):
                     delivered.append((msg, raw))
                 if bar is not None:

@@ -241,3 +241,30 @@ def test_a_reply_to_the_feedback_request_is_recorded_and_stops_its_reminder(seam
     assert reminder is None or reminder["state"] in ("cancelled",)
     assert seams.transport.received_by(TO) == sum(
         1 for m in seams.messages.values() if m.get("sent_at"))
+
+
+def test_a_transport_that_breaks_on_one_message_leaves_it_in_doubt_and_the_batch_goes_on(
+        tmp_path):
+    from mailflow.transport.memory import MemoryTransport
+
+    class Flaky(MemoryTransport):
+        def send(self, raw, sender, recipients):  # noqa: ANN001, ANN201
+            if "to@a.example" in recipients:
+                raise RuntimeError("a bug")
+            return super().send(raw, sender, recipients)
+
+    p = SeamProject(tmp_path)
+    p.transport = Flaky()
+    for eid in ("a", "b"):
+        path = p.proj.write_engagement(eid, p.proj.example(**{
+            r'^id = "northwind-2026"': f'id = "{eid}"', r"^client = .*$": f'client = "{eid}"',
+            r"mj\.alvarez@northwind\.example": f"to@{eid}.example"}))
+        p.add(path)
+    p.tick(DRAFT)
+    p.approve_all(DRAFT)
+    report = p.tick(SEND)
+    assert report.sent == ["b/timeline_notice/0"]
+    a = p.messages["a/timeline_notice/0"]
+    assert a["state"] == "in_doubt" and a["recipients"]["to@a.example"]["outcome"] == "in_doubt"
+    assert any("a/timeline_notice/0: in doubt: the transport failed (RuntimeError: a bug)"
+               in line for line in report.problems)

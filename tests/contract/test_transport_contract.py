@@ -213,3 +213,11 @@ def test_a_non_ascii_local_part_goes_out_with_smtputf8(utf8_harness):
     (rcpts, kept), = utf8_harness.received()
     assert rcpts == ["jürgen@xn--bcher-kva.example"]
     assert "To: Jürgen <jürgen@xn--bcher-kva.example>".encode() in kept  # UTF-8 as it was
+
+
+def test_a_closed_transport_connects_again_on_the_next_send(harness):
+    t = harness.transport()
+    t.connect()
+    t.close()
+    assert t.send(raw_message(), SENDER, [TO]).having(Outcome.DELIVERED) == [TO]
+    t.close()
