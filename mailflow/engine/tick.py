@@ -19,14 +19,12 @@ from mailflow.config.loading import Loaded, schedule
 from mailflow.engine import checklist, sending
 from mailflow.engine.outcomes import Delivery, Transport
 from mailflow.engine.planner import PENDING, PlanItem, plan_engagement
+from mailflow.engine.wire import wire_message
 from mailflow.errors import MailflowError, RenderError
 from mailflow.render.compose import (
     address,
-    build_message,
     make_message_id,
     make_reply_token,
-    plus_address,
-    recipients,
 )
 from mailflow.store import State, Writer, now_iso
 
@@ -368,33 +366,11 @@ class Tick:
         return delivered
 
     def wire(self, msg: dict) -> tuple[bytes, list[str]]:
-        """The message as it goes on the wire, and its envelope recipients."""
+        """The message as it goes on the wire, and its envelope recipients (engine/wire.py)."""
         root = self.state.messages.get(msg.get("thread_root") or "")
-        in_reply_to = references = None
-        if root is not None and root.get("message_id"):
-            chain = [m["message_id"] for m in self.state.messages_of(msg["engagement"])
-                     if m.get("thread_root") == root["key"] and m.get("sent_at")
-                     and m["step"] < msg["step"] and m.get("message_id")]
-            references = (root["message_id"], *chain)
-            in_reply_to = references[-1]
-        reply_to = None
-        sender = self.loaded.config.sender
-        if sender.reply_to_token and msg.get("reply_token"):
-            reply_to = plus_address(sender.email, msg["reply_token"])
-        html, text = self.w.body(msg["body"])
-        # a retry to the remaining recipients, or a resend, is the same message: same Date
-        first_attempt = _ts((msg.get("attempts_at") or [None])[0])
-        email = build_message(subject=msg["subject"], html=html, text=text,
-                              sender=self._sender(), to=msg["to"], cc=msg.get("cc", []),
-                              message_id=msg["message_id"], date=first_attempt or self.now,
-                              where=f"engagement {msg['engagement']}", in_reply_to=in_reply_to,
-                              references=references or (), reply_to=reply_to)
-        envelope = recipients(email)
-        if msg.get("recipients"):
-            rcpts = sending.still_to_receive(envelope, msg["recipients"])
-        else:  # recorded before per-recipient outcomes were kept
-            rcpts = msg.get("remaining") or envelope
-        return email.as_bytes(), rcpts
+        siblings = self.state.messages_of(msg["engagement"]) if root is not None else []
+        return wire_message(msg, root, siblings, self.w.body(msg["body"]), self._sender(),
+                            self.loaded.config.sender.reply_to_token, self.now)
 
     def _record_result(self, msg: dict, result: Delivery) -> bool:
         """Journal one attempt's per-recipient outcomes; True when someone got it just now."""
