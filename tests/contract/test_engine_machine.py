@@ -1,10 +1,10 @@
 """A hypothesis state machine over the engine with the in-memory transport and mailbox.
 
-It interleaves adding engagements, approving drafts, clients replying, servers refusing,
-losing connections or going down, the process dying mid-transaction, the consultant
-resolving what is in doubt, and ticks through weeks of time; after every step it checks that
-nobody got a message twice, nothing went out unapproved, and every message is in a legal state
-that agrees with what the transport saw.
+It interleaves adding engagements, editing and approving drafts, pausing, clients replying,
+servers refusing, losing connections or going down, the process dying mid-transaction, the
+consultant resolving what is in doubt, and ticks through weeks of time; after every step it
+checks that nobody got a message twice, nothing went out unapproved or paused or unedited, and
+every message is in a legal state that agrees with what the transport saw.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.added: set[str] = set()
         self.replied: set[str] = set()
         self.paused_sent: dict[str, int | None] = {}  # engagement -> sent when it was paused
+        self.edited: dict[str, str] = {}  # Message-ID -> the subject it was last edited to
 
     def teardown(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -156,6 +157,28 @@ class EngineMachine(RuleBasedStateMachine):
         self.p.mailbox.deliver("INBOX", reply(self.p.messages[key], "Thanks, noted.",
                                               mid=f"<r{n}@northwind.example>"))
         self.replied.add(key)
+
+    @rule(data=st.data())
+    def the_consultant_edits_a_draft(self, data) -> None:  # noqa: ANN001
+        from mailflow.desk.actions import apply_edit
+        drafts = sorted(k for k, m in self.p.messages.items()
+                        if m["state"] in ("awaiting_approval", "approved"))
+        if not drafts:
+            return
+        key = data.draw(st.sampled_from(drafts))
+        with self.p.store.writer() as w:
+            apply_edit(w, w.state.messages[key], f"Edited {len(self.edited)}", "<p>Edited</p>",
+                       "Edited", "test", self.p.at(self.when))
+            w.save()
+        self.edited[self.p.messages[key]["message_id"]] = f"Edited {len(self.edited)}"
+
+    @invariant()
+    def an_edited_draft_goes_out_as_edited(self) -> None:
+        for accepted in self.p.transport.accepted:
+            got = email.message_from_bytes(accepted.raw, policy=default)
+            subject = self.edited.get(str(got["Message-ID"]))
+            if subject is not None:
+                assert str(got["Subject"]) == subject
 
     @rule(eid=st.sampled_from(sorted(ENGAGEMENTS)), pause=st.booleans())
     def the_consultant_pauses_or_resumes(self, eid: str, pause: bool) -> None:
