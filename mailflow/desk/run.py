@@ -40,6 +40,10 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
             transport = functools.partial(SmtpTransport, config.smtp)
         try:
             report = tick.run(poll=poll, send_with=transport)
+            if transport is not None and not dry_run:
+                # the digest and confirmations of digest replies: to the consultant only
+                from mailflow.desk.digest import send_outbox
+                send_outbox(loaded, tick, transport)
             if config.imap is not None and config.imap.sent_folder and not dry_run:
                 _copy_to_sent(loaded, tick, mailbox)
         finally:
