@@ -95,6 +95,8 @@ def drafts_show(app: App, ref: str, html_file: Path | None, open_browser: bool) 
         click.echo(f"Approved: by {msg['approved_by']} at {msg.get('approved_at')}")
     if msg.get("error"):
         click.echo(f"Error:   {msg['error']}")
+    for a in msg.get("attachments") or ():
+        click.echo(f"Attached: {views.attachment_line(a)}")
     html, text = app.store.body(msg["body"])
     click.echo()
     click.echo(text)

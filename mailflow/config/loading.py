@@ -44,11 +44,14 @@ class Loaded:
         """Changes when any template file changes, so unapproved drafts are rendered anew."""
         h = hashlib.sha256()
         root = self.project.templates_dir
-        for path in sorted(root.rglob("*")):
+        # the documents too: a draft may attach one (rule key `attach`)
+        paths = sorted(root.rglob("*")) + sorted((root.parent / "docs").rglob("*"))
+        for path in paths:
             if path.is_file():
                 # relative names: moving or copying the project must not redraw every draft
                 st = path.stat()
-                h.update(f"{path.relative_to(root)}:{st.st_mtime_ns}:{st.st_size}".encode())
+                h.update(f"{path.relative_to(root.parent)}:{st.st_mtime_ns}:{st.st_size}"
+                         .encode())
         return h.hexdigest()[:16]
 
     def sequence_for(self, engagement: dict) -> Sequence:

@@ -16,6 +16,9 @@ from mailflow.errors import ConfigError
 
 ON_REPLY = ("stop", "needs_action", "feedback", "pause", "complete")
 LATE = ("hold", "send")
+# what a stage can attach, and as what: the documents of mailflow.render.document
+ATTACHABLE = {"offboarding_doc": "offboarding", "deliverables_review": "deliverables"}
+ATTACH_FORMATS = ("auto", "pdf", "html")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -56,12 +59,21 @@ class Stage:
     window: timing.Window
     at: dt.time | None
     reminders: tuple[Reminder, ...]
+    attach: tuple[str, ...] = ()
+    attach_format: str = "auto"  # pdf when WeasyPrint can be loaded, else html
+    attach_when: str | None = None
 
     def applies(self, data: dict) -> bool:
         """Whether the stage's condition holds for an engagement's data."""
         if not self.when:
             return True
         return bool(_condition(self.when)(**data))
+
+    def attachments_for(self, data: dict) -> tuple[str, ...]:
+        """The documents this stage attaches for an engagement (none when `attach_when` fails)."""
+        if not self.attach or (self.attach_when and not _condition(self.attach_when)(**data)):
+            return ()
+        return self.attach
 
 
 @dataclass(frozen=True)
@@ -83,7 +95,7 @@ class Sequence:
 
 
 _STAGE_KEYS = ["id", "name", "template", "due", "approval", "when", "on_reply", "late",
-               "window", "at", "reminder"]
+               "window", "at", "reminder", "attach", "attach_format", "attach_when"]
 
 
 def load_sequence(path: Path, base_window: timing.Window, templates_dir: Path | None = None,
@@ -145,13 +157,13 @@ def _load_stage(s: Section, seen: set[str], stages: list[Stage], all_ids: set,
     ref = anchor.removeprefix("reply:")
     if (ref != anchor or ref in all_ids) and ref not in seen:
         raise s.error("due", f"refers to stage {ref!r}, which must come earlier in the file")
-    when = s.text("when")
-    if when:
-        from jinja2 import TemplateSyntaxError
-        try:
-            _condition(when)
-        except TemplateSyntaxError as err:
-            raise s.error("when", f"cannot read condition {when!r}: {err.message}") from err
+    when = _checked_condition(s, "when")
+    attach = s.get("attach", list, [])
+    for name in attach:
+        if not isinstance(name, str) or name not in ATTACHABLE:
+            raise s.error("attach", f"cannot attach {name!r} (known: {', '.join(ATTACHABLE)})")
+    if len(set(attach)) != len(attach):
+        raise s.error("attach", "a document is listed twice")
     reminders = []
     for r in s.sections("reminder"):
         r.check_keys(["template", "after", "max", "approval"])
@@ -171,7 +183,21 @@ def _load_stage(s: Section, seen: set[str], stages: list[Stage], all_ids: set,
         due=due, approval=s.get("approval", bool, d_approval), when=when,
         on_reply=_choice(s, "on_reply", ON_REPLY, d_on_reply),
         late=_choice(s, "late", LATE, d_late), window=_window(s, d_window),
-        at=_time(s, "at", at) if at else None, reminders=tuple(reminders))
+        at=_time(s, "at", at) if at else None, reminders=tuple(reminders),
+        attach=tuple(attach), attach_format=_choice(s, "attach_format", ATTACH_FORMATS, "auto"),
+        attach_when=_checked_condition(s, "attach_when"))
+
+
+def _checked_condition(s: Section, key: str) -> str | None:
+    """A condition key (`when`, `attach_when`), compiled once to find syntax errors up front."""
+    text = s.text(key)
+    if text:
+        from jinja2 import TemplateSyntaxError
+        try:
+            _condition(text)
+        except TemplateSyntaxError as err:
+            raise s.error(key, f"cannot read condition {text!r}: {err.message}") from err
+    return text
 
 
 def load_rules(rules_dir: Path, base_window: timing.Window, templates_dir: Path | None = None

@@ -18,6 +18,7 @@ from email.utils import format_datetime
 
 from mailflow import timing
 from mailflow.config.loading import Loaded
+from mailflow.desk.views import attachment_line
 from mailflow.engine.digest import MESSAGE_ID_PREFIX, PLUS_PREFIX, digest_due, entries
 from mailflow.engine.outcomes import Outcome, Transport
 from mailflow.engine.sendtime import send_time_for
@@ -139,9 +140,15 @@ def _digest_email(loaded: Loaded, tick: Tick, listed, troubles: list[dict],  # n
             lines.append(f"    Why you: {msg['late_hold']}")
         elif msg.get("overdue"):
             lines.append(f"    Why you: {msg.get('note') or 'past due'}")
-        lines += [f"    Subject: {msg.get('subject')}", f"    Id: {msg['key']}", "", text.strip(),
+        lines += [f"    Subject: {msg.get('subject')}", f"    Id: {msg['key']}"]
+        # the client gets the documents too: the consultant approves them with the words
+        for a in msg.get("attachments") or ():
+            lines.append(f"    Attached: {attachment_line(a)}, here as {e.n}-{a['filename']}")
+            attachments.append((f"{e.n}-{a['filename']}", a["content_type"],
+                                tick.w.attachment(a["ref"])))
+        lines += ["", text.strip(),
                   "", f"    (the HTML version is attached as {e.n}-{msg['stage']}.html)", ""]
-        attachments.append((f"{e.n}-{msg['stage']}.html", html))
+        attachments.append((f"{e.n}-{msg['stage']}.html", "text/html", html.encode("utf-8")))
     if replies:
         lines += ["REPLIES THAT NEED YOU", ""]
     for e in replies:
@@ -172,9 +179,9 @@ def _digest_email(loaded: Loaded, tick: Tick, listed, troubles: list[dict],  # n
     email["Message-ID"] = message_id
     email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it
     email.set_content("\n".join(lines) + "\n", charset="utf-8", cte="quoted-printable")
-    for name, html in attachments:
-        email.add_attachment(html.encode("utf-8"), maintype="text", subtype="html",
-                             filename=name)
+    for name, content_type, data in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        email.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return email, subject
 
 

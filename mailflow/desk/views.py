@@ -74,7 +74,16 @@ def message_row(m: dict, zone: str, when: dt.datetime | None = None) -> dict:
             "subject": m.get("subject"), "to": [p["email"] for p in m.get("to") or []],
             "cc": [p["email"] for p in m.get("cc") or []], "why": waiting_reason(m),
             "error": m.get("error"), "server_reply": m.get("server_reply"),
-            "approved_by": m.get("approved_by"), "message_id": m.get("message_id")}
+            "approved_by": m.get("approved_by"), "message_id": m.get("message_id"),
+            "attachments": [{k: a[k] for k in ("name", "filename", "content_type", "size", "ref")}
+                            for a in m.get("attachments") or ()]}
+
+
+def attachment_line(a: dict) -> str:
+    """An attached document as a draft shows it: its file name, type, size and content id."""
+    size = a["size"]
+    shown = f"{size} bytes" if size < 1024 else f"{size / 1024:.1f} KiB"
+    return f"{a['filename']} ({a['content_type']}, {shown}, content {a['ref'][:12]})"
 
 
 def waiting_reason(m: dict) -> str:

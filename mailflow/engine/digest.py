@@ -31,8 +31,10 @@ class Entry:
 def content_digest(msg: dict) -> str:
     """What an approval by number binds to: subject, body, recipients and due time."""
     people = ",".join(p.get("email", "") for p in (msg.get("to") or []) + (msg.get("cc") or []))
+    # attachments only when there are some: digests sent before they existed stay valid
+    files = tuple(a.get("ref", "") for a in msg.get("attachments") or ())
     raw = "\x00".join((msg.get("subject") or "", msg.get("body") or "", people,
-                       msg.get("due") or "", msg.get("late_hold") or ""))
+                       msg.get("due") or "", msg.get("late_hold") or "", *files))
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
 
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from mailflow import timing
 from mailflow.config.engagements import hydrate
 from mailflow.config.loading import Loaded, schedule
+from mailflow.config.rules import Stage
 from mailflow.engine import checklist, sending
 from mailflow.engine.outcomes import Delivery, Transport
 from mailflow.engine.planner import PENDING, PlanItem, plan_engagement
 from mailflow.engine.wire import wire_message
-from mailflow.errors import MailflowError, RenderError
+from mailflow.errors import DependencyError, MailflowError, RenderError
 from mailflow.render.compose import (
     address,
     make_message_id,
@@ -243,6 +244,7 @@ class Tick:
                 sent=sent, recipient=to[0],
                 sends_on=max(_ts(msg["due"]), self.now).astimezone(ctx.zone).date())
             rendered = self.loaded.renderer.render(msg["template"], context)
+            attachments = self._attachments(msg, eng, stage)
             subject = rendered.subject
             root = self.state.messages.get(msg.get("thread_root") or "")
             if root is not None:
@@ -252,16 +254,22 @@ class Tick:
             for field, people in (("contacts.to", to), ("contacts.cc", cc)):
                 for person in people:
                     address(person, f"engagement {eng['id']}: {field}")
-        except (RenderError, KeyError) as err:
+        except (RenderError, DependencyError, KeyError) as err:
             error = f"engagement {eng['id']}: {msg['key']}: {err}"
             if msg.get("error") != error or msg["state"] != "blocked":
                 self.mark(msg, "message.blocked", state="blocked", error=error)
             self.report.problems.append(error)
             self.report.codes.add(RenderError.exit_code)
             return False
-        digest = hashlib.sha256("\x00".join((subject, rendered.html, rendered.text)).encode()
+        kept = [{"name": name, "filename": filename, "content_type": ctype, "size": len(data),
+                 "ref": self.w.put_attachment(data)}
+                for name, (filename, ctype, data) in attachments]
+        # an attachment is part of what the consultant approves: a new one withdraws approval
+        digest = hashlib.sha256("\x00".join((subject, rendered.html, rendered.text,
+                                             *(a["ref"] for a in kept))).encode()
                                 ).hexdigest()[:16]
         changes = {"subject": subject, "body": self.w.put_body(rendered.html, rendered.text),
+                   "attachments": kept,
                    "to": to, "cc": cc, "digest": digest,
                    "rendered_for": self._render_signature(eng), "error": None,
                    # held as late: rendered again, so no "before <date>" is already past
@@ -282,6 +290,23 @@ class Tick:
         if needs_approval:
             self.report.held.append(msg["key"])
         return True
+
+    def _attachments(self, msg: dict, eng: dict, stage: Stage
+                     ) -> list[tuple[str, tuple[str, str, bytes]]]:
+        """The documents a stage's first email carries, rendered as of its send time."""
+        if msg["step"] != 0 or not stage.attach:
+            return []
+        data = hydrate(eng)
+        data.update(checklist.planning_facts(data))
+        names = stage.attachments_for(data)
+        if not names:
+            return []
+        # one rendering for `mailflow doc` and the attachment: they cannot disagree
+        from mailflow.engine.documents import draft_attachments
+        at = max(_ts(msg["due"]), self.now)
+        files = draft_attachments(self.loaded.project, self.state, self.loaded, eng, names,
+                                  stage.attach_format, at)
+        return list(zip(names, files, strict=True))
 
     def _sender(self) -> dict:
         s = self.loaded.config.sender
@@ -410,8 +435,10 @@ class Tick:
         """The message as it goes on the wire, and its envelope recipients (engine/wire.py)."""
         root = self.state.messages.get(msg.get("thread_root") or "")
         siblings = self.state.messages_of(msg["engagement"]) if root is not None else []
+        files = tuple((a["filename"], a["content_type"], self.w.attachment(a["ref"]))
+                      for a in msg.get("attachments") or ())
         return wire_message(msg, root, siblings, self.w.body(msg["body"]), self._sender(),
-                            self.loaded.config.sender.reply_to_token, self.now)
+                            self.loaded.config.sender.reply_to_token, self.now, files)
 
     def _record_result(self, msg: dict, result: Delivery) -> bool:
         """Journal one attempt's per-recipient outcomes; True when someone got it just now."""

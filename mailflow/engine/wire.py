@@ -13,12 +13,14 @@ from mailflow.render.compose import build_message, plus_address, recipients
 
 
 def wire_message(msg: dict, root: dict | None, siblings: list[dict], body: tuple[str, str],
-                 sender: dict, reply_to_token: bool, now: dt.datetime
+                 sender: dict, reply_to_token: bool, now: dt.datetime,
+                 attachments: tuple[tuple[str, str, bytes], ...] = ()
                  ) -> tuple[bytes, list[str]]:
     """The message's bytes, and the envelope recipients still to receive it.
 
     `root` is the first message of its thread (None for a first message) and `siblings` the
     engagement's messages, of which those already sent in the thread go into References.
+    `attachments` are the kept documents of the draft as (filename, content type, bytes).
     """
     in_reply_to = references = None
     if root is not None and root.get("message_id"):
@@ -38,7 +40,7 @@ def wire_message(msg: dict, root: dict | None, siblings: list[dict], body: tuple
                           to=msg["to"], cc=msg.get("cc", []), message_id=msg["message_id"],
                           date=first_attempt or now, where=f"engagement {msg['engagement']}",
                           in_reply_to=in_reply_to, references=references or (),
-                          reply_to=reply_to)
+                          reply_to=reply_to, attachments=attachments)
     envelope = recipients(email)
     if msg.get("recipients"):
         rcpts = sending.still_to_receive(envelope, msg["recipients"])

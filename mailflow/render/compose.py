@@ -52,8 +52,13 @@ def plus_address(email: str, token: str) -> str:
 def build_message(*, subject: str, html: str, text: str, sender: dict, to: list[dict],
                   cc: list[dict], message_id: str, date: dt.datetime, where: str,
                   in_reply_to: str | None = None, references: tuple[str, ...] = (),
-                  reply_to: str | None = None) -> EmailMessage:
-    """A multipart/alternative message (text first, then HTML) with threading headers."""
+                  reply_to: str | None = None,
+                  attachments: tuple[tuple[str, str, bytes], ...] = ()) -> EmailMessage:
+    """A multipart/alternative message (text first, then HTML) with threading headers.
+
+    `attachments` are (filename, content type, bytes); with any, the message becomes
+    multipart/mixed: the alternative first, then each attachment (RFC 2046 5.1.3).
+    """
     if any(c in subject for c in "\r\n"):
         raise RenderError(f"{where}: subject contains a line break")
     people = [address(p, f"{where}: contacts.to") for p in to]
@@ -77,6 +82,13 @@ def build_message(*, subject: str, html: str, text: str, sender: dict, to: list[
         msg["References"] = " ".join(references or (in_reply_to,))
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    for filename, content_type, data in attachments:
+        if any(c in filename for c in "\r\n\"/\\") or not filename:
+            raise RenderError(f"{where}: unsafe attachment file name {filename!r}")
+        maintype, _, subtype = content_type.partition("/")
+        # base64 whatever the type: an attached HTML document must arrive byte for byte
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename,
+                           cte="base64")
     return msg
 
 

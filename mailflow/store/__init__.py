@@ -239,7 +239,31 @@ class Store:
         """
         payload = json.dumps({"html": html, "text": text}, ensure_ascii=False).encode("utf-8")
         ref = hashlib.sha256(payload).hexdigest()[:32]
-        path = self.body_path(ref)
+        self._keep(self.body_path(ref), payload)
+        return ref
+
+    def attachment_path(self, ref: str) -> Path:
+        """Where an attachment's bytes with this content address are kept (beside the bodies)."""
+        return self.dir / BODIES_DIR / ref[:2] / f"{ref}.bin"
+
+    def attachment(self, ref: str) -> bytes:
+        """A kept attachment's bytes, by the reference a message record keeps."""
+        path = self.attachment_path(ref)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"{path}: a draft's attachment is missing") from None
+        except OSError as err:
+            raise StoreError(f"{path}: a draft's attachment is unreadable ({err})") from err
+
+    def put_attachment(self, content: bytes) -> str:
+        """Keep an attachment once, durably, under its content address; return the address."""
+        ref = hashlib.sha256(content).hexdigest()[:32]
+        self._keep(self.attachment_path(ref), content)
+        return ref
+
+    def _keep(self, path: Path, payload: bytes) -> None:
+        """Write a content-addressed file once: temp, fsync, rename, fsync the folder."""
         if not path.exists():
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -250,7 +274,6 @@ class Store:
                 os.fsync(f.fileno())
             os.replace(tmp, path)
             _fsync_dir(path.parent)
-        return ref
 
     @contextmanager
     def writer(self) -> Iterator[Writer]:
@@ -357,6 +380,14 @@ class Writer:
         """A kept body as (html, text)."""
         return self.store.body(ref)
 
+    def put_attachment(self, content: bytes) -> str:
+        """Keep an attachment (before any event refers to it); returns its reference."""
+        return self.store.put_attachment(content)
+
+    def attachment(self, ref: str) -> bytes:
+        """A kept attachment's bytes."""
+        return self.store.attachment(ref)
+
     def touch(self) -> None:
         """Mark the state changed without an event (derived data such as plans and drafts)."""
         self.dirty = True
@@ -404,6 +435,7 @@ class MemoryWriter(Writer):
         self.dirty = False
         self._seq = state.meta.get("seq", 0)
         self._bodies: dict[str, tuple[str, str]] = {}
+        self._attachments: dict[str, bytes] = {}
 
     def put_body(self, html: str, text: str) -> str:
         """Keep a body in memory only."""
@@ -418,6 +450,20 @@ class MemoryWriter(Writer):
         if self.store is None:
             raise StoreError(f"body {ref} is not available in a preview")
         return self.store.body(ref)
+
+    def put_attachment(self, content: bytes) -> str:
+        """Keep an attachment in memory only."""
+        ref = "mem-" + hashlib.sha256(content).hexdigest()[:28]
+        self._attachments[ref] = content
+        return ref
+
+    def attachment(self, ref: str) -> bytes:
+        """An attachment kept in memory, else on disk."""
+        if ref in self._attachments:
+            return self._attachments[ref]
+        if self.store is None:
+            raise StoreError(f"attachment {ref} is not available in a preview")
+        return self.store.attachment(ref)
 
     def record(self, kind: str, *, at: dt.datetime, durable: bool = False, **parts: Any) -> dict:
         """Apply the event's changes without writing them anywhere."""
