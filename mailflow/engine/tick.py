@@ -235,6 +235,7 @@ class Tick:
         seq = self.loaded.sequence_for(eng)
         try:
             stage = seq.stage(msg["stage"])
+            names = self._attachment_names(msg, eng, stage)
             if not to:
                 raise RenderError(f"{msg['key']}: every recipient in contacts.to has bounced")
             context = template_context(
@@ -242,9 +243,10 @@ class Tick:
                 sender_email=self.loaded.config.sender.email, stage_id=stage.id,
                 stage_name=stage.name, step=msg["step"], now_local=self.now.astimezone(ctx.zone),
                 sent=sent, recipient=to[0],
-                sends_on=max(_ts(msg["due"]), self.now).astimezone(ctx.zone).date())
+                sends_on=max(_ts(msg["due"]), self.now).astimezone(ctx.zone).date(),
+                attached=names)
             rendered = self.loaded.renderer.render(msg["template"], context)
-            attachments = self._attachments(msg, eng, stage)
+            attachments = self._attachments(msg, eng, stage, names)
             subject = rendered.subject
             root = self.state.messages.get(msg.get("thread_root") or "")
             if root is not None:
@@ -291,14 +293,17 @@ class Tick:
             self.report.held.append(msg["key"])
         return True
 
-    def _attachments(self, msg: dict, eng: dict, stage: Stage
-                     ) -> list[tuple[str, tuple[str, str, bytes]]]:
-        """The documents a stage's first email carries, rendered as of its send time."""
+    def _attachment_names(self, msg: dict, eng: dict, stage: Stage) -> tuple[str, ...]:
+        """The documents a stage's first email carries (reminders in its thread carry none)."""
         if msg["step"] != 0 or not stage.attach:
-            return []
+            return ()
         data = hydrate(eng)
         data.update(checklist.planning_facts(data))
-        names = stage.attachments_for(data)
+        return stage.attachments_for(data)
+
+    def _attachments(self, msg: dict, eng: dict, stage: Stage, names: tuple[str, ...]
+                     ) -> list[tuple[str, tuple[str, str, bytes]]]:
+        """The named documents, rendered as of the email's send time."""
         if not names:
             return []
         # one rendering for `mailflow doc` and the attachment: they cannot disagree

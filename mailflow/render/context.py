@@ -32,11 +32,13 @@ def template_context(
     sent: Mapping[str, dt.datetime],
     recipient: Mapping[str, Any],
     sends_on: dt.date | None = None,
+    attached: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Everything a stage template may use, with optional sections present but empty.
 
     `sends_on` is the local date the email goes out (default: today): a template asking for
     an answer "before" a date says so only while that date is still ahead (issue 13).
+    `attached` names the documents the email carries (e.g. "offboarding_doc").
     """
     dates = dict(engagement.get("dates") or {})
     contract_end = dates.get("contract_end")
@@ -50,6 +52,7 @@ def template_context(
     access = [_access(a, consultant["name"]) for a in engagement.get("shared_access") or []]
     access.sort(key=lambda a: (_sort_date(a["revoke_date"]), str(a["system"]).casefold()))
     return {
+        "attached": list(attached),
         "engagement": engagement,
         "client": engagement.get("client") or "",
         "consultant": consultant,
