@@ -209,8 +209,35 @@ _status_command("resume", "active", "Resume an engagement (re-plans every unsent
 _status_command("cancel", "cancelled",
                 "Cancel an engagement: every unsent message is cancelled, and that is final",
                 "Cancel {eid}? Its unsent emails are cancelled and cannot be brought back")
-_status_command("complete", "completed",
-                "Mark an engagement completed (unsent messages are cancelled)")
+
+
+@engagement.command("complete")
+@click.argument("eid", metavar="ID", shell_complete=complete_engagement)
+@click.option("--force", is_flag=True,
+              help="Complete it although emails or checklist items are still open.")
+@click.option("-y", "--yes", is_flag=True, hidden=True, help="Do not ask for confirmation.")
+@pass_app
+def engagement_complete(app: App, eid: str, force: bool, yes: bool) -> None:
+    """Mark an engagement completed once its sequence is done and its checklist is clear.
+
+    Refused (exit 4, naming what is open) while an email is still to go out or a checklist
+    item is open; with --force it is completed anyway and its unsent emails are cancelled.
+
+    \b
+    Example:
+      mailflow engagement complete northwind-2026
+      mailflow engagement complete northwind-2026 --force
+    """
+    from mailflow.desk.actions import find_engagement, set_status
+    from mailflow.desk.wrapup import completion_refusal
+    with app.store.writer() as w:
+        record = find_engagement(w.state, eid)
+        if not force and record["status"] != "completed":
+            completion_refusal(w.state, app.loaded, record, app.now)
+        set_status(w, eid, "completed", app.now)
+        _replan(app, w)
+        w.save()
+    click.echo(f"{eid} is now completed")
 
 
 @engagement.command("archive")

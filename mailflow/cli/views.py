@@ -32,7 +32,7 @@ def status(app: App, archived: bool, as_json: bool) -> None:
     from mailflow.desk.tables import Column
     state = app.store.load()
     grid = status_grid(state, app.loaded, app.now, archived=archived)
-    attention = needs_you_now(state)
+    attention = needs_you_now(state, app.loaded, app.now)
     if as_json:
         echo_json({"engagements": [r.data for r in grid.rows], "needs_attention": attention})
         return
@@ -49,14 +49,16 @@ def status(app: App, archived: bool, as_json: bool) -> None:
     columns = [Column("engagement", keep=True),
                Column("status", rank=9 if quiet else 2, min_width=6)] + [
         Column(name, rank=3 + n // 2, min_width=9, short=short)
-        for n, (name, short) in enumerate(zip(grid.stages, shorts, strict=True))]
+        for n, (name, short) in enumerate(zip(grid.stages, shorts, strict=True))] + [
+        Column("checklist", rank=2, min_width=5)]
     rows, compact = [], []
     for r in grid.rows:
         cells = [r.cells.get(n, "") for n in grid.stages]
         if r.error:  # the error goes where the stages would be: never a silent blank row
             cells = [f"ERROR: {r.error}"] + [""] * (len(grid.stages) - 1)
-        rows.append([r.id, r.status] + cells)
-        compact.append([r.id, r.status] + [views.compact_mark(c) for c in cells])
+        rows.append([r.id, r.status] + cells + [r.checklist])
+        compact.append([r.id, r.status] + [views.compact_mark(c) for c in cells]
+                       + [r.checklist])
     views.echo_table(columns, rows, compact=compact)
     for r in grid.rows:
         if r.error:

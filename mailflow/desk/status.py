@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from mailflow.config.loading import Loaded
 from mailflow.desk import tables, views
+from mailflow.desk.wrapup import checklist_cell, wrapup, wrapup_lines
 from mailflow.store import State
 
 # what needs the consultant, and in which words
@@ -21,6 +22,8 @@ class GridRow:
     status: str
     cells: dict[str, str]
     data: dict
+    checklist: str = ""  # compact: '3 open, 1 late' / 'clear'
+
     next_at: dt.datetime | None = None
     error: str | None = None
 
@@ -43,7 +46,7 @@ def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool =
     grid = Grid()
     for eng in chosen:
         try:
-            row = _row(eng, state, loaded, plan, replies_by_msg, grid.stages)
+            row = _row(eng, state, loaded, plan, replies_by_msg, grid.stages, now)
         except Exception as err:  # noqa: BLE001 - a broken engagement is a row with its error
             row = GridRow(eng["id"], eng.get("status", "?"), {}, {
                 **{"id": eng["id"], "status": eng.get("status")}, "error": str(err)},
@@ -55,7 +58,8 @@ def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool =
 
 
 def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
-         replies_by_msg: dict[str, list[dict]], stage_names: list[str]) -> GridRow:
+         replies_by_msg: dict[str, list[dict]], stage_names: list[str], plan_now: dt.datetime
+         ) -> GridRow:
     seq = loaded.sequence_for(eng)
     for s in seq.stages:
         if s.id not in stage_names:
@@ -82,12 +86,19 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
                         else None,
                         "replies": [r["kind"] for r in replies]}
     error = plan.errors.get(eng["id"])
-    data = {**views.engagement_row(eng), "stages": stages, "error": error}
-    return GridRow(eng["id"], eng["status"], cells, data, min(upcoming, default=None), error)
+    wrap = wrapup(state, loaded, eng, plan_now)
+    data = {**views.engagement_row(eng), "stages": stages, "error": error,
+            "checklist": {"open": len(wrap.items), "overdue": len(wrap.overdue),
+                          "open_items": [i.id for i in wrap.items]},
+            "ready_to_complete": wrap.clear and eng["status"] in ("active", "paused")}
+    return GridRow(eng["id"], eng["status"], cells, data, min(upcoming, default=None), error,
+                   checklist_cell(wrap))
 
 
-def needs_you_now(state: State) -> list[str]:
-    """One line per thing waiting for the consultant: drafts, failures, replies, flags."""
+def needs_you_now(state: State, loaded: Loaded | None = None, now: dt.datetime | None = None
+                  ) -> list[str]:
+    """One line per thing waiting for the consultant: drafts, failures, replies, flags, and
+    (given `loaded` and `now`) overdue checklist items and engagements ready to complete."""
     lines = []
     waiting = 0
     archived = {k for k, e in state.engagements.items() if e.get("archived")}
@@ -107,4 +118,6 @@ def needs_you_now(state: State) -> list[str]:
     for e in state.engagements.values():
         if e.get("flagged") and not e.get("archived"):
             lines.append(f"engagement {e['id']}: {e['flagged']}")
+    if loaded is not None and now is not None:
+        lines += wrapup_lines(state, loaded, now)
     return lines

@@ -15,7 +15,7 @@ from mailflow.config.engagements import hydrate
 from mailflow.config.loading import Loaded
 from mailflow.engine import checklist
 from mailflow.engine.checklist import ChecklistItem
-from mailflow.engine.planner import plan_engagement
+from mailflow.engine.planner import PlanItem, plan_engagement
 from mailflow.engine.sendtime import next_send_time
 from mailflow.project import Project, playbook_dir
 from mailflow.render.context import template_context
@@ -54,16 +54,24 @@ def docs_dir(project: Project) -> Path:
     return own if own.is_dir() else playbook_dir() / "templates" / "docs"
 
 
+def plan_of(state: State, loaded: Loaded, engagement: dict
+            ) -> tuple[dict[str, Any], dict[str, dict], list[PlanItem]]:
+    """An engagement's data (with the checklist's planning facts), messages by key, and plan."""
+    data = hydrate(engagement)
+    data.update(checklist.planning_facts(data))
+    messages = {m["key"]: m for m in state.messages_of(engagement["id"])}
+    replies = state.replies_by_engagement().get(engagement["id"], [])
+    plan = plan_engagement(data, loaded.sequence_for(engagement), messages, replies,
+                           loaded.context_for(engagement))
+    return data, messages, plan
+
+
 def document_context(state: State, loaded: Loaded, engagement: dict, now: dt.datetime
                      ) -> dict[str, Any]:
     """Everything a document template may use: the email context plus the plan and checklist."""
     seq = loaded.sequence_for(engagement)
     ctx = loaded.context_for(engagement)
-    data = hydrate(engagement)
-    data.update(checklist.planning_facts(data))
-    messages = {m["key"]: m for m in state.messages_of(engagement["id"])}
-    replies = state.replies_by_engagement().get(engagement["id"], [])
-    plan = plan_engagement(data, seq, messages, replies, ctx)
+    data, messages, plan = plan_of(state, loaded, engagement)
     local_now = now.astimezone(ctx.zone)
     to = (data.get("contacts") or {}).get("to") or [{}]
     base = template_context(
