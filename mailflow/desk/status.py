@@ -22,10 +22,9 @@ class GridRow:
     status: str
     cells: dict[str, str]
     data: dict
-    checklist: str = ""  # compact: '3 open, 1 late' / 'clear'
-
     next_at: dt.datetime | None = None
     error: str | None = None
+    checklist: str = ""  # compact: '3 open, 1 late', or 'clear'
 
 
 @dataclass
@@ -92,7 +91,7 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
                           "open_items": [i.id for i in wrap.items]},
             "ready_to_complete": wrap.clear and eng["status"] in ("active", "paused")}
     return GridRow(eng["id"], eng["status"], cells, data, min(upcoming, default=None), error,
-                   checklist_cell(wrap))
+                   checklist=checklist_cell(wrap))
 
 
 def needs_you_now(state: State, loaded: Loaded | None = None, now: dt.datetime | None = None
