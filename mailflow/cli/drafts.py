@@ -262,7 +262,7 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
         from mailflow.desk.actions import find_engagement
         find_engagement(state, eid)  # an unknown id is exit 3, not "No replies."
     rows = reply_rows(state, needs_action=needs_action, eid=eid, all_kinds=all_kinds,
-                      default_zone=app.loaded.config.time_zone)
+                      default_zone=app.loaded.config.time_zone, loaded=app.loaded)
     if as_json:
         echo_json(rows)
         return
@@ -335,6 +335,9 @@ def replies_show(app: App, rid: str, done: bool) -> None:
         click.echo(f"Back on:  {r['return_date']}")
     if r.get("intent"):
         click.echo(f"Intent:   {r['intent']['label']} - a suggestion; nothing was done")
+        from mailflow.desk.checklist import done_suggestions
+        for command in done_suggestions(state, app.loaded, r):
+            click.echo(f"Mark it?  {command}")
     click.echo(f"Raw:      {r.get('raw')}")
     click.echo()
     click.echo(r.get("text") or "(no text)")

@@ -14,8 +14,8 @@ from mailflow.config.loading import Loaded
 from mailflow.engine import checklist
 from mailflow.engine.checklist import ChecklistItem
 from mailflow.engine.documents import items_of
-from mailflow.errors import ConfigError, NotFoundError, StateError
-from mailflow.store import Writer, now_iso
+from mailflow.errors import ConfigError, MailflowError, NotFoundError, StateError
+from mailflow.store import State, Writer, now_iso
 
 SENT = "sent"
 
@@ -83,3 +83,16 @@ def item_row(item: ChecklistItem, today: dt.date) -> dict[str, Any]:
             "done_by": item.done_by or None,
             "done_on": item.done_on.isoformat() if item.done_on else None,
             "note": item.note or None, "automatic": item.automatic}
+
+
+def done_suggestions(state: State, loaded: Loaded, reply: dict) -> list[str]:
+    """The `mailflow done` commands a reply's intent suggests (never run for you)."""
+    eng = state.engagements.get(reply.get("engagement") or "")
+    if not reply.get("intent") or eng is None or eng.get("archived"):
+        return []
+    try:
+        items = items_of(state, loaded, eng)
+    except MailflowError:
+        return []  # an engagement that cannot be read suggests nothing; `status` says why
+    return [f"mailflow done {eng['id']} {i.id}"
+            for i in checklist.suggested_done(reply["intent"], items, reply.get("text") or "")]

@@ -18,6 +18,7 @@ from email.utils import format_datetime
 
 from mailflow import timing
 from mailflow.config.loading import Loaded
+from mailflow.desk.checklist import done_suggestions
 from mailflow.desk.views import attachment_line
 from mailflow.engine.digest import MESSAGE_ID_PREFIX, PLUS_PREFIX, digest_due, entries
 from mailflow.engine.outcomes import Outcome, Transport
@@ -159,6 +160,7 @@ def _digest_email(loaded: Loaded, tick: Tick, listed, troubles: list[dict],  # n
         suggestion = r.get("suggestion") or r.get("intent")
         if suggestion:
             lines.append(f"    Suggested: {_suggestion(suggestion)}")
+        lines += [f"    Mark it? {command}" for command in done_suggestions(state, loaded, r)]
         lines += [f"    Subject: {r.get('subject')}", ""]
         lines += [f"    {t}" for t in (r.get("text") or "").strip().splitlines()] + [""]
     if troubles:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mailflow.config.loading import Loaded
 from mailflow.desk import tables, views
+from mailflow.desk.checklist import done_suggestions
 from mailflow.errors import MailflowError
 from mailflow.store import State, Store
 
@@ -36,8 +37,13 @@ def draft_rows(state: State, loaded: Loaded, now: dt.datetime, all_states: bool 
 
 
 def reply_rows(state: State, *, needs_action: bool = False, eid: str | None = None,
-               all_kinds: bool = False, default_zone: str = "UTC") -> list[dict]:
-    """Replies, newest first; `needs_action` is true only while a reply is not handled."""
+               all_kinds: bool = False, default_zone: str = "UTC",
+               loaded: Loaded | None = None) -> list[dict]:
+    """Replies, newest first; `needs_action` is true only while a reply is not handled.
+
+    Given `loaded`, each row has `suggested_done`: the `mailflow done` commands its intent
+    suggests (an invoice paid, access removed).
+    """
     rows = []
     for r in sorted(state.replies.values(), key=lambda r: r.get("received_at") or "",
                     reverse=True):
@@ -51,6 +57,8 @@ def reply_rows(state: State, *, needs_action: bool = False, eid: str | None = No
         rows.append({**r, "needs_action": waiting,
                      "received_local": views.local(r.get("received_at"), zone,
                                                    "%a %Y-%m-%d %H:%M %Z")})
+        if loaded is not None:
+            rows[-1]["suggested_done"] = done_suggestions(state, loaded, r)
     return rows
 
 

@@ -10,6 +10,7 @@ itself when a reply to a feedback stage arrives, and an invoice marked paid in t
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -206,3 +207,39 @@ def planning_facts(engagement: Mapping[str, Any]) -> dict[str, Any]:
             done_at[group] = when
     facts["checklist_done_at"] = done_at
     return facts
+
+
+def suggested_done(intent: Mapping[str, Any] | None, items: Iterable[ChecklistItem],
+                   text: str) -> list[ChecklistItem]:
+    """The open items a reply's intent says may be done ("invoice paid", "access removed").
+
+    Only a suggestion for the consultant: a reply never marks an item itself. Where the reply
+    names an invoice number or a system, only those items; else every open one of the kind.
+    """
+    if not intent:
+        return []
+    wanted = {("invoice", "paid"): ItemKind.INVOICE, ("access", "done"): ItemKind.ACCESS}
+    kind = wanted.get((str(intent.get("kind")), str(intent.get("detail"))))
+    candidates = [i for i in items if i.kind is kind and not i.done]
+    said = _words(text)
+    if kind is ItemKind.INVOICE:
+        named = [i for i in candidates if f"-{i.id.removeprefix('invoice-')}-" in said]
+    else:
+        # a system is named by a word only it has ("GitHub", "Slack"): the client's name in
+        # every system's, or "account", names none of them
+        words = {i.id: set(_words(i.title.partition(": ")[2]).strip("-").split("-")) - _GENERIC
+                 for i in candidates}
+        named = [i for i in candidates if any(
+            len(w) >= 3 and f"-{w}-" in said
+            and not any(w in other for k, other in words.items() if k != i.id)
+            for w in words[i.id])]
+    return named or candidates
+
+
+_GENERIC = {"account", "accounts", "access", "channel", "shared", "organisation", "organization",
+            "production", "staging", "workspace", "the", "and", "for", "our", "your"}
+
+
+def _words(text: str) -> str:
+    """Text as '-word-word-': names are then found whole ('118' is not in '1180')."""
+    return "-" + re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-") + "-"

@@ -101,3 +101,42 @@ def test_rules_can_be_timed_when_a_checklist_group_is_done():
     later = parse_offset("1 business day after invoices done")
     assert later.anchor == "done:invoices" and later.days == 1 and later.business
     assert later.describe() == "1 business day after invoices done"
+
+
+# -- reply intents suggest the matching `done` (never mark it) ----------------------------
+
+def _suggest_items():
+    from mailflow.engine.checklist import derive
+    return derive({"client": "Northwind", "dates": {"contract_end": "2027-01-29"},
+                   "consultant": {"name": "Dana"},
+                   "shared_access": [{"system": "Northwind AWS production account"},
+                                     {"system": "GitHub organisation northwind-data"},
+                                     {"system": "Slack shared channel #northwind-whitfield"}],
+                   "invoices": [{"number": "WC-2026-118"}, {"number": "WC-2026-104"},
+                                {"number": "WC-2026-99", "status": "paid"}]})
+
+
+def test_an_invoice_paid_intent_suggests_the_invoice_it_names_else_every_open_one():
+    from mailflow.engine.checklist import suggested_done
+    items = _suggest_items()
+    paid = {"kind": "invoice", "detail": "paid"}
+    named = suggested_done(paid, items, "Invoice WC-2026-118 was paid yesterday.")
+    assert [i.id for i in named] == ["invoice-wc-2026-118"]
+    assert [i.id for i in suggested_done(paid, items, "We paid the invoice.")] == [
+        "invoice-wc-2026-118", "invoice-wc-2026-104"]  # the paid one is not suggested
+    assert suggested_done(paid, items, "WC-2026-1180 paid") != named  # whole numbers only
+    assert suggested_done({"kind": "invoice", "detail": "query"}, items, "WC-2026-118") == []
+    assert suggested_done(None, items, "paid") == []
+
+
+def test_an_access_done_intent_suggests_the_system_it_names_else_every_open_one():
+    from mailflow.engine.checklist import suggested_done
+    items = _suggest_items()
+    done = {"kind": "access", "detail": "done"}
+    assert [i.id for i in suggested_done(done, items, "GitHub access is revoked")] == [
+        "access-2"]
+    assert [i.id for i in suggested_done(done, items, "Removed Slack and AWS.")] == [
+        "access-1", "access-3"]
+    # the client's name is in every system: it names none of them
+    assert len(suggested_done(done, items, "Northwind access removed")) == 3
+    assert suggested_done({"kind": "access", "detail": "keep open"}, items, "GitHub") == []
