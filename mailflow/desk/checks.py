@@ -223,7 +223,8 @@ def _render_one(loaded: Loaded, renderer: Any, where: str, hydrated: dict, recor
     try:
         context = template_context(
             hydrated, sender_name=sender.name, sender_email=sender.email, stage_id=stage.id,
-            stage_name=stage.name, step=step, now_local=now_local, sent=sent, recipient=to[0])
+            stage_name=stage.name, step=step, now_local=now_local, sent=sent, recipient=to[0],
+            locale=record.get("locale") or loaded.config.locale)
         rendered = renderer.render(template, context)
         build_message(subject=rendered.subject, html=rendered.html, text=rendered.text,
                       sender={"name": sender.name, "email": sender.email}, to=to,

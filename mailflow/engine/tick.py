@@ -214,11 +214,15 @@ class Tick:
             stage = seq.stage(msg["stage"])
             if not to:
                 raise RenderError(f"{msg['key']}: every recipient in contacts.to has bounced")
+            reminder = stage.reminder_at(msg["step"]) if msg["step"] else None
+            if reminder is not None and not reminder.cc:
+                cc = []  # the rule sends this reminder to the To recipients only
             context = template_context(
                 hydrated, sender_name=self.loaded.config.sender.name,
                 sender_email=self.loaded.config.sender.email, stage_id=stage.id,
                 stage_name=stage.name, step=msg["step"], now_local=self.now.astimezone(ctx.zone),
-                sent=sent, recipient=to[0])
+                sent=sent, recipient=to[0], to=to, cc=cc,
+                locale=eng.get("locale") or self.loaded.config.locale)
             rendered = self.loaded.renderer.render(msg["template"], context)
             subject = rendered.subject
             root = self.state.messages.get(msg.get("thread_root") or "")

@@ -14,6 +14,9 @@ from email.utils import format_datetime
 from mailflow.errors import RenderError
 
 _TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+# policy.SMTP folds at 78, which the email package also uses for quoted-printable body lines;
+# RFC 2045 6.7 caps those at 76 characters
+POLICY = SMTP.clone(max_line_length=76)
 
 
 def make_message_id(domain: str, now: dt.datetime) -> str:
@@ -53,7 +56,7 @@ def build_message(*, subject: str, html: str, text: str, sender: dict, to: list[
     """A multipart/alternative message (text first, then HTML) with threading headers."""
     if any(c in subject for c in "\r\n"):
         raise RenderError(f"{where}: subject contains a line break")
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = address(sender, f"{where}: sender")
     msg["To"] = [address(p, f"{where}: contacts.to") for p in to]
     if cc:
