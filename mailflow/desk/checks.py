@@ -122,7 +122,12 @@ def _check_templates(project: Project, found: Findings) -> Any:
         found.problem(f"{root}: the templates folder is missing")
         return None
     renderer = Renderer(root)
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    # stage folders at the top, and in each language's folder (templates/emails/fr/...)
+    languages = set(renderer.languages())
+    stages = [p for p in root.iterdir() if p.is_dir() and p.name not in languages]
+    for language in languages:
+        stages += [p for p in (root / language).iterdir() if p.is_dir()]
+    for folder in sorted(stages):
         missing = [f for f in TEMPLATE_FILES if not (folder / f).is_file()]
         if missing:
             found.problem(f"{folder}: missing {', '.join(missing)}")
