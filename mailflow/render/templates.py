@@ -51,6 +51,8 @@ _KEEP_TOGETHER = re.compile(
     rf"\b\d{{1,2}}\.? (?:de )?{_MONTH}(?: (?:de )?\d{{4}})?(?!\w)"
     r"|\b[A-Z][a-z]{2,8}\.? \d{1,2}(?:, \d{4})?\b"
     r"|\b\d[\d,.\u202f\u00a0]* (?:[A-Z]{3}\b|\S*[$€£¥]\S*)|\b[A-Z]{3} \d[\d,.]*"
+    # a dash stays with the word before it, never starting a line
+    r"|\S+ [–—](?= )"
 )
 _GLUE = "\x00"  # stands in for a space inside a kept-together phrase while wrapping
 
