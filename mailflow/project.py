@@ -18,7 +18,7 @@ DEFAULT_CONFIG = """\
 # environment variable) or password_command (a command that prints the password).
 
 time_zone = "{time_zone}"      # default for engagements that do not name their own
-locale = "{locale}"{pad}# dates, money and the emails' language (en, fr, de, es), unless an engagement says
+locale = "{locale}"{pad}# dates, money and language (en, fr, de, es) of the emails
 # approver = "dana"            # who approves drafts; defaults to $USER
 
 [sender]

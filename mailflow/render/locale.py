@@ -98,7 +98,7 @@ def number(value: Any, locale: str = DEFAULT_LOCALE) -> str:
 
 
 def join_list(items: Any, attribute: str | None = None, locale: str = DEFAULT_LOCALE) -> str:
-    """"Ana and Ben", "Ana, Ben et Carl": strings, or dicts' `attribute`, listed as the locale does."""
+    """'Ana and Ben', 'Ana, Ben et Carl': strings, or dicts' `attribute`, as the locale lists."""
     from babel.lists import format_list
 
     names = [str(i.get(attribute) if attribute and isinstance(i, dict) else i) for i in items]

@@ -48,6 +48,8 @@ _LIST_MARKER = re.compile(r"^(\s*)([-*•]\s+|\d+[.)]\s+)?")
 # "14,250.00 USD", "14 250,00 $US"
 _MONTH = r"[^\W\d_]{3,}\.?"
 _KEEP_TOGETHER = re.compile(
+    # "Dienstag, 2. Februar": a wrapped line must not start with "2." (it reads as a list)
+    rf"\S+ \d{{1,2}}\. {_MONTH}(?: \d{{4}})?(?!\w)|"
     rf"\b\d{{1,2}}\.? (?:de )?{_MONTH}(?: (?:de )?\d{{4}})?(?!\w)"
     r"|\b[A-Z][a-z]{2,8}\.? \d{1,2}(?:, \d{4})?\b"
     r"|\b\d[\d,.\u202f\u00a0]* (?:[A-Z]{3}\b|\S*[$€£¥]\S*)|\b[A-Z]{3} \d[\d,.]*"
