@@ -31,17 +31,6 @@ def _condition(expression: str) -> Callable[..., object]:
     return SandboxedEnvironment().compile_expression(expression, undefined_to_none=True)
 
 
-def condition_names(data: dict) -> dict:
-    """What a `when` condition sees: the engagement's data plus facts derived from it.
-
-    `outstanding_invoices` (the invoices not marked paid) lets a rule say "whenever money is
-    still owed", which the raw list of invoices cannot.
-    """
-    invoices = data.get("invoices") or []
-    open_ = [i for i in invoices if str(i.get("status") or "").strip().casefold() != "paid"]
-    return {**data, "outstanding_invoices": open_}
-
-
 @dataclass(frozen=True)
 class Reminder:
     """A follow-up sent in the stage's thread when no human reply has come."""
@@ -82,7 +71,7 @@ class Stage:
         """Whether the stage's condition holds for an engagement's data."""
         if not self.when:
             return True
-        return bool(_condition(self.when)(**condition_names(data)))
+        return bool(_condition(self.when)(**data))
 
 
 @dataclass(frozen=True)

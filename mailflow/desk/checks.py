@@ -185,6 +185,10 @@ def _check_engagement(loaded: Loaded, renderer: Any, where: str, record: dict,
         return 0
     try:
         hydrated = hydrate(record)
+        # conditions see the checklist's facts (invoices_open, ...), as the planner does
+        from mailflow.engine import checklist
+        hydrated.update(checklist.planning_facts(hydrated))
+        hydrated["invoices"] = checklist.invoices_as_marked(hydrated)
         zone = loaded.context_for(record).zone
     except (ValueError, KeyError, TypeError) as err:
         found.problem(f"{where}: {err}")

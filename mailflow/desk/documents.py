@@ -39,6 +39,7 @@ def document_context(state: State, loaded: Loaded, engagement: dict, now: dt.dat
     ctx = loaded.context_for(engagement)
     data = hydrate(engagement)
     data.update(checklist.planning_facts(data))
+    data["invoices"] = checklist.invoices_as_marked(data)
     messages = {m["key"]: m for m in state.messages_of(engagement["id"])}
     replies = state.replies_by_engagement().get(engagement["id"], [])
     plan = plan_engagement(data, seq, messages, replies, ctx)

@@ -207,6 +207,7 @@ class Tick:
         """Render one message and move it to awaiting approval (or approved when none needed)."""
         from mailflow.render.context import template_context
         hydrated = hydrate(eng)
+        hydrated["invoices"] = checklist.invoices_as_marked(hydrated)
         ctx = self.loaded.context_for(eng)
         sent = {m["stage"]: _ts(m["sent_at"]).astimezone(ctx.zone)
                 for m in self.state.messages_of(eng["id"]) if m.get("sent_at") and m["step"] == 0}

@@ -24,6 +24,7 @@ import pytest
 from mailflow import timing
 from mailflow.config.engagements import hydrate, validate_engagement
 from mailflow.config.rules import load_sequence
+from mailflow.engine import checklist
 from mailflow.engine.planner import Context, plan_engagement
 from mailflow.render.compose import build_message
 from mailflow.render.context import template_context
@@ -117,7 +118,14 @@ def two_to_and_a_cc(e: dict[str, Any]) -> None:
     e["shared_access"][1]["owner"] = "Sam Lee"  # a To recipient who owns a system
 
 
+def access_already_removed(e: dict[str, Any]) -> None:
+    # every access removed weeks before the notice goes out (e.g. the client asked early)
+    for access in e["shared_access"]:
+        access["revoke_date"] = dt.date(2027, 1, 4)
+
+
 VARIANTS = {
+    "access_already_removed": access_already_removed,
     "none_of_anything": none_of_anything,
     "one_of_each": one_of_each,
     "ten_of_everything": ten_of_everything,
@@ -133,7 +141,9 @@ def engagement(variant: str, locale: str) -> dict[str, Any]:
     raw = example()
     VARIANTS[variant](raw)
     raw["locale"] = locale
-    return hydrate(validate_engagement(raw, EXAMPLE, "UTC"))
+    data = hydrate(validate_engagement(raw, EXAMPLE, "UTC"))
+    data.update(checklist.planning_facts(data))  # what rule conditions see, as in a tick
+    return data
 
 
 def sequence_emails(e: dict[str, Any], renderer: Renderer) -> list[dict[str, Any]]:
