@@ -35,7 +35,9 @@ def drafts(ctx: click.Context, as_json: bool, all_states: bool) -> None:
     wanted = REVIEW + (("approved", "planned", "retry") if all_states else ())
     msgs = sorted((m for m in state.messages.values() if m["state"] in wanted),
                   key=lambda m: (m.get("due") or "", m["key"]))
-    rows = [views.message_row(m, state.engagements[m["engagement"]]["time_zone"]) for m in msgs]
+    from mailflow.engine.sendtime import send_time_for
+    rows = [views.message_row(m, state.engagements[m["engagement"]]["time_zone"],
+                              send_time_for(app.loaded, state, m, app.now)) for m in msgs]
     if as_json:
         echo_json(rows)
         return
@@ -138,10 +140,16 @@ def drafts_approve(app: App, refs: tuple[str, ...], eid: str | None, approve_all
         for msg in chosen:
             approve(w, msg, app.user, app.now)
         w.save()
+    from mailflow.engine.sendtime import send_time_for
     for msg in chosen:
         eng = w.state.engagements[msg["engagement"]]
-        click.echo(f"approved {msg['key']} (goes out {views.local(msg['due'], eng['time_zone'])}"
-                   f"{' or at the next opening' if msg.get('late_ok') else ''})")
+        # the real next send time: a past due date means the next opening from now
+        when = send_time_for(app.loaded, w.state, msg, app.now)
+        after = w.state.messages.get(msg.get("after") or "")
+        wait = (f", after {after['stage']} goes out" if after and not after.get("sent_at")
+                and after["state"] not in ("rejected", "cancelled", "failed", "bounced") else "")
+        click.echo(f"approved {msg['key']} (goes out {views.local(when, eng['time_zone'])}"
+                   f"{wait})")
 
 
 @drafts.command("reject")
@@ -324,11 +332,11 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
     if not rows:
         click.echo("No replies." if not needs_action else "No replies need you.")
         return
-    views.echo_table(["id", "received", "from", "engagement", "stage", "kind", "says"],
+    views.echo_table(["id", "received", "from", "engagement", "stage", "kind", "intent", "says"],
                      [[r["id"], (r.get("received_at") or "")[:16], r.get("from"),
                        r.get("engagement"), r.get("stage"),
                        r.get("kind") + (" !" if r.get("needs_action") and not r.get("handled")
-                                        else ""),
+                                        else ""), views.intent_cell(r.get("intent")),
                        " ".join((r.get("text") or "").split())[:50]] for r in rows])
 
 
@@ -360,6 +368,8 @@ def replies_show(app: App, rid: str, done: bool) -> None:
         click.echo(f"Bounce:   {b.get('recipient')} {b.get('status')} {b.get('diagnostic')}")
     if r.get("return_date"):
         click.echo(f"Back on:  {r['return_date']}")
+    if r.get("intent"):
+        click.echo(f"Intent:   {r['intent']['label']} - a suggestion; nothing was done")
     click.echo(f"Raw:      {r.get('raw')}")
     click.echo()
     click.echo(r.get("text") or "(no text)")

@@ -16,6 +16,7 @@ from pathlib import Path
 from mailflow.config.loading import Loaded
 from mailflow.engine.tick import Tick, TickReport
 from mailflow.errors import MailflowError
+from mailflow.inbound.intent import suggest_intent
 from mailflow.inbound.matching import Match, SentIndex, SentRef
 from mailflow.inbound.message import Inbound, parse_inbound
 from mailflow.store import MemoryWriter, Store, now_iso
@@ -33,6 +34,11 @@ def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
         tick = Tick(loaded, w, now)
         try:
             poll_into(tick)
+            if loaded.config.smtp is not None:
+                # confirmations of digest replies go out with the poll that acted on them
+                from mailflow.desk.digest import send_outbox
+                from mailflow.transport.smtp import SmtpSession
+                send_outbox(loaded, tick, lambda: SmtpSession(loaded.config.smtp))
         finally:
             w.save()
     return tick.report
@@ -135,43 +141,75 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
             seen_ids: set[str], ids: Iterator[int]) -> None:
     today = tick.now.date()
     inbound = parse_inbound(fetched.raw, today=today)
-    for problem in inbound.problems:
+    for problem in (*fetched.notes, *inbound.problems):
         tick.report.notes.append(f"{source}: {problem}")
     if inbound.message_id and inbound.message_id in seen_ids:
         return  # the same reply seen again (a UIDVALIDITY change, or a copy in another folder)
+    from mailflow.desk.digest_replies import handle_digest_reply
+    if handle_digest_reply(tick, inbound, fetched.raw, source):
+        return  # the consultant answering a digest (issue 13): commands, not a client's reply
     match = index.match(inbound)
-    if match is None:
+    if match is None and not inbound.unreadable:
         tick.report.unmatched += 1  # not ours: left alone, counted
         return
     rid = str(next(ids))
-    raw_path = _keep_raw(tick, rid, fetched.raw)
-    msg = tick.state.messages[match.key]
+    raw_path = _keep_raw(tick, rid, fetched)
+    msg = tick.state.messages[match.key] if match else {}
     received = inbound.date or fetched.internal_date or tick.now
     record = {
         "source": source, "message_id": inbound.message_id, "from": inbound.from_addr,
         "from_name": inbound.from_name, "subject": inbound.subject,
         "date": inbound.date.isoformat() if inbound.date else None,
-        "received_at": now_iso(received), "engagement": match.engagement,
-        "message": match.key, "stage": msg["stage"], "how": match.how, "kind": inbound.kind,
+        "received_at": now_iso(received), "engagement": match.engagement if match else None,
+        "message": match.key if match else None, "stage": msg.get("stage"),
+        "how": match.how if match else None, "kind": inbound.kind,
         "kind_reason": inbound.kind_reason, "text": inbound.text, "raw": str(raw_path),
         "attachments": list(inbound.attachments),
         "return_date": inbound.return_date.isoformat() if inbound.return_date else None,
         "bounce": _bounce_dict(inbound), "problems": list(inbound.problems),
+        "intent": _intent(inbound, tick.state.engagements.get(match.engagement) or {},
+                          msg["stage"], received.date()) if match else None,
     }
-    record["needs_action"] = _act(tick, inbound, match, msg, rid)
-    tick.w.record(f"reply.{inbound.kind}", at=tick.now, engagement=match.engagement,
+    # an unreadable message is never acted on: the consultant reads the kept .eml
+    record["needs_action"] = True if inbound.unreadable or not match else _act(
+        tick, inbound, match, msg, rid)
+    if inbound.unreadable:
+        tick.report.problems.append(f"{source}: a message mailflow cannot read was kept as "
+                                    f"{raw_path} (reply {rid}); read it yourself")
+    tick.w.record(f"reply.{inbound.kind}", at=tick.now,
+                  engagement=match.engagement if match else None,
                   replies={"key": rid, "set": record})
     if inbound.message_id:
         seen_ids.add(inbound.message_id)
     tick.report.replies += 1
 
 
+def _intent(inbound: Inbound, eng: dict, stage: str, today: dt.date) -> dict | None:
+    """A suggestion for the consultant (never acted on), for a person's reply only."""
+    if inbound.kind != "human":
+        return None
+    names = [d["name"] for d in eng.get("deliverables") or [] if d.get("name")]
+    found = suggest_intent(inbound.text, deliverables=names, stage=stage, today=today)
+    return found.as_dict() if found else None
+
+
 def _bounce_dict(inbound: Inbound) -> dict | None:
     b = inbound.bounce
-    if b is None:
+    if b is None and not inbound.delivery:
         return None
-    return {"recipient": b.recipient, "status": b.status, "diagnostic": b.diagnostic,
-            "action": b.action}
+    return {"recipient": b.recipient if b else None, "status": b.status if b else None,
+            "diagnostic": b.diagnostic if b else None, "action": b.action if b else None,
+            "recipients": [{"address": r.address, "status": r.status, "action": r.action,
+                            "diagnostic": r.diagnostic} for r in inbound.delivery]}
+
+
+def _failed_recipients(inbound: Inbound, msg: dict) -> list[str]:
+    """Failed recipients of a bounce that this message was sent to (never anyone else)."""
+    sent_to = [p["email"].lower() for p in (msg.get("to") or []) + (msg.get("cc") or [])]
+    failed = [r.address for r in inbound.delivery if r.action == "failed"]
+    if not failed and len(sent_to) == 1:
+        return sent_to  # a failure for a one-recipient message can only be about that one
+    return [a for a in dict.fromkeys(failed) if a in sent_to]
 
 
 def _act(tick: Tick, inbound: Inbound, match: Match, msg: dict, rid: str) -> bool:
@@ -183,13 +221,27 @@ def _act(tick: Tick, inbound: Inbound, match: Match, msg: dict, rid: str) -> boo
             tick.mark(root, "message.out_of_office",
                       out_of_office_until=inbound.return_date.isoformat())
         return False  # never stops anything
+    if inbound.kind in ("delay", "delivered"):
+        return False  # a delay is still being tried: it never suppresses an address
+    if inbound.kind == "report":
+        # an abuse/feedback report is about mail we sent, never a reply: only the consultant acts
+        _engagement(tick, eng, flagged=f"a feedback (abuse) report about {msg['stage']} "
+                                       f"arrived (reply {rid}); read it")
+        return True
     if inbound.kind == "bounce":
-        who = (inbound.bounce.recipient if inbound.bounce else None) or inbound.from_addr or "?"
-        tick.mark(msg, "message.bounced", state="bounced",
-                  note=f"{who}: {inbound.bounce.status if inbound.bounce else ''} "
-                       f"{inbound.bounce.diagnostic if inbound.bounce else ''}".strip())
+        failed = _failed_recipients(inbound, msg)
+        if not failed:
+            _engagement(tick, eng, flagged=f"a delivery failure for {msg['stage']} names no "
+                                           f"recipient of it (reply {rid}); check it")
+            return True
+        by_address = {r.address: r for r in inbound.delivery}
+        who = ", ".join(failed)
+        tick.mark(msg, "message.bounced", state="bounced", note="; ".join(
+            f"{a}: {(by_address[a].status or '') if a in by_address else ''} "
+            f"{(by_address[a].diagnostic or '') if a in by_address else ''}".strip()
+            for a in failed))
         # a data change: unsent drafts are rendered again without the address
-        _engagement(tick, eng, bounced=sorted({*eng.get("bounced", []), who.lower()}),
+        _engagement(tick, eng, bounced=sorted({*eng.get("bounced", []), *failed}),
                     flagged=f"{who} bounced ({msg['stage']}); check the address",
                     data_rev=eng.get("data_rev", 0) + 1)
         tick.report.problems.append(f"{msg['key']}: bounced for {who}")
@@ -216,7 +268,7 @@ def _engagement(tick: Tick, eng: dict, **changes: object) -> None:
                   engagements={"key": eng["id"], "set": changes})
 
 
-def _keep_raw(tick: Tick, rid: str, raw: bytes) -> Path:
+def _keep_raw(tick: Tick, rid: str, fetched) -> Path:  # noqa: ANN001 - imap.Fetched
     if isinstance(tick.w, MemoryWriter):
         return Path("(dry run)")
     folder = tick.w.store.dir / "raw" / tick.now.strftime("%Y-%m")
@@ -224,7 +276,7 @@ def _keep_raw(tick: Tick, rid: str, raw: bytes) -> Path:
     path = folder / f"reply-{rid}.eml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(raw)
+        fetched.copy_raw(f)  # a large message comes from the server in chunks, straight here
         f.flush()
         os.fsync(f.fileno())  # kept before the reply is recorded: nothing is ever lost
     return path

@@ -37,25 +37,32 @@ def template_context(
     locale: str | None = None,
     to: list[Mapping[str, Any]] | None = None,
     cc: list[Mapping[str, Any]] | None = None,
+    sends_on: dt.date | None = None,
 ) -> dict[str, Any]:
     """Everything a stage template may use, with optional sections present but empty.
 
     `locale` is the engagement's (else the project's) and picks the playbook's language; `to`
     and `cc` are the people this email goes to (the engagement's contacts unless given, e.g.
-    without those who bounced).
+    without those who bounced). `sends_on` is the local date the email goes out (default:
+    today): what is past, overdue or still ahead is judged on that day, since a draft is made
+    days before it is sent, and a template asking for an answer "before" a date says so only
+    while that date is still ahead (issue 13).
     """
     dates = dict(engagement.get("dates") or {})
     contract_end = dates.get("contract_end")
     today = now_local.date()
+    # the day the client reads it: a draft made days ahead must not call a due date "ahead"
+    # that will have passed when it arrives
+    on = max(sends_on or today, today)
     locale = locale or engagement.get("locale") or DEFAULT_LOCALE
     consultant = _with_keys(engagement.get("consultant"), CONSULTANT_KEYS)
     contacts = engagement.get("contacts") or {}
     to_people = [_person(c) for c in (contacts.get("to") or [] if to is None else to)]
     cc_people = [_person(c) for c in (contacts.get("cc") or [] if cc is None else cc)]
-    deliverables = [_deliverable(d, today) for d in engagement.get("deliverables") or []]
-    invoices = [_invoice(i, today) for i in engagement.get("invoices") or []]
+    deliverables = [_deliverable(d, on) for d in engagement.get("deliverables") or []]
+    invoices = [_invoice(i, on) for i in engagement.get("invoices") or []]
     outstanding = [i for i in invoices if not i["paid"]]
-    access = [_access(a, consultant["name"], to_people, cc_people, today)
+    access = [_access(a, consultant["name"], to_people, cc_people, on)
               for a in engagement.get("shared_access") or []]
     access.sort(key=lambda a: (_sort_date(a["revoke_date"]), str(a["system"]).casefold()))
     return {
@@ -71,7 +78,7 @@ def template_context(
         "contract_end": contract_end,
         "start_date": dates.get("start"),
         "milestones": _milestones(dates),
-        "plan": _plan(dates, deliverables, access, outstanding, today),
+        "plan": _plan(dates, deliverables, access, outstanding, on),
         "deliverables": deliverables,
         "all_delivered": all(d["done"] for d in deliverables),
         "shared_access": access,
@@ -94,6 +101,7 @@ def template_context(
         "sender": {"name": sender_name, "email": sender_email},
         "today": today,
         "now": now_local,
+        "sends_on": on,
     }
 
 
