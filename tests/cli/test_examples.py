@@ -180,7 +180,24 @@ def _done(proj) -> str:
     return DRAFT_AT
 
 
-STATES = {("undo",): _done, ("init",): None, ("demo",): None, ("sink",): None,
+def _wrapped_up(proj) -> str:
+    """The whole sequence sent and every checklist item done: ready to complete."""
+    from tests.helpers import dates, walk
+    _cli(proj, "engagement", "add", str(proj.root / "engagements" / "example.toml"),
+         now="2026-12-14T08:00")
+    walk(proj, dates("2026-12-14", "2027-02-20"))
+    (entry,) = json.loads(proj.cli("checklist", "northwind-2026", "--json",
+                                   now=WRAPPED_AT).output)
+    for item in entry["items"]:
+        if not item["done"]:
+            _cli(proj, "done", "northwind-2026", item["id"], now=WRAPPED_AT)
+    return WRAPPED_AT
+
+
+WRAPPED_AT = "2027-02-22T10:00"
+
+
+STATES = {("undo",): _done, ("engagement", "complete"): _wrapped_up, ("init",): None, ("demo",): None, ("sink",): None,
           ("engagement", "add"): None,
           ("drafts", "resolve"): _in_doubt, ("replies",): _recorded,
           ("replies", "show"): _recorded, ("replies", "add"): _replied,
