@@ -308,14 +308,13 @@ class Tick:
 
     def _attachments(self, msg: dict, eng: dict, stage: Stage, names: tuple[str, ...]
                      ) -> list[tuple[str, tuple[str, str, bytes]]]:
-        """The named documents, rendered as of the email's send time."""
+        """The named documents, rendered as of the email's send time (`mailflow doc`'s code:
+        the attachment and the command cannot disagree); jinja2 loads only when needed."""
         if not names:
             return []
-        # one rendering for `mailflow doc` and the attachment: they cannot disagree
         from mailflow.engine.documents import draft_attachments
-        at = max(_ts(msg["due"]), self.now)
         files = draft_attachments(self.loaded.project, self.state, self.loaded, eng, names,
-                                  stage.attach_format, at)
+                                  stage.attach_format, max(_ts(msg["due"]), self.now))
         return list(zip(names, files, strict=True))
 
     def _sender(self) -> dict:

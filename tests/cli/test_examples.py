@@ -197,7 +197,8 @@ def _wrapped_up(proj) -> str:
 WRAPPED_AT = "2027-02-22T10:00"
 
 
-STATES = {("undo",): _done, ("engagement", "complete"): _wrapped_up, ("init",): None, ("demo",): None, ("sink",): None,
+STATES = {("undo",): _done, ("engagement", "complete"): _wrapped_up,
+          ("init",): None, ("demo",): None, ("sink",): None,
           ("engagement", "add"): None,
           ("drafts", "resolve"): _in_doubt, ("replies",): _recorded,
           ("replies", "show"): _recorded, ("replies", "add"): _replied,
