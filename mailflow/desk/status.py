@@ -33,6 +33,7 @@ class Grid:
 
     stages: list[str] = field(default_factory=list)
     rows: list[GridRow] = field(default_factory=list)
+    plans: dict = field(default_factory=dict)  # engagement id -> its PlanItems
 
 
 def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool = False) -> Grid:
@@ -42,7 +43,7 @@ def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool =
     replies_by_msg: dict[str, list[dict]] = {}
     for r in state.replies.values():
         replies_by_msg.setdefault(r.get("message") or "", []).append(r)
-    grid = Grid()
+    grid = Grid(plans=plan.items)
     for eng in chosen:
         try:
             row = _row(eng, state, loaded, plan, replies_by_msg, grid.stages, now)
@@ -85,7 +86,8 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
                         else None,
                         "replies": [r["kind"] for r in replies]}
     error = plan.errors.get(eng["id"])
-    wrap = wrapup(state, loaded, eng, plan_now)
+    # the grid's plan is the one `wrapup` would make: planning twice tripled `status`'s time
+    wrap = wrapup(state, loaded, eng, plan_now, plan.items.get(eng["id"], []))
     data = {**views.engagement_row(eng), "stages": stages, "error": error,
             "checklist": {"open": len(wrap.items), "overdue": len(wrap.overdue),
                           "open_items": [i.id for i in wrap.items]},
@@ -94,10 +96,11 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
                    checklist=checklist_cell(wrap))
 
 
-def needs_you_now(state: State, loaded: Loaded | None = None, now: dt.datetime | None = None
-                  ) -> list[str]:
+def needs_you_now(state: State, loaded: Loaded | None = None, now: dt.datetime | None = None,
+                  plans: dict | None = None) -> list[str]:
     """One line per thing waiting for the consultant: drafts, failures, replies, flags, and
-    (given `loaded` and `now`) overdue checklist items and engagements ready to complete."""
+    (given `loaded` and `now`) overdue checklist items and engagements ready to complete;
+    `plans` are the engagements' plans when already made (Grid.plans)."""
     lines = []
     waiting = 0
     archived = {k for k, e in state.engagements.items() if e.get("archived")}
@@ -118,5 +121,5 @@ def needs_you_now(state: State, loaded: Loaded | None = None, now: dt.datetime |
         if e.get("flagged") and not e.get("archived"):
             lines.append(f"engagement {e['id']}: {e['flagged']}")
     if loaded is not None and now is not None:
-        lines += wrapup_lines(state, loaded, now)
+        lines += wrapup_lines(state, loaded, now, plans)
     return lines

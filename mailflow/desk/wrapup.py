@@ -13,7 +13,7 @@ from mailflow.config.loading import Loaded
 from mailflow.engine import checklist
 from mailflow.engine.checklist import ChecklistItem
 from mailflow.engine.documents import items_of, plan_of
-from mailflow.engine.planner import FINAL
+from mailflow.engine.planner import FINAL, PlanItem
 from mailflow.errors import MailflowError, StateError
 from mailflow.store import State
 
@@ -49,10 +49,13 @@ class Wrapup:
         return "; ".join(parts) or "nothing open"
 
 
-def wrapup(state: State, loaded: Loaded, engagement: dict, now: dt.datetime) -> Wrapup:
-    """What is still open on one engagement, as of `now`."""
+def wrapup(state: State, loaded: Loaded, engagement: dict, now: dt.datetime,
+           plan: list[PlanItem] | None = None) -> Wrapup:
+    """What is still open on one engagement, as of `now` (`plan`: its plan, when known)."""
     today = now.astimezone(loaded.context_for(engagement).zone).date()
-    _, messages, plan = plan_of(state, loaded, engagement)
+    if plan is None:
+        _, _, plan = plan_of(state, loaded, engagement)
+    messages = {m["key"]: m for m in state.messages_of(engagement["id"])}
     # an email is open while planned to go out (or waiting, e.g. for the checklist) and not
     # final; one skipped or stopped by a reply is done with
     keys = {i.key for i in plan if i.status in ("scheduled", "waiting", "error")}
@@ -74,14 +77,15 @@ def completion_refusal(state: State, loaded: Loaded, engagement: dict, now: dt.d
                          f"`mailflow engagement complete {engagement['id']} --force`")
 
 
-def wrapup_lines(state: State, loaded: Loaded, now: dt.datetime) -> list[str]:
+def wrapup_lines(state: State, loaded: Loaded, now: dt.datetime,
+                 plans: dict[str, list[PlanItem]] | None = None) -> list[str]:
     """For "needs you now": overdue checklist items, and engagements ready to complete."""
     lines = []
     for eng in sorted(state.engagements.values(), key=lambda e: e["id"]):
         if eng.get("archived") or eng.get("status") not in ("active", "paused"):
             continue
         try:
-            w = wrapup(state, loaded, eng, now)
+            w = wrapup(state, loaded, eng, now, (plans or {}).get(eng["id"]))
         except MailflowError:
             continue  # a broken engagement shows as its row's error in the status grid
         for item in w.overdue:
