@@ -11,8 +11,8 @@ import click
 
 from mailflow.cli.app import App, cli, echo_json, json_option, pass_app
 from mailflow.desk import views
-
-REVIEW = ("awaiting_approval", "in_doubt", "blocked")
+from mailflow.engine.records import EDITABLE, REVIEW
+from mailflow.engine.records import MessageState as S
 
 
 @cli.group(invoke_without_command=True)
@@ -32,7 +32,7 @@ def drafts(ctx: click.Context, as_json: bool, all_states: bool) -> None:
         return
     app: App = ctx.obj
     state = app.store.load()
-    wanted = REVIEW + (("approved", "planned", "retry") if all_states else ())
+    wanted = REVIEW + ((S.APPROVED, S.PLANNED, S.RETRY) if all_states else ())
     msgs = sorted((m for m in state.messages.values() if m["state"] in wanted),
                   key=lambda m: (m.get("due") or "", m["key"]))
     rows = [views.message_row(m, state.engagements[m["engagement"]]["time_zone"]) for m in msgs]
@@ -125,7 +125,7 @@ def drafts_approve(app: App, refs: tuple[str, ...], eid: str | None, approve_all
         find_engagement(state, eid)
     keys = [find_message(state, r)["key"] for r in refs]
     if eid or approve_all:
-        keys += sorted(k for k, m in state.messages.items() if m["state"] == "awaiting_approval"
+        keys += sorted(k for k, m in state.messages.items() if m["state"] == S.AWAITING_APPROVAL
                        and (approve_all or m["engagement"] == eid) and k not in keys)
         if not keys:
             click.echo("No drafts await approval.")
@@ -251,7 +251,7 @@ def drafts_edit(app: App, ref: str, part: str) -> None:
     before = find_message(state, ref)
     if not before.get("subject"):
         raise StateError(f"{before['key']} has not been drafted yet (see `mailflow plan`)")
-    if before["state"] not in ("awaiting_approval", "approved", "blocked"):
+    if before["state"] not in EDITABLE:
         raise StateError(f"{before['key']} is {before['state'].replace('_', ' ')}; only unsent "
                          "drafts can be edited")
     # the editor runs without the lock: cron goes on meanwhile, and we check below that the

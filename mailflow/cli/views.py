@@ -8,6 +8,7 @@ import click
 
 from mailflow.cli.app import App, cli, echo_json, json_option, pass_app
 from mailflow.desk import views
+from mailflow.engine.records import MessageState as S
 
 
 @cli.command()
@@ -87,10 +88,10 @@ def _attention(state) -> list[str]:  # noqa: ANN001
     counts: dict[str, int] = {}
     for m in state.messages.values():
         counts[m["state"]] = counts.get(m["state"], 0) + 1
-        if m["state"] in ("in_doubt", "failed", "blocked"):
+        if m["state"] in (S.IN_DOUBT, S.FAILED, S.BLOCKED):
             why = m.get("note") or m.get("server_reply") or m.get("error") or ""
             lines.append(f"{m['key']}: {m['state'].replace('_', ' ')}: {why}"[:160])
-    if counts.get("awaiting_approval"):
+    if counts.get(S.AWAITING_APPROVAL):
         lines.insert(0, f"{counts['awaiting_approval']} draft(s) to approve: mailflow drafts")
     for r in state.replies.values():
         if r.get("needs_action") and not r.get("handled"):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mailflow.config.loading import Loaded
+from mailflow.engine.records import MessageState as S
 from mailflow.engine.tick import Tick, TickReport
 from mailflow.errors import MailflowError
 from mailflow.inbound.matching import Match, SentIndex, SentRef
@@ -31,10 +32,7 @@ def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
         return report
     with store.writer() as w:
         tick = Tick(loaded, w, now)
-        try:
-            poll_into(tick)
-        finally:
-            w.save()
+        poll_into(tick)
     return tick.report
 
 
@@ -99,7 +97,7 @@ def _settle_in_doubt(tick: Tick, mb) -> None:  # noqa: ANN001
     if not folder:
         return
     for msg in list(tick.state.messages.values()):
-        if msg["state"] != "in_doubt" or not msg.get("message_id"):
+        if msg["state"] != S.IN_DOUBT or not msg.get("message_id"):
             continue
         try:
             found = mb.find_message_id(folder, msg["message_id"])
@@ -107,7 +105,7 @@ def _settle_in_doubt(tick: Tick, mb) -> None:  # noqa: ANN001
             tick.report.notes.append(f"{msg['key']}: could not look in {folder}: {err}")
             return
         if found:
-            tick.mark(msg, "message.settled", state="sent", sent_copy=folder,
+            tick.mark(msg, "message.settled", state=S.SENT, sent_copy=folder,
                       sent_at=(msg.get("attempts_at") or [now_iso(tick.now)])[-1],
                       note=f"found in {folder} by its Message-ID")
 
@@ -115,7 +113,7 @@ def _settle_in_doubt(tick: Tick, mb) -> None:  # noqa: ANN001
 def _went_out(msg: dict) -> bool:
     """Whether a message may have reached the client, so that a reply may answer it."""
     return bool(msg.get("message_id")) and bool(
-        msg.get("sent_at") or msg["state"] in ("in_doubt", "sending"))
+        msg.get("sent_at") or msg["state"] in (S.IN_DOUBT, S.SENDING))
 
 
 def _sent_index(tick: Tick) -> SentIndex:
@@ -185,7 +183,7 @@ def _act(tick: Tick, inbound: Inbound, match: Match, msg: dict, rid: str) -> boo
         return False  # never stops anything
     if inbound.kind == "bounce":
         who = (inbound.bounce.recipient if inbound.bounce else None) or inbound.from_addr or "?"
-        tick.mark(msg, "message.bounced", state="bounced",
+        tick.mark(msg, "message.bounced", state=S.BOUNCED,
                   note=f"{who}: {inbound.bounce.status if inbound.bounce else ''} "
                        f"{inbound.bounce.diagnostic if inbound.bounce else ''}".strip())
         # a data change: unsent drafts are rendered again without the address

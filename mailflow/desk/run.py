@@ -27,12 +27,11 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
         if config.smtp is not None:
             from mailflow.transport.smtp import SmtpSession
             send_with = lambda: SmtpSession(config.smtp)  # noqa: E731
-        try:
-            report = tick.run(poll=poll, send_with=send_with)
-            if config.imap is not None and config.imap.sent_folder and not dry_run:
-                _copy_to_sent(loaded, tick)
-        finally:
-            writer.save()
+        report = tick.run(poll=poll, send_with=send_with)
+        if config.imap is not None and config.imap.sent_folder and not dry_run:
+            _copy_to_sent(loaded, tick)
+        # the writer commits and saves when this block ends; an exception voids what the
+        # tick had not committed yet (sends are committed one by one, around each one)
     if config.smtp is None and tick.unsent and not dry_run:
         report.problems.append(f"{config.path}: [smtp] is not configured; "
                                f"{len(tick.unsent)} message(s) are due")

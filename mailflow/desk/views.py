@@ -10,13 +10,16 @@ import click
 
 from mailflow import timing
 from mailflow.engine.planner import PlanItem
+from mailflow.engine.records import MessageState as S
+from mailflow.engine.records import PlanStatus
 
 STATE_MARKS = {
-    "planned": "due {date}", "blocked": "BLOCKED", "awaiting_approval": "to approve {date}",
-    "approved": "ok {date}", "sending": "sending", "sent": "sent {date}", "retry": "retry",
-    "failed": "FAILED", "in_doubt": "IN DOUBT", "rejected": "rejected", "cancelled": "cancelled",
-    "bounced": "BOUNCED",
+    S.PLANNED: "due {date}", S.BLOCKED: "BLOCKED", S.AWAITING_APPROVAL: "to approve {date}",
+    S.APPROVED: "ok {date}", S.SENDING: "sending", S.SENT: "sent {date}", S.RETRY: "retry",
+    S.FAILED: "FAILED", S.IN_DOUBT: "IN DOUBT", S.REJECTED: "rejected",
+    S.CANCELLED: "cancelled", S.BOUNCED: "BOUNCED",
 }
+assert set(STATE_MARKS) == set(S), "every state has its mark in the status grid"
 
 
 def echo_table(headers: list[str], rows: list[list[object]]) -> None:
@@ -71,11 +74,11 @@ def message_row(m: dict, zone: str) -> dict:
 def waiting_reason(m: dict) -> str:
     """Why a message waits for the consultant: approval, overdue, in doubt, blocked."""
     state = m["state"]
-    if state == "awaiting_approval":
+    if state == S.AWAITING_APPROVAL:
         return "overdue" if m.get("overdue") else ("edited" if m.get("edited") else "approval")
-    if state == "in_doubt":
+    if state == S.IN_DOUBT:
         return "in doubt"
-    if state == "blocked":
+    if state == S.BLOCKED:
         return "blocked: " + (m.get("error") or "").split(": ", 2)[-1]
     return ""
 
@@ -103,7 +106,7 @@ def echo_plan(eng: dict, rows: list[dict]) -> None:
         state = r["state"].replace("_", " ")
         when = r["when_local"] or "-"
         click.echo(f"  {when:<28} {name:<32} {state}")
-        if r["state"] not in ("sent",):
+        if r["state"] != S.SENT:
             for reason in r["reasons"]:
                 click.echo(f"  {'':<28}   - {reason}")
     click.echo()
@@ -116,17 +119,19 @@ def stage_mark(msgs: list[dict], item: PlanItem | None, replies: list[dict], zon
     if first is None:
         if item is None:
             return ""
-        return {"skipped": "skipped", "waiting": "waiting", "error": "ERROR",
-                "scheduled": f"due {local(item.due, zone, '%m-%d')}"}.get(item.status, item.status)
+        due = local(item.due, zone, "%m-%d")
+        return {PlanStatus.SKIPPED: "skipped", PlanStatus.WAITING: "waiting",
+                PlanStatus.ERROR: "ERROR", PlanStatus.SCHEDULED: f"due {due}"
+                }.get(item.status, item.status)
     date = local(first.get("sent_at") or first.get("due"), zone, "%m-%d")
     mark = STATE_MARKS.get(first["state"], first["state"]).format(date=date)
     if "human" in kinds or "unsubscribe" in kinds:
         mark += " replied"
     elif "auto_reply" in kinds:
         mark += " auto-reply"
-    if "bounce" in kinds and first["state"] != "bounced":
+    if "bounce" in kinds and first["state"] != S.BOUNCED:
         mark += " bounced"
-    reminders = [m for m in msgs if m["step"] > 0 and m["state"] == "sent"]
+    reminders = [m for m in msgs if m["step"] > 0 and m["state"] == S.SENT]
     if reminders:
         mark += f" +{len(reminders)}"
     return mark

@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 
 from mailflow import timing
 from mailflow.config.rules import Sequence, Stage
+from mailflow.engine.records import FINAL, PENDING, PlanStatus
+from mailflow.engine.records import PlanStatus as P
 
-# States after which a message will never be sent again; anything else is still pending.
-FINAL = frozenset({"sent", "rejected", "failed", "bounced", "cancelled"})
-PENDING = frozenset({"planned", "blocked", "awaiting_approval", "approved", "retry"})
+__all__ = ["FINAL", "PENDING", "Context", "PlanItem", "message_key", "plan_engagement"]
+
 # a stage that went out this much later than planned pushes later stages back by as much,
 # so that catching up after downtime keeps the spacing; less is ordinary tick granularity
 LATE_SHIFT = dt.timedelta(days=1)
@@ -27,7 +28,7 @@ class PlanItem:
     step: int
     template: str
     approval: bool
-    status: str  # scheduled | waiting | skipped | stopped | error
+    status: PlanStatus
     due: dt.datetime | None  # UTC, for scheduled items
     reasons: tuple[str, ...]
     thread_root: str | None = None  # key of the stage's first message, for reminders
@@ -71,13 +72,13 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
         key = message_key(eid, stage.id, 0)
         msg = messages.get(key)
 
-        def item(status: str, due: dt.datetime | None, reasons: tuple[str, ...],
+        def item(status: PlanStatus, due: dt.datetime | None, reasons: tuple[str, ...],
                  after: str | None = None, stage: Stage = stage, key: str = key) -> PlanItem:
             return PlanItem(key, eid, stage.id, 0, stage.template, stage.approval, status, due,
                             reasons, after=after)
 
         if msg and msg.get("state") in FINAL:
-            items.append(item("done", _parse(msg.get("due")), tuple(msg.get("reasons", ()))))
+            items.append(item(P.DONE, _parse(msg.get("due")), tuple(msg.get("reasons", ()))))
             if msg.get("sent_at"):
                 times[stage.id] = _parse(msg["sent_at"])
                 due = _parse(msg.get("due"))
@@ -89,20 +90,21 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
         try:
             applies = stage.applies(eng)
         except Exception as err:  # a condition that fails on this data is the rule's problem
-            items.append(item("error", None, (f"condition {stage.when!r} failed: {err}",)))
+            items.append(item(P.ERROR, None, (f"condition {stage.when!r} failed: {err}",)))
             continue
         if not applies:
-            items.append(item("skipped", None, (f"condition {stage.when!r} is false",)))
+            items.append(item(P.SKIPPED, None, (f"condition {stage.when!r} is false",)))
             skipped.add(stage.id)
             continue
         ref = (stage.due.anchor or "").removeprefix("reply:")
         if ref in skipped:
-            items.append(item("skipped", None, (f"it is timed from {ref}, which is skipped",)))
+            items.append(item(P.SKIPPED, None, (f"it is timed from {ref}, which is skipped",)))
             skipped.add(stage.id)
             continue
         anchor, why = _anchor(stage, eng, previous, times, human, ctx.zone, stage_ids)
         if anchor is None:
-            status = "error" if why.startswith("engagement has no") else "waiting"
+            status = (PlanStatus.ERROR if why.startswith("engagement has no")
+                      else PlanStatus.WAITING)
             items.append(item(status, None, (why,), after=pending))
             previous, pending = stage, key
             continue
@@ -120,13 +122,13 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
                     f"{_days(late_by)} later to keep its spacing: the previous email went "
                     "out late", *why_moved))
         except ValueError as err:
-            items.append(item("error", None, (str(err),), after=pending))
+            items.append(item(P.ERROR, None, (str(err),), after=pending))
             previous, pending = stage, key
             continue
         if pending is not None:
             slot = timing.Slot(slot.utc, slot.local, slot.reasons + (
                 f"goes out only after {pending.split('/')[1]}",))
-        items.append(item("scheduled", slot.utc, slot.reasons, after=pending))
+        items.append(item(P.SCHEDULED, slot.utc, slot.reasons, after=pending))
         items.extend(_reminders(eid, stage, messages, human, ctx, None))  # listed, waiting
         times[stage.id] = slot.utc
         previous, pending = stage, key
@@ -183,20 +185,20 @@ def _reminders(eid: str, stage: Stage, messages: dict[str, dict], human: dict[st
             key = message_key(eid, stage.id, step)
             msg = messages.get(key)
 
-            def item(status: str, due: dt.datetime | None, reasons: tuple[str, ...],
+            def item(status: PlanStatus, due: dt.datetime | None, reasons: tuple[str, ...],
                      key: str = key, step: int = step, reminder=reminder) -> PlanItem:
                 return PlanItem(key, eid, stage.id, step, reminder.template, reminder.approval,
                                 status, due, reasons, thread_root=root)
 
             if msg and msg.get("state") in FINAL:
-                items.append(item("done", _parse(msg.get("due")), tuple(msg.get("reasons", ()))))
+                items.append(item(P.DONE, _parse(msg.get("due")), tuple(msg.get("reasons", ()))))
                 last_sent = _parse(msg.get("sent_at")) or last_sent
                 continue
             if human.get(stage.id):
-                items.append(item("stopped", None, ("the client replied",)))
+                items.append(item(P.STOPPED, None, ("the client replied",)))
                 continue
             if last_sent is None or (step > 1 and not _was_sent(messages, eid, stage, step - 1)):
-                items.append(item("waiting", None, ("waits for the previous email in the thread",)))
+                items.append(item(P.WAITING, None, ("waits for the previous email in the thread",)))
                 continue
             days, business = reminder.after
             offset = timing.Offset(days, business, None)
@@ -211,7 +213,7 @@ def _reminders(eid: str, stage: Stage, messages: dict[str, dict], human: dict[st
             slot = timing.due_slot(last_sent.astimezone(ctx.zone).date(), offset, ctx.zone,
                                    stage.window, ctx.calendar, at=stage.at,
                                    not_before_utc=not_before)
-            items.append(item("scheduled", slot.utc, slot.reasons + tuple(reasons)))
+            items.append(item(P.SCHEDULED, slot.utc, slot.reasons + tuple(reasons)))
             last_sent = None  # the next reminder waits for this one
     return items
 

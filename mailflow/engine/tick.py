@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from mailflow import timing
 from mailflow.config.engagements import hydrate
 from mailflow.config.loading import Loaded, schedule
-from mailflow.engine.planner import FINAL, PENDING, PlanItem, plan_engagement
+from mailflow.engine.planner import PlanItem, plan_engagement
+from mailflow.engine.records import ENDED, FINAL, PENDING, EngagementStatus, PlanStatus
+from mailflow.engine.records import MessageState as S
 from mailflow.errors import MailflowError, RenderError
 from mailflow.render.compose import (
     address,
@@ -98,8 +100,8 @@ class Tick:
     def settle_interrupted(self) -> None:
         """A message left `sending` by a process that died may or may not have gone out."""
         for msg in list(self.state.messages.values()):
-            if msg.get("state") == "sending":
-                self.mark(msg, "message.in_doubt", durable=True, state="in_doubt",
+            if msg.get("state") == S.SENDING:
+                self.mark(msg, "message.in_doubt", durable=True, state=S.IN_DOUBT,
                           note="mailflow stopped during the SMTP transaction; it may or may not "
                                "have been delivered")
                 self.report.problems.append(
@@ -116,8 +118,8 @@ class Tick:
         replies = self.state.replies_by_engagement()
         for eng in self.state.engagements.values():
             msgs = by_engagement.get(eng["id"], {})
-            if eng.get("status") != "active":
-                if eng.get("status") in ("cancelled", "completed"):
+            if eng.get("status") != EngagementStatus.ACTIVE:
+                if eng.get("status") in ENDED:
                     self._cancel_pending(msgs, f"engagement {eng['status']}")
                 continue
             if eng.get("planned") == self._signature(eng):
@@ -128,9 +130,11 @@ class Tick:
                 self.report.problems.append(str(err))
                 continue
             self._apply_plan(eng, items, msgs)
-            if not any(i.status == "error" for i in items):
-                eng["planned"] = self._signature(eng)  # derived data: persisted with the checkpoint
-                self.w.touch()
+            if not any(i.status == PlanStatus.ERROR for i in items):
+                # journaled too (the checkpoint holds nothing the journal lacks), yet without
+                # `engagement=`: that would bump the engagement's rev and void the signature
+                self.w.record("engagement.planned", at=self.now, engagements={
+                    "key": eng["id"], "set": {"planned": self._signature(eng)}})
 
     def plan_one(self, eng: dict, msgs: dict[str, dict], replies: list[dict]) -> list[PlanItem]:
         """The planner's items for one engagement (pure)."""
@@ -144,37 +148,36 @@ class Tick:
     def _apply_plan(self, eng: dict, items: list[PlanItem], msgs: dict[str, dict]) -> None:
         for item in items:
             msg = msgs.get(item.key)
-            if item.status == "error":
+            if item.status == PlanStatus.ERROR:
                 self.report.problems.append(f"engagement {eng['id']}: {item.stage}: "
                                             f"{'; '.join(item.reasons)}")
                 continue
-            if item.status == "scheduled":
+            if item.status == PlanStatus.SCHEDULED:
                 due = now_iso(item.due)
                 if msg is None:
-                    msg = self.state.messages[item.key] = {
+                    # a journal event like any other change: replay must recreate it whole
+                    msg = msgs[item.key] = self.w.create_message({
                         "key": item.key, "engagement": item.engagement, "stage": item.stage,
-                        "step": item.step, "template": item.template, "state": "planned",
-                        "approval": item.approval, "due": due, "reasons": list(item.reasons),
-                        "after": item.after, "thread_root": item.thread_root,
-                        "history": [{"at": now_iso(self.now), "state": "planned"}]}
-                    msgs[item.key] = msg
-                    self.w.touch()
+                        "step": item.step, "template": item.template, "approval": item.approval,
+                        "due": due, "reasons": list(item.reasons), "after": item.after,
+                        "thread_root": item.thread_root}, at=self.now)
                 elif msg["state"] in PENDING and (msg.get("due") != due
                                                   or msg.get("after") != item.after):
                     self.mark(msg, "message.redated", due=due, reasons=list(item.reasons),
                               after=item.after)
-            elif item.status in ("skipped", "stopped") and msg and msg["state"] in PENDING:
-                self.mark(msg, "message.cancelled", state="cancelled",
+            elif item.status in (PlanStatus.SKIPPED, PlanStatus.STOPPED) and msg \
+                    and msg["state"] in PENDING:
+                self.mark(msg, "message.cancelled", state=S.CANCELLED,
                           note="; ".join(item.reasons))
                 self.report.cancelled.append(item.key)
-            elif item.status == "waiting" and msg and msg["state"] in PENDING \
+            elif item.status == PlanStatus.WAITING and msg and msg["state"] in PENDING \
                     and msg.get("after") != item.after:
                 self.mark(msg, "message.redated", after=item.after, reasons=list(item.reasons))
 
     def _cancel_pending(self, msgs: dict[str, dict], why: str) -> None:
         for msg in msgs.values():
             if msg["state"] in PENDING:
-                self.mark(msg, "message.cancelled", state="cancelled", note=why)
+                self.mark(msg, "message.cancelled", state=S.CANCELLED, note=why)
                 self.report.cancelled.append(msg["key"])
 
     def draft(self) -> None:
@@ -182,17 +185,17 @@ class Tick:
         horizon = self.now + dt.timedelta(days=schedule(self.loaded.config, "review_days"))
         for msg in list(self.state.messages.values()):
             state = msg["state"]
-            if state not in ("planned", "blocked", "awaiting_approval", "approved", "retry"):
+            if state not in PENDING:
                 continue
             eng = self.state.engagements.get(msg["engagement"])
-            if eng is None or eng.get("status") != "active":
+            if eng is None or eng.get("status") != EngagementStatus.ACTIVE:
                 continue
-            if state in ("planned", "blocked"):
+            if state in (S.PLANNED, S.BLOCKED):
                 if _ts(msg["due"]) > horizon:
                     continue
             elif msg.get("edited") or msg.get("rendered_for") == self._render_signature(eng):
                 continue  # rendered from the current data and templates (or edited by hand)
-            if state == "retry" and msg.get("sent_at"):
+            if state == S.RETRY and msg.get("sent_at"):
                 continue  # partly delivered: the others must get the very same message
             self.render(msg, eng)
 
@@ -231,8 +234,8 @@ class Tick:
                     address(person, f"engagement {eng['id']}: {field}")
         except (RenderError, KeyError) as err:
             error = f"engagement {eng['id']}: {msg['key']}: {err}"
-            if msg.get("error") != error or msg["state"] != "blocked":
-                self.mark(msg, "message.blocked", state="blocked", error=error)
+            if msg.get("error") != error or msg["state"] != S.BLOCKED:
+                self.mark(msg, "message.blocked", state=S.BLOCKED, error=error)
             self.report.problems.append(error)
             return False
         digest = hashlib.sha256("\x00".join((subject, rendered.html, rendered.text)).encode()
@@ -243,12 +246,12 @@ class Tick:
         if not msg.get("message_id"):
             changes["message_id"] = make_message_id(self.loaded.config.sender.domain, self.now)
             changes["reply_token"] = make_reply_token()
-        if msg["state"] in ("approved", "retry") and msg.get("digest") == digest:
+        if msg["state"] in (S.APPROVED, S.RETRY) and msg.get("digest") == digest:
             # same words: the approval (and a retry's schedule) stands
             self.mark(msg, "message.rerendered", **changes)
             return True
         needs_approval = msg.get("approval", True)
-        new_state = "awaiting_approval" if needs_approval else "approved"
+        new_state = S.AWAITING_APPROVAL if needs_approval else S.APPROVED
         extra = {} if needs_approval else {"approved_by": "rule (no approval needed)",
                                            "approved_at": now_iso(self.now)}
         self.mark(msg, "message.drafted", state=new_state, **changes, **extra)
@@ -265,12 +268,12 @@ class Tick:
         """After downtime, a message far past its time waits for the consultant (no burst)."""
         days, business = timing.parse_duration(str(schedule(self.loaded.config, "grace")))
         for msg in self.state.messages.values():
-            if msg["state"] != "approved" or msg.get("late_ok") or msg.get("sent_at"):
+            if msg["state"] != S.APPROVED or msg.get("late_ok") or msg.get("sent_at"):
                 continue
             if not self._predecessor_done(msg):
                 continue  # its date is a projection until the earlier stage goes out
             eng = self.state.engagements.get(msg["engagement"])
-            if eng is None or eng.get("status") != "active":
+            if eng is None or eng.get("status") != EngagementStatus.ACTIVE:
                 continue
             stage = self.loaded.sequence_for(eng).stage(msg["stage"])
             if stage.late == "send":
@@ -281,7 +284,7 @@ class Tick:
             late = (timing.business_days_between(due_local, today, ctx.calendar) if business
                     else (today - due_local).days)
             if late > days:
-                self.mark(msg, "message.held", state="awaiting_approval", overdue=True,
+                self.mark(msg, "message.held", state=S.AWAITING_APPROVAL, overdue=True,
                           note=f"overdue by {late} {'business ' if business else ''}days; "
                                "approve it again to send it now")
                 self.report.held.append(msg["key"])
@@ -294,15 +297,15 @@ class Tick:
         candidates = []
         for msg in self.state.messages.values():
             state = msg["state"]
-            if (state == "approved" and _ts(msg["due"]) <= self.now
-                    or state == "retry" and _ts(msg.get("next_attempt")) <= self.now):
+            if (state == S.APPROVED and _ts(msg["due"]) <= self.now
+                    or state == S.RETRY and _ts(msg.get("next_attempt")) <= self.now):
                 candidates.append(msg)
         candidates.sort(key=lambda m: (m["due"], m["key"]))
         due: list[dict] = []
         budget = self._throttle_budget()
         for msg in candidates:
             eng = self.state.engagements.get(msg["engagement"])
-            if eng is None or eng.get("status") != "active":
+            if eng is None or eng.get("status") != EngagementStatus.ACTIVE:
                 continue
             if not self._predecessor_done(msg):
                 continue  # order: never ahead of an earlier stage
@@ -358,7 +361,7 @@ class Tick:
                 raw, rcpts = self.wire(msg)
                 before = msg["state"]
                 # durable before the transaction: if we die now, the next run knows
-                self.mark(msg, "message.sending", durable=True, state="sending",
+                self.mark(msg, "message.sending", durable=True, state=S.SENDING,
                           append={"attempts_at": now_iso(self.now)})
                 try:
                     result = session.send(raw, sender.email, rcpts)
@@ -414,7 +417,7 @@ class Tick:
             self.w.record("engagement.bounced", at=self.now,
                           engagements={"key": eng["id"], "set": changes})
         if result.outcome == "sent":
-            changes = {"state": "retry" if temp else "sent", "sent_at": msg.get("sent_at") or now,
+            changes = {"state": S.RETRY if temp else S.SENT, "sent_at": msg.get("sent_at") or now,
                        "server_reply": result.summary, "remaining": temp or None,
                        "delivered_to": sorted(set(msg.get("delivered_to") or []) | set(
                            result.accepted))}
@@ -428,13 +431,13 @@ class Tick:
         elif result.outcome == "retry":
             self.mark(msg, "message.retry", durable=True, **self._retry(msg, result.summary))
         elif result.outcome == "in_doubt":
-            self.mark(msg, "message.in_doubt", durable=True, state="in_doubt",
+            self.mark(msg, "message.in_doubt", durable=True, state=S.IN_DOUBT,
                       note=result.reply)
             self.report.problems.append(f"{key}: in doubt: {result.reply}; check your Sent "
                                         f"folder, then `mailflow drafts resolve {key} "
                                         "--sent|--resend`")
         else:
-            self.mark(msg, "message.failed", durable=True, state="failed",
+            self.mark(msg, "message.failed", durable=True, state=S.FAILED,
                       server_reply=result.summary)
             self.report.problems.append(f"{key}: failed: {result.summary}")
 
@@ -448,11 +451,11 @@ class Tick:
         if nxt - first > lifetime:
             self.report.problems.append(f"{msg['key']}: failed: temporary refusals for "
                                         f"{lifetime.total_seconds() / 3600:g} hours: {why}")
-            return {"state": "failed", "server_reply": why}
+            return {"state": S.FAILED, "server_reply": why}
         self.report.retrying.append(msg["key"])
         self.report.notes.append(f"{msg['key']}: server said {why}; trying again at "
                                  f"{now_iso(nxt)}")
-        return {"state": "retry", "server_reply": why, "next_attempt": now_iso(nxt)}
+        return {"state": S.RETRY, "server_reply": why, "next_attempt": now_iso(nxt)}
 
     # -- recording -------------------------------------------------------------------------
 
