@@ -19,7 +19,7 @@ from mailflow.config.loading import Loaded, schedule
 from mailflow.engine.planner import PlanItem, plan_engagement
 from mailflow.engine.records import ENDED, FINAL, PENDING, EngagementStatus, PlanStatus
 from mailflow.engine.records import MessageState as S
-from mailflow.errors import MailflowError, RenderError
+from mailflow.errors import MailflowError, RenderError, StoreError
 from mailflow.render.compose import (
     address,
     build_message,
@@ -358,7 +358,14 @@ class Tick:
                 self.report.deferred += len(due)
                 return delivered
             for i, msg in enumerate(due):
-                raw, rcpts = self.wire(msg)
+                try:
+                    raw, rcpts = self.wire(msg)
+                except StoreError as err:
+                    # a missing or unreadable body blocks its own message, not the batch
+                    error = f"{msg['key']}: {err}"
+                    self.mark(msg, "message.blocked", state=S.BLOCKED, error=error)
+                    self.report.problems.append(error)
+                    continue
                 before = msg["state"]
                 # durable before the transaction: if we die now, the next run knows
                 self.mark(msg, "message.sending", durable=True, state=S.SENDING,

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import orjson
 
+from mailflow import faults
 from mailflow.errors import LockedError, StoreError
-from mailflow.store import faults
 from mailflow.store.files import AtomicJSONStorage, fsync_dir, io, write_atomically
 from mailflow.store.journal import Position, matches, replay
 from mailflow.store.state import KEY_FIELD, TABLES, State, apply_event, now_iso
@@ -170,12 +170,8 @@ class Store:
         return ref
 
     @contextmanager
-    def writer(self) -> Iterator[Writer]:
-        """Hold the project's write lock and give a Writer; a second writer fails at once.
-
-        The command's events are committed and the checkpoint written when the block ends
-        normally; an exception of any type voids the command's uncommitted events instead.
-        """
+    def writer_lock(self) -> Iterator[None]:
+        """Hold the project's write lock; a second holder fails at once (exit 75)."""
         with io(self.dir, "create the state folder"):
             self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with io(self.dir / LOCK_NAME, "open the lock file"):
@@ -191,6 +187,18 @@ class Store:
                 os.ftruncate(lock_fd, 0)
                 os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)
             self._sweep_tmp()
+            yield
+        finally:
+            os.close(lock_fd)  # closing releases the flock; the kernel does so on a crash too
+
+    @contextmanager
+    def writer(self) -> Iterator[Writer]:
+        """Hold the project's write lock and give a Writer.
+
+        The command's events are committed and the checkpoint written when the block ends
+        normally; an exception of any type voids the command's uncommitted events instead.
+        """
+        with self.writer_lock():
             state, position = self.load_at()
             w = Writer(self, state, position)
             try:
@@ -201,8 +209,6 @@ class Store:
                 raise
             finally:
                 w.close()
-        finally:
-            os.close(lock_fd)  # closing releases the flock; the kernel does so on a crash too
 
     def _sweep_tmp(self) -> None:
         """Temp files of a process that died mid-write (we hold the lock: none is in use)."""

@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 from tinydb.storages import Storage
 
+from mailflow import faults
 from mailflow.errors import StoreError
-from mailflow.store import faults
 
 
 def fault(path: Path, action: str, err: OSError) -> StoreError:

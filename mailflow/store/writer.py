@@ -17,9 +17,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mailflow import faults
 from mailflow.engine.records import MessageState, transition
 from mailflow.errors import StoreError
-from mailflow.store import faults
 from mailflow.store.files import AtomicJSONStorage, fault, fsync_dir, io, json_default
 from mailflow.store.journal import ABORT, COMMIT, Position, line_hash
 from mailflow.store.state import TABLES, State, apply_event, now_iso

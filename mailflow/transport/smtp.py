@@ -12,6 +12,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 
+from mailflow import faults
 from mailflow.config.settings import ServerConfig
 from mailflow.errors import SecretError, TransportError
 from mailflow.transport import secrets
@@ -175,12 +176,16 @@ class SmtpSession:
         smtp = self._smtp
         assert smtp is not None
         try:
+            # crash points before and after each SMTP command (the crash tests end mailflow
+            # there, as a kill or a power cut would)
+            faults.point("smtp MAIL")
             code, reply = smtp.mail(sender)
             if code != 250:
                 self._reset_or_drop(code)
                 return SendResult(_by_code(code), code, _text(reply))
             refused: dict[str, tuple[int, str]] = {}
             for rcpt in recipients:
+                faults.point("smtp RCPT")
                 rcode, rreply = smtp.rcpt(rcpt)
                 if rcode not in (250, 251):
                     refused[rcpt] = (rcode, _text(rreply))
@@ -189,6 +194,7 @@ class SmtpSession:
                 self._reset_or_drop(max(c for c, _ in refused.values()))
                 worst = "retry" if any(400 <= c < 500 for c, _ in refused.values()) else "failed"
                 return SendResult(worst, refused=refused)
+            faults.point("smtp DATA")
             smtp.putcmd("data")
             code, reply = smtp.getreply()
             if code != 354:
@@ -198,8 +204,10 @@ class SmtpSession:
             # nothing of the message itself has been sent: a retry cannot duplicate it
             raise _Dropped(str(err)) from None
         try:
+            faults.point("smtp message")
             smtp.send(_dot_stuff(raw))
             code, reply = smtp.getreply()
+            faults.point("smtp reply")
         except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, OSError) as err:
             self._drop()
             return SendResult("in_doubt", None, f"connection lost after the message was "
