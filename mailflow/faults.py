@@ -6,8 +6,10 @@ a point costs one global lookup. Armed (`MAILFLOW_CRASH_AT=N`, or `arm()` in a t
 point ends the process with `os._exit` as SIGKILL would; in `powercut` mode it first drops
 every write not yet made durable, as a power cut does (the method of SQLite's crash tests and
 the ALICE study): journal bytes past the last fsync are cut off, and renames or new files
-whose folder was not fsynced are undone. In `enospc` mode the N-th point raises a disk-full
-error instead, to prove each one ends in one line and leaves nothing half-written.
+whose folder was not fsynced are undone. In the errno modes (`enospc`, `erofs`, `eacces`,
+`enoent`) the N-th call into the kernel fails with that error instead: a full disk, a
+read-only folder, a file of another user, a file that vanished, each of which must end in one
+line and leave nothing half-written.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ CRASH_EXIT = 86  # the status a crashed child exits with, so tests can tell it f
 
 _at = int(os.environ.get("MAILFLOW_CRASH_AT") or 0)
 _mode = os.environ.get("MAILFLOW_CRASH_MODE") or "kill"
+# modes that raise an OSError at point N instead of ending the process
+ERRNO_MODES = {"enospc": errno.ENOSPC, "erofs": errno.EROFS, "eacces": errno.EACCES,
+               "enoent": errno.ENOENT}
+_NOT_IO = ("journal append", "smtp", "imap", "body write")
 _count = 0
 _names: list[str] = []
 # power-cut bookkeeping: a file's size at its last fsync, and folder changes not yet durable
@@ -28,7 +34,7 @@ _undo: list[tuple[Path, bytes | None]] = []
 
 
 def arm(at: int, mode: str = "kill") -> None:
-    """Crash at point `at` (0: only count) in `mode` (kill | powercut | enospc)."""
+    """Crash at point `at` (0 with mode "count": only count) in `mode` (see the module)."""
     global _at, _mode, _count
     _at, _mode, _count = at, mode, 0
     _names.clear()
@@ -56,12 +62,15 @@ def point(name: str) -> None:
     global _count
     if not (_at or _mode == "count"):
         return
+    if _mode in ERRNO_MODES and name.startswith(_NOT_IO):
+        return  # an error can only come from a call into the kernel
     _count += 1
     _names.append(name)
     if _count != _at:
         return
-    if _mode == "enospc":
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    if _mode in ERRNO_MODES:
+        code = ERRNO_MODES[_mode]
+        raise OSError(code, os.strerror(code))
     if _mode == "powercut":
         _power_cut()
     os._exit(CRASH_EXIT)

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from mailflow.config.loading import Loaded
 from mailflow.engine.records import MessageState as S
 from mailflow.engine.tick import Tick, TickReport
-from mailflow.errors import MailflowError
+from mailflow.errors import MailflowError, StoreError
 from mailflow.inbound.matching import Match, SentIndex, SentRef
 from mailflow.inbound.message import Inbound, parse_inbound
 from mailflow.store import MemoryWriter, Store, now_iso
+from mailflow.store.files import io, write_atomically
 
 CURSOR_EVERY = 200  # journal the cursor this often during a long poll
 
@@ -80,6 +80,8 @@ def poll_into(tick: Tick) -> None:
             if tick.report.unmatched:
                 tick.report.notes.append(f"{tick.report.unmatched} new message(s) answer nothing "
                                          "mailflow sent; left alone")
+    except StoreError:
+        raise  # the state cannot be written: not a mail server's problem
     except MailflowError as err:
         # the cursor stays where the last fully recorded message left it
         tick.poll_failed = True
@@ -218,11 +220,9 @@ def _keep_raw(tick: Tick, rid: str, raw: bytes) -> Path:
     if isinstance(tick.w, MemoryWriter):
         return Path("(dry run)")
     folder = tick.w.store.dir / "raw" / tick.now.strftime("%Y-%m")
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"reply-{rid}.eml"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(raw)
-        f.flush()
-        os.fsync(f.fileno())  # kept before the reply is recorded: nothing is ever lost
+    with io(folder, "create a folder"):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # kept durably (file and name) before the reply is recorded: nothing is ever lost
+    write_atomically(path, raw)
     return path

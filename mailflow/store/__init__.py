@@ -163,9 +163,11 @@ class Store:
         ref = hashlib.sha256(payload).hexdigest()[:32]
         path = self.body_path(ref)
         if not path.exists():
-            with io(path.parent, "create a folder"):
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             faults.point("body write")
+            with io(path.parent, "create a folder"):
+                if not path.parent.exists():
+                    path.parent.mkdir(mode=0o700, parents=True)
+                    fsync_dir(path.parent.parent)
             write_atomically(path, payload)
         return ref
 

@@ -47,8 +47,8 @@ class Writer:
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             os.fchmod(self._fd, 0o600)
             self._size = os.fstat(self._fd).st_size
-        if not existed:
-            fsync_dir(path.parent)  # a new journal's name must survive a power cut
+            if not existed:
+                fsync_dir(path.parent)  # a new journal's name must survive a power cut
         faults.synced(path, self._size)
         self.position = position
         self._seq = position.seq
@@ -137,8 +137,8 @@ class Writer:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(self._fd, view):]
                 faults.point("journal write")
+                view = view[os.write(self._fd, view):]
         except OSError as err:
             self._broken = True
             raise fault(self.store.journal_path, "append to the journal", err) from err
@@ -147,8 +147,8 @@ class Writer:
     def sync(self) -> None:
         """Make every event written so far durable."""
         self._flush()
-        faults.point("journal fsync")
         try:
+            faults.point("journal fsync")
             os.fsync(self._fd)
         except OSError as err:
             self._broken = True
