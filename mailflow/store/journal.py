@@ -9,7 +9,7 @@ Events without `g` come from journals written before groups existed: each stands
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,57 +90,63 @@ def matches(path: Path, pos: Position) -> bool:
 def replay(path: Path, start: Position, apply: Callable[[dict], None], *,
            tolerate: bool = False) -> Replay:
     """Apply every committed event after `start`; damage raises unless `tolerate` (doctor)."""
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return Replay(Position(**vars(start)))
+    with io(path, "read"), f:
+        f.seek(start.offset)
+        return replay_lines(f, start, apply, tolerate=tolerate, where=str(path))
+
+
+def replay_lines(lines: Iterable[bytes], start: Position, apply: Callable[[dict], None], *,
+                 tolerate: bool = False, where: str = "journal") -> Replay:
+    """Apply every committed event of `lines` (the journal from `start.offset` on)."""
     out = Replay(Position(**vars(start)))
     pos = out.position
     pending: list[dict] = []
     group: int | None = None
     first_line = 0
-    try:
-        f = path.open("rb")
-    except FileNotFoundError:
-        return out
-    with io(path, "read"), f:
-        f.seek(start.offset)
-        offset = start.offset
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                out.torn_tail = True  # a crash mid-append: the event never completed
-                break
-            lineno = pos.line + 1
-            try:
-                event = orjson.loads(raw)
-                if not isinstance(event, dict) or not isinstance(event.get("seq"), int):
-                    raise ValueError("not an event")
-            except ValueError:
-                if not tolerate:
-                    raise StoreError(
-                        f"{path}: line {lineno} is damaged (not a whole event); nothing was "
-                        "changed: run `mailflow doctor` to see every problem, and "
-                        "`mailflow doctor --repair --quarantine` to set damaged lines "
-                        "aside") from None
-                out.damage.append(Damage(lineno, offset, raw))
-                pos.line, offset = lineno, offset + len(raw)
-                pos.offset = offset
-                continue
-            kind, g = event.get("kind"), event.get("g")
-            if kind == COMMIT:
-                if g == group:
-                    for e in pending:
-                        apply(e)
-                pending, group = [], None
-            elif kind == ABORT:
-                pending, group = [], None
-            elif g is None:
-                apply(event)  # written before groups existed: it stood alone
-            else:
-                if g != group:
-                    if pending:  # the command that wrote them died before its commit
-                        out.abandoned.append((first_line, len(pending), group or 0))
-                    pending, group, first_line = [], g, lineno
-                pending.append(event)
-            pos.last_start, offset = offset, offset + len(raw)
-            pos.offset, pos.line, pos.seq, pos.hash = offset, lineno, event["seq"], \
-                line_hash(raw)
+    offset = start.offset
+    for raw in lines:
+        if not raw.endswith(b"\n"):
+            out.torn_tail = True  # a crash mid-append: the event never completed
+            break
+        lineno = pos.line + 1
+        try:
+            event = orjson.loads(raw)
+            if not isinstance(event, dict) or not isinstance(event.get("seq"), int):
+                raise ValueError("not an event")
+        except ValueError:
+            if not tolerate:
+                raise StoreError(
+                    f"{where}: line {lineno} is damaged (not a whole event); nothing was "
+                    "changed: run `mailflow doctor` to see every problem, and "
+                    "`mailflow doctor --repair --quarantine` to set damaged lines "
+                    "aside") from None
+            out.damage.append(Damage(lineno, offset, raw))
+            pos.line, offset = lineno, offset + len(raw)
+            pos.offset = offset
+            continue
+        kind, g = event.get("kind"), event.get("g")
+        if kind == COMMIT:
+            if g == group:
+                for e in pending:
+                    apply(e)
+            pending, group = [], None
+        elif kind == ABORT:
+            pending, group = [], None
+        elif g is None:
+            apply(event)  # written before groups existed: it stood alone
+        else:
+            if g != group:
+                if pending:  # the command that wrote them died before its commit
+                    out.abandoned.append((first_line, len(pending), group or 0))
+                pending, group, first_line = [], g, lineno
+            pending.append(event)
+        pos.last_start, offset = offset, offset + len(raw)
+        pos.offset, pos.line, pos.seq, pos.hash = offset, lineno, event["seq"], \
+            line_hash(raw)
     if pending:
         out.abandoned.append((first_line, len(pending), group or 0))
     return out

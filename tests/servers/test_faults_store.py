@@ -1,4 +1,4 @@
-"""The durable store: private files, a damaged database is named (with its backup) and never
+"""The durable store: private files, a damaged database is named (with the way out) and never
 reset, a torn journal line is ignored and never swallows the next event, replay is exact."""
 
 from __future__ import annotations
@@ -58,6 +58,15 @@ def test_a_damaged_database_is_named_with_the_way_out_and_never_reset(sent, smtp
     # the consultant copies the backup over it: everything is back
     db.write_bytes((db.parent / "state.json.bak").read_bytes())
     assert sent.cli("status", now=SEND_AT).exit_code == 0
+    # or, as the error says, lets doctor rebuild it from the journal: the same state
+    before = Store(sent.project.state_dir).load()
+    db.write_bytes(bad)
+    r = sent.cli("doctor", "--repair", now=SEND_AT)
+    assert r.exit_code == 0, r.output
+    after = Store(sent.project.state_dir).load()
+    assert after.messages == before.messages and after.engagements == before.engagements
+    assert sent.cli("run", now=SEND_AT).exit_code == 0
+    assert len(smtp_server.received) == 2  # nothing went out again
 
 
 def test_a_damaged_database_without_backup_names_the_way_out(sent):
