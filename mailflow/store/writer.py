@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from mailflow import faults
 from mailflow.engine.records import MessageState, transition
@@ -24,8 +24,15 @@ from mailflow.store.files import AtomicJSONStorage, fault, fsync_dir, io, json_d
 from mailflow.store.journal import ABORT, COMMIT, Position, line_hash
 from mailflow.store.state import TABLES, State, apply_event, now_iso
 
-if TYPE_CHECKING:
-    from mailflow.store import Store
+
+class Store(Protocol):
+    """What a Writer needs of its store (mailflow.store.Store, or the in-memory one)."""
+
+    journal_path: Path
+    db_path: Path
+
+    def body(self, ref: str) -> tuple[str, str]: ...  # noqa: D102
+    def put_body(self, html: str, text: str) -> str: ...  # noqa: D102
 
 
 def encode(event: dict) -> bytes:
