@@ -62,8 +62,8 @@ class Store:
         state, _ = self.load_at()
         return state
 
-    def load_at(self, *, tolerate: bool = False, trust_checkpoint: bool = True
-                ) -> tuple[State, Position]:
+    def load_at(self, *, tolerate: bool = False, trust_checkpoint: bool = True,
+                writing: bool = False) -> tuple[State, Position]:
         """The state and the journal position it stands at (the end of the journal)."""
         # parsing makes millions of acyclic dicts, lists and strings: the cyclic collector can
         # free none of them, yet it would run dozens of times over the growing heap (about
@@ -71,7 +71,7 @@ class Store:
         enabled = gc.isenabled()
         gc.disable()
         try:
-            state, position = self._load(tolerate, trust_checkpoint)
+            state, position = self._load(tolerate, trust_checkpoint, writing)
         finally:
             if enabled:
                 gc.enable()
@@ -80,17 +80,35 @@ class Store:
         gc.freeze()
         return state, position
 
-    def _load(self, tolerate: bool, trust_checkpoint: bool) -> tuple[State, Position]:
+    def _load(self, tolerate: bool, trust_checkpoint: bool, writing: bool
+              ) -> tuple[State, Position]:
         state, start = State(), Position()
         if trust_checkpoint:
             state, start = self._checkpoint()
         result = replay(self.journal_path, start, lambda e: apply_event(state, e),
                         tolerate=tolerate)
-        for line, count, _ in result.abandoned:
+        abandoned = result.abandoned
+        if result.open_tail and not writing and self._writer_alive():
+            abandoned = abandoned[:-1]  # a command still running: not ours to judge
+        for line, count, _ in abandoned:
             state.notes.append(f"{self.journal_path}: line {line}: {count} event(s) of a command "
                                "that did not finish were ignored (it changed nothing)")
         self.notes.extend(n for n in state.notes if n not in self.notes)
         return state, result.position
+
+    def _writer_alive(self) -> bool:
+        """Whether another process holds the write lock right now."""
+        try:
+            fd = os.open(self.dir / LOCK_NAME, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # releases the shared lock taken to look
+        return False
 
     def _checkpoint(self) -> tuple[State, Position]:
         """The newest checkpoint that matches the journal, else an empty state."""
@@ -201,7 +219,7 @@ class Store:
         normally; an exception of any type voids the command's uncommitted events instead.
         """
         with self.writer_lock():
-            state, position = self.load_at()
+            state, position = self.load_at(writing=True)
             w = Writer(self, state, position)
             try:
                 yield w

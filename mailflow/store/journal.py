@@ -66,6 +66,7 @@ class Replay:
     abandoned: list[tuple[int, int, int]] = field(default_factory=list)  # (line, events, seq)
     damage: list[Damage] = field(default_factory=list)
     torn_tail: bool = False
+    open_tail: bool = False  # the last group has no commit mark (yet: its writer may be alive)
 
 
 def matches(path: Path, pos: Position) -> bool:
@@ -149,4 +150,5 @@ def replay_lines(lines: Iterable[bytes], start: Position, apply: Callable[[dict]
             line_hash(raw)
     if pending:
         out.abandoned.append((first_line, len(pending), group or 0))
+        out.open_tail = True
     return out
