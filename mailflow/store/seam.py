@@ -114,6 +114,7 @@ class _MemoryJournalWriter(Writer):
         self._group = None
         self._buffer = []
         self._buffered = 0
+        self._last_line = None
         self._size = position.offset
         self._broken = False
 

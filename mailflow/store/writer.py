@@ -62,6 +62,7 @@ class Writer:
         self._group: int | None = None  # seq of the first event of the open group
         self._buffer: list[bytes] = []
         self._buffered = 0  # bytes in the buffer
+        self._last_line: bytes | None = None
         self._broken = False  # a write failed: nothing more is written by this process
 
     # -- events ------------------------------------------------------------------------------
@@ -131,7 +132,7 @@ class Writer:
         self.position.last_start = self._size + self._buffered
         self._buffer.append(line)
         self._buffered += len(line)
-        self.position.hash, self.position.line = line_hash(line), self.position.line + 1
+        self._last_line, self.position.line = line, self.position.line + 1
         if len(self._buffer) >= 512:
             self._flush()
 
@@ -178,6 +179,8 @@ class Writer:
         if not self.dirty:
             return
         self.position.offset, self.position.seq = self._size, self._seq
+        if self._last_line is not None:  # hashed once here, not per event
+            self.position.hash = line_hash(self._last_line)
         write_checkpoint(self.store.db_path, self.state, self.position)
         self.dirty = False
 
