@@ -24,7 +24,7 @@ import orjson
 from mailflow import faults
 from mailflow.errors import LockedError, StoreError
 from mailflow.store.files import AtomicJSONStorage, fsync_dir, io, write_atomically
-from mailflow.store.journal import Position, matches, replay
+from mailflow.store.journal import Position, committed, matches, replay
 from mailflow.store.state import KEY_FIELD, TABLES, State, apply_event, now_iso
 from mailflow.store.writer import MemoryWriter, Writer, write_checkpoint
 
@@ -137,22 +137,11 @@ class Store:
         return state, Position()
 
     def events(self, since: int = 0) -> Iterator[dict]:
-        """Every journal line from a byte offset on that parses (for the audit log)."""
-        try:
-            f = self.journal_path.open("rb")
-        except FileNotFoundError:
-            return
-        with f:
-            f.seek(since)
-            for line in f:
-                if not line.endswith(b"\n"):
-                    break  # torn write: the event never completed, so it never happened
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue  # damage is named by load and doctor; the log shows what it can
-                if event.get("kind") not in ("commit", "abort"):
-                    yield event
+        """The committed journal events from a byte offset on, in order (the audit log).
+
+        Events of a command that failed or was killed are not shown: they never happened.
+        """
+        yield from committed(self.journal_path, since)
 
     def body_path(self, ref: str) -> Path:
         """Where the body (HTML and text) with this content address is kept."""

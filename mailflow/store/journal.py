@@ -9,7 +9,7 @@ Events without `g` come from journals written before groups existed: each stands
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,3 +152,35 @@ def replay_lines(lines: Iterable[bytes], start: Position, apply: Callable[[dict]
         out.abandoned.append((first_line, len(pending), group or 0))
         out.open_tail = True
     return out
+
+
+def committed(path: Path, since: int = 0) -> Iterator[dict]:
+    """The committed events from byte `since` on, streamed (the audit log); damage skipped."""
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return
+    with f:
+        f.seek(since)
+        pending: list[dict] = []
+        group = None
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                event = orjson.loads(raw)
+                kind, g = event.get("kind"), event.get("g")
+            except (ValueError, AttributeError):
+                continue  # named by load and by doctor; the log shows what it can
+            if kind == COMMIT:
+                if g == group:
+                    yield from pending
+                pending, group = [], None
+            elif kind == ABORT:
+                pending, group = [], None
+            elif g is None:
+                yield event
+            else:
+                if g != group:
+                    pending, group = [], g
+                pending.append(event)

@@ -109,6 +109,8 @@ def test_a_command_that_did_not_finish_is_ignored_and_reported(sent):
                 + b"\n")
     state = store_of(sent).load()
     assert state.engagements["client-00"]["status"] == "active"
+    # nor does the audit log show what never happened
+    assert not [e for e in store.events() if e["kind"] == "engagement.paused"]
     r = sent.cli("engagement", "pause", "client-01", now=SEND_AT)
     assert r.exit_code == 0
     assert "did not finish were ignored" in r.output
