@@ -124,3 +124,26 @@ def test_folding_the_journal_from_empty_gives_the_same_state(store):
         folded = store.load()
     for table in ("engagements", "messages", "replies", "cursors"):
         assert getattr(folded, table) == getattr(loaded, table), table
+
+
+def test_the_engine_plans_and_drafts_over_any_store(store, tmp_path):
+    """A tick needs nothing of a store but the seam: plans and drafts land in its journal."""
+    from mailflow.config.loading import load_project
+    from mailflow.desk.actions import add_engagement
+    from mailflow.engine.tick import Tick
+    from tests.helpers import make_project
+
+    proj = make_project(tmp_path / "p")
+    loaded = load_project(proj.project)
+    now = dt.datetime(2026, 12, 28, 15, 0, tzinfo=dt.UTC)
+    with store.writer() as w:
+        add_engagement(w, loaded, proj.root / "engagements" / "example.toml", now)
+    with store.writer() as w:
+        report = Tick(loaded, w, now).run()
+    assert report.drafted == ["northwind-2026/timeline_notice/0"] and not report.problems
+    state = reopen(store).load()
+    msg = state.messages["northwind-2026/timeline_notice/0"]
+    assert msg["state"] == "awaiting_approval"
+    html, text = reopen(store).body(msg["body"])
+    assert "Northwind" in html and "Northwind" in text
+    assert {m["state"] for k, m in state.messages.items() if k != msg["key"]} == {"planned"}
