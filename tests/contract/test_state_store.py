@@ -145,5 +145,5 @@ def test_the_engine_plans_and_drafts_over_any_store(store, tmp_path):
     msg = state.messages["northwind-2026/timeline_notice/0"]
     assert msg["state"] == "awaiting_approval"
     html, text = reopen(store).body(msg["body"])
-    assert "Northwind" in html and "Northwind" in text
+    assert "María José" in html and text.startswith("Hi María José,")
     assert {m["state"] for k, m in state.messages.items() if k != msg["key"]} == {"planned"}
