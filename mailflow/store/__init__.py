@@ -121,6 +121,11 @@ class Store:
             return state, pos  # written before checkpoints named their last event
         if matches(self.journal_path, pos):
             return state, pos
+        if pos.offset and not self.journal_path.exists():
+            # rebuilding from nothing would forget what was sent: the journal must come back
+            raise StoreError(f"{self.journal_path}: the journal is missing (the checkpoint "
+                             f"holds its first {pos.seq} events); nothing was changed: put it "
+                             "back where it was")
         why = (f"{self.db_path}: the checkpoint does not match {self.journal_path.name} "
                f"(it names event {pos.seq} at byte {pos.offset})")
         backup = self.db_path.with_name(self.db_path.name + ".bak")

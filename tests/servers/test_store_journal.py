@@ -184,3 +184,21 @@ def test_doctor_says_a_sound_project_is_sound(sent):
     r = sent.cli("doctor", now=SEND_AT)
     assert r.exit_code == 0, r.output
     assert "sound" in r.output
+
+
+def test_the_recoveries_people_try_never_send_again(sent, smtp_server):
+    store = store_of(sent)
+    aside = store.dir / "events.jsonl.moved"
+    # moving the journal aside: refused by name, nothing reset or sent
+    store.journal_path.rename(aside)
+    r = sent.cli("run", now=SEND_AT)
+    assert r.exit_code == StoreError.exit_code and "the journal is missing" in r.output
+    assert not store.journal_path.exists()
+    aside.rename(store.journal_path)
+    # copying the backup over the checkpoint, or deleting it: rebuilt from the journal
+    store.db_path.write_bytes((store.dir / "state.json.bak").read_bytes())
+    assert sent.cli("run", now=SEND_AT).exit_code == 0
+    store.db_path.unlink()
+    assert sent.cli("run", now=SEND_AT).exit_code == 0
+    assert len(smtp_server.received) == 2
+    assert {m["state"] for m in firsts(sent)} == {"sent"}
