@@ -108,6 +108,8 @@ def _check_checkpoint(store: Store, folded: State, end: Position, out: Findings)
 def repair(store: Store, loaded: Loaded, now: dt.datetime, *, quarantine: bool) -> Findings:
     """Fix what `check` found: damaged lines (if asked), the checkpoint, missing bodies."""
     with store.writer_lock():
+        if not store.journal_path.exists() and store.db_path.exists():
+            store.load()  # refuses by name: a rebuild from nothing would forget what was sent
         before = check(store)
         if before.damaged_lines and not quarantine:
             before.problems.append(f"{store.journal_path}: {before.damaged_lines} damaged "

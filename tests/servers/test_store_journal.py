@@ -194,6 +194,8 @@ def test_the_recoveries_people_try_never_send_again(sent, smtp_server):
     r = sent.cli("run", now=SEND_AT)
     assert r.exit_code == StoreError.exit_code and "the journal is missing" in r.output
     assert not store.journal_path.exists()
+    r = sent.cli("doctor", "--repair", now=SEND_AT)
+    assert r.exit_code == StoreError.exit_code and "the journal is missing" in r.output
     aside.rename(store.journal_path)
     # copying the backup over the checkpoint, or deleting it: rebuilt from the journal
     store.db_path.write_bytes((store.dir / "state.json.bak").read_bytes())
