@@ -89,7 +89,8 @@ def poll_into(tick: Tick) -> None:
 
 
 def _move_cursor(tick: Tick, folder: str, cursor) -> None:  # noqa: ANN001
-    tick.w.record("cursor.moved", at=tick.now, cursors={
+    # committed with the replies read before it: a long poll killed later keeps its progress
+    tick.w.record("cursor.moved", at=tick.now, durable=True, cursors={
         "key": folder, "set": {"uidvalidity": cursor.uidvalidity, "last_uid": cursor.last_uid}})
 
 
