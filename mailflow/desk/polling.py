@@ -16,10 +16,11 @@ from mailflow.config.loading import Loaded
 from mailflow.engine.records import MessageState as S
 from mailflow.engine.tick import Tick, TickReport
 from mailflow.errors import MailflowError, StoreError
+from mailflow.inbound.intent import suggest_intent
 from mailflow.inbound.matching import Match, SentIndex, SentRef
 from mailflow.inbound.message import Inbound, parse_inbound
 from mailflow.store import MemoryWriter, Store, now_iso
-from mailflow.store.files import io, write_atomically
+from mailflow.store.files import io, write_streamed
 
 CURSOR_EVERY = 200  # journal the cursor this often during a long poll
 
@@ -136,7 +137,7 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
             seen_ids: set[str], ids: Iterator[int]) -> None:
     today = tick.now.date()
     inbound = parse_inbound(fetched.raw, today=today)
-    for problem in inbound.problems:
+    for problem in (*fetched.notes, *inbound.problems):
         tick.report.notes.append(f"{source}: {problem}")
     if inbound.message_id and inbound.message_id in seen_ids:
         return  # the same reply seen again (a UIDVALIDITY change, or a copy in another folder)
@@ -145,7 +146,7 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
         tick.report.unmatched += 1  # not ours: left alone, counted
         return
     rid = str(next(ids))
-    raw_path = _keep_raw(tick, rid, fetched.raw)
+    raw_path = _keep_raw(tick, rid, fetched)
     msg = tick.state.messages[match.key]
     received = inbound.date or fetched.internal_date or tick.now
     record = {
@@ -158,6 +159,8 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
         "attachments": list(inbound.attachments),
         "return_date": inbound.return_date.isoformat() if inbound.return_date else None,
         "bounce": _bounce_dict(inbound), "problems": list(inbound.problems),
+        "intent": _intent(inbound, tick.state.engagements.get(match.engagement) or {},
+                          msg["stage"], received.date()),
     }
     record["needs_action"] = _act(tick, inbound, match, msg, rid)
     tick.w.record(f"reply.{inbound.kind}", at=tick.now, engagement=match.engagement,
@@ -165,6 +168,15 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
     if inbound.message_id:
         seen_ids.add(inbound.message_id)
     tick.report.replies += 1
+
+
+def _intent(inbound: Inbound, eng: dict, stage: str, today: dt.date) -> dict | None:
+    """A suggestion for the consultant (never acted on), for a person's reply only."""
+    if inbound.kind != "human":
+        return None
+    names = [d["name"] for d in eng.get("deliverables") or [] if d.get("name")]
+    found = suggest_intent(inbound.text, deliverables=names, stage=stage, today=today)
+    return found.as_dict() if found else None
 
 
 def _bounce_dict(inbound: Inbound) -> dict | None:
@@ -217,13 +229,14 @@ def _engagement(tick: Tick, eng: dict, **changes: object) -> None:
                   engagements={"key": eng["id"], "set": changes})
 
 
-def _keep_raw(tick: Tick, rid: str, raw: bytes) -> Path:
+def _keep_raw(tick: Tick, rid: str, fetched) -> Path:  # noqa: ANN001 - imap.Fetched
     if isinstance(tick.w, MemoryWriter):
         return Path("(dry run)")
     folder = tick.w.store.dir / "raw" / tick.now.strftime("%Y-%m")
     path = folder / f"reply-{rid}.eml"
     with io(folder, "create a folder"):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # kept durably (file and name) before the reply is recorded: nothing is ever lost
-    write_atomically(path, raw)
+    # kept durably (file and name) before the reply is recorded: nothing is ever lost; a
+    # large message comes from the server in chunks, straight into the file
+    write_streamed(path, fetched.copy_raw)
     return path

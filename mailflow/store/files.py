@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from tinydb.storages import Storage
@@ -74,19 +74,22 @@ def write_atomically(path: Path, payload: bytes, *, backup: Path | None = None) 
     A crash at any moment leaves the old file or the new one; a failure leaves no temp file.
     `backup`, when given, becomes a hard link to the file being replaced.
     """
+    write_streamed(path, lambda f: f.write(payload), backup=backup)
+
+
+def write_streamed(path: Path, fill: Callable[[BinaryIO], object], *,
+                   backup: Path | None = None) -> None:
+    """As write_atomically, with the content written into the temp file by `fill(file)`."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with io(path, "write"):
         try:
             faults.point(f"write {path.name}")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                view = memoryview(payload)
-                while view:
-                    view = view[os.write(fd, view):]
+            with os.fdopen(fd, "wb") as f:
+                fill(f)
+                f.flush()
                 faults.point(f"fsync {path.name}")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                os.fsync(f.fileno())
             if backup is not None and path.exists():
                 faults.replacing(backup)
                 backup.unlink(missing_ok=True)
