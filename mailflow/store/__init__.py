@@ -48,6 +48,13 @@ def _from_checkpoint(data: dict) -> State:
     return state
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
 class Store:
     """Reading and writing a project's state folder."""
 
@@ -117,7 +124,7 @@ class Store:
             return State(), Position()
         state = _from_checkpoint(data)
         pos = Position.from_meta(state.meta)
-        if "hash" not in state.meta and pos.offset:
+        if "hash" not in state.meta and 0 < pos.offset <= _size(self.journal_path):
             return state, pos  # written before checkpoints named their last event
         if matches(self.journal_path, pos):
             return state, pos
