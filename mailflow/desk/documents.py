@@ -18,13 +18,15 @@ from mailflow.desk.checklist import items_of
 from mailflow.engine import checklist
 from mailflow.engine.planner import plan_engagement
 from mailflow.engine.records import MessageState as S
+from mailflow.engine.records import PlanStatus
+from mailflow.engine.sendtime import next_send_time
 from mailflow.errors import StoreError
 from mailflow.project import Project, playbook_dir
 from mailflow.render.context import template_context
 from mailflow.render.document import DocumentRenderer, html_to_pdf
 from mailflow.store import State
 
-_STAGE_DONE = "done"
+_STAGE_DONE = PlanStatus.DONE
 
 
 def docs_dir(project: Project) -> Path:
@@ -51,10 +53,14 @@ def document_context(state: State, loaded: Loaded, engagement: dict, now: dt.dat
         sent={}, recipient=to[0])
     emails = []
     for item in plan:
-        if item.step != 0 or item.status not in ("scheduled", _STAGE_DONE):
+        if item.step != 0 or item.status not in (PlanStatus.SCHEDULED, _STAGE_DONE):
             continue
         msg = messages.get(item.key) or {}
-        when = msg.get("sent_at") or (item.due.isoformat() if item.due else None)
+        due = item.due
+        if due is not None and item.status == PlanStatus.SCHEDULED:
+            # the date every view shows for it (issue 13: one function)
+            due = next_send_time(due, now, ctx.zone, seq.stage(item.stage).window, ctx.calendar)
+        when = msg.get("sent_at") or (due.isoformat() if due else None)
         if not when or msg.get("state") in (S.REJECTED, S.CANCELLED):
             continue
         at = dt.datetime.fromisoformat(when).astimezone(ctx.zone)

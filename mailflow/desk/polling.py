@@ -34,6 +34,11 @@ def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
     with store.writer() as w:
         tick = Tick(loaded, w, now)
         poll_into(tick)
+        if loaded.config.smtp is not None:
+            # confirmations of digest replies go out with the poll that acted on them
+            from mailflow.desk.digest import send_outbox
+            from mailflow.transport.smtp import SmtpSession
+            send_outbox(loaded, tick, lambda: SmtpSession(loaded.config.smtp))
     return tick.report
 
 
@@ -141,6 +146,9 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
         tick.report.notes.append(f"{source}: {problem}")
     if inbound.message_id and inbound.message_id in seen_ids:
         return  # the same reply seen again (a UIDVALIDITY change, or a copy in another folder)
+    from mailflow.desk.digest_replies import handle_digest_reply
+    if handle_digest_reply(tick, inbound, fetched.raw, source):
+        return  # the consultant answering a digest (issue 13): commands, not a client's reply
     match = index.match(inbound)
     if match is None:
         tick.report.unmatched += 1  # not ours: left alone, counted

@@ -50,6 +50,8 @@ class TickReport:
     notes: list[str] = field(default_factory=list)  # worth saying, not failures
     replies: int = 0
     unmatched: int = 0  # polled mail that answers nothing we sent
+    told: list[str] = field(default_factory=list)  # newly needs the consultant: said once
+    waiting: list = field(default_factory=list)  # attention.Need: everything waiting now
 
     @property
     def ok(self) -> bool:
@@ -88,6 +90,7 @@ class Tick:
         self.plan()
         self.draft()
         self.hold_overdue()
+        self.hold_late()
         due = self.due_messages()
         if due:
             if self.dry_run:
@@ -96,7 +99,14 @@ class Tick:
                 self.delivered = self.send(due, send_with)
             else:
                 self.unsent = due
+        if not self.dry_run:
+            self.tell()
         return self.report
+
+    def tell(self) -> None:
+        """Say each thing that newly needs the consultant once (see engine/told.py)."""
+        from mailflow.engine.told import tell
+        tell(self)
 
     def settle_interrupted(self) -> None:
         """A message left `sending` by a process that died may or may not have gone out."""
@@ -164,11 +174,12 @@ class Tick:
                         "key": item.key, "engagement": item.engagement, "stage": item.stage,
                         "step": item.step, "template": item.template, "approval": item.approval,
                         "due": due, "reasons": list(item.reasons), "after": item.after,
-                        "thread_root": item.thread_root}, at=self.now)
+                        "thread_root": item.thread_root, "late_hold": item.hold}, at=self.now)
                 elif msg["state"] in PENDING and (msg.get("due") != due
-                                                  or msg.get("after") != item.after):
+                                                  or msg.get("after") != item.after
+                                                  or msg.get("late_hold") != item.hold):
                     self.mark(msg, "message.redated", due=due, reasons=list(item.reasons),
-                              after=item.after)
+                              after=item.after, late_hold=item.hold)
             elif item.status in (PlanStatus.SKIPPED, PlanStatus.STOPPED) and msg \
                     and msg["state"] in PENDING:
                 self.mark(msg, "message.cancelled", state=S.CANCELLED,
@@ -197,7 +208,8 @@ class Tick:
             if state in (S.PLANNED, S.BLOCKED):
                 if _ts(msg["due"]) > horizon:
                     continue
-            elif msg.get("edited") or msg.get("rendered_for") == self._render_signature(eng):
+            elif msg.get("edited") or (msg.get("rendered_for") == self._render_signature(eng)
+                                       and msg.get("rendered_hold") == msg.get("late_hold")):
                 continue  # rendered from the current data and templates (or edited by hand)
             if state == S.RETRY and msg.get("sent_at"):
                 continue  # partly delivered: the others must get the very same message
@@ -225,7 +237,8 @@ class Tick:
                 hydrated, sender_name=self.loaded.config.sender.name,
                 sender_email=self.loaded.config.sender.email, stage_id=stage.id,
                 stage_name=stage.name, step=msg["step"], now_local=self.now.astimezone(ctx.zone),
-                sent=sent, recipient=to[0])
+                sent=sent, recipient=to[0],
+                sends_on=max(_ts(msg["due"]), self.now).astimezone(ctx.zone).date())
             rendered = self.loaded.renderer.render(msg["template"], context)
             subject = rendered.subject
             root = self.state.messages.get(msg.get("thread_root") or "")
@@ -246,7 +259,9 @@ class Tick:
                                 ).hexdigest()[:16]
         changes = {"subject": subject, "body": self.w.put_body(rendered.html, rendered.text),
                    "to": to, "cc": cc, "digest": digest,
-                   "rendered_for": self._render_signature(eng), "error": None}
+                   "rendered_for": self._render_signature(eng), "error": None,
+                   # held as late: rendered again, so no "before <date>" is already past
+                   "rendered_hold": msg.get("late_hold")}
         if not msg.get("message_id"):
             changes["message_id"] = make_message_id(self.loaded.config.sender.domain, self.now)
             changes["reply_token"] = make_reply_token()
@@ -254,7 +269,7 @@ class Tick:
             # same words: the approval (and a retry's schedule) stands
             self.mark(msg, "message.rerendered", **changes)
             return True
-        needs_approval = msg.get("approval", True)
+        needs_approval = msg.get("approval", True) or _late_unasked(msg)
         new_state = S.AWAITING_APPROVAL if needs_approval else S.APPROVED
         extra = {} if needs_approval else {"approved_by": "rule (no approval needed)",
                                            "approved_at": now_iso(self.now)}
@@ -295,6 +310,18 @@ class Tick:
                 self.report.problems.append(
                     f"{msg['key']}: overdue by {late} days, held for you "
                     f"(`mailflow drafts approve {msg['key']}` sends it at the next opening)")
+
+    def hold_late(self) -> None:
+        """A stage now falling after the date it is timed before waits for the consultant,
+        whatever its approval setting (issue 13: never late without asking)."""
+        for msg in self.state.messages.values():
+            if msg["state"] != S.APPROVED or msg.get("sent_at") or not _late_unasked(msg):
+                continue
+            eng = self.state.engagements.get(msg["engagement"])
+            if eng is None or eng.get("status") != "active":
+                continue
+            self.mark(msg, "message.held", state=S.AWAITING_APPROVAL, note=msg["late_hold"])
+            self.report.held.append(msg["key"])
 
     def due_messages(self) -> list[dict]:
         """Approved messages that may go out now: due, in order, in the window, under the limit."""
@@ -474,6 +501,11 @@ class Tick:
              **changes: object) -> None:
         """Record a change to a message, at this tick's time (durable: fsynced at once)."""
         self.w.update_message(msg, kind, at=self.now, durable=durable, append=append, **changes)
+
+
+def _late_unasked(msg: dict) -> bool:
+    """Whether a message is held as late and the consultant has not approved it as such."""
+    return bool(msg.get("late_hold")) and msg.get("late_ok_for") != msg.get("late_hold")
 
 
 def _re(subject: str) -> str:

@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-TABLES = ("engagements", "messages", "replies", "cursors")
-KEY_FIELD = {"engagements": "id", "messages": "key", "replies": "id", "cursors": "folder"}
+TABLES = ("engagements", "messages", "replies", "cursors", "digests")
+KEY_FIELD = {"engagements": "id", "messages": "key", "replies": "id", "cursors": "folder",
+             "digests": "id"}
 
 
 def now_iso(now: dt.datetime) -> str:
@@ -23,6 +24,7 @@ class State:
     messages: dict[str, dict] = field(default_factory=dict)
     replies: dict[str, dict] = field(default_factory=dict)
     cursors: dict[str, dict] = field(default_factory=dict)
+    digests: dict[str, dict] = field(default_factory=dict)  # digests sent, replies to them
     meta: dict[str, Any] = field(default_factory=dict)
     # what loading found worth one line (a rebuilt checkpoint, a command that did not finish)
     notes: list[str] = field(default_factory=list, repr=False, compare=False)
