@@ -188,7 +188,7 @@ def test_crash_points_of_a_first_tick_that_plans_drafts_and_sends(tmp_path, smtp
 def test_crash_points_of_drafts_approve_all(tmp_path, smtp_server):
     template, files = two_engagements(tmp_path, smtp_server.port, approval=True)
     assert invoke(template, "engagement", "add", *files, now=DRAFT_AT)[0] == 0
-    assert invoke(template, "run", now=DRAFT_AT)[0] == 0
+    assert invoke(template, "run", now=DRAFT_AT)[0] == 1  # drafts that need you (issue 13)
 
     def all_or_none(state) -> list[str]:  # noqa: ANN001
         firsts = [m for m in state.messages.values() if m["step"] == 0
@@ -219,7 +219,7 @@ def test_crash_points_of_engagement_add_of_several_files(tmp_path, smtp_server):
 def test_crash_points_of_engagement_set_moving_a_date(tmp_path, smtp_server):
     template, files = two_engagements(tmp_path, smtp_server.port, approval=True)
     assert invoke(template, "engagement", "add", *files, now=DRAFT_AT)[0] == 0
-    assert invoke(template, "run", now=DRAFT_AT)[0] == 0
+    assert invoke(template, "run", now=DRAFT_AT)[0] == 1  # drafts that need you (issue 13)
 
     before = str(state_of(template).engagements["client-00"]["dates"]["contract_end"])
 

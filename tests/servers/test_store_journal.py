@@ -169,7 +169,7 @@ def test_a_missing_body_blocks_only_its_message_and_doctor_renders_it_again(proj
 def test_a_missing_body_of_a_draft_needs_approving_again(proj, smtp_server):
     assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
                     ).exit_code == 0
-    assert proj.cli("run", now=DRAFT_AT).exit_code == 0
+    assert proj.cli("run", now=DRAFT_AT).exit_code == 1  # a draft that needs you (issue 13)
     key = "northwind-2026/timeline_notice/0"
     assert proj.cli("drafts", "approve", key, now=DRAFT_AT).exit_code == 0
     store = store_of(proj)
