@@ -98,7 +98,7 @@ def test_a_large_reply_is_recorded_with_its_raw_file_whole(proj, imap_account, s
     cfg.write_text(cfg.read_text() + imap_toml(imap_account))
     assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
                     ).exit_code == 0
-    assert proj.cli("run", now="2026-12-28T10:00").exit_code == 0
+    assert proj.cli("run", now="2026-12-28T10:00").exit_code == 1  # a draft needs you (issue 13)
     assert proj.cli("drafts", "approve", "--all", "-y", now="2026-12-28T10:00").exit_code == 0
     assert proj.cli("run", now="2026-12-30T09:30").exit_code == 0
     sent = next(m for m in Store(proj.project.state_dir).load().messages.values()
