@@ -150,28 +150,35 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
     if handle_digest_reply(tick, inbound, fetched.raw, source):
         return  # the consultant answering a digest (issue 13): commands, not a client's reply
     match = index.match(inbound)
-    if match is None:
+    if match is None and not inbound.unreadable:
         tick.report.unmatched += 1  # not ours: left alone, counted
         return
     rid = str(next(ids))
     raw_path = _keep_raw(tick, rid, fetched)
-    msg = tick.state.messages[match.key]
+    msg = tick.state.messages[match.key] if match else {}
     received = inbound.date or fetched.internal_date or tick.now
     record = {
         "source": source, "message_id": inbound.message_id, "from": inbound.from_addr,
         "from_name": inbound.from_name, "subject": inbound.subject,
         "date": inbound.date.isoformat() if inbound.date else None,
-        "received_at": now_iso(received), "engagement": match.engagement,
-        "message": match.key, "stage": msg["stage"], "how": match.how, "kind": inbound.kind,
+        "received_at": now_iso(received), "engagement": match.engagement if match else None,
+        "message": match.key if match else None, "stage": msg.get("stage"),
+        "how": match.how if match else None, "kind": inbound.kind,
         "kind_reason": inbound.kind_reason, "text": inbound.text, "raw": str(raw_path),
         "attachments": list(inbound.attachments),
         "return_date": inbound.return_date.isoformat() if inbound.return_date else None,
         "bounce": _bounce_dict(inbound), "problems": list(inbound.problems),
         "intent": _intent(inbound, tick.state.engagements.get(match.engagement) or {},
-                          msg["stage"], received.date()),
+                          msg["stage"], received.date()) if match else None,
     }
-    record["needs_action"] = _act(tick, inbound, match, msg, rid)
-    tick.w.record(f"reply.{inbound.kind}", at=tick.now, engagement=match.engagement,
+    # an unreadable message is never acted on: the consultant reads the kept .eml
+    record["needs_action"] = True if inbound.unreadable or not match else _act(
+        tick, inbound, match, msg, rid)
+    if inbound.unreadable:
+        tick.report.problems.append(f"{source}: a message mailflow cannot read was kept as "
+                                    f"{raw_path} (reply {rid}); read it yourself")
+    tick.w.record(f"reply.{inbound.kind}", at=tick.now,
+                  engagement=match.engagement if match else None,
                   replies={"key": rid, "set": record})
     if inbound.message_id:
         seen_ids.add(inbound.message_id)
@@ -189,10 +196,21 @@ def _intent(inbound: Inbound, eng: dict, stage: str, today: dt.date) -> dict | N
 
 def _bounce_dict(inbound: Inbound) -> dict | None:
     b = inbound.bounce
-    if b is None:
+    if b is None and not inbound.delivery:
         return None
-    return {"recipient": b.recipient, "status": b.status, "diagnostic": b.diagnostic,
-            "action": b.action}
+    return {"recipient": b.recipient if b else None, "status": b.status if b else None,
+            "diagnostic": b.diagnostic if b else None, "action": b.action if b else None,
+            "recipients": [{"address": r.address, "status": r.status, "action": r.action,
+                            "diagnostic": r.diagnostic} for r in inbound.delivery]}
+
+
+def _failed_recipients(inbound: Inbound, msg: dict) -> list[str]:
+    """Failed recipients of a bounce that this message was sent to (never anyone else)."""
+    sent_to = [p["email"].lower() for p in (msg.get("to") or []) + (msg.get("cc") or [])]
+    failed = [r.address for r in inbound.delivery if r.action == "failed"]
+    if not failed and len(sent_to) == 1:
+        return sent_to  # a failure for a one-recipient message can only be about that one
+    return [a for a in dict.fromkeys(failed) if a in sent_to]
 
 
 def _act(tick: Tick, inbound: Inbound, match: Match, msg: dict, rid: str) -> bool:
@@ -204,13 +222,27 @@ def _act(tick: Tick, inbound: Inbound, match: Match, msg: dict, rid: str) -> boo
             tick.mark(root, "message.out_of_office",
                       out_of_office_until=inbound.return_date.isoformat())
         return False  # never stops anything
+    if inbound.kind in ("delay", "delivered"):
+        return False  # a delay is still being tried: it never suppresses an address
+    if inbound.kind == "report":
+        # an abuse/feedback report is about mail we sent, never a reply: only the consultant acts
+        _engagement(tick, eng, flagged=f"a feedback (abuse) report about {msg['stage']} "
+                                       f"arrived (reply {rid}); read it")
+        return True
     if inbound.kind == "bounce":
-        who = (inbound.bounce.recipient if inbound.bounce else None) or inbound.from_addr or "?"
-        tick.mark(msg, "message.bounced", state=S.BOUNCED,
-                  note=f"{who}: {inbound.bounce.status if inbound.bounce else ''} "
-                       f"{inbound.bounce.diagnostic if inbound.bounce else ''}".strip())
+        failed = _failed_recipients(inbound, msg)
+        if not failed:
+            _engagement(tick, eng, flagged=f"a delivery failure for {msg['stage']} names no "
+                                           f"recipient of it (reply {rid}); check it")
+            return True
+        by_address = {r.address: r for r in inbound.delivery}
+        who = ", ".join(failed)
+        tick.mark(msg, "message.bounced", state=S.BOUNCED, note="; ".join(
+            f"{a}: {(by_address[a].status or '') if a in by_address else ''} "
+            f"{(by_address[a].diagnostic or '') if a in by_address else ''}".strip()
+            for a in failed))
         # a data change: unsent drafts are rendered again without the address
-        _engagement(tick, eng, bounced=sorted({*eng.get("bounced", []), who.lower()}),
+        _engagement(tick, eng, bounced=sorted({*eng.get("bounced", []), *failed}),
                     flagged=f"{who} bounced ({msg['stage']}); check the address",
                     data_rev=eng.get("data_rev", 0) + 1)
         tick.report.problems.append(f"{msg['key']}: bounced for {who}")
