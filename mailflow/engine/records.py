@@ -52,8 +52,9 @@ TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
                           S.APPROVED}),
     S.RETRY: frozenset({S.SENDING, S.AWAITING_APPROVAL, S.BLOCKED, S.FAILED, S.CANCELLED,
                         S.BOUNCED}),
-    # the Sent folder or the consultant settles it; a resend is approved again
-    S.IN_DOUBT: frozenset({S.SENT, S.APPROVED, S.BOUNCED}),
+    # the Sent folder or the consultant settles it; a resend is approved again; a copy in
+    # Sent after a partial delivery leaves the recipients not yet reached to retry
+    S.IN_DOUBT: frozenset({S.SENT, S.APPROVED, S.RETRY, S.BOUNCED}),
     S.SENT: frozenset({S.BOUNCED}),
     S.FAILED: frozenset(),
     S.REJECTED: frozenset(),
