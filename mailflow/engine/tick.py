@@ -48,6 +48,16 @@ class TickReport:
     unmatched: int = 0  # polled mail that answers nothing we sent
     told: list[str] = field(default_factory=list)  # newly needs the consultant: said once
     waiting: list = field(default_factory=list)  # attention.Need: everything waiting now
+    # exit codes of the errors behind `problems` (a server that could not be reached is 6,
+    # as the README's table says; any other problem is 1)
+    codes: set[int] = field(default_factory=set)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all is well; else 6 a server not reached, 7 a draft not rendered, 2 bad config, 1."""
+        if not (self.problems or self.told):
+            return 0
+        return next((code for code in (6, 7, 2) if code in self.codes), 1)
 
     @property
     def ok(self) -> bool:
@@ -249,6 +259,7 @@ class Tick:
             if msg.get("error") != error or msg["state"] != S.BLOCKED:
                 self.mark(msg, "message.blocked", state=S.BLOCKED, error=error)
             self.report.problems.append(error)
+            self.report.codes.add(RenderError.exit_code)
             return False
         digest = hashlib.sha256("\x00".join((subject, rendered.html, rendered.text)).encode()
                                 ).hexdigest()[:16]
@@ -355,6 +366,7 @@ class Tick:
                 transport.connect()  # a refused login or unreachable server changes nothing
             except MailflowError as err:
                 self.report.problems.append(str(err))
+                self.report.codes.add(err.exit_code)
                 self.report.deferred += len(due)
                 return delivered
             for i, msg in enumerate(due):
@@ -377,6 +389,7 @@ class Tick:
                     self.mark(msg, "message.not_sent", durable=True, state=before,
                               note=str(err))
                     self.report.problems.append(str(err))
+                    self.report.codes.add(err.exit_code)
                     self.report.deferred += len(due) - i - 1
                     break
                 except Exception as err:  # noqa: BLE001 - a transport's bug, not the batch's

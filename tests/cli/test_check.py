@@ -50,11 +50,23 @@ def test_a_fresh_project_is_all_good(tmp_path):
 
 def test_stored_engagements_are_rendered_too(tmp_path):
     proj = make_project(tmp_path)
+    # issue 17: a stored copy of a file in engagements/ is the same engagement (counted once,
+    # see test_a_stored_copy_of_a_file_is_one_engagement); one added from elsewhere is another
+    other = tmp_path / "elsewhere.toml"
+    other.write_text(proj.example(**{r'^id = "northwind-2026"': 'id = "other-2026"'}))
+    assert proj.cli("engagement", "add", str(other)).exit_code == 0
+    r = proj.cli("check")
+    assert r.exit_code == 0, r.output
+    assert "2 engagement(s), rendered 12 email(s)" in r.output
+
+
+def test_a_stored_copy_of_a_file_is_one_engagement(tmp_path):
+    proj = make_project(tmp_path)
     assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
                     ).exit_code == 0
     r = proj.cli("check")
     assert r.exit_code == 0, r.output
-    assert "2 engagement(s), rendered 12 email(s)" in r.output
+    assert "1 engagement(s), rendered 6 email(s)" in r.output
 
 
 def test_every_problem_is_reported_at_once_with_file_and_key(tmp_path):
@@ -137,7 +149,8 @@ def test_connect_logs_in_to_smtp_and_sends_nothing(tmp_path, auth_server):
 def test_connect_without_a_server_is_a_problem(tmp_path):
     proj = make_project(tmp_path, free_port())
     r = proj.cli("check", "--connect")
-    assert r.exit_code == 2
+    # issue 17: a server that cannot be reached is 6, as the README's table says (was 2)
+    assert r.exit_code == 6
     assert "connection refused" in r.stderr
 
 

@@ -219,4 +219,5 @@ def test_pdf_is_written_through_weasyprint(wp, tmp_path):
     r = wp.cli("doc", "northwind-2026", "--out", str(out), now=NOW)
     assert r.exit_code == 0, r.output
     assert out.read_bytes().startswith(b"%PDF")
-    assert wp.cli("doc", "northwind-2026", "--format", "pdf", now=NOW).exit_code == 2
+    # issue 17: a usage error (no --out for a PDF) is 64, apart from a bad config file's 2
+    assert wp.cli("doc", "northwind-2026", "--format", "pdf", now=NOW).exit_code == 64

@@ -138,8 +138,9 @@ def test_paused_or_cancelled_engagement_sends_nothing(proj, smtp_server, status,
     proj.cli("engagement", "add", str(proj.root / "engagements/example.toml"))
     proj.cli("run", now="2026-12-28T10:00")
     proj.cli("drafts", "approve", "--all", "-y", now="2026-12-28T10:00")
-    assert proj.cli("engagement", status, "northwind-2026", now="2026-12-29T10:00"
-                    ).exit_code == 0
+    # issue 17: cancel asks first; the answer is given here
+    assert proj.cli("engagement", status, "northwind-2026", now="2026-12-29T10:00",
+                    input="y\n").exit_code == 0
     walk(proj, dates("2026-12-30", "2027-01-10"))
     assert len(smtp_server.received) == expected
 
