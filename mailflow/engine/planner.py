@@ -99,7 +99,9 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
             items.append(item(P.ERROR, None, (f"condition {stage.when!r} failed: {err}",)))
             continue
         if not applies:
-            items.append(item(P.SKIPPED, None, (f"condition {stage.when!r} is false",)))
+            why = f"condition {stage.when!r} is false"
+            items.append(item(P.SKIPPED, None, (f"{stage.skip_reason} ({why})" if stage.skip_reason
+                                                else why,)))
             skipped.add(stage.id)
             continue
         ref = (stage.due.anchor or "").removeprefix("reply:")
