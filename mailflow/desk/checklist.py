@@ -14,10 +14,11 @@ from mailflow.config.loading import Loaded
 from mailflow.engine import checklist
 from mailflow.engine.checklist import ChecklistItem
 from mailflow.engine.documents import items_of
+from mailflow.engine.records import MessageState
 from mailflow.errors import ConfigError, MailflowError, NotFoundError, StateError
 from mailflow.store import State, Writer, now_iso
 
-SENT = "sent"
+SENT = MessageState.SENT
 
 
 def find_item(items: list[ChecklistItem], engagement_id: str, ref: str) -> ChecklistItem:

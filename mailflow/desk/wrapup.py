@@ -14,6 +14,7 @@ from mailflow.engine import checklist
 from mailflow.engine.checklist import ChecklistItem
 from mailflow.engine.documents import items_of, plan_of
 from mailflow.engine.planner import FINAL, PlanItem
+from mailflow.engine.records import PlanStatus
 from mailflow.errors import MailflowError, StateError
 from mailflow.store import State
 
@@ -58,7 +59,8 @@ def wrapup(state: State, loaded: Loaded, engagement: dict, now: dt.datetime,
     messages = {m["key"]: m for m in state.messages_of(engagement["id"])}
     # an email is open while planned to go out (or waiting, e.g. for the checklist) and not
     # final; one skipped or stopped by a reply is done with
-    keys = {i.key for i in plan if i.status in ("scheduled", "waiting", "error")}
+    keys = {i.key for i in plan if i.status in (PlanStatus.SCHEDULED, PlanStatus.WAITING,
+                                                 PlanStatus.ERROR)}
     keys |= {k for k, m in messages.items() if m["state"] not in FINAL}
     emails = tuple(sorted((k for k in keys if (messages.get(k) or {}).get("state") not in FINAL),
                           key=lambda k: (k.split("/")[1:], k)))
