@@ -108,6 +108,17 @@ def test_bodies_are_kept_by_content_and_a_missing_one_is_named(store):
         store.body("0123456789abcdef0123456789abcdef")
 
 
+def test_attachments_are_kept_byte_for_byte_by_content_and_a_missing_one_is_named(store):
+    pdf = b"%PDF-1.7\n\x00\xff\r\n%%EOF\n"
+    ref = store.put_attachment(pdf)
+    assert store.put_attachment(pdf) == ref != store.put_body("<p>Hi</p>", "Hi")
+    assert reopen(store).attachment(ref) == pdf
+    with store.writer() as w:
+        assert w.attachment(ref) == pdf
+    with pytest.raises(StoreError, match="0123456789abcdef0123456789abcdef"):
+        store.attachment("0123456789abcdef0123456789abcdef")
+
+
 def test_folding_the_journal_from_empty_gives_the_same_state(store):
     with store.writer() as w:
         w.record("engagement.added", at=NOW, engagement="acme",
