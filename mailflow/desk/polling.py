@@ -1,8 +1,9 @@
-"""Polling IMAP for clients' replies: record each once, tie it to what it answers, act on it.
+"""Polling IMAP for clients' replies: record each once, tie it to what it answers, hand it over.
 
 The UID cursor of a folder moves only past messages that were fully recorded, and replies are
 keyed by (folder, UIDVALIDITY, UID) and by Message-ID, so a poll cut short, repeated, or
-restarted by a UIDVALIDITY change never records a reply twice.
+restarted by a UIDVALIDITY change never records a reply twice. What a reply changes is
+decided by `mailflow.engine.reactions.react`; this module only reads, records and applies.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mailflow.config.loading import Loaded
+from mailflow.desk.replies import apply_changes, stage_of
+from mailflow.engine.reactions import ReplyFacts, Trust, is_contact, react
 from mailflow.engine.tick import Tick, TickReport
 from mailflow.errors import MailflowError
+from mailflow.inbound.authenticity import auth_failures, is_mail_system, read_trust_headers
 from mailflow.inbound.matching import Match, SentIndex, SentRef
 from mailflow.inbound.message import Inbound, parse_inbound
 from mailflow.store import MemoryWriter, Store, now_iso
@@ -146,7 +150,16 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
     rid = str(next(ids))
     raw_path = _keep_raw(tick, rid, fetched.raw)
     msg = tick.state.messages[match.key]
+    eng = tick.state.engagements[match.engagement]
     received = inbound.date or fetched.internal_date or tick.now
+    facts = ReplyFacts(id=rid, kind=inbound.kind, sender=inbound.from_addr, text=inbound.text,
+                       return_date=inbound.return_date,
+                       bounce_recipient=inbound.bounce.recipient if inbound.bounce else None,
+                       bounce_status=inbound.bounce.status if inbound.bounce else None,
+                       bounce_diagnostic=inbound.bounce.diagnostic if inbound.bounce else None)
+    trust = _trust(tick, fetched.raw, inbound, match, eng)
+    reaction = react(facts, msg, stage_of(tick.loaded, eng, msg["stage"]), eng, trust,
+                     root=tick.state.messages.get(msg.get("thread_root") or ""))
     record = {
         "source": source, "message_id": inbound.message_id, "from": inbound.from_addr,
         "from_name": inbound.from_name, "subject": inbound.subject,
@@ -157,13 +170,28 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
         "attachments": list(inbound.attachments),
         "return_date": inbound.return_date.isoformat() if inbound.return_date else None,
         "bounce": _bounce_dict(inbound), "problems": list(inbound.problems),
+        "needs_action": reaction.needs_action, "trusted": reaction.trusted,
+        "distrust": reaction.distrust, "auth_failures": list(trust.auth_failures),
     }
-    record["needs_action"] = _act(tick, inbound, match, msg, rid)
+    # the reply first: a change it causes is never journaled without the reply behind it
     tick.w.record(f"reply.{inbound.kind}", at=tick.now, engagement=match.engagement,
                   replies={"key": rid, "set": record})
+    apply_changes(tick.w, reaction.changes, tick.now)
+    tick.report.problems.extend(reaction.problems)
     if inbound.message_id:
         seen_ids.add(inbound.message_id)
     tick.report.replies += 1
+
+
+def _trust(tick: Tick, raw: bytes, inbound: Inbound, match: Match, eng: dict) -> Trust:
+    """What the poller knows about who sent a reply, for the reaction to weigh."""
+    imap = tick.loaded.config.imap
+    headers = read_trust_headers(raw)
+    return Trust(
+        from_contact=is_contact(inbound.from_addr, eng, imap.trust_contact_domains),
+        auth_failures=auth_failures(headers.auth_results, imap.authserv_id),
+        mail_system=is_mail_system(inbound.from_addr, headers.return_path),
+        carries_our_message=match.how == "bounce-original")
 
 
 def _bounce_dict(inbound: Inbound) -> dict | None:
@@ -172,48 +200,6 @@ def _bounce_dict(inbound: Inbound) -> dict | None:
         return None
     return {"recipient": b.recipient, "status": b.status, "diagnostic": b.diagnostic,
             "action": b.action}
-
-
-def _act(tick: Tick, inbound: Inbound, match: Match, msg: dict, rid: str) -> bool:
-    """What a reply does, per the stage's on_reply; returns whether it needs the consultant."""
-    eng = tick.state.engagements[match.engagement]
-    if inbound.kind == "auto_reply":
-        if inbound.return_date:
-            root = tick.state.messages.get(msg.get("thread_root") or "") or msg
-            tick.mark(root, "message.out_of_office",
-                      out_of_office_until=inbound.return_date.isoformat())
-        return False  # never stops anything
-    if inbound.kind == "bounce":
-        who = (inbound.bounce.recipient if inbound.bounce else None) or inbound.from_addr or "?"
-        tick.mark(msg, "message.bounced", state="bounced",
-                  note=f"{who}: {inbound.bounce.status if inbound.bounce else ''} "
-                       f"{inbound.bounce.diagnostic if inbound.bounce else ''}".strip())
-        # a data change: unsent drafts are rendered again without the address
-        _engagement(tick, eng, bounced=sorted({*eng.get("bounced", []), who.lower()}),
-                    flagged=f"{who} bounced ({msg['stage']}); check the address",
-                    data_rev=eng.get("data_rev", 0) + 1)
-        tick.report.problems.append(f"{msg['key']}: bounced for {who}")
-        return True
-    if inbound.kind == "unsubscribe":
-        _engagement(tick, eng, status="paused",
-                    flagged=f"{inbound.from_addr} asked to stop receiving emails (reply {rid}); "
-                            "paused until you decide")
-        return True
-    stage = tick.loaded.sequence_for(eng).stage(msg["stage"])
-    action = stage.on_reply
-    if action == "feedback":
-        _engagement(tick, eng, feedback=inbound.text, feedback_reply=rid)
-    elif action == "pause":
-        _engagement(tick, eng, status="paused", flagged=f"paused by a reply to {stage.id} "
-                                                         f"(reply {rid})")
-    elif action == "complete":
-        _engagement(tick, eng, status="completed")
-    return action in ("needs_action", "pause")
-
-
-def _engagement(tick: Tick, eng: dict, **changes: object) -> None:
-    tick.w.record("engagement.changed", at=tick.now, engagement=eng["id"],
-                  engagements={"key": eng["id"], "set": changes})
 
 
 def _keep_raw(tick: Tick, rid: str, raw: bytes) -> Path:

@@ -141,7 +141,9 @@ def _days(delta: dt.timedelta) -> str:
 def _human_replies_by_stage(replies: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for r in replies:
-        if r.get("kind") in ("human", "unsubscribe") and r.get("stage"):
+        # a reply mailflow did not trust stops nothing and times nothing until accepted
+        if r.get("kind") in ("human", "unsubscribe") and r.get("stage") \
+                and r.get("trusted", True):
             out.setdefault(r["stage"], []).append(r)
     for rs in out.values():
         rs.sort(key=lambda r: r.get("received_at") or "")

@@ -1,0 +1,190 @@
+"""What a reply does: (reply, matched message, stage rules, engagement, trust) -> changes. Pure.
+
+The poller reads mail and moves the IMAP cursor; this module alone decides what a reply
+changes, and returns the changes as typed records for the caller to apply through the
+store's Writer. Nothing here reads a clock, a file or a socket, so every reaction is tested
+directly (tests/unit/test_reactions.py).
+
+Trust comes first: mailflow acts on its own (pauses, completes, suppresses an address,
+pushes or stops a reminder) only on mail it can attribute. A reply counts when it comes
+from one of the engagement's contacts (or their domain, when `mailflow.toml` allows it)
+and the consultant's own mail server did not report a failed DKIM, SPF or DMARC check; a
+bounce counts when it carries a Message-ID we sent and comes from a mail system. Anything
+else is recorded and flagged, and `mailflow replies accept ID` acts on it by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailflow.config.rules import Stage
+
+# reply kinds (mailflow.inbound.classify), kept as strings: records store them that way
+HUMAN, AUTO_REPLY, BOUNCE, UNSUBSCRIBE = "human", "auto_reply", "bounce", "unsubscribe"
+
+
+@dataclass(frozen=True)
+class ReplyFacts:
+    """The parts of a recorded reply a reaction depends on."""
+
+    id: str
+    kind: str
+    sender: str | None
+    text: str = ""
+    return_date: dt.date | None = None
+    bounce_recipient: str | None = None
+    bounce_status: str | None = None
+    bounce_diagnostic: str | None = None
+
+    @classmethod
+    def from_record(cls, rid: str, record: Mapping[str, Any]) -> ReplyFacts:
+        """The facts of a stored reply record (as `mailflow replies accept` reads them)."""
+        bounce = record.get("bounce") or {}
+        back = record.get("return_date")
+        return cls(id=rid, kind=record.get("kind") or HUMAN, sender=record.get("from"),
+                   text=record.get("text") or "",
+                   return_date=dt.date.fromisoformat(back) if back else None,
+                   bounce_recipient=bounce.get("recipient"), bounce_status=bounce.get("status"),
+                   bounce_diagnostic=bounce.get("diagnostic"))
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What is known about who sent a reply, gathered by the poller."""
+
+    from_contact: bool
+    auth_failures: tuple[str, ...] = ()  # "dmarc=fail"... from the trusted server only
+    mail_system: bool = False  # null sender or a mailer daemon
+    carries_our_message: bool = False  # a bounce's returned Message-ID is one we sent
+    accepted_by: str | None = None  # the consultant accepted it: act as if trusted
+
+
+@dataclass(frozen=True)
+class MessageChange:
+    """A change to one message: a journal event `kind` setting `changes`."""
+
+    key: str
+    kind: str
+    changes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class EngagementChange:
+    """A change to one engagement: a journal event `kind` setting `changes`."""
+
+    engagement: str
+    kind: str
+    changes: Mapping[str, Any]
+
+
+Change = MessageChange | EngagementChange
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """What a reply changes, whether it needs the consultant, and why it was not acted on."""
+
+    changes: tuple[Change, ...] = ()
+    needs_action: bool = False
+    trusted: bool = True
+    distrust: str | None = None  # why nothing was done on its own
+    problems: tuple[str, ...] = field(default=())  # one line each, told once (exit non-zero)
+
+
+def is_contact(sender: str | None, engagement: Mapping[str, Any], allow_domain: bool) -> bool:
+    """Whether a sender is one of the engagement's contacts (or shares a contact's domain)."""
+    if not sender or "@" not in sender:
+        return False
+    sender = sender.strip().lower()
+    contacts = engagement.get("contacts") or {}
+    emails = {p["email"].strip().lower() for p in (contacts.get("to") or [])
+              + (contacts.get("cc") or []) if p.get("email")}
+    if sender in emails:
+        return True
+    if not allow_domain:
+        return False
+    domains = {e.rpartition("@")[2] for e in emails}
+    return sender.rpartition("@")[2] in domains
+
+
+def _recipients(msg: Mapping[str, Any]) -> set[str]:
+    return {p["email"].strip().lower() for p in (msg.get("to") or []) + (msg.get("cc") or [])
+            if p.get("email")}
+
+
+def distrust_reason(reply: ReplyFacts, msg: Mapping[str, Any], trust: Trust) -> str | None:
+    """Why this reply must not be acted on automatically, or None when it may be."""
+    if trust.accepted_by:
+        return None
+    if trust.auth_failures:
+        return f"your mail server reports {', '.join(trust.auth_failures)}"
+    if reply.kind == BOUNCE:
+        if not trust.carries_our_message:
+            return "a delivery failure report that does not carry a Message-ID mailflow sent"
+        if not trust.mail_system:
+            return "a delivery failure report not sent by a mail system (null or daemon sender)"
+        who = (reply.bounce_recipient or "").lower()
+        if not who:
+            return "a delivery failure report that names no failed recipient"
+        if who not in _recipients(msg):
+            return f"a delivery failure report for {who}, to whom that message was not sent"
+        return None
+    if not trust.from_contact:
+        return f"{reply.sender or 'an unknown sender'} is not a contact of this engagement"
+    return None
+
+
+def react(reply: ReplyFacts, msg: Mapping[str, Any], stage: Stage | None,
+          engagement: Mapping[str, Any], trust: Trust,
+          root: Mapping[str, Any] | None = None) -> Reaction:
+    """The changes a reply to `msg` makes (root: the first message of its thread)."""
+    why = distrust_reason(reply, msg, trust)
+    if why is not None:
+        return Reaction(needs_action=True, trusted=False, distrust=why, problems=(
+            f"reply {reply.id} ({reply.kind.replace('_', ' ')} about {msg['key']}) was not acted "
+            f"on: {why}; `mailflow replies accept {reply.id}` acts on it",))
+    eid = engagement["id"]
+    if reply.kind == AUTO_REPLY:
+        if reply.return_date is None:
+            return Reaction()
+        thread = root or msg
+        return Reaction(changes=(MessageChange(thread["key"], "message.out_of_office", {
+            "out_of_office_until": reply.return_date.isoformat()}),))  # never stops anything
+    if reply.kind == BOUNCE:
+        return _bounced(reply, msg, engagement)
+    if reply.kind == UNSUBSCRIBE:
+        return Reaction(changes=(EngagementChange(eid, "engagement.changed", {
+            "status": "paused",
+            "flagged": f"{reply.sender} asked to stop receiving emails (reply {reply.id}); "
+                       "paused until you decide"}),), needs_action=True)
+    if stage is None:  # the stage left the rules since the message went out: ask
+        return Reaction(needs_action=True)
+    action = stage.on_reply
+    changes: tuple[Change, ...] = ()
+    if action == "feedback":
+        changes = (EngagementChange(eid, "engagement.changed", {
+            "feedback": reply.text, "feedback_reply": reply.id}),)
+    elif action == "pause":
+        changes = (EngagementChange(eid, "engagement.changed", {
+            "status": "paused", "flagged": f"paused by a reply to {stage.id} (reply {reply.id})"}),)
+    elif action == "complete":
+        changes = (EngagementChange(eid, "engagement.changed", {"status": "completed"}),)
+    return Reaction(changes=changes, needs_action=action in ("needs_action", "pause"))
+
+
+def _bounced(reply: ReplyFacts, msg: Mapping[str, Any],
+             engagement: Mapping[str, Any]) -> Reaction:
+    who = (reply.bounce_recipient or "").lower()
+    detail = f"{reply.bounce_status or ''} {reply.bounce_diagnostic or ''}".strip()
+    return Reaction(changes=(
+        MessageChange(msg["key"], "message.bounced", {
+            "state": "bounced", "note": f"{who}: {detail}".strip()}),
+        # a data change: unsent drafts are rendered again without the address
+        EngagementChange(engagement["id"], "engagement.changed", {
+            "bounced": sorted({*engagement.get("bounced", []), who}),
+            "flagged": f"{who} bounced ({msg['stage']}); check the address",
+            "data_rev": engagement.get("data_rev", 0) + 1}),
+    ), needs_action=True, problems=(f"{msg['key']}: bounced for {who}",))

@@ -1,0 +1,85 @@
+"""Who really sent a message: the trusted server's Authentication-Results, mail-system senders.
+
+Only an `Authentication-Results` header whose authserv-id is the consultant's own server
+(`[imap] authserv_id`) counts: anyone can write such a header into a message they send, so a
+header from any other server proves nothing (RFC 8601 section 5). The header is parsed with
+the `authres` library, not by hand.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import re
+from dataclasses import dataclass
+
+import authres
+
+# the methods the issue names; a failure of any one means "never act on this automatically"
+CHECKED_METHODS = frozenset({"dkim", "spf", "dmarc"})
+# spf softfail is "probably not authorized" (RFC 7208 2.6.5); the others have no softfail
+FAILING_RESULTS = frozenset({"fail", "softfail"})
+_DAEMON = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailer|"
+                     r"microsoftexchange[0-9a-f]*)@", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TrustHeaders:
+    """The headers that tell who sent a message, read straight from its raw bytes."""
+
+    auth_results: tuple[str, ...]  # every Authentication-Results value, top first
+    return_path: str | None  # "<>" for a null sender (bounces, RFC 5321 4.5.5)
+
+
+def read_trust_headers(raw: bytes) -> TrustHeaders:
+    """The Authentication-Results and Return-Path headers of a raw message (never raises)."""
+    try:
+        head = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        values = [str(v) for v in head.get_all("Authentication-Results") or []]
+        return_path = head.get("Return-Path")
+    except Exception:  # noqa: BLE001 - unreadable headers prove nothing; the caller flags it
+        return TrustHeaders((), None)
+    unfolded = tuple(" ".join(v.split()) for v in values)
+    return TrustHeaders(unfolded, " ".join(str(return_path).split()) if return_path else None)
+
+
+def _authserv_id(value: str) -> str:
+    """The first token of a header value: the authserv-id, comments and version aside."""
+    token = re.sub(r"\([^()]*\)", " ", value).strip().split(";", 1)[0].split()
+    return token[0].lower() if token else ""
+
+
+def auth_failures(values: tuple[str, ...], authserv_id: str | None) -> tuple[str, ...]:
+    """`method=result` of each dkim/spf/dmarc failure the trusted server reported.
+
+    A header the trusted server wrote that cannot be read counts as a failure: it was
+    meant to say something, and a message is trusted only when nothing says otherwise.
+    """
+    if not authserv_id:
+        return ()
+    wanted = authserv_id.strip().lower()
+    found: list[str] = []
+    for value in values:
+        if _authserv_id(value) != wanted:
+            continue
+        try:
+            header = authres.AuthenticationResultsHeader.parse_value(value)
+        except authres.AuthResError as err:
+            found.append(f"unreadable Authentication-Results ({str(err)[:60]})")
+            continue
+        except Exception as err:  # noqa: BLE001 - the library on hostile input
+            found.append(f"unreadable Authentication-Results ({type(err).__name__})")
+            continue
+        for result in header.results:
+            method = str(result.method).lower()
+            outcome = str(result.result).lower()
+            if method in CHECKED_METHODS and outcome in FAILING_RESULTS:
+                found.append(f"{method}={outcome}")
+    return tuple(dict.fromkeys(found))
+
+
+def is_mail_system(from_addr: str | None, return_path: str | None) -> bool:
+    """Whether a message comes from a mail system: a null sender or a mailer daemon."""
+    if return_path is not None and return_path.strip() == "<>":
+        return True
+    return bool(from_addr and _DAEMON.match(from_addr.strip()))

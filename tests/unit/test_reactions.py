@@ -1,0 +1,146 @@
+"""Reply reactions as a pure function: what a reply changes, and whom mailflow trusts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from mailflow import timing
+from mailflow.config.rules import Stage
+from mailflow.engine.reactions import (
+    EngagementChange,
+    MessageChange,
+    ReplyFacts,
+    Trust,
+    distrust_reason,
+    is_contact,
+    react,
+)
+
+ENG = {"id": "acme", "data_rev": 3, "bounced": ["old@acme.example"],
+       "contacts": {"to": [{"name": "Ann", "email": "Ann@Acme.example"}],
+                    "cc": [{"name": "Bo", "email": "bo@acme.example"}]}}
+MSG = {"key": "acme/recap/0", "engagement": "acme", "stage": "recap", "state": "sent",
+       "to": ENG["contacts"]["to"], "cc": ENG["contacts"]["cc"]}
+CONTACT = Trust(from_contact=True)
+BOUNCE_OK = Trust(from_contact=False, mail_system=True, carries_our_message=True)
+
+
+def stage(on_reply: str) -> Stage:
+    return Stage(id="recap", name="Recap", template="recap", due=timing.parse_offset(
+        "on contract_end"), approval=True, when=None, on_reply=on_reply, late="hold",
+        window=timing.parse_window(None), at=None, reminders=())
+
+
+def human(text: str = "ok", sender: str = "ann@acme.example", kind: str = "human") -> ReplyFacts:
+    return ReplyFacts(id="7", kind=kind, sender=sender, text=text)
+
+
+def bounce(recipient: str | None = "bo@acme.example") -> ReplyFacts:
+    return ReplyFacts(id="8", kind="bounce", sender="mailer-daemon@mx.acme.example",
+                      bounce_recipient=recipient, bounce_status="5.1.1",
+                      bounce_diagnostic="550 5.1.1 user unknown")
+
+
+@pytest.mark.parametrize(("on_reply", "changes", "needs"), [
+    ("stop", {}, False),
+    ("needs_action", {}, True),
+    ("feedback", {"feedback": "ok", "feedback_reply": "7"}, False),
+    ("pause", {"status": "paused", "flagged": "paused by a reply to recap (reply 7)"}, True),
+    ("complete", {"status": "completed"}, False),
+])
+def test_a_contacts_reply_does_what_the_stage_says(on_reply, changes, needs):
+    reaction = react(human(), MSG, stage(on_reply), ENG, CONTACT)
+    assert reaction.trusted and reaction.needs_action is needs and not reaction.problems
+    expected = (EngagementChange("acme", "engagement.changed", changes),) if changes else ()
+    assert reaction.changes == expected
+
+
+def test_a_strangers_unsubscribe_pauses_nothing_and_is_flagged():
+    reaction = react(human("unsubscribe", sender="eve@evil.example", kind="unsubscribe"), MSG,
+                     stage("stop"), ENG, Trust(from_contact=False))
+    assert reaction.changes == () and reaction.needs_action and not reaction.trusted
+    assert "eve@evil.example is not a contact" in reaction.distrust
+    assert "mailflow replies accept 7" in reaction.problems[0]
+
+
+def test_a_contacts_unsubscribe_pauses_the_engagement():
+    reaction = react(human("unsubscribe", kind="unsubscribe"), MSG, stage("stop"), ENG, CONTACT)
+    (change,) = reaction.changes
+    assert change.changes["status"] == "paused" and reaction.needs_action
+
+
+@pytest.mark.parametrize("failures", [("dmarc=fail",), ("spf=softfail",), ("dkim=fail",)])
+def test_an_authentication_failure_stops_every_automatic_action(failures):
+    trust = Trust(from_contact=True, auth_failures=failures)
+    for on_reply in ("pause", "complete", "feedback"):
+        reaction = react(human(), MSG, stage(on_reply), ENG, trust)
+        assert reaction.changes == () and reaction.needs_action and not reaction.trusted
+        assert failures[0] in reaction.distrust
+    assert react(bounce(), MSG, stage("stop"), ENG, Trust(
+        from_contact=False, mail_system=True, carries_our_message=True,
+        auth_failures=failures)).changes == ()
+
+
+def test_an_accepted_reply_is_acted_on_whoever_sent_it():
+    trust = Trust(from_contact=False, auth_failures=("dmarc=fail",), accepted_by="dana")
+    reaction = react(human(sender="eve@evil.example"), MSG, stage("complete"), ENG, trust)
+    assert reaction.trusted and reaction.changes[0].changes == {"status": "completed"}
+
+
+def test_a_genuine_bounce_suppresses_the_address_and_redrafts():
+    reaction = react(bounce(), MSG, stage("stop"), ENG, BOUNCE_OK)
+    msg_change, eng_change = reaction.changes
+    assert msg_change == MessageChange("acme/recap/0", "message.bounced", {
+        "state": "bounced", "note": "bo@acme.example: 5.1.1 550 5.1.1 user unknown"})
+    assert eng_change.changes["bounced"] == ["bo@acme.example", "old@acme.example"]
+    assert eng_change.changes["data_rev"] == 4
+    assert reaction.problems == ("acme/recap/0: bounced for bo@acme.example",)
+
+
+@pytest.mark.parametrize(("trust", "facts", "why"), [
+    (Trust(from_contact=False, mail_system=True), bounce(), "does not carry a Message-ID"),
+    (Trust(from_contact=True, carries_our_message=True), bounce(), "not sent by a mail system"),
+    (BOUNCE_OK, bounce(None), "names no failed recipient"),
+    (BOUNCE_OK, bounce("ceo@acme.example"), "to whom that message was not sent"),
+])
+def test_a_bounce_that_cannot_be_attributed_suppresses_nothing(trust, facts, why):
+    reaction = react(facts, MSG, stage("stop"), ENG, trust)
+    assert reaction.changes == () and reaction.needs_action and why in reaction.distrust
+
+
+def test_an_auto_reply_pushes_the_thread_and_never_stops_it():
+    facts = ReplyFacts(id="9", kind="auto_reply", sender="ann@acme.example",
+                       return_date=dt.date(2027, 2, 22))
+    root = {"key": "acme/recap/0"}
+    reminder = {**MSG, "key": "acme/recap/1"}
+    reaction = react(facts, reminder, stage("complete"), ENG, CONTACT, root=root)
+    assert reaction.changes == (MessageChange("acme/recap/0", "message.out_of_office",
+                                              {"out_of_office_until": "2027-02-22"}),)
+    assert not reaction.needs_action
+    no_date = ReplyFacts(id="9", kind="auto_reply", sender="ann@acme.example")
+    assert react(no_date, MSG, stage("complete"), ENG, CONTACT).changes == ()
+
+
+def test_a_reply_to_a_stage_no_longer_in_the_rules_needs_the_consultant():
+    reaction = react(human(), MSG, None, ENG, CONTACT)
+    assert reaction.changes == () and reaction.needs_action
+
+
+def test_contacts_are_matched_without_case_and_by_domain_only_when_allowed():
+    assert is_contact("ANN@acme.EXAMPLE", ENG, allow_domain=False)
+    assert not is_contact("cfo@acme.example", ENG, allow_domain=False)
+    assert is_contact("cfo@acme.example", ENG, allow_domain=True)
+    assert not is_contact("cfo@acme.example.evil.example", ENG, allow_domain=True)
+    assert not is_contact(None, ENG, allow_domain=True)
+    assert not is_contact("no-at-sign", ENG, allow_domain=True)
+
+
+def test_facts_read_back_from_a_stored_record():
+    record = {"kind": "bounce", "from": "mailer-daemon@x.example", "text": "",
+              "return_date": None, "bounce": {"recipient": "bo@acme.example",
+                                              "status": "5.1.1", "diagnostic": "gone"}}
+    facts = ReplyFacts.from_record("3", record)
+    assert facts.bounce_recipient == "bo@acme.example" and facts.kind == "bounce"
+    assert distrust_reason(facts, MSG, BOUNCE_OK) is None
