@@ -188,3 +188,27 @@ def _bounced(reply: ReplyFacts, msg: Mapping[str, Any],
             "flagged": f"{who} bounced ({msg['stage']}); check the address",
             "data_rev": engagement.get("data_rev", 0) + 1}),
     ), needs_action=True, problems=(f"{msg['key']}: bounced for {who}",))
+
+
+RULE_APPROVAL = "rule (no approval needed)"  # approved_by of a message no person approved
+
+
+def waits_for_replies(msg: Mapping[str, Any], stage: Stage, earlier: tuple[Stage, ...],
+                      went_out: set[str]) -> str | None:
+    """Why an automatic message must not go out while replies cannot be read, or None.
+
+    A reply mailflow has not read could make it pointless or wrong: a reminder is sent only
+    when no one answered, a stage timed from a reply depends on which replies came, and a
+    reply to an earlier stage that pauses or completes the engagement would stop it.
+    `earlier` are the stages before this one; `went_out` the ids of stages already sent.
+    """
+    if msg.get("approved_by") != RULE_APPROVAL:
+        return None  # the consultant approved it knowing what they know
+    if msg.get("step", 0) > 0:
+        return "a reminder goes out only if no one replied"
+    if (stage.due.anchor or "").startswith("reply"):
+        return "it is timed from a reply"
+    for before in earlier:
+        if before.id in went_out and before.on_reply in ("pause", "complete"):
+            return f"a reply to {before.id} would {before.on_reply} the engagement"
+    return None

@@ -17,6 +17,7 @@ from mailflow import timing
 from mailflow.config.engagements import hydrate
 from mailflow.config.loading import Loaded, schedule
 from mailflow.engine.planner import FINAL, PENDING, PlanItem, plan_engagement
+from mailflow.engine.reactions import RULE_APPROVAL, waits_for_replies
 from mailflow.errors import MailflowError, RenderError
 from mailflow.render.compose import (
     address,
@@ -249,7 +250,7 @@ class Tick:
             return True
         needs_approval = msg.get("approval", True)
         new_state = "awaiting_approval" if needs_approval else "approved"
-        extra = {} if needs_approval else {"approved_by": "rule (no approval needed)",
+        extra = {} if needs_approval else {"approved_by": RULE_APPROVAL,
                                            "approved_at": now_iso(self.now)}
         self.mark(msg, "message.drafted", state=new_state, **changes, **extra)
         self.report.drafted.append(msg["key"])
@@ -312,6 +313,8 @@ class Tick:
             if opening > self.now:
                 self.report.deferred += 1  # never at 3 a.m.: waits for the window to open
                 continue
+            if self._held_for_replies(msg, eng):
+                continue
             if len(due) >= budget:
                 self.report.deferred += 1
                 continue
@@ -320,6 +323,34 @@ class Tick:
             self.report.notes.append(f"{self.report.deferred} due message(s) wait for the send "
                                      "window or the rate limit")
         return due
+
+    def _held_for_replies(self, msg: dict, eng: dict) -> bool:
+        """Hold an automatic follow-up that a reply could stop while replies cannot be read.
+
+        Said once per outage (a mark on the message), not on every tick of cron; the mark is
+        cleared by the first tick whose poll succeeded, and the message goes out then.
+        """
+        if not self.poll_failed:
+            if msg.get("held_for_replies"):
+                self.mark(msg, "message.released", held_for_replies=None,
+                          note="replies were read again")
+            return False
+        seq = self.loaded.sequence_for(eng)
+        stage = seq.stage(msg["stage"])
+        earlier = seq.stages[:seq.stages.index(stage)]
+        went_out = {m["stage"] for m in self.state.messages_of(eng["id"])
+                    if m["step"] == 0 and m.get("sent_at")}
+        why = waits_for_replies(msg, stage, earlier, went_out)
+        if why is None:
+            return False
+        self.report.deferred += 1
+        if not msg.get("held_for_replies"):
+            self.mark(msg, "message.held_for_replies", held_for_replies=now_iso(self.now),
+                      note=f"held while replies cannot be read: {why}")
+            self.report.problems.append(
+                f"{msg['key']}: held while replies cannot be read ({why}); it goes out on the "
+                "first run after a successful poll, if still due")
+        return True
 
     def _predecessor_done(self, msg: dict) -> bool:
         if not msg.get("after"):
