@@ -17,7 +17,7 @@ from mailflow.config.loading import Loaded, config_problems
 from mailflow.config.rules import Sequence, load_sequence
 from mailflow.config.settings import Config, load_config
 from mailflow.desk.actions import missing_dates
-from mailflow.errors import ConfigError, MailflowError
+from mailflow.errors import ConfigError, MailflowError, RenderError
 from mailflow.project import Project
 from mailflow.render.templates import TEMPLATE_FILES
 
@@ -135,6 +135,8 @@ def _check_templates(project: Project, found: Findings) -> Any:
         except TemplateSyntaxError as err:
             found.problem(f"{path}: line {err.lineno}: {err.message}")
         except (TemplateError, UnicodeDecodeError) as err:
+            found.problem(f"{path}: {err}")
+        except RenderError as err:  # e.g. a symlink out of the templates folder
             found.problem(f"{path}: {err}")
     return renderer
 

@@ -191,14 +191,49 @@ class Tick:
             if state in ("planned", "blocked"):
                 if _ts(msg["due"]) > horizon:
                     continue
-            elif msg.get("edited") or msg.get("rendered_for") == self._render_signature(eng):
-                continue  # rendered from the current data and templates (or edited by hand)
+            elif msg.get("rendered_for") == self._render_signature(eng):
+                continue  # rendered from the current data and templates
             if state == "retry" and msg.get("sent_at"):
                 continue  # partly delivered: the others must get the very same message
+            if msg.get("edited") and state in ("awaiting_approval", "approved"):
+                self.readdress(msg, eng)  # the words are the consultant's; the people are not
+                continue
             self.render(msg, eng)
 
     def _render_signature(self, eng: dict) -> str:
         return f"{eng.get('data_rev', 0)}:{self.loaded.renderer_digest}"
+
+    @staticmethod
+    def recipients_of(eng: dict) -> tuple[list[dict], list[dict]]:
+        """The engagement's (to, cc) contacts, less every address that bounced."""
+        bounced = {a.lower() for a in eng.get("bounced", [])}
+        to = [c for c in eng["contacts"]["to"] if c["email"].lower() not in bounced]
+        cc = [c for c in eng["contacts"].get("cc", []) if c["email"].lower() not in bounced]
+        return to, cc
+
+    def readdress(self, msg: dict, eng: dict) -> None:
+        """Bring a hand-edited draft's recipients in line with the engagement's contacts."""
+        to, cc = self.recipients_of(eng)
+        changes: dict = {"rendered_for": self._render_signature(eng)}
+        if _emails(to) == _emails(msg.get("to")) and _emails(cc) == _emails(msg.get("cc")):
+            self.mark(msg, "message.rerendered", **changes)
+            return
+        if not to:
+            self.mark(msg, "message.blocked", state="blocked", **changes,
+                      error=f"engagement {eng['id']}: {msg['key']}: every recipient in "
+                            "contacts.to has bounced")
+            return
+        changes.update(to=to, cc=cc)
+        if msg["state"] == "approved":
+            changes.update(state="awaiting_approval",
+                           note="approval withdrawn: the recipients changed")
+            self.report.held.append(msg["key"])
+            self._withdrawn(msg, changes["note"])
+        self.mark(msg, "message.readdressed", **changes)
+
+    def _withdrawn(self, msg: dict, note: str) -> None:
+        self.report.problems.append(f"{msg['key']}: {note}; approve it again to send it "
+                                    f"(`mailflow drafts approve {msg['key']}`)")
 
     def render(self, msg: dict, eng: dict) -> bool:
         """Render one message and move it to awaiting approval (or approved when none needed)."""
@@ -207,9 +242,7 @@ class Tick:
         ctx = self.loaded.context_for(eng)
         sent = {m["stage"]: _ts(m["sent_at"]).astimezone(ctx.zone)
                 for m in self.state.messages_of(eng["id"]) if m.get("sent_at") and m["step"] == 0}
-        bounced = {a.lower() for a in eng.get("bounced", [])}
-        to = [c for c in eng["contacts"]["to"] if c["email"].lower() not in bounced]
-        cc = [c for c in eng["contacts"].get("cc", []) if c["email"].lower() not in bounced]
+        to, cc = self.recipients_of(eng)
         seq = self.loaded.sequence_for(eng)
         try:
             stage = seq.stage(msg["stage"])
@@ -244,14 +277,22 @@ class Tick:
         if not msg.get("message_id"):
             changes["message_id"] = make_message_id(self.loaded.config.sender.domain, self.now)
             changes["reply_token"] = make_reply_token()
-        if msg["state"] in ("approved", "retry") and msg.get("digest") == digest:
-            # same words: the approval (and a retry's schedule) stands
+        same_people = _emails(to) == _emails(msg.get("to")) and \
+            _emails(cc) == _emails(msg.get("cc"))
+        if msg["state"] in ("approved", "retry") and msg.get("digest") == digest and same_people:
+            # same words to the same people: the approval (and a retry's schedule) stands
             self.mark(msg, "message.rerendered", **changes)
             return True
         needs_approval = msg.get("approval", True)
         new_state = "awaiting_approval" if needs_approval else "approved"
         extra = {} if needs_approval else {"approved_by": RULE_APPROVAL,
                                            "approved_at": now_iso(self.now)}
+        if msg["state"] == "approved" and needs_approval:
+            what = [name for name, changed in (
+                ("recipients", not same_people), ("subject", subject != msg.get("subject")),
+                ("body", changes["body"] != msg.get("body"))) if changed]
+            extra["note"] = f"approval withdrawn: the {' and '.join(what) or 'draft'} changed"
+            self._withdrawn(msg, extra["note"])
         self.mark(msg, "message.drafted", state=new_state, **changes, **extra)
         self.report.drafted.append(msg["key"])
         if needs_approval:
@@ -491,6 +532,10 @@ class Tick:
              **changes: object) -> None:
         """Record a change to a message, at this tick's time (durable: fsynced at once)."""
         self.w.update_message(msg, kind, at=self.now, durable=durable, append=append, **changes)
+
+
+def _emails(people: list[dict] | None) -> list[str]:
+    return sorted(p["email"].lower() for p in people or [])
 
 
 def _re(subject: str) -> str:

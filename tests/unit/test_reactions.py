@@ -16,6 +16,7 @@ from mailflow.engine.reactions import (
     distrust_reason,
     is_contact,
     react,
+    waits_for_replies,
 )
 
 ENG = {"id": "acme", "data_rev": 3, "bounced": ["old@acme.example"],
@@ -144,3 +145,26 @@ def test_facts_read_back_from_a_stored_record():
     facts = ReplyFacts.from_record("3", record)
     assert facts.bounce_recipient == "bo@acme.example" and facts.kind == "bounce"
     assert distrust_reason(facts, MSG, BOUNCE_OK) is None
+
+
+def _stage(sid: str, due: str = "on contract_end", on_reply: str = "stop") -> Stage:
+    return Stage(id=sid, name=sid, template=sid, due=timing.parse_offset(due), approval=False,
+                 when=None, on_reply=on_reply, late="hold", window=timing.parse_window(None),
+                 at=None, reminders=())
+
+
+AUTO = {"key": "acme/b/0", "step": 0, "approved_by": "rule (no approval needed)"}
+
+
+def test_while_replies_cannot_be_read_only_automatic_follow_ups_a_reply_could_stop_wait():
+    a, b = _stage("a"), _stage("b")
+    assert waits_for_replies(AUTO, b, (a,), {"a"}) is None  # a reply would change nothing
+    assert "reminder" in waits_for_replies({**AUTO, "step": 1}, b, (a,), {"a"})
+    by_reply = _stage("b", due="3 business days after reply to a")
+    assert "timed from a reply" in waits_for_replies(AUTO, by_reply, (a,), {"a"})
+    pausing = _stage("a", on_reply="pause")
+    assert "would pause" in waits_for_replies(AUTO, b, (pausing,), {"a"})
+    assert waits_for_replies(AUTO, b, (pausing,), set()) is None  # a was never sent
+    # the consultant approved it themselves: their call
+    approved = {**AUTO, "step": 1, "approved_by": "dana"}
+    assert waits_for_replies(approved, b, (a,), {"a"}) is None
