@@ -80,6 +80,10 @@ def _check_config(project: Project, found: Findings) -> Config | None:
     problems = config_problems(config)
     for problem in problems:
         found.problem(problem)
+    if config.imap is not None and not config.imap.authserv_id:
+        found.notes.append(f"{config.path}: imap.authserv_id is not set: replies are trusted by "
+                           "their sender's address alone; set it to the first word of the "
+                           "Authentication-Results headers your mail server adds")
     ok = not problems
     return config if ok else None
 

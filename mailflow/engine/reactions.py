@@ -160,7 +160,9 @@ def react(reply: ReplyFacts, msg: Mapping[str, Any], stage: Stage | None,
             "status": "paused",
             "flagged": f"{reply.sender} asked to stop receiving emails (reply {reply.id}); "
                        "paused until you decide"}),), needs_action=True)
-    if stage is None:  # the stage left the rules since the message went out: ask
+    if reply.kind != HUMAN or stage is None:
+        # a kind this module does not know yet (a new report type), or a stage that left
+        # the rules since the message went out: recorded, and the consultant decides
         return Reaction(needs_action=True)
     action = stage.on_reply
     changes: tuple[Change, ...] = ()

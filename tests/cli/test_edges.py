@@ -215,3 +215,17 @@ def test_an_edited_approved_draft_follows_new_recipients_and_loses_its_approval(
     msg = load(project).messages[KEY]
     assert msg["subject"] == "My own subject" and msg["state"] == "awaiting_approval"
     assert [p["email"] for p in msg["cc"]] == ["it@northwind.example"]
+
+
+@pytest.mark.parametrize("value", ['"mx example.com"', '"mx.example.com; dkim=pass"', '""',
+                                   "true"])
+def test_a_bad_authserv_id_is_named(project, value):
+    config = project.project.config_path
+    config.write_text(config.read_text() + f"""
+[imap]
+host = "imap.example.com"
+security = "tls"
+authserv_id = {value}
+""")
+    r = project.cli("status")
+    assert r.exit_code == 2 and f"{config}: imap.authserv_id: " in r.output

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailflow import timing
 from mailflow.config.rules import Stage
@@ -168,3 +170,47 @@ def test_while_replies_cannot_be_read_only_automatic_follow_ups_a_reply_could_st
     # the consultant approved it themselves: their call
     approved = {**AUTO, "step": 1, "approved_by": "dana"}
     assert waits_for_replies(approved, b, (a,), {"a"}) is None
+
+
+def test_a_kind_without_a_reaction_of_its_own_only_asks_the_consultant():
+    reaction = react(human(kind="delivery_delay"), MSG, stage("complete"), ENG, CONTACT)
+    assert reaction.changes == () and reaction.needs_action
+
+
+# -- nothing a stranger can send makes mailflow act on its own ----------------------------------
+
+KINDS = st.sampled_from(["human", "auto_reply", "bounce", "unsubscribe", "delivery_delay"])
+ADDRESSES = st.sampled_from(["ann@acme.example", "bo@acme.example", "eve@evil.example",
+                             "mailer-daemon@mx.acme.example", "ceo@acme.example", ""])
+FACTS = st.builds(ReplyFacts, id=st.just("5"), kind=KINDS, sender=st.one_of(st.none(), ADDRESSES),
+                  text=st.text(max_size=30),
+                  return_date=st.one_of(st.none(), st.dates()),
+                  bounce_recipient=st.one_of(st.none(), ADDRESSES),
+                  bounce_status=st.one_of(st.none(), st.text(max_size=8)),
+                  bounce_diagnostic=st.one_of(st.none(), st.text(max_size=20)))
+TRUSTS = st.builds(Trust, from_contact=st.booleans(),
+                   auth_failures=st.lists(st.sampled_from(["dmarc=fail", "spf=softfail"]),
+                                          max_size=2).map(tuple),
+                   mail_system=st.booleans(), carries_our_message=st.booleans())
+
+
+@settings(max_examples=500, deadline=None)
+@given(facts=FACTS, trust=TRUSTS, on_reply=st.sampled_from(
+    ["stop", "needs_action", "feedback", "pause", "complete"]))
+def test_only_attributable_mail_changes_anything(facts, trust, on_reply):
+    reaction = react(facts, MSG, stage(on_reply), ENG, trust)
+    if trust.auth_failures:
+        assert reaction.changes == () and reaction.needs_action
+    if facts.kind == "bounce":
+        attributable = (trust.carries_our_message and trust.mail_system
+                        and not trust.auth_failures
+                        and (facts.bounce_recipient or "") in ("ann@acme.example",
+                                                               "bo@acme.example"))
+    else:
+        attributable = trust.from_contact and not trust.auth_failures
+    if not attributable:
+        assert reaction.changes == () and reaction.needs_action and not reaction.trusted
+        assert reaction.problems and "replies accept 5" in reaction.problems[0]
+    for change in reaction.changes:  # only ever this engagement and this message
+        assert getattr(change, "engagement", "acme") == "acme"
+        assert getattr(change, "key", MSG["key"]) == MSG["key"]
