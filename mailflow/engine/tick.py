@@ -215,7 +215,8 @@ class Tick:
         """Bring a hand-edited draft's recipients in line with the engagement's contacts."""
         to, cc = self.recipients_of(eng)
         changes: dict = {"rendered_for": self._render_signature(eng)}
-        if _emails(to) == _emails(msg.get("to")) and _emails(cc) == _emails(msg.get("cc")):
+        if _same_people(msg, to, cc, eng) and (_emails(to), _emails(cc)) == (
+                _emails(msg.get("to")), _emails(msg.get("cc"))):
             self.mark(msg, "message.rerendered", **changes)
             return
         if not to:
@@ -224,7 +225,7 @@ class Tick:
                             "contacts.to has bounced")
             return
         changes.update(to=to, cc=cc)
-        if msg["state"] == "approved":
+        if msg["state"] == "approved" and not _same_people(msg, to, cc, eng):
             changes.update(state="awaiting_approval",
                            note="approval withdrawn: the recipients changed")
             self.report.held.append(msg["key"])
@@ -277,8 +278,7 @@ class Tick:
         if not msg.get("message_id"):
             changes["message_id"] = make_message_id(self.loaded.config.sender.domain, self.now)
             changes["reply_token"] = make_reply_token()
-        same_people = _emails(to) == _emails(msg.get("to")) and \
-            _emails(cc) == _emails(msg.get("cc"))
+        same_people = _same_people(msg, to, cc, eng)
         if msg["state"] in ("approved", "retry") and msg.get("digest") == digest and same_people:
             # same words to the same people: the approval (and a retry's schedule) stands
             self.mark(msg, "message.rerendered", **changes)
@@ -536,6 +536,17 @@ class Tick:
 
 def _emails(people: list[dict] | None) -> list[str]:
     return sorted(p["email"].lower() for p in people or [])
+
+
+def _same_people(msg: dict, to: list[dict], cc: list[dict], eng: dict) -> bool:
+    """Whether a draft goes to the people it was approved for, less addresses that bounced.
+
+    Leaving out a dead address is mailflow's own correction and keeps the approval; any
+    other change of recipients is a new decision for the consultant.
+    """
+    bounced = {a.lower() for a in eng.get("bounced", [])}
+    return all(_emails(new) == [e for e in _emails(msg.get(field)) if e not in bounced]
+               for field, new in (("to", to), ("cc", cc)))
 
 
 def _re(subject: str) -> str:
