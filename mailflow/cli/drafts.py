@@ -316,7 +316,8 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
     rows = sorted(state.replies.values(), key=lambda r: r.get("received_at") or "", reverse=True)
     rows = [r for r in rows if (not eid or r.get("engagement") == eid)
             and (not needs_action or (r.get("needs_action") and not r.get("handled")))
-            and (all_kinds or needs_action or eid or r.get("kind") in ("human", "unsubscribe"))]
+            and (all_kinds or needs_action or eid or r.get("kind") in ("human", "unsubscribe")
+                 or not r.get("trusted", True))]  # a flagged bounce is shown until accepted
     out = [dict(r) for r in rows]
     if as_json:
         echo_json(out)
@@ -328,7 +329,7 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
                      [[r["id"], (r.get("received_at") or "")[:16], r.get("from"),
                        r.get("engagement"), r.get("stage"),
                        r.get("kind") + (" !" if r.get("needs_action") and not r.get("handled")
-                                        else ""),
+                                        else "") + ("" if r.get("trusted", True) else " (flagged)"),
                        " ".join((r.get("text") or "").split())[:50]] for r in rows])
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mailflow.store import Store
-from tests.helpers import dates, imap_toml, reply, walk
+from tests.helpers import DRAFTED, KEY, SEND_AT, add, dates, imap_toml, reply, walk
 from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
 
 AUTHSERV = "mx.whitfield-consulting.example"
@@ -144,6 +144,7 @@ def test_a_fake_bounce_suppresses_nothing_and_a_real_one_does(mailproj, smtp_ser
                                           references=t["message_id"]))
     r = mailproj.cli("poll", now="2026-12-31T09:00")
     assert r.exit_code == 1 and r.output.count("not acted on") == 2
+    assert mailproj.cli("replies").output.count("bounce ! (flagged)") == 2  # shown by default
     assert "bounced" not in engagement(mailproj) or not engagement(mailproj)["bounced"]
     assert messages(mailproj)["timeline_notice/0"]["state"] == "sent"
     # the real one: from the null sender, carrying the Message-ID we sent
@@ -199,3 +200,20 @@ def test_a_held_reminder_goes_out_on_the_first_run_after_a_successful_poll(
     # a later outage is a new one: said again
     monkeypatch.setenv(mailproj.account.password_env, "wrong-password")
     assert messages(mailproj)["feedback_request/1"].get("held_for_replies") is None
+
+
+def test_a_replaced_to_address_is_not_sent_on_the_old_approval(proj, smtp_server):
+    add(proj)
+    assert proj.cli("run", now=DRAFTED).exit_code == 0
+    assert proj.cli("drafts", "approve", KEY, now=DRAFTED).exit_code == 0
+    path = proj.write_engagement("example", proj.example(
+        **{r"mj\.alvarez@northwind\.example": "mj@northwind-new.example"}))
+    r = proj.cli("engagement", "add", "--replace", str(path), now=DRAFTED)
+    assert "approval withdrawn: the recipients changed" in r.output
+    assert proj.cli("run", now=SEND_AT).exit_code == 0
+    assert smtp_server.received == []  # the old approval sent nothing
+    assert proj.cli("drafts", "approve", KEY, now=SEND_AT).exit_code == 0
+    assert proj.cli("run", now=SEND_AT).exit_code == 0
+    (sent,) = smtp_server.received
+    assert "mj@northwind-new.example" in sent.rcpt_tos
+    assert "mj.alvarez@northwind.example" not in sent.rcpt_tos
