@@ -16,11 +16,11 @@ else is recorded and flagged, and `mailflow replies accept ID` acts on it by han
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailflow.config.rules import Stage
+from mailflow.config.rules import Sequence, Stage
 
 # reply kinds (mailflow.inbound.classify), kept as strings: records store them that way
 HUMAN, AUTO_REPLY, BOUNCE, UNSUBSCRIBE = "human", "auto_reply", "bounce", "unsubscribe"
@@ -195,22 +195,24 @@ def _bounced(reply: ReplyFacts, msg: Mapping[str, Any],
 RULE_APPROVAL = "rule (no approval needed)"  # approved_by of a message no person approved
 
 
-def waits_for_replies(msg: Mapping[str, Any], stage: Stage, earlier: tuple[Stage, ...],
-                      went_out: set[str]) -> str | None:
+def waits_for_replies(msg: Mapping[str, Any], seq: Sequence,
+                      messages: Iterable[Mapping[str, Any]]) -> str | None:
     """Why an automatic message must not go out while replies cannot be read, or None.
 
     A reply mailflow has not read could make it pointless or wrong: a reminder is sent only
     when no one answered, a stage timed from a reply depends on which replies came, and a
     reply to an earlier stage that pauses or completes the engagement would stop it.
-    `earlier` are the stages before this one; `went_out` the ids of stages already sent.
+    `messages` are the engagement's messages (to see which stages went out).
     """
     if msg.get("approved_by") != RULE_APPROVAL:
         return None  # the consultant approved it knowing what they know
     if msg.get("step", 0) > 0:
         return "a reminder goes out only if no one replied"
+    stage = seq.stage(msg["stage"])
     if (stage.due.anchor or "").startswith("reply"):
         return "it is timed from a reply"
-    for before in earlier:
+    went_out = {m["stage"] for m in messages if m.get("step") == 0 and m.get("sent_at")}
+    for before in seq.stages[:seq.stages.index(stage)]:
         if before.id in went_out and before.on_reply in ("pause", "complete"):
             return f"a reply to {before.id} would {before.on_reply} the engagement"
     return None

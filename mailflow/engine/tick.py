@@ -18,6 +18,7 @@ from mailflow.config.engagements import hydrate
 from mailflow.config.loading import Loaded, schedule
 from mailflow.engine.planner import FINAL, PENDING, PlanItem, plan_engagement
 from mailflow.engine.reactions import RULE_APPROVAL, waits_for_replies
+from mailflow.engine.recipients import emails, recipients_of, same_people
 from mailflow.errors import MailflowError, RenderError
 from mailflow.render.compose import (
     address,
@@ -203,20 +204,11 @@ class Tick:
     def _render_signature(self, eng: dict) -> str:
         return f"{eng.get('data_rev', 0)}:{self.loaded.renderer_digest}"
 
-    @staticmethod
-    def recipients_of(eng: dict) -> tuple[list[dict], list[dict]]:
-        """The engagement's (to, cc) contacts, less every address that bounced."""
-        bounced = {a.lower() for a in eng.get("bounced", [])}
-        to = [c for c in eng["contacts"]["to"] if c["email"].lower() not in bounced]
-        cc = [c for c in eng["contacts"].get("cc", []) if c["email"].lower() not in bounced]
-        return to, cc
-
     def readdress(self, msg: dict, eng: dict) -> None:
         """Bring a hand-edited draft's recipients in line with the engagement's contacts."""
-        to, cc = self.recipients_of(eng)
+        to, cc = recipients_of(eng)
         changes: dict = {"rendered_for": self._render_signature(eng)}
-        if _same_people(msg, to, cc, eng) and (_emails(to), _emails(cc)) == (
-                _emails(msg.get("to")), _emails(msg.get("cc"))):
+        if (emails(to), emails(cc)) == (emails(msg.get("to")), emails(msg.get("cc"))):
             self.mark(msg, "message.rerendered", **changes)
             return
         if not to:
@@ -225,7 +217,7 @@ class Tick:
                             "contacts.to has bounced")
             return
         changes.update(to=to, cc=cc)
-        if msg["state"] == "approved" and not _same_people(msg, to, cc, eng):
+        if msg["state"] == "approved" and not same_people(msg, to, cc, eng):
             changes.update(state="awaiting_approval",
                            note="approval withdrawn: the recipients changed")
             self.report.held.append(msg["key"])
@@ -243,7 +235,7 @@ class Tick:
         ctx = self.loaded.context_for(eng)
         sent = {m["stage"]: _ts(m["sent_at"]).astimezone(ctx.zone)
                 for m in self.state.messages_of(eng["id"]) if m.get("sent_at") and m["step"] == 0}
-        to, cc = self.recipients_of(eng)
+        to, cc = recipients_of(eng)
         seq = self.loaded.sequence_for(eng)
         try:
             stage = seq.stage(msg["stage"])
@@ -278,8 +270,8 @@ class Tick:
         if not msg.get("message_id"):
             changes["message_id"] = make_message_id(self.loaded.config.sender.domain, self.now)
             changes["reply_token"] = make_reply_token()
-        same_people = _same_people(msg, to, cc, eng)
-        if msg["state"] in ("approved", "retry") and msg.get("digest") == digest and same_people:
+        kept_people = same_people(msg, to, cc, eng)
+        if msg["state"] in ("approved", "retry") and msg.get("digest") == digest and kept_people:
             # same words to the same people: the approval (and a retry's schedule) stands
             self.mark(msg, "message.rerendered", **changes)
             return True
@@ -289,7 +281,7 @@ class Tick:
                                            "approved_at": now_iso(self.now)}
         if msg["state"] == "approved" and needs_approval:
             what = [name for name, changed in (
-                ("recipients", not same_people), ("subject", subject != msg.get("subject")),
+                ("recipients", not kept_people), ("subject", subject != msg.get("subject")),
                 ("body", changes["body"] != msg.get("body"))) if changed]
             extra["note"] = f"approval withdrawn: the {' and '.join(what) or 'draft'} changed"
             self._withdrawn(msg, extra["note"])
@@ -376,12 +368,8 @@ class Tick:
                 self.mark(msg, "message.released", held_for_replies=None,
                           note="replies were read again")
             return False
-        seq = self.loaded.sequence_for(eng)
-        stage = seq.stage(msg["stage"])
-        earlier = seq.stages[:seq.stages.index(stage)]
-        went_out = {m["stage"] for m in self.state.messages_of(eng["id"])
-                    if m["step"] == 0 and m.get("sent_at")}
-        why = waits_for_replies(msg, stage, earlier, went_out)
+        why = waits_for_replies(msg, self.loaded.sequence_for(eng),
+                                self.state.messages_of(eng["id"]))
         if why is None:
             return False
         self.report.deferred += 1
@@ -532,21 +520,6 @@ class Tick:
              **changes: object) -> None:
         """Record a change to a message, at this tick's time (durable: fsynced at once)."""
         self.w.update_message(msg, kind, at=self.now, durable=durable, append=append, **changes)
-
-
-def _emails(people: list[dict] | None) -> list[str]:
-    return sorted(p["email"].lower() for p in people or [])
-
-
-def _same_people(msg: dict, to: list[dict], cc: list[dict], eng: dict) -> bool:
-    """Whether a draft goes to the people it was approved for, less addresses that bounced.
-
-    Leaving out a dead address is mailflow's own correction and keeps the approval; any
-    other change of recipients is a new decision for the consultant.
-    """
-    bounced = {a.lower() for a in eng.get("bounced", [])}
-    return all(_emails(new) == [e for e in _emails(msg.get(field)) if e not in bounced]
-               for field, new in (("to", to), ("cc", cc)))
 
 
 def _re(subject: str) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailflow import timing
-from mailflow.config.rules import Stage
+from mailflow.config.rules import Sequence, Stage
 from mailflow.engine.reactions import (
     EngagementChange,
     MessageChange,
@@ -155,21 +156,29 @@ def _stage(sid: str, due: str = "on contract_end", on_reply: str = "stop") -> St
                  at=None, reminders=())
 
 
-AUTO = {"key": "acme/b/0", "step": 0, "approved_by": "rule (no approval needed)"}
+AUTO = {"key": "acme/b/0", "stage": "b", "step": 0, "approved_by": "rule (no approval needed)"}
+
+
+def _seq(*stages: Stage) -> Sequence:
+    return Sequence(name="s", description="", path=Path("rules/s.toml"), stages=stages,
+                    digest="x")
+
+
+SENT_A = [{"stage": "a", "step": 0, "sent_at": "2027-01-04T15:00:00+00:00"}]
 
 
 def test_while_replies_cannot_be_read_only_automatic_follow_ups_a_reply_could_stop_wait():
     a, b = _stage("a"), _stage("b")
-    assert waits_for_replies(AUTO, b, (a,), {"a"}) is None  # a reply would change nothing
-    assert "reminder" in waits_for_replies({**AUTO, "step": 1}, b, (a,), {"a"})
+    assert waits_for_replies(AUTO, _seq(a, b), SENT_A) is None  # a reply would change nothing
+    assert "reminder" in waits_for_replies({**AUTO, "step": 1}, _seq(a, b), SENT_A)
     by_reply = _stage("b", due="3 business days after reply to a")
-    assert "timed from a reply" in waits_for_replies(AUTO, by_reply, (a,), {"a"})
+    assert "timed from a reply" in waits_for_replies(AUTO, _seq(a, by_reply), SENT_A)
     pausing = _stage("a", on_reply="pause")
-    assert "would pause" in waits_for_replies(AUTO, b, (pausing,), {"a"})
-    assert waits_for_replies(AUTO, b, (pausing,), set()) is None  # a was never sent
+    assert "would pause" in waits_for_replies(AUTO, _seq(pausing, b), SENT_A)
+    assert waits_for_replies(AUTO, _seq(pausing, b), []) is None  # a was never sent
     # the consultant approved it themselves: their call
     approved = {**AUTO, "step": 1, "approved_by": "dana"}
-    assert waits_for_replies(approved, b, (a,), {"a"}) is None
+    assert waits_for_replies(approved, _seq(a, b), SENT_A) is None
 
 
 def test_a_kind_without_a_reaction_of_its_own_only_asks_the_consultant():
