@@ -59,3 +59,9 @@ class RunFailed(MailflowError):
     """A tick finished but something in it failed; the details were already reported."""
 
     exit_code = 1
+
+
+class DependencyError(MailflowError):
+    """An optional library a command needs (e.g. WeasyPrint for PDF) is not installed."""
+
+    exit_code = 1

@@ -132,8 +132,9 @@ def init_project(dest: Path, *, sender_name: str = "Your Name",
     source = playbook_dir()
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source / "rules", dest / "rules", dirs_exist_ok=True)
-    shutil.copytree(source / "templates" / "emails", dest / "templates" / "emails",
-                    dirs_exist_ok=True)
+    for folder in ("emails", "docs"):
+        shutil.copytree(source / "templates" / folder, dest / "templates" / folder,
+                        dirs_exist_ok=True)
     (dest / "engagements").mkdir(exist_ok=True)
     shutil.copy2(source / "engagements" / "example.toml", dest / "engagements" / "example.toml")
     (dest / CONFIG_NAME).write_text(DEFAULT_CONFIG.format(

@@ -1,6 +1,6 @@
 """The `mailflow` command line: parses, calls the library, prints; errors become exit codes."""
 
-from mailflow.cli import drafts, engagements, run, views  # noqa: F401  (each attaches its commands)
+from mailflow.cli import checklist, documents, drafts, engagements, run, views  # noqa: F401  (each attaches its commands)
 from mailflow.cli.app import cli
 
 

@@ -16,7 +16,7 @@ STATUSES = ("active", "paused", "completed", "cancelled")
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _TOP_KEYS = ["id", "client", "time_zone", "sequence", "support_offer", "status", "dates",
              "consultant", "contacts", "links", "support", "deliverables", "shared_access",
-             "invoices", "holidays", "notes", "data"]
+             "invoices", "checklist", "holidays", "notes", "data"]
 _LINK_KEYS = ["offboarding_doc", "deliverables_folder", "feedback_form", "meeting"]
 
 
@@ -85,6 +85,7 @@ def validate_engagement(data: dict, path: Path, default_zone: str) -> dict[str, 
     record["invoices"] = [_fields(i, {"number": "text!", "amount": "number!", "currency": "text",
                                       "due": "date", "status": "text"})
                           for i in s.sections("invoices")]
+    record["checklist"] = _checklist(s)
     hol = s.get("holidays", dict, None)
     if hol is not None:
         try:
@@ -93,6 +94,32 @@ def validate_engagement(data: dict, path: Path, default_zone: str) -> dict[str, 
             raise s.error("holidays", str(err)) from err
         record["holidays"] = _jsonable(hol)
     return record
+
+
+# ids the checklist derives from the engagement itself (see mailflow.engine.checklist)
+_BUILT_IN_ITEMS = frozenset({"document", "support", "meeting", "feedback"})
+_BUILT_IN_PREFIXES = ("access-", "invoice-", "deliverable-")
+
+
+def slug(text: str) -> str:
+    """A short, typeable id: lower-case letters, digits and '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-")[:40] or "item"
+
+
+def _checklist(s: Section) -> list[dict[str, Any]]:
+    """The engagement's own wrap-up items ([[checklist]]: name, owner, due, optional id)."""
+    entries, seen = [], set()
+    for entry in s.sections("checklist"):
+        fields = _fields(entry, {"id": "text", "name": "text!", "owner": "text", "due": "date"})
+        fields["id"] = slug(fields["id"] or fields["name"])
+        if fields["id"] in seen:
+            raise entry.error("id", f"another checklist item has the id {fields['id']!r}")
+        if fields["id"] in _BUILT_IN_ITEMS or fields["id"].startswith(_BUILT_IN_PREFIXES):
+            raise entry.error("id", f"{fields['id']!r} is the id of a built-in checklist item; "
+                              "give this one another id")
+        seen.add(fields["id"])
+        entries.append(fields)
+    return entries
 
 
 def _people(s: Section, key: str, required: bool = False) -> list[dict[str, str]]:

@@ -59,7 +59,8 @@ def missing_dates(seq: Sequence, record: dict) -> list[str]:
     missing = []
     for stage in seq.stages:
         anchor = stage.due.anchor or "previous"
-        if anchor in ("previous", "reply") or anchor.startswith("reply:") or anchor in stage_ids:
+        if (anchor in ("previous", "reply") or anchor.startswith(("reply:", "done:"))
+                or anchor in stage_ids):
             continue
         if anchor not in record["dates"]:
             missing.append(f"dates.{anchor}: required by stage {stage.id!r} of "

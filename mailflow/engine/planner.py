@@ -160,6 +160,12 @@ def _anchor(stage: Stage, eng: dict, previous: Stage | None, times: dict[str, dt
         if not got:
             return None, f"waits for a reply to {ref}"
         return _parse(got[0]["received_at"]).astimezone(zone).date(), ""
+    if anchor.startswith("done:"):
+        group = anchor.partition(":")[2]
+        at = (eng.get("checklist_done_at") or {}).get(group)
+        if not at:
+            return None, f"waits until the checklist's {group} items are done"
+        return _parse(at).astimezone(zone).date(), ""
     if anchor == "previous":
         if previous is None or previous.id not in times:
             return None, "waits for the previous email to go out"

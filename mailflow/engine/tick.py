@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from mailflow import timing
 from mailflow.config.engagements import hydrate
 from mailflow.config.loading import Loaded, schedule
+from mailflow.engine import checklist
 from mailflow.engine.planner import FINAL, PENDING, PlanItem, plan_engagement
 from mailflow.engine.reactions import RULE_APPROVAL, waits_for_replies
 from mailflow.engine.recipients import emails, recipients_of, same_people
@@ -137,7 +138,10 @@ class Tick:
     def plan_one(self, eng: dict, msgs: dict[str, dict], replies: list[dict]) -> list[PlanItem]:
         """The planner's items for one engagement (pure)."""
         seq = self.loaded.sequence_for(eng)
-        return plan_engagement(hydrate(eng), seq, msgs, replies, self.loaded.context_for(eng))
+        data = hydrate(eng)
+        # rule conditions and "when access done" timing see the wrap-up checklist
+        data.update(checklist.planning_facts(data))
+        return plan_engagement(data, seq, msgs, replies, self.loaded.context_for(eng))
 
     def _signature(self, eng: dict) -> str:
         seq = self.loaded.sequence_for(eng)

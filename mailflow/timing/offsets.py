@@ -18,6 +18,10 @@ _RELATIVE_RE = re.compile(
 _ON_RE = re.compile(r"^(?:on\s+)?(?P<anchor>.+)$", re.IGNORECASE)
 _REPLY_TO_RE = re.compile(rf"^reply\s+to\s+(?P<stage>{_IDENT})$", re.IGNORECASE)
 _REPLY_COLON_RE = re.compile(rf"^reply:(?P<stage>{_IDENT})$", re.IGNORECASE)
+# "when access done": a group of the wrap-up checklist (a kind such as access, or an item id)
+_DONE_RE = re.compile(r"^(?:when\s+)?(?P<group>[a-z0-9][a-z0-9_-]*)\s+(?:is\s+|are\s+)?done$",
+                      re.IGNORECASE)
+_DONE_COLON_RE = re.compile(r"^done:(?P<group>[a-z0-9][a-z0-9_-]*)$", re.IGNORECASE)
 
 _EXAMPLE = '"10 business days before contract_end"'
 # grammar words are never anchors, so "on" or "days" alone is an error, not a date key
@@ -31,7 +35,8 @@ class Offset:
 
     days: int  # signed: negative = before the anchor
     business: bool  # count business days (per the Calendar) instead of calendar days
-    # a date key, "previous", a stage id, "reply:<stage>" or "reply"; None = the stage's last send
+    # a date key, "previous", a stage id, "reply:<stage>", "reply" or "done:<checklist group>";
+    # None = the stage's last send
     anchor: str | None
 
     def describe(self) -> str:
@@ -41,7 +46,7 @@ class Offset:
             return amount
         anchor = _anchor_text(self.anchor)
         if self.days == 0 and not self.business:
-            return f"on {anchor}"
+            return f"when {anchor}" if self.anchor.startswith("done:") else f"on {anchor}"
         direction = "before" if self.days < 0 else "after"
         return f"{amount} {direction} {anchor}"
 
@@ -54,6 +59,8 @@ def _amount_text(n: int, business: bool) -> str:
 def _anchor_text(anchor: str) -> str:
     if anchor.startswith("reply:"):
         return f"reply to {anchor[len('reply:'):]}"
+    if anchor.startswith("done:"):
+        return f"{anchor[len('done:'):]} done"
     return anchor
 
 
@@ -66,6 +73,8 @@ def _parse_anchor(text: str) -> str | None:
     text = _normalise(text)
     if m := _REPLY_TO_RE.match(text) or _REPLY_COLON_RE.match(text):
         return f"reply:{m['stage']}"
+    if m := _DONE_RE.match(text) or _DONE_COLON_RE.match(text):
+        return f"done:{m['group'].lower()}"
     if not _IDENT_RE.match(text) or text.lower() in _RESERVED:
         return None
     # keywords are case-insensitive; other names are kept as written (TOML keys are case-sensitive)
@@ -100,7 +109,8 @@ def _parse_offset_text(value: str) -> Offset:
         if anchor is None:
             raise ValueError(
                 f"cannot read offset {value!r}: {m['anchor']!r} is not an anchor "
-                f"(a date key, a stage id, \"previous\", \"reply\" or \"reply to <stage>\")"
+                f"(a date key, a stage id, \"previous\", \"reply\", \"reply to <stage>\" "
+                f"or \"when <checklist group> done\")"
             )
         n, business = _amount_days(m)
         direction = m["dir"].lower()
