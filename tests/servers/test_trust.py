@@ -99,6 +99,10 @@ def test_the_clients_address_failing_authentication_is_never_acted_on(mailproj, 
     assert messages(mailproj)["feedback_request/1"]["state"] == "sent"
     (row,) = replies(mailproj)
     assert row["trusted"] is False and verdict.split()[0] in row["distrust"]
+    # nor does it tick the checklist's "feedback received"
+    (entry,) = json.loads(mailproj.cli("checklist", "northwind-2026", "--json").output)
+    (feedback,) = [i for i in entry["items"] if i["id"] == "feedback"]
+    assert not feedback["done"]
 
 
 def test_a_pass_from_the_trusted_server_and_a_fail_from_another_server_are_acted_on(
