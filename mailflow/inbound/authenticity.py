@@ -63,7 +63,7 @@ def auth_failures(values: tuple[str, ...], authserv_id: str | None) -> tuple[str
         if _authserv_id(value) != wanted:
             continue
         try:
-            header = authres.AuthenticationResultsHeader.parse_value(value)
+            header = parse_header(value)
         except authres.AuthResError as err:
             found.append(f"unreadable Authentication-Results ({str(err)[:60]})")
             continue
@@ -71,11 +71,27 @@ def auth_failures(values: tuple[str, ...], authserv_id: str | None) -> tuple[str
             found.append(f"unreadable Authentication-Results ({type(err).__name__})")
             continue
         for result in header.results:
-            method = str(result.method).lower()
-            outcome = str(result.result).lower()
+            # authres yields a method-less result for a stray "none" among real ones
+            method = str(getattr(result, "method", "") or "").lower()
+            outcome = str(getattr(result, "result", "") or "").lower()
             if method in CHECKED_METHODS and outcome in FAILING_RESULTS:
                 found.append(f"{method}={outcome}")
     return tuple(dict.fromkeys(found))
+
+
+def parse_header(value: str) -> authres.AuthenticationResultsHeader:
+    """One header value parsed by authres, after a retry without stray semicolons.
+
+    Yahoo and others end the header with ';' (or write ';;'), which RFC 8601's grammar does
+    not allow and authres refuses; nothing else is ever rewritten.
+    """
+    try:
+        return authres.AuthenticationResultsHeader.parse_value(value)
+    except authres.AuthResError:
+        cleaned = re.sub(r";(\s*;)+", ";", value).strip().rstrip(";").strip()
+        if cleaned == value:
+            raise
+        return authres.AuthenticationResultsHeader.parse_value(cleaned)
 
 
 def is_mail_system(from_addr: str | None, return_path: str | None) -> bool:

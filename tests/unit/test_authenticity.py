@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import authres
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +14,7 @@ from mailflow.engine.reactions import ReplyFacts, Trust, react
 from mailflow.inbound.authenticity import (
     auth_failures,
     is_mail_system,
+    parse_header,
     read_trust_headers,
 )
 from mailflow.inbound.message import parse_inbound
@@ -118,3 +121,91 @@ def test_fuzz_a_polled_message_with_forged_headers_is_never_trusted_past_a_failu
         for server, parts in lines)
     if claims_failure:
         assert failures and reaction.changes == () and not reaction.trusted
+
+
+# -- authres measured on the header shapes real servers write ---------------------------------
+
+REAL_WORLD = {
+    # (value, the (method, result) pairs authres must give; None: cannot be parsed)
+    "gmail": ("mx.google.com; dkim=pass header.i=@acme.example header.s=s1 header.b=Ab12; "
+              "spf=pass (google.com: domain of a@acme.example designates 203.0.113.5 as "
+              "permitted sender) smtp.mailfrom=a@acme.example; dmarc=pass (p=REJECT sp=REJECT "
+              "dis=NONE) header.from=acme.example",
+              [("dkim", "pass"), ("spf", "pass"), ("dmarc", "pass")]),
+    "gmail-arc": ("mx.google.com; dkim=pass header.i=@acme.example; arc=pass (i=1 spf=pass "
+                  "spfdomain=acme.example dkim=pass dkdomain=acme.example dmarc=pass "
+                  "fromdomain=acme.example); spf=pass smtp.mailfrom=x@acme.example; dmarc=pass "
+                  "(p=NONE sp=NONE dis=NONE) header.from=acme.example",
+                  [("dkim", "pass"), ("arc", "pass"), ("spf", "pass"), ("dmarc", "pass")]),
+    "fastmail": ("mx6.messagingengine.com; dkim=pass (2048-bit rsa key sha256) "
+                 "header.d=acme.example header.i=@acme.example header.b=Xyz header.a=rsa-sha256 "
+                 "header.s=s1 x-bits=2048; dmarc=pass policy.published-domain-policy=reject "
+                 "policy.applied-disposition=none (p=reject,d=none,d.eval=none) "
+                 "policy.policy-from=p header.from=acme.example; iprev=pass "
+                 "smtp.remote-ip=1.2.3.4 (mail.acme.example); spf=pass "
+                 "smtp.mailfrom=a@acme.example smtp.helo=mail.acme.example",
+                 [("dkim", "pass"), ("dmarc", "pass"), ("iprev", "pass"), ("spf", "pass")]),
+    "opendkim": ('mail.w.example; dkim=pass (2048-bit key; unprotected) header.d=acme.example '
+                 'header.i=@acme.example header.b="AbCdEf"; dkim-atps=neutral',
+                 [("dkim", "pass"), ("dkim-atps", "neutral")]),
+    "opendmarc": ("mail.w.example; dmarc=fail (p=reject dis=none) header.from=acme.example",
+                  [("dmarc", "fail")]),
+    "policyd-spf": ("mail.w.example; spf=softfail (domain owner discourages use of this host) "
+                    "smtp.mailfrom=acme.example (client-ip=198.51.100.7; helo=evil.example; "
+                    "envelope-from=a@acme.example; receiver=<UNKNOWN>)", [("spf", "softfail")]),
+    "rspamd": ("mx.w.example; dkim=pass header.d=acme.example header.s=s1 header.b=ab; "
+               "dmarc=pass (policy=reject) header.from=acme.example; spf=pass (mx.w.example: "
+               "domain of a@acme.example designates 1.2.3.4 as permitted sender) "
+               "smtp.mailfrom=a@acme.example",
+               [("dkim", "pass"), ("dmarc", "pass"), ("spf", "pass")]),
+    "none": ("mx.w.example; none", []),
+    "versioned": ("mx.w.example 1; spf=pass smtp.mailfrom=acme.example", [("spf", "pass")]),
+    "yahoo-trailing-semicolon": ("atlas.yahoo.com; dkim=pass header.i=@acme.example "
+                                 "header.s=s1; spf=pass smtp.mailfrom=acme.example; "
+                                 "dmarc=pass(p=REJECT) header.from=acme.example;",
+                                 [("dkim", "pass"), ("spf", "pass"), ("dmarc", "pass")]),
+    "proton": ('mail.protonmail.ch; dmarc=pass (p=quarantine dis=none) header.from=acme.example;'
+               ' spf=pass smtp.mailfrom=acme.example; arc=none smtp.remote-ip=1.2.3.4; '
+               'dkim=pass (2048-bit key) header.d=acme.example header.i=@acme.example '
+               'header.b="x"',
+               [("dmarc", "pass"), ("spf", "pass"), ("arc", "none"), ("dkim", "pass")]),
+    "quoted-mailfrom": ('mx.w.example; dkim=pass header.d=acme.example header.s=s1 header.b=x; '
+                        'spf=pass (mx.w.example: domain of "a@acme.example" designates 1.2.3.4 '
+                        'as permitted sender) smtp.mailfrom="a@acme.example"',
+                        [("dkim", "pass"), ("spf", "pass")]),
+    "bimi": ("mx.w.example; dmarc=pass header.from=acme.example; bimi=skipped",
+             [("dmarc", "pass"), ("bimi", "skipped")]),
+    "dkim-reason": ('mx.w.example; dkim=fail reason="signature verification failed" '
+                    "header.d=acme.example header.s=s1", [("dkim", "fail")]),
+    # Microsoft 365 writes no authserv-id at all, so its header cannot be told from one the
+    # sender wrote: it is never taken for the trusted server's (see README)
+    "m365": ("spf=pass (sender IP is 40.107.1.1) smtp.mailfrom=acme.example; dkim=pass "
+             "(signature was verified) header.d=acme.example;dmarc=pass action=none "
+             "header.from=acme.example;compauth=pass reason=100", None),
+    "m365-fail": ("spf=fail (sender IP is 198.51.100.7) smtp.mailfrom=acme.example; dkim=none "
+                  "(message not signed) header.d=none;dmarc=fail action=quarantine "
+                  "header.from=acme.example;compauth=fail reason=000", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_WORLD))
+def test_authres_reads_the_headers_real_servers_write(name):
+    value, want = REAL_WORLD[name]
+    if want is None:
+        with pytest.raises(authres.AuthResError):
+            parse_header(value)
+        return
+    got = parse_header(value)
+    assert [(str(r.method), str(r.result)) for r in got.results] == want
+
+
+def test_authres_reads_14_of_16_real_world_shapes_and_the_other_2_name_no_server():
+    parsed = sum(1 for value, want in REAL_WORLD.values() if want is not None)
+    assert (parsed, len(REAL_WORLD)) == (14, 16)
+
+
+def test_a_stray_none_among_results_does_not_break_the_check():
+    # found by the fuzzer: authres gives a result without a method for it
+    assert auth_failures((f"{TRUSTED}; dkim=pass header.d=acme.example; none",), TRUSTED) == ()
+    assert auth_failures((f"{TRUSTED}; dmarc=fail header.from=x; none",), TRUSTED) == (
+        "dmarc=fail",)
