@@ -181,6 +181,11 @@ def _bounced(reply: ReplyFacts, msg: Mapping[str, Any],
              engagement: Mapping[str, Any]) -> Reaction:
     who = (reply.bounce_recipient or "").lower()
     detail = f"{reply.bounce_status or ''} {reply.bounce_diagnostic or ''}".strip()
+    if not who:  # accepted by hand, yet it names no address: nothing to leave out
+        return Reaction(changes=(MessageChange(msg["key"], "message.bounced", {
+            "state": "bounced", "note": detail or "bounced (accepted by hand)"}),),
+            needs_action=True, problems=(f"{msg['key']}: bounced; the report names no "
+                                         "address, so no recipient was left out",))
     return Reaction(changes=(
         MessageChange(msg["key"], "message.bounced", {
             "state": "bounced", "note": f"{who}: {detail}".strip()}),

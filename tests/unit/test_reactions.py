@@ -223,3 +223,11 @@ def test_only_attributable_mail_changes_anything(facts, trust, on_reply):
     for change in reaction.changes:  # only ever this engagement and this message
         assert getattr(change, "engagement", "acme") == "acme"
         assert getattr(change, "key", MSG["key"]) == MSG["key"]
+
+
+def test_an_accepted_bounce_that_names_no_address_leaves_no_one_out():
+    reaction = react(bounce(None), MSG, stage("stop"), ENG,
+                     Trust(from_contact=False, accepted_by="dana"))
+    (change,) = reaction.changes
+    assert isinstance(change, MessageChange) and change.changes["state"] == "bounced"
+    assert reaction.needs_action
