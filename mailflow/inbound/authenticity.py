@@ -20,7 +20,7 @@ CHECKED_METHODS = frozenset({"dkim", "spf", "dmarc"})
 # spf softfail is "probably not authorized" (RFC 7208 2.6.5); the others have no softfail
 FAILING_RESULTS = frozenset({"fail", "softfail"})
 _DAEMON = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailer|"
-                     r"microsoftexchange[0-9a-f]*)@", re.IGNORECASE)
+                     r"microsoftexchange[0-9a-f]*)(?:@|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,9 @@ def parse_header(value: str) -> authres.AuthenticationResultsHeader:
 
 def is_mail_system(from_addr: str | None, return_path: str | None) -> bool:
     """Whether a message comes from a mail system: a null sender or a mailer daemon."""
-    if return_path is not None and return_path.strip() == "<>":
-        return True
+    if return_path is not None:
+        envelope = return_path.strip().strip("<>").strip()
+        # "<>" is the null sender; Sendmail writes "<MAILER-DAEMON>" or "<MAILER-DAEMON@host>"
+        if not envelope or _DAEMON.match(envelope):
+            return True
     return bool(from_addr and _DAEMON.match(from_addr.strip()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import authres
@@ -66,6 +67,9 @@ def test_mail_systems_are_null_senders_and_daemons():
     assert is_mail_system("postmaster@acme.example", "<bounce@acme.example>")
     assert not is_mail_system("eve@evil.example", "<eve@evil.example>")
     assert not is_mail_system(None, None)
+    assert is_mail_system(None, "<MAILER-DAEMON>")  # Sendmail
+    assert is_mail_system("poostmaster@example.jp", "<MAILER-DAEMON@neko.example.jp>")
+    assert not is_mail_system("eve@evil.example", "<mailer-daemon-fan@evil.example>")
     assert read_trust_headers(raw("Return-Path: <>")).return_path == "<>"
 
 
@@ -209,3 +213,38 @@ def test_a_stray_none_among_results_does_not_break_the_check():
     assert auth_failures((f"{TRUSTED}; dkim=pass header.d=acme.example; none",), TRUSTED) == ()
     assert auth_failures((f"{TRUSTED}; dmarc=fail header.from=x; none",), TRUSTED) == (
         "dmarc=fail",)
+
+
+# -- the bounce rule measured on sisimai's 629 real bounces (shared/corpora) -------------------
+
+def _sisimai() -> Path | None:
+    root = Path(__file__).resolve().parents[2]
+    for base in (root.parent, root.parent.parent):
+        folder = base / "shared" / "corpora" / "sisimai" / "maildir" / "bsd"
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def test_real_bounces_come_from_mail_systems_and_most_can_be_attributed():
+    folder = _sisimai()
+    if folder is None:
+        assert os.environ.get("CI") != "true", "shared/corpora is missing"
+        pytest.skip("shared/corpora/sisimai is not beside the project")
+    bounces = system = attributable = 0
+    for path in sorted(folder.glob("*.eml")):
+        raw = path.read_bytes()
+        inbound = parse_inbound(raw)
+        if inbound.kind != "bounce":
+            continue
+        bounces += 1
+        headers = read_trust_headers(raw)
+        from_system = is_mail_system(inbound.from_addr, headers.return_path)
+        system += from_system
+        attributable += from_system and bool(inbound.bounce.original_message_id) \
+            and bool(inbound.bounce.recipient)
+    # measured: 490 of 494 from a mail system (4 have neither From nor Return-Path), 345
+    # with the original Message-ID and a failed recipient too; the rest are flagged
+    assert bounces >= 450
+    assert system / bounces >= 0.98
+    assert attributable / bounces >= 0.65
