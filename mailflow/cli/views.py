@@ -90,6 +90,8 @@ def _attention(state) -> list[str]:  # noqa: ANN001
         if m["state"] in ("in_doubt", "failed", "blocked"):
             why = m.get("note") or m.get("server_reply") or m.get("error") or ""
             lines.append(f"{m['key']}: {m['state'].replace('_', ' ')}: {why}"[:160])
+        elif m["state"] == "approved" and m.get("held_for_replies"):
+            lines.append(f"{m['key']}: {m.get('note')}"[:160])
     if counts.get("awaiting_approval"):
         lines.insert(0, f"{counts['awaiting_approval']} draft(s) to approve: mailflow drafts")
     for r in state.replies.values():

@@ -205,9 +205,10 @@ def waits_for_replies(msg: Mapping[str, Any], seq: Sequence,
     """Why an automatic message must not go out while replies cannot be read, or None.
 
     A reply mailflow has not read could make it pointless or wrong: a reminder is sent only
-    when no one answered, a stage timed from a reply depends on which replies came, and a
-    reply to an earlier stage that pauses or completes the engagement would stop it.
-    `messages` are the engagement's messages (to see which stages went out).
+    when no one answered, a stage timed from a reply depends on which replies came, a reply
+    to an earlier stage that pauses or completes the engagement would stop it, and once
+    anything went out, an opt-out may be waiting. The first email of an engagement answers
+    nothing and goes out. `messages` are the engagement's messages.
     """
     if msg.get("approved_by") != RULE_APPROVAL:
         return None  # the consultant approved it knowing what they know
@@ -216,8 +217,12 @@ def waits_for_replies(msg: Mapping[str, Any], seq: Sequence,
     stage = seq.stage(msg["stage"])
     if (stage.due.anchor or "").startswith("reply"):
         return "it is timed from a reply"
-    went_out = {m["stage"] for m in messages if m.get("step") == 0 and m.get("sent_at")}
+    sent = [m for m in messages if m.get("sent_at")]
+    went_out = {m["stage"] for m in sent if m.get("step") == 0}
     for before in seq.stages[:seq.stages.index(stage)]:
         if before.id in went_out and before.on_reply in ("pause", "complete"):
             return f"a reply to {before.id} would {before.on_reply} the engagement"
+    if sent:
+        last = max(sent, key=lambda m: m["sent_at"])
+        return f"a reply to {last['stage']} (an opt-out, say) could stop it"
     return None

@@ -197,6 +197,9 @@ def test_a_held_reminder_goes_out_on_the_first_run_after_a_successful_poll(
     sent_before = len(smtp_server.received)
     assert mailproj.cli("run", now="2027-02-10T10:00").exit_code == 1
     assert messages(mailproj)["feedback_request/1"]["state"] == "approved"
+    status = json.loads(mailproj.cli("status", "--json", now="2027-02-10T10:01").output)
+    assert any("feedback_request/1: held while replies cannot be read" in line
+               for line in status["needs_attention"])
     monkeypatch.undo()
     assert mailproj.cli("run", now="2027-02-10T10:05").exit_code == 0
     assert messages(mailproj)["feedback_request/1"]["state"] == "sent"
