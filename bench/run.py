@@ -2,7 +2,8 @@
 
     python -m bench                 # full sizes (a few minutes; needs Dovecot for the polls)
     python -m bench --quick         # tiny sizes, seconds (what tests/cli/test_bench_smoke.py runs)
-    python -m bench --only idle     # one figure: idle, send, store, poll, busy, startup, memory
+    python -m bench --only idle     # one figure: idle, send, store, poll, busy, big, startup,
+                                    # memory
 
 Prints one table and writes it as JSON to bench/results/ (or --out DIR).
 """
@@ -38,7 +39,7 @@ from bench.servers import (  # noqa: E402
     write_maildir,
 )
 
-FIGURES = ("idle", "send", "store", "poll", "busy", "startup", "memory")
+FIGURES = ("idle", "send", "store", "poll", "busy", "big", "startup", "memory")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -51,12 +52,13 @@ class Sizes:
     store: tuple[int, int] = (1_000, 20_000)
     folder: tuple[int, int] = (500, 50_000)
     busy_new: int = 2_000
+    big: tuple[int, int] = (6, 40 * 2**20)  # replies with attachments: how many, bytes each
     status_engagements: int = 1_000
     repeat: int = 3
 
 
 QUICK = Sizes(idle=(20, 100), sends=20, store=(20, 100), folder=(20, 200), busy_new=20,
-              status_engagements=20, repeat=1)
+              big=(2, 2**20), status_engagements=20, repeat=1)
 
 
 @dataclass
@@ -530,6 +532,10 @@ class Bench:
                              "all recorded, each fetched once", once and recorded == new,
                              details))
 
+    def big(self, server: ImapServer) -> None:
+        from bench.bigmail import big_poll
+        big_poll(self, server, *self.sizes.big)
+
     # -- start-up ----------------------------------------------------------------------------
 
     def startup(self) -> None:
@@ -644,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in only:
             log(f"--- {name}")
-            if name in ("poll", "busy"):
+            if name in ("poll", "busy", "big"):
                 try:
                     server = ImapServer()
                 except RuntimeError as err:

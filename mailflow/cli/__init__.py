@@ -1,6 +1,14 @@
 """The `mailflow` command line: parses, calls the library, prints; errors become exit codes."""
 
-from mailflow.cli import checklist, documents, drafts, engagements, run, views  # noqa: F401  (each attaches its commands)
+from mailflow.cli import (  # noqa: F401  (each attaches its commands)
+    checklist,
+    documents,
+    drafts,
+    engagements,
+    run,
+    views,
+    watch,
+)
 from mailflow.cli.app import cli
 
 

@@ -325,11 +325,13 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
     if not rows:
         click.echo("No replies." if not needs_action else "No replies need you.")
         return
-    views.echo_table(["id", "received", "from", "engagement", "stage", "kind", "says"],
+    views.echo_table(["id", "received", "from", "engagement", "stage", "kind", "intent", "says"],
                      [[r["id"], (r.get("received_at") or "")[:16], r.get("from"),
                        r.get("engagement"), r.get("stage"),
                        r.get("kind") + (" !" if r.get("needs_action") and not r.get("handled")
-                                        else "") + ("" if r.get("trusted", True) else " (flagged)"),
+                                        else "") + ("" if r.get("trusted", True)
+                                                    else " (flagged)"),
+                       views.intent_cell(r.get("intent")),
                        " ".join((r.get("text") or "").split())[:50]] for r in rows])
 
 
@@ -366,6 +368,8 @@ def replies_show(app: App, rid: str, done: bool) -> None:
                    f"(`mailflow replies accept {rid}` acts on it)")
     elif r.get("accepted_by"):
         click.echo(f"Trust:    accepted by {r['accepted_by']} at {r.get('accepted_at')}")
+    if r.get("intent"):
+        click.echo(f"Intent:   {r['intent']['label']} - a suggestion; nothing was done")
     click.echo(f"Raw:      {r.get('raw')}")
     click.echo()
     click.echo(r.get("text") or "(no text)")

@@ -20,6 +20,7 @@ from mailflow.engine.reactions import ReplyFacts, Trust, is_contact, react
 from mailflow.engine.tick import Tick, TickReport
 from mailflow.errors import MailflowError
 from mailflow.inbound.authenticity import auth_failures, is_mail_system, read_trust_headers
+from mailflow.inbound.intent import suggest_intent
 from mailflow.inbound.matching import Match, SentIndex, SentRef
 from mailflow.inbound.message import Inbound, parse_inbound
 from mailflow.store import MemoryWriter, Store, now_iso
@@ -139,7 +140,7 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
             seen_ids: set[str], ids: Iterator[int]) -> None:
     today = tick.now.date()
     inbound = parse_inbound(fetched.raw, today=today)
-    for problem in inbound.problems:
+    for problem in (*fetched.notes, *inbound.problems):
         tick.report.notes.append(f"{source}: {problem}")
     if inbound.message_id and inbound.message_id in seen_ids:
         return  # the same reply seen again (a UIDVALIDITY change, or a copy in another folder)
@@ -148,7 +149,7 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
         tick.report.unmatched += 1  # not ours: left alone, counted
         return
     rid = str(next(ids))
-    raw_path = _keep_raw(tick, rid, fetched.raw)
+    raw_path = _keep_raw(tick, rid, fetched)
     msg = tick.state.messages[match.key]
     eng = tick.state.engagements[match.engagement]
     received = inbound.date or fetched.internal_date or tick.now
@@ -172,6 +173,7 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
         "bounce": _bounce_dict(inbound), "problems": list(inbound.problems),
         "needs_action": reaction.needs_action, "trusted": reaction.trusted,
         "distrust": reaction.distrust, "auth_failures": list(trust.auth_failures),
+        "intent": _intent(inbound, eng, msg["stage"], received.date()),
     }
     # the reply first: a change it causes is never journaled without the reply behind it
     tick.w.record(f"reply.{inbound.kind}", at=tick.now, engagement=match.engagement,
@@ -194,6 +196,15 @@ def _trust(tick: Tick, raw: bytes, inbound: Inbound, match: Match, eng: dict) ->
         carries_our_message=match.how == "bounce-original")
 
 
+def _intent(inbound: Inbound, eng: dict, stage: str, today: dt.date) -> dict | None:
+    """A suggestion for the consultant (never acted on), for a person's reply only."""
+    if inbound.kind != "human":
+        return None
+    names = [d["name"] for d in eng.get("deliverables") or [] if d.get("name")]
+    found = suggest_intent(inbound.text, deliverables=names, stage=stage, today=today)
+    return found.as_dict() if found else None
+
+
 def _bounce_dict(inbound: Inbound) -> dict | None:
     b = inbound.bounce
     if b is None:
@@ -202,7 +213,7 @@ def _bounce_dict(inbound: Inbound) -> dict | None:
             "action": b.action}
 
 
-def _keep_raw(tick: Tick, rid: str, raw: bytes) -> Path:
+def _keep_raw(tick: Tick, rid: str, fetched) -> Path:  # noqa: ANN001 - imap.Fetched
     if isinstance(tick.w, MemoryWriter):
         return Path("(dry run)")
     folder = tick.w.store.dir / "raw" / tick.now.strftime("%Y-%m")
@@ -210,7 +221,7 @@ def _keep_raw(tick: Tick, rid: str, raw: bytes) -> Path:
     path = folder / f"reply-{rid}.eml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(raw)
+        fetched.copy_raw(f)  # a large message comes from the server in chunks, straight here
         f.flush()
         os.fsync(f.fileno())  # kept before the reply is recorded: nothing is ever lost
     return path

@@ -80,6 +80,14 @@ def waiting_reason(m: dict) -> str:
     return ""
 
 
+def intent_cell(intent: dict | None) -> str:
+    """A reply's suggested intent in a table cell: 'date change 2027-02-03'."""
+    if not intent:
+        return ""
+    kind = intent["kind"].replace("_", " ")
+    return f"{kind} {intent['detail']}" if intent.get("detail") else kind
+
+
 def plan_rows(items: list[PlanItem], messages: dict[str, dict], zone: str) -> list[dict]:
     """The timeline of one engagement: planner items merged with what already happened."""
     rows = []

@@ -113,3 +113,15 @@ def find_return_date(text: str, today: date | None) -> date | None:
             if found:
                 return found
     return None
+
+
+def dates_in(text: str, today: date | None) -> list[tuple[int, date]]:
+    """Every date written in the text, as (where it starts, the date), in reading order."""
+    folded = _fold(text)
+    found: dict[int, date] = {}
+    for kind, pattern in _DATES:
+        for m in pattern.finditer(folded):
+            parsed = _parse(kind, m, today)
+            if parsed is not None:
+                found.setdefault(m.start(), parsed)
+    return sorted(found.items())

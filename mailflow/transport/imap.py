@@ -11,18 +11,20 @@ import imaplib
 import re
 import socket
 import ssl
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import BinaryIO
 
 from imapclient import SocketTimeout
 from imapclient.exceptions import CapabilityError, LoginError
 
 from mailflow.config.settings import ImapConfig
 from mailflow.errors import MailflowError, TransportError
-from mailflow.transport import secrets
+from mailflow.transport import imap_parts, secrets
+from mailflow.transport.imap_parts import WHOLE_MAX
 from mailflow.transport.imap_wire import CountingClient, ImapStats
 from mailflow.transport.tls import describe_ssl_error, make_ssl_context
 
@@ -40,23 +42,42 @@ class Cursor:
 
 @dataclass(frozen=True)
 class Fetched:
-    """One message found by a poll: its UID, raw RFC 5322 bytes and INTERNALDATE (UTC)."""
+    """One message found by a poll: its UID, bytes to read it from and INTERNALDATE (UTC).
+
+    `raw` is the whole message when `complete`; a large message is read by its structure
+    (transport/imap_parts.py): `raw` then holds its header, text and report parts only, and
+    `copy_raw(file)` writes the whole message to a file in chunks.
+    """
 
     uid: int
     raw: bytes
     internal_date: datetime | None
     folder: str = ""
     uidvalidity: int = 0
+    size: int = 0
+    complete: bool = True
+    notes: tuple[str, ...] = ()
+    _copy: Callable[[BinaryIO], int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def cursor(self) -> Cursor:
         """The cursor to store once this message has been recorded."""
         return Cursor(self.folder, self.uidvalidity, self.uid)
 
+    def copy_raw(self, out: BinaryIO) -> int:
+        """Write the whole message to `out` (fetched in chunks if need be); returns its size."""
+        if self.complete or self._copy is None:
+            out.write(self.raw)
+            return len(self.raw)
+        return self._copy(out)
+
 
 # --- the mailbox ------------------------------------------------------------------------------
 
-_FETCH_ITEMS = ["BODY.PEEK[]", "INTERNALDATE"]  # PEEK: never sets \Seen (RFC 3501 6.4.5)
+# PEEK: never sets \Seen (RFC 3501 6.4.5). A message up to WHOLE_MAX arrives whole in this
+# one command; a larger one is then read by its BODYSTRUCTURE, never its attachments.
+_FETCH_ITEMS = ["RFC822.SIZE", "INTERNALDATE", "BODYSTRUCTURE", f"BODY.PEEK[]<0.{WHOLE_MAX}>"]
+_FIRST = b"BODY[]<0>"
 _MID_FIELD = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 _NO_FOLDER = re.compile(r"NONEXISTENT|TRYCREATE|doesn't exist|does not exist|no such", re.I)
 
@@ -311,12 +332,13 @@ class Mailbox:
                 data = self._require().fetch(chunk, _FETCH_ITEMS)
             for uid in chunk:
                 item = data.get(uid)
-                if item is None or b"BODY[]" not in item:
+                if item is None or _FIRST not in item:
                     continue  # expunged since the SEARCH
                 when = item.get(b"INTERNALDATE")
                 if isinstance(when, datetime) and when.tzinfo is not None:
                     when = when.astimezone(UTC)
-                found_msg = Fetched(uid, bytes(item[b"BODY[]"]), when, folder, uidvalidity)
+                found_msg = self._fetched(folder, uid, item, when, uidvalidity)
+                data[uid] = {}  # a batch holds at most batch x WHOLE_MAX bytes, once
                 last = uid
                 poll.cursor = found_msg.cursor
                 yield found_msg
@@ -324,6 +346,35 @@ class Mailbox:
         # Every UID below the EXAMINE's UIDNEXT existed then, so the SEARCH saw it: skipping
         # up to UIDNEXT-1 keeps the next quiet poll quiet even if the newest were expunged.
         poll.cursor = Cursor(folder, uidvalidity, max(last, uidnext - 1))
+
+    def _fetched(self, folder: str, uid: int, item: dict, when: datetime | None,
+                 uidvalidity: int) -> Fetched:
+        first = bytes(item[_FIRST] or b"")
+        size = int(item.get(b"RFC822.SIZE") or len(first))
+        if len(first) >= size:
+            return Fetched(uid, first, when, folder, uidvalidity, size=size)
+        root = imap_parts.read_structure(item[b"BODYSTRUCTURE"])
+        with self._errors("FETCH", folder):
+            got = self._require().fetch([uid], imap_parts.fetch_items(root)).get(uid, {})
+        raw, notes = imap_parts.assemble(root, {k: bytes(v or b"") for k, v in got.items()})
+        return Fetched(uid, raw, when, folder, uidvalidity, size=size, complete=False,
+                       notes=tuple(notes), _copy=lambda out: self._copy(folder, uid, size, out))
+
+    def _copy(self, folder: str, uid: int, size: int, out: BinaryIO) -> int:
+        """Stream one message to `out` in CHUNK-sized partial fetches (RFC 3501 6.4.5)."""
+        if self._selected != folder:
+            raise self._error(f"folder {folder!r} is no longer selected to copy message {uid}")
+        offset = 0
+        while offset < size:
+            item = f"BODY.PEEK[]<{offset}.{imap_parts.CHUNK}>"
+            with self._errors("FETCH", folder):
+                got = self._require().fetch([uid], [item]).get(uid, {})
+            chunk = bytes(got.get(f"BODY[]<{offset}>".encode()) or b"")
+            if not chunk:
+                break  # expunged meanwhile, or the server's size was generous
+            out.write(chunk)
+            offset += len(chunk)
+        return offset
 
     # -- sent mail ---------------------------------------------------------------------------
 

@@ -159,6 +159,21 @@ def test_systemd_units():
         assert r.returncode == 0 and "*-*-* *:00/5:00" in r.stdout
 
 
+def test_the_watch_unit_runs_watch_and_stops_on_sigterm():
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(CRON / "mailflow-watch.service")
+    assert unit["Service"]["EnvironmentFile"] == "%h/.config/mailflow/env"
+    assert unit["Service"]["ExecStart"].endswith("-v watch'")
+    assert unit["Service"]["KillSignal"] == "SIGTERM"
+    assert unit["Service"]["Restart"] == "on-failure"
+    assert unit["Install"]["WantedBy"] == "default.target"
+    analyze = shutil.which("systemd-analyze")
+    if analyze:
+        r = subprocess.run([analyze, "verify", "--user", str(CRON / "mailflow-watch.service")],
+                           capture_output=True, text=True, check=False)
+        assert "Unknown key" not in r.stderr and "Invalid" not in r.stderr, r.stderr
+
+
 def test_wrapper_is_executable_posix_sh():
     assert os.access(WRAPPER, os.X_OK)
     assert WRAPPER.read_text().startswith("#!/bin/sh\n")

@@ -33,7 +33,8 @@ def test_the_tree_has_every_command():
     for expected in ("init", "run", "poll", "check", "sink", "cron-line", "demo", "status",
                      "plan", "log", "drafts", "drafts show", "drafts approve", "drafts edit",
                      "drafts reject", "drafts resolve", "replies", "replies show",
-                     "engagement add", "engagement list", "engagement set", "engagement pause"):
+                     "engagement add", "engagement list", "engagement set", "engagement pause",
+                     "watch"):
         assert expected in names, expected
 
 

@@ -44,8 +44,13 @@ def test_a_reply_is_found_recorded_once_and_needs_action(mailproj, smtp_server):
     assert row["kind"] == "human" and row["how"] == "in-reply-to"
     assert row["stage"] == "timeline_notice" and row["needs_action"] is True
     assert row["text"] == "Could we move the handover to 22 Jan?"
+    # a suggestion for the consultant, with the words behind it; nothing acts on it
+    assert row["intent"]["kind"] == "date_change" and row["intent"]["detail"] == "2027-01-22"
+    assert row["intent"]["triggers"] == ["move the handover to"]
     shown = mailproj.cli("replies", "show", row["id"]).output
     assert "Could we move the handover" in shown and "timeline_notice" in shown
+    assert 'Intent:   date change: 2027-01-22 (triggered by "move the handover to")' in shown
+    assert "date change 2027-01-22" in mailproj.cli("replies").output
     assert (mailproj.root / ".mailflow").joinpath(row["raw"]).exists() or \
         __import__("pathlib").Path(row["raw"]).exists()
     # the client's mail is never marked read
