@@ -263,7 +263,7 @@ def write_store(project: Project, seed: Seed, count: int, *, seed_value: int = 7
         for _eid, recs, events in [*clone(seed, count, names, digests), *(extra or [])]:
             for table in TABLES:
                 key = {"engagements": "id", "messages": "key", "replies": "id",
-                       "cursors": "folder"}[table]
+                       "cursors": "folder", "digests": "id"}[table]
                 for rec in recs.get(table, []):
                     if table == "replies":
                         rec = {**rec, "id": str(len(tables["replies"]) + 1)}

@@ -55,6 +55,12 @@ end = "17:00"
 # subdiv = "NY"
 # extra = ["2026-12-24", "2026-12-31"]
 
+# [digest]                     # an email listing what waits for you; reply "approve 1 3"
+# to = "{sender_email}"        # default: the sender's own address (the mailbox [imap] reads)
+# every = "daily"              # daily | weekly | hourly | "N hours"; at once when urgent
+# at = "08:30"                 # in your own time zone (time_zone above, or [digest] time_zone)
+# valid_for = "7 days"         # replies to an older digest are refused
+
 [schedule]
 review_days = 5                # drafts are prepared this many days before they are due
 grace = "2 business days"      # later than this, a message waits for you instead of going out

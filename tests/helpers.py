@@ -84,13 +84,23 @@ timeout = 10
 
 # -- moved from test modules: shared by several tiers ------------------------------------
 
+def told_only(result: Result) -> bool:
+    """A run that failed at nothing: exit 0, or exit 1 with only "needs you" lines (issue 13:
+    a run tells each thing that newly needs the consultant once, with a non-zero exit)."""
+    if result.exit_code == 0:
+        return True
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("note: ")]
+    return result.exit_code == 1 and bool(lines) and all(
+        line.startswith("mailflow: needs you: ") for line in lines)
+
+
 def walk(proj, days, approve=True, times=("08:00", "10:30", "15:00")):
     """Run the tick at a few times a day over `days` (ISO dates), approving drafts at 08:00."""
     for day in days:
         for t in times:
             now = f"{day}T{t}"
             result = proj.cli("run", now=now)
-            assert result.exit_code == 0, result.output
+            assert told_only(result), result.output
             if approve and t == "08:00":
                 r = proj.cli("drafts", "approve", "--all", "-y", now=now)
                 assert r.exit_code == 0, r.output

@@ -35,7 +35,9 @@ def drafts(ctx: click.Context, as_json: bool, all_states: bool) -> None:
     wanted = REVIEW + (("approved", "planned", "retry") if all_states else ())
     msgs = sorted((m for m in state.messages.values() if m["state"] in wanted),
                   key=lambda m: (m.get("due") or "", m["key"]))
-    rows = [views.message_row(m, state.engagements[m["engagement"]]["time_zone"]) for m in msgs]
+    from mailflow.engine.sendtime import send_time_for
+    rows = [views.message_row(m, state.engagements[m["engagement"]]["time_zone"],
+                              send_time_for(app.loaded, state, m, app.now)) for m in msgs]
     if as_json:
         echo_json(rows)
         return
@@ -138,10 +140,16 @@ def drafts_approve(app: App, refs: tuple[str, ...], eid: str | None, approve_all
         for msg in chosen:
             approve(w, msg, app.user, app.now)
         w.save()
+    from mailflow.engine.sendtime import send_time_for
     for msg in chosen:
         eng = w.state.engagements[msg["engagement"]]
-        click.echo(f"approved {msg['key']} (goes out {views.local(msg['due'], eng['time_zone'])}"
-                   f"{' or at the next opening' if msg.get('late_ok') else ''})")
+        # the real next send time: a past due date means the next opening from now
+        when = send_time_for(app.loaded, w.state, msg, app.now)
+        after = w.state.messages.get(msg.get("after") or "")
+        wait = (f", after {after['stage']} goes out" if after and not after.get("sent_at")
+                and after["state"] not in ("rejected", "cancelled", "failed", "bounced") else "")
+        click.echo(f"approved {msg['key']} (goes out {views.local(when, eng['time_zone'])}"
+                   f"{wait})")
 
 
 @drafts.command("reject")

@@ -87,10 +87,13 @@ def run(app: App, dry_run: bool) -> None:
 
 
 def fail_on_problems(report) -> None:  # noqa: ANN001 - a runner.TickReport
-    """Each problem as one line on stderr, then exit 1 (cron mails it); nothing when all is well."""
+    """Each problem, and each thing that newly needs you, as one line on stderr, then exit 1
+    (cron mails it); nothing when all is well or only things already told are waiting."""
     for line in report.problems:
         click.echo(f"mailflow: {line}", err=True)
-    if report.problems:
+    for line in getattr(report, "told", ()):
+        click.echo(f"mailflow: {line}", err=True)
+    if report.problems or getattr(report, "told", None):
         raise click.exceptions.Exit(RunFailed.exit_code)
 
 

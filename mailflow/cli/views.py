@@ -24,6 +24,7 @@ def status(app: App, as_json: bool) -> None:
       mailflow status
       mailflow status --json | jq '.engagements[] | select(.flagged)'
     """
+    from mailflow.engine.sendtime import send_time_for
     from mailflow.engine.tick import Tick
     from mailflow.store import MemoryWriter
     state = app.store.load()
@@ -41,6 +42,7 @@ def status(app: App, as_json: bool) -> None:
             if s.id not in stage_names:
                 stage_names.append(s.id)
         msgs = {m["key"]: m for m in state.messages_of(eng["id"])}
+        next_at = _sender_for(app.now, loaded.context_for(eng), seq)
         items = {}
         if eng["status"] == "active":
             try:
@@ -53,14 +55,19 @@ def status(app: App, as_json: bool) -> None:
         for s in seq.stages:
             stage_msgs = [m for m in msgs.values() if m["stage"] == s.id]
             replies = [r for m in stage_msgs for r in replies_by_msg.get(m["key"], [])]
-            cells[s.id] = views.stage_mark(stage_msgs, items.get(s.id), replies, eng["time_zone"])
             first = next((m for m in stage_msgs if m["step"] == 0), None)
+            # one function for the date every view shows (issue 13)
+            goes_out = send_time_for(loaded, state, first, app.now) if first else (
+                next_at(items[s.id]) if s.id in items and items[s.id].due else None)
+            cells[s.id] = views.stage_mark(stage_msgs, items.get(s.id), replies, eng["time_zone"],
+                                           when=goes_out)
             stages[s.id] = {"state": first["state"] if first else
                             (items[s.id].status if s.id in items else None),
                             "sent_at": first.get("sent_at") if first else None,
                             "due": first.get("due") if first else (
                                 items[s.id].due.isoformat() if s.id in items and items[s.id].due
                                 else None),
+                            "goes_out": goes_out.isoformat() if goes_out else None,
                             "replies": [r["kind"] for r in replies]}
         out.append({**views.engagement_row(eng), "stages": stages})
         table.append([eng["id"], eng["status"]] + [cells.get(n, "") for n in stage_names])
@@ -132,7 +139,10 @@ def plan(app: App, eid: str | None, as_json: bool) -> None:
         msgs = {m["key"]: m for m in state.messages_of(eng["id"])}
         if eng["status"] == "active":
             items = tick.plan_one(eng, msgs, replies.get(eng["id"], []))
-            rows = views.plan_rows(items, msgs, eng["time_zone"])
+            ctx = app.loaded.context_for(eng)
+            seq = app.loaded.sequence_for(eng)
+            rows = views.plan_rows(items, msgs, eng["time_zone"], send_time=_sender_for(
+                app.now, ctx, seq))
         else:
             rows = [{"id": m["key"], "stage": m["stage"], "step": m["step"], "state": m["state"],
                      "status": eng["status"], "when": m.get("sent_at") or m.get("due"),
@@ -146,6 +156,13 @@ def plan(app: App, eid: str | None, as_json: bool) -> None:
         echo_json(result)
     elif not engagements:
         click.echo("no engagements yet: mailflow engagement add FILE.toml")
+
+
+def _sender_for(now, ctx, seq):  # noqa: ANN001, ANN202
+    """A plan item -> its real next send time, in its engagement's zone and stage's window."""
+    from mailflow.engine.sendtime import next_send_time
+    return lambda item: next_send_time(item.due, now, ctx.zone, seq.stage(item.stage).window,
+                                       ctx.calendar)
 
 
 @cli.command()
@@ -176,13 +193,14 @@ def log(app: App, eid: str | None, limit: int, as_json: bool) -> None:
                    f"{'  ' + e['detail'] if e.get('detail') else ''}")
 
 
-_BULKY = ("body", "to", "cc", "digest", "rendered_for", "history")
+_BULKY = ("body", "to", "cc", "digest", "rendered_for", "history", "entries", "confirmation",
+          "token")
 
 
 def _event_summary(event: dict) -> dict:
     out = {"seq": event["seq"], "at": event["at"], "kind": event["kind"],
            "engagement": event.get("engagement")}
-    for table in ("messages", "replies", "engagements", "cursors"):
+    for table in ("messages", "replies", "engagements", "cursors", "digests"):
         part = event.get(table)
         if part:
             out["id"] = part["key"]

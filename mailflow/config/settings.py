@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -67,6 +68,18 @@ class ImapConfig(ServerConfig):
 
 
 @dataclass(frozen=True)
+class DigestConfig:
+    """[digest]: the email that lists what waits for the consultant (issue 13)."""
+
+    enabled: bool = True  # on when mailflow.toml has a [digest] table
+    to: str | None = None  # default: the sender's own address
+    every: tuple[int, bool] = (24, False)  # (hours, weekly-ish: whole days) see digest_every
+    at: str = "08:30"  # local time of the regular digest, in the consultant's zone
+    valid_for_days: int = 7  # replies to an older digest are refused
+    time_zone: str | None = None  # the consultant's zone; default: the project's time_zone
+
+
+@dataclass(frozen=True)
 class Sender:
     """Who the emails are from."""
 
@@ -93,13 +106,14 @@ class Config:
     holidays: dict  # raw [holidays] table, interpreted by mailflow.timing
     schedule: dict  # raw [schedule] table: review_days, grace, throttle
     approver: str | None = None
+    digest: DigestConfig = field(default_factory=DigestConfig)
 
 
 def load_config(path: Path) -> Config:
     """Read and validate mailflow.toml."""
     root = Section(read_toml(path), path)
     root.check_keys(["sender", "smtp", "imap", "time_zone", "window", "holidays", "schedule",
-                     "approver"])
+                     "approver", "digest"])
     sender_s = root.section("sender", required=True)
     sender_s.check_keys(["name", "email", "reply_to_token"])
     sender = Sender(
@@ -124,7 +138,34 @@ def load_config(path: Path) -> Config:
         holidays=dict(root.get("holidays", dict, {})),
         schedule=dict(root.get("schedule", dict, {})),
         approver=root.text("approver"),
+        digest=_digest(root.section("digest")),
     )
+
+
+def _digest(s: Section | None) -> DigestConfig:
+    if s is None:
+        return DigestConfig(enabled=False)  # opt-in: a [digest] table turns it on
+    s.check_keys(["enabled", "to", "every", "at", "valid_for", "time_zone"])
+    to = s.text("to")
+    every = s.text("every", "daily") or "daily"
+    hours = {"hourly": 1, "daily": 24, "weekly": 168}.get(every.strip().lower())
+    if hours is None:
+        m = re.fullmatch(r"\s*(\d+)\s*(hours?|days?)\s*", every, re.IGNORECASE)
+        if not m or int(m[1]) == 0:
+            raise s.error("every", f"expected daily, weekly, hourly, \"N hours\" or \"N days\", "
+                                   f"got {every!r}")
+        hours = int(m[1]) * (24 if m[2].lower().startswith("day") else 1)
+    at = s.text("at", "08:30") or "08:30"
+    if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", at):
+        raise s.error("at", f"expected a time like 08:30, got {at!r}")
+    valid = s.get("valid_for", (str, int), "7 days")
+    m = re.fullmatch(r"\s*(\d+)\s*(days?)?\s*", str(valid), re.IGNORECASE)
+    if not m or int(m[1]) == 0:
+        raise s.error("valid_for", f"expected a number of days like \"7 days\", got {valid!r}")
+    return DigestConfig(enabled=s.get("enabled", bool, True),
+                        to=check_address(s, "to", to) if to else None,
+                        every=(hours, hours % 24 == 0), at=at, valid_for_days=int(m[1]),
+                        time_zone=s.text("time_zone"))
 
 
 _SERVER_KEYS = ["host", "port", "security", "username", "password_env", "password_command",
@@ -165,9 +206,8 @@ def _server(s: Section, cls: type, default_ports: dict[str, int]) -> ServerConfi
             raise s.error("folders", "expected a non-empty array of folder names")
         kwargs["folders"] = tuple(f.strip() for f in folders)
         kwargs["sent_folder"] = s.get("sent_folder", str, "Sent").strip()
-        authserv_id = s.text("authserv_id")
-        if authserv_id is not None and (not authserv_id or len(authserv_id.split()) != 1
-                                        or ";" in authserv_id):
+        authserv_id = s.text("authserv_id") or None  # "" means: no such check
+        if authserv_id is not None and (len(authserv_id.split()) != 1 or ";" in authserv_id):
             raise s.error("authserv_id", "expected the one-word name your mail server writes "
                           "first in Authentication-Results, e.g. \"mx.example.com\"")
         kwargs["authserv_id"] = authserv_id

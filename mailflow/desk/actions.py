@@ -105,15 +105,21 @@ def set_status(w: Writer, eid: str, status: str, now: dt.datetime) -> dict:
     return record
 
 
-def approve(w: Writer, msg: dict, who: str, now: dt.datetime) -> None:
-    """Approve a draft; it goes out on the first run at or after its due time."""
+def approve(w: Writer, msg: dict, who: str, now: dt.datetime, via: dict | None = None) -> None:
+    """Approve a draft; it goes out on the first run at or after its due time.
+
+    `via` says how the approval came when not from the CLI (channel, from whom, which digest).
+    """
     if msg["state"] != "awaiting_approval":
         raise StateError(f"{msg['key']} is {msg['state'].replace('_', ' ')}; only drafts awaiting "
                          "approval can be approved")
     # approving a message that is already past due is a decision to send it late
     late_ok = bool(msg.get("overdue")) or (msg.get("due") or "") <= now_iso(now)
+    extra = {"approved_via": via} if via else {}
+    # a stage held because it now falls after its date is approved as late, knowingly
     w.update_message(msg, "message.approved", at=now, state="approved", approved_by=who,
-                     approved_at=now_iso(now), late_ok=late_ok, overdue=False)
+                     approved_at=now_iso(now), late_ok=late_ok, overdue=False,
+                     late_ok_for=msg.get("late_hold"), **extra)
 
 
 def reject(w: Writer, msg: dict, who: str, reason: str, now: dt.datetime) -> None:

@@ -17,6 +17,7 @@ from mailflow.config.loading import Loaded
 from mailflow.desk.checklist import items_of
 from mailflow.engine import checklist
 from mailflow.engine.planner import plan_engagement
+from mailflow.engine.sendtime import next_send_time
 from mailflow.errors import StoreError
 from mailflow.project import Project, playbook_dir
 from mailflow.render.context import template_context
@@ -53,7 +54,11 @@ def document_context(state: State, loaded: Loaded, engagement: dict, now: dt.dat
         if item.step != 0 or item.status not in ("scheduled", _STAGE_DONE):
             continue
         msg = messages.get(item.key) or {}
-        when = msg.get("sent_at") or (item.due.isoformat() if item.due else None)
+        due = item.due
+        if due is not None and item.status == "scheduled":
+            # the date every view shows for it (issue 13: one function)
+            due = next_send_time(due, now, ctx.zone, seq.stage(item.stage).window, ctx.calendar)
+        when = msg.get("sent_at") or (due.isoformat() if due else None)
         if not when or msg.get("state") in ("rejected", "cancelled"):
             continue
         at = dt.datetime.fromisoformat(when).astimezone(ctx.zone)

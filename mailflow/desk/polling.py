@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mailflow.config.loading import Loaded
 from mailflow.desk.replies import apply_changes, stage_of
-from mailflow.engine.reactions import ReplyFacts, Trust, is_contact, react
+from mailflow.engine.reactions import Delivery, Reaction, ReplyFacts, Trust, is_contact, react
 from mailflow.engine.tick import Tick, TickReport
 from mailflow.errors import MailflowError
 from mailflow.inbound.authenticity import auth_failures, is_mail_system, read_trust_headers
@@ -38,6 +38,11 @@ def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
         tick = Tick(loaded, w, now)
         try:
             poll_into(tick)
+            if loaded.config.smtp is not None:
+                # confirmations of digest replies go out with the poll that acted on them
+                from mailflow.desk.digest import send_outbox
+                from mailflow.transport.smtp import SmtpSession
+                send_outbox(loaded, tick, lambda: SmtpSession(loaded.config.smtp))
         finally:
             w.save()
     return tick.report
@@ -144,56 +149,52 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
         tick.report.notes.append(f"{source}: {problem}")
     if inbound.message_id and inbound.message_id in seen_ids:
         return  # the same reply seen again (a UIDVALIDITY change, or a copy in another folder)
+    from mailflow.desk.digest_replies import handle_digest_reply
+    if handle_digest_reply(tick, inbound, fetched.raw, source):
+        return  # the consultant answering a digest (issue 13): commands, not a client's reply
     match = index.match(inbound)
-    if match is None:
+    if match is None and not inbound.unreadable:
         tick.report.unmatched += 1  # not ours: left alone, counted
         return
     rid = str(next(ids))
     raw_path = _keep_raw(tick, rid, fetched)
-    msg = tick.state.messages[match.key]
-    eng = tick.state.engagements[match.engagement]
+    msg = tick.state.messages[match.key] if match else {}
+    eng = (tick.state.engagements.get(match.engagement) or {}) if match else {}
     received = inbound.date or fetched.internal_date or tick.now
-    facts = ReplyFacts(id=rid, kind=inbound.kind, sender=inbound.from_addr, text=inbound.text,
-                       return_date=inbound.return_date,
-                       bounce_recipient=inbound.bounce.recipient if inbound.bounce else None,
-                       bounce_status=inbound.bounce.status if inbound.bounce else None,
-                       bounce_diagnostic=inbound.bounce.diagnostic if inbound.bounce else None)
-    trust = _trust(tick, fetched.raw, inbound, match, eng)
-    reaction = react(facts, msg, stage_of(tick.loaded, eng, msg["stage"]), eng, trust,
-                     root=tick.state.messages.get(msg.get("thread_root") or ""))
+    trust = _trust(tick, fetched.raw, inbound, match, eng) if match else None
+    # an unreadable message, or one that matches nothing, is never acted on: the consultant
+    # reads the kept .eml
+    reaction = react(_facts(rid, inbound), msg, stage_of(tick.loaded, eng, msg["stage"]), eng,
+                     trust, root=tick.state.messages.get(msg.get("thread_root") or "")
+                     ) if match and trust else Reaction(needs_action=True)
     record = {
         "source": source, "message_id": inbound.message_id, "from": inbound.from_addr,
         "from_name": inbound.from_name, "subject": inbound.subject,
         "date": inbound.date.isoformat() if inbound.date else None,
-        "received_at": now_iso(received), "engagement": match.engagement,
-        "message": match.key, "stage": msg["stage"], "how": match.how, "kind": inbound.kind,
+        "received_at": now_iso(received), "engagement": match.engagement if match else None,
+        "message": match.key if match else None, "stage": msg.get("stage"),
+        "how": match.how if match else None, "kind": inbound.kind,
         "kind_reason": inbound.kind_reason, "text": inbound.text, "raw": str(raw_path),
         "attachments": list(inbound.attachments),
         "return_date": inbound.return_date.isoformat() if inbound.return_date else None,
         "bounce": _bounce_dict(inbound), "problems": list(inbound.problems),
+        "intent": _intent(inbound, eng, msg["stage"], received.date()) if match else None,
         "needs_action": reaction.needs_action, "trusted": reaction.trusted,
-        "distrust": reaction.distrust, "auth_failures": list(trust.auth_failures),
-        "intent": _intent(inbound, eng, msg["stage"], received.date()),
+        "distrust": reaction.distrust,
+        "auth_failures": list(trust.auth_failures) if trust else [],
     }
-    # the reply first: a change it causes is never journaled without the reply behind it
-    tick.w.record(f"reply.{inbound.kind}", at=tick.now, engagement=match.engagement,
+    if inbound.unreadable:
+        tick.report.problems.append(f"{source}: a message mailflow cannot read was kept as "
+                                    f"{raw_path} (reply {rid}); read it yourself")
+    tick.w.record(f"reply.{inbound.kind}", at=tick.now,
+                  engagement=match.engagement if match else None,
                   replies={"key": rid, "set": record})
+    # the reply first: a change it causes is never journaled without the reply behind it
     apply_changes(tick.w, reaction.changes, tick.now)
     tick.report.problems.extend(reaction.problems)
     if inbound.message_id:
         seen_ids.add(inbound.message_id)
     tick.report.replies += 1
-
-
-def _trust(tick: Tick, raw: bytes, inbound: Inbound, match: Match, eng: dict) -> Trust:
-    """What the poller knows about who sent a reply, for the reaction to weigh."""
-    imap = tick.loaded.config.imap
-    headers = read_trust_headers(raw)
-    return Trust(
-        from_contact=is_contact(inbound.from_addr, eng, imap.trust_contact_domains),
-        auth_failures=auth_failures(headers.auth_results, imap.authserv_id),
-        mail_system=is_mail_system(inbound.from_addr, headers.return_path),
-        carries_our_message=match.how == "bounce-original")
 
 
 def _intent(inbound: Inbound, eng: dict, stage: str, today: dt.date) -> dict | None:
@@ -207,10 +208,35 @@ def _intent(inbound: Inbound, eng: dict, stage: str, today: dt.date) -> dict | N
 
 def _bounce_dict(inbound: Inbound) -> dict | None:
     b = inbound.bounce
-    if b is None:
+    if b is None and not inbound.delivery:
         return None
-    return {"recipient": b.recipient, "status": b.status, "diagnostic": b.diagnostic,
-            "action": b.action}
+    return {"recipient": b.recipient if b else None, "status": b.status if b else None,
+            "diagnostic": b.diagnostic if b else None, "action": b.action if b else None,
+            "recipients": [{"address": r.address, "status": r.status, "action": r.action,
+                            "diagnostic": r.diagnostic} for r in inbound.delivery]}
+
+
+def _facts(rid: str, inbound: Inbound) -> ReplyFacts:
+    """What a reaction needs to know of a parsed reply."""
+    b = inbound.bounce
+    return ReplyFacts(id=rid, kind=inbound.kind, sender=inbound.from_addr, text=inbound.text,
+                      return_date=inbound.return_date,
+                      bounce_recipient=b.recipient if b else None,
+                      bounce_status=b.status if b else None,
+                      bounce_diagnostic=b.diagnostic if b else None,
+                      delivery=tuple(Delivery(r.address, r.action, r.status, r.diagnostic)
+                                     for r in inbound.delivery))
+
+
+def _trust(tick: Tick, raw: bytes, inbound: Inbound, match: Match, eng: dict) -> Trust:
+    """What the poller knows about who sent a reply, for the reaction to weigh."""
+    imap = tick.loaded.config.imap
+    headers = read_trust_headers(raw)
+    return Trust(
+        from_contact=is_contact(inbound.from_addr, eng, imap.trust_contact_domains),
+        auth_failures=auth_failures(headers.auth_results, imap.authserv_id),
+        mail_system=is_mail_system(inbound.from_addr, headers.return_path),
+        carries_our_message=match.how == "bounce-original")
 
 
 def _keep_raw(tick: Tick, rid: str, fetched) -> Path:  # noqa: ANN001 - imap.Fetched

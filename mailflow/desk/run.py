@@ -29,6 +29,10 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
             send_with = lambda: SmtpSession(config.smtp)  # noqa: E731
         try:
             report = tick.run(poll=poll, send_with=send_with)
+            if send_with is not None and not dry_run:
+                # the digest and confirmations of digest replies: to the consultant only
+                from mailflow.desk.digest import send_outbox
+                send_outbox(loaded, tick, send_with)
             if config.imap is not None and config.imap.sent_folder and not dry_run:
                 _copy_to_sent(loaded, tick)
         finally:

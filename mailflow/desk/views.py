@@ -57,11 +57,13 @@ def engagement_row(e: dict) -> dict:
             "feedback": e.get("feedback")}
 
 
-def message_row(m: dict, zone: str) -> dict:
-    """A message as a JSON row (without its bodies)."""
+def message_row(m: dict, zone: str, when: dt.datetime | None = None) -> dict:
+    """A message as a JSON row (without its bodies); `when` is its real next send time
+    (engine.sendtime), which the due time shown defaults to."""
+    shown = when.isoformat() if when else m.get("due")
     return {"id": m["key"], "engagement": m["engagement"], "stage": m["stage"],
             "step": m["step"], "state": m["state"], "due": m.get("due"),
-            "due_local": local(m.get("due"), zone), "sent_at": m.get("sent_at"),
+            "due_local": local(shown, zone), "goes_out": shown, "sent_at": m.get("sent_at"),
             "subject": m.get("subject"), "to": [p["email"] for p in m.get("to") or []],
             "cc": [p["email"] for p in m.get("cc") or []], "why": waiting_reason(m),
             "error": m.get("error"), "server_reply": m.get("server_reply"),
@@ -72,6 +74,8 @@ def waiting_reason(m: dict) -> str:
     """Why a message waits for the consultant: approval, overdue, in doubt, blocked."""
     state = m["state"]
     if state == "awaiting_approval":
+        if m.get("late_hold") and m.get("late_ok_for") != m.get("late_hold"):
+            return "late: " + m["late_hold"].removeprefix("held for you: ")
         return "overdue" if m.get("overdue") else ("edited" if m.get("edited") else "approval")
     if state == "in_doubt":
         return "in doubt"
@@ -88,13 +92,20 @@ def intent_cell(intent: dict | None) -> str:
     return f"{kind} {intent['detail']}" if intent.get("detail") else kind
 
 
-def plan_rows(items: list[PlanItem], messages: dict[str, dict], zone: str) -> list[dict]:
-    """The timeline of one engagement: planner items merged with what already happened."""
+def plan_rows(items: list[PlanItem], messages: dict[str, dict], zone: str,
+              send_time=None) -> list[dict]:  # noqa: ANN001 - (item) -> real send time
+    """The timeline of one engagement: planner items merged with what already happened.
+
+    `send_time` turns a planned due time into the real next send time (engine.sendtime), so
+    that plan, status and drafts show one date for one message at one `now`.
+    """
     rows = []
     for item in items:
         msg = messages.get(item.key) or {}
         state = msg.get("state") or item.status
-        when = msg.get("sent_at") or (item.due and item.due.isoformat()) or msg.get("due")
+        due = send_time(item) if send_time and item.due and item.status == "scheduled" \
+            else item.due
+        when = msg.get("sent_at") or (due and due.isoformat()) or msg.get("due")
         rows.append({"id": item.key, "stage": item.stage, "step": item.step,
                      "template": item.template, "status": item.status, "state": state,
                      "when": when, "when_local": local(when, zone), "reasons": list(item.reasons),
@@ -117,16 +128,21 @@ def echo_plan(eng: dict, rows: list[dict]) -> None:
     click.echo()
 
 
-def stage_mark(msgs: list[dict], item: PlanItem | None, replies: list[dict], zone: str) -> str:
-    """One cell of the status grid: the state of a stage (first email and its reminders)."""
+def stage_mark(msgs: list[dict], item: PlanItem | None, replies: list[dict], zone: str,
+               when: dt.datetime | None = None) -> str:
+    """One cell of the status grid: the state of a stage (first email and its reminders).
+
+    `when` is the real next send time of an unsent stage (engine.sendtime), shown as its date.
+    """
     first = next((m for m in msgs if m["step"] == 0), None)
     kinds = {r.get("kind") for r in replies}
     if first is None:
         if item is None:
             return ""
         return {"skipped": "skipped", "waiting": "waiting", "error": "ERROR",
-                "scheduled": f"due {local(item.due, zone, '%m-%d')}"}.get(item.status, item.status)
-    date = local(first.get("sent_at") or first.get("due"), zone, "%m-%d")
+                "scheduled": f"due {local(when or item.due, zone, '%m-%d')}"}.get(
+                    item.status, item.status)
+    date = local(first.get("sent_at") or when or first.get("due"), zone, "%m-%d")
     mark = STATE_MARKS.get(first["state"], first["state"]).format(date=date)
     if "human" in kinds or "unsubscribe" in kinds:
         mark += " replied"

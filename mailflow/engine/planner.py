@@ -12,8 +12,9 @@ from mailflow.config.rules import Sequence, Stage
 # States after which a message will never be sent again; anything else is still pending.
 FINAL = frozenset({"sent", "rejected", "failed", "bounced", "cancelled"})
 PENDING = frozenset({"planned", "blocked", "awaiting_approval", "approved", "retry"})
-# a stage that went out this much later than planned pushes later stages back by as much,
-# so that catching up after downtime keeps the spacing; less is ordinary tick granularity
+# a stage that went out this much later than its original slot pushes later stages back by as
+# much (once: delays never add up), so catching up after downtime keeps the spacing; less is
+# ordinary tick granularity
 LATE_SHIFT = dt.timedelta(days=1)
 
 
@@ -32,6 +33,7 @@ class PlanItem:
     reasons: tuple[str, ...]
     thread_root: str | None = None  # key of the stage's first message, for reminders
     after: str | None = None  # key of an earlier message that must be final before this one
+    hold: str | None = None  # why it waits for the consultant whatever its approval setting
 
 
 def message_key(engagement_id: str, stage_id: str, step: int) -> str:
@@ -61,7 +63,7 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
     eid = eng["id"]
     items: list[PlanItem] = []
     times: dict[str, dt.datetime] = {}      # stage id -> actual send, or projected for pending
-    late_by = dt.timedelta(0)               # how late sent stages went out, at most
+    late_days = 0                           # how many days late sent stages went out, at most
     previous: Stage | None = None
     pending: str | None = None              # key of the latest stage not yet final
     human = _human_replies_by_stage(replies)
@@ -72,17 +74,21 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
         msg = messages.get(key)
 
         def item(status: str, due: dt.datetime | None, reasons: tuple[str, ...],
-                 after: str | None = None, stage: Stage = stage, key: str = key) -> PlanItem:
+                 after: str | None = None, stage: Stage = stage, key: str = key,
+                 hold: str | None = None) -> PlanItem:
             return PlanItem(key, eid, stage.id, 0, stage.template, stage.approval, status, due,
-                            reasons, after=after)
+                            reasons, after=after, hold=hold)
 
         if msg and msg.get("state") in FINAL:
             items.append(item("done", _parse(msg.get("due")), tuple(msg.get("reasons", ()))))
             if msg.get("sent_at"):
                 times[stage.id] = _parse(msg["sent_at"])
-                due = _parse(msg.get("due"))
-                # the push-back accumulates: a stage sent on its pushed-back date keeps it
-                late_by = max(late_by, times[stage.id] - due) if due else late_by
+                # measured against the stage's own original slot, never a pushed-back one,
+                # so that delays do not compound from stage to stage (issue 13)
+                base = _base_slot(stage, eng, previous, times, human, ctx, stage_ids)
+                if base is not None:
+                    sent_day = times[stage.id].astimezone(ctx.zone).date()
+                    late_days = max(late_days, (sent_day - base.local.date()).days)
             items.extend(_reminders(eid, stage, messages, human, ctx, times.get(stage.id)))
             previous = stage
             continue
@@ -109,16 +115,19 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
         not_before = times.get(previous.id) if previous is not None else None
         try:
             slot = timing.due_slot(anchor, stage.due, ctx.zone, stage.window, ctx.calendar,
-                                   at=stage.at, not_before_utc=not_before)
-            if late_by >= LATE_SHIFT and stage.due.anchor in eng["dates"]:
+                                   at=stage.at)
+            if late_days >= LATE_SHIFT.days and stage.due.anchor in eng["dates"]:
                 # (a stage timed from another's actual send moves with it already)
-                # keep the spacing to the previous stage when that one went out late,
-                # so a catch-up after downtime never fires the rest in a burst
-                moved, why_moved = timing.next_opening(slot.utc + late_by, ctx.zone,
-                                                       stage.window, ctx.calendar)
+                # keep the spacing of the original plan when an earlier stage went out late,
+                # so a catch-up after downtime never fires the rest in a burst: the same
+                # local time of day, that many calendar days later (DST cannot shift it)
+                slot = _shifted(slot, late_days, stage, ctx)
+            if not_before is not None and not_before > slot.utc:
+                # the ordering floor replaces the target, it never adds to it
+                moved, why_moved = timing.next_opening(not_before, ctx.zone, stage.window,
+                                                       ctx.calendar)
                 slot = timing.Slot(moved, moved.astimezone(ctx.zone), slot.reasons + (
-                    f"{_days(late_by)} later to keep its spacing: the previous email went "
-                    "out late", *why_moved))
+                    f"not before {timing.format_local(not_before, ctx.zone)}", *why_moved))
         except ValueError as err:
             items.append(item("error", None, (str(err),), after=pending))
             previous, pending = stage, key
@@ -126,16 +135,49 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
         if pending is not None:
             slot = timing.Slot(slot.utc, slot.local, slot.reasons + (
                 f"goes out only after {pending.split('/')[1]}",))
-        items.append(item("scheduled", slot.utc, slot.reasons, after=pending))
+        hold = _past_its_date(stage, eng, slot, ctx)
+        reasons = slot.reasons + ((hold,) if hold else ())
+        items.append(item("scheduled", slot.utc, reasons, after=pending, hold=hold))
         items.extend(_reminders(eid, stage, messages, human, ctx, None))  # listed, waiting
         times[stage.id] = slot.utc
         previous, pending = stage, key
     return items
 
 
-def _days(delta: dt.timedelta) -> str:
-    days = delta.total_seconds() / 86400
-    return f"{days:.1f} days" if days < 10 else f"{round(days)} days"
+def _base_slot(stage: Stage, eng: dict, previous: Stage | None, times: dict[str, dt.datetime],
+               human: dict[str, list[dict]], ctx: Context, stage_ids: set[str]
+               ) -> timing.Slot | None:
+    """The slot a stage had in the original plan: from its anchor alone, nothing pushed back."""
+    anchor, _ = _anchor(stage, eng, previous, times, human, ctx.zone, stage_ids)
+    if anchor is None:
+        return None
+    try:
+        return timing.due_slot(anchor, stage.due, ctx.zone, stage.window, ctx.calendar,
+                               at=stage.at)
+    except ValueError:
+        return None
+
+
+def _shifted(slot: timing.Slot, days: int, stage: Stage, ctx: Context) -> timing.Slot:
+    """The slot `days` calendar days later at the same local wall time, then the next opening."""
+    day = slot.local.date() + dt.timedelta(days=days)
+    target = timing.local_instant(day, slot.local.time().replace(tzinfo=None), ctx.zone)
+    moved, why = timing.next_opening(target, ctx.zone, stage.window, ctx.calendar)
+    return timing.Slot(moved, moved.astimezone(ctx.zone), slot.reasons + (
+        f"{days} day{'s' if days != 1 else ''} later to keep its spacing: an earlier email "
+        "went out late", *why))
+
+
+def _past_its_date(stage: Stage, eng: dict, slot: timing.Slot, ctx: Context) -> str | None:
+    """Why a stage must wait for the consultant: it would go out after the date it is timed
+    before (e.g. "3 business days before contract_end" landing after contract_end)."""
+    if stage.late == "send" or stage.due.days > 0 or stage.due.anchor not in eng["dates"]:
+        return None
+    limit = eng["dates"][stage.due.anchor]
+    if not isinstance(limit, dt.date) or slot.local.date() <= limit:
+        return None
+    return (f"held for you: it would go out {timing.format_local(slot.utc, ctx.zone)}, after "
+            f"{stage.due.anchor} ({limit.isoformat()}), the date it is timed before")
 
 
 def _human_replies_by_stage(replies: list[dict]) -> dict[str, list[dict]]:

@@ -24,6 +24,17 @@ from mailflow.config.rules import Sequence, Stage
 
 # reply kinds (mailflow.inbound.classify), kept as strings: records store them that way
 HUMAN, AUTO_REPLY, BOUNCE, UNSUBSCRIBE = "human", "auto_reply", "bounce", "unsubscribe"
+REPORT, DELIVERED, DELAY, UNREADABLE = "report", "delivered", "delay", "unreadable"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One recipient a delivery report names: address, action (failed, delayed...), status."""
+
+    address: str
+    action: str
+    status: str | None = None
+    diagnostic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,7 @@ class ReplyFacts:
     bounce_recipient: str | None = None
     bounce_status: str | None = None
     bounce_diagnostic: str | None = None
+    delivery: tuple[Delivery, ...] = ()  # every recipient a delivery report names
 
     @classmethod
     def from_record(cls, rid: str, record: Mapping[str, Any]) -> ReplyFacts:
@@ -48,7 +60,10 @@ class ReplyFacts:
                    text=record.get("text") or "",
                    return_date=dt.date.fromisoformat(back) if back else None,
                    bounce_recipient=bounce.get("recipient"), bounce_status=bounce.get("status"),
-                   bounce_diagnostic=bounce.get("diagnostic"))
+                   bounce_diagnostic=bounce.get("diagnostic"), delivery=tuple(
+                       Delivery(r["address"], r.get("action") or "", r.get("status"),
+                                r.get("diagnostic"))
+                       for r in bounce.get("recipients") or [] if r.get("address")))
 
 
 @dataclass(frozen=True)
@@ -126,11 +141,6 @@ def distrust_reason(reply: ReplyFacts, msg: Mapping[str, Any], trust: Trust) -> 
             return "a delivery failure report that does not carry a Message-ID mailflow sent"
         if not trust.mail_system:
             return "a delivery failure report not sent by a mail system (null or daemon sender)"
-        who = (reply.bounce_recipient or "").lower()
-        if not who:
-            return "a delivery failure report that names no failed recipient"
-        if who not in _recipients(msg):
-            return f"a delivery failure report for {who}, to whom that message was not sent"
         return None
     if not trust.from_contact:
         return f"{reply.sender or 'an unknown sender'} is not a contact of this engagement"
@@ -141,12 +151,21 @@ def react(reply: ReplyFacts, msg: Mapping[str, Any], stage: Stage | None,
           engagement: Mapping[str, Any], trust: Trust,
           root: Mapping[str, Any] | None = None) -> Reaction:
     """The changes a reply to `msg` makes (root: the first message of its thread)."""
+    eid = engagement["id"]
+    if reply.kind in (DELAY, DELIVERED):
+        return Reaction()  # still being tried, or arrived: never suppresses an address
+    if reply.kind == REPORT:
+        # an abuse/feedback report is about mail we sent, never a reply: only the consultant acts
+        return Reaction(changes=(EngagementChange(eid, "engagement.changed", {
+            "flagged": f"a feedback (abuse) report about {msg['stage']} arrived (reply "
+                       f"{reply.id}); read it"}),), needs_action=True)
+    if reply.kind == UNREADABLE:
+        return Reaction(needs_action=True)  # the consultant reads the kept .eml
     why = distrust_reason(reply, msg, trust)
     if why is not None:
         return Reaction(needs_action=True, trusted=False, distrust=why, problems=(
             f"reply {reply.id} ({reply.kind.replace('_', ' ')} about {msg['key']}) was not acted "
             f"on: {why}; `mailflow replies accept {reply.id}` acts on it",))
-    eid = engagement["id"]
     if reply.kind == AUTO_REPLY:
         if reply.return_date is None:
             return Reaction()
@@ -177,21 +196,39 @@ def react(reply: ReplyFacts, msg: Mapping[str, Any], stage: Stage | None,
     return Reaction(changes=changes, needs_action=action in ("needs_action", "pause"))
 
 
+def failed_recipients(reply: ReplyFacts, msg: Mapping[str, Any]) -> list[str]:
+    """Failed recipients of a bounce that this message was sent to (never anyone else)."""
+    sent_to = sorted(_recipients(msg))
+    failed = [d.address.lower() for d in reply.delivery if d.action == "failed"]
+    if not reply.delivery and reply.bounce_recipient:
+        failed = [reply.bounce_recipient.lower()]  # a record from before per-recipient reports
+    if not failed and len(sent_to) == 1:
+        return sent_to  # a failure for a one-recipient message can only be about that one
+    return [a for a in dict.fromkeys(failed) if a in sent_to]
+
+
 def _bounced(reply: ReplyFacts, msg: Mapping[str, Any],
              engagement: Mapping[str, Any]) -> Reaction:
-    who = (reply.bounce_recipient or "").lower()
-    detail = f"{reply.bounce_status or ''} {reply.bounce_diagnostic or ''}".strip()
-    if not who:  # accepted by hand, yet it names no address: nothing to leave out
-        return Reaction(changes=(MessageChange(msg["key"], "message.bounced", {
-            "state": "bounced", "note": detail or "bounced (accepted by hand)"}),),
-            needs_action=True, problems=(f"{msg['key']}: bounced; the report names no "
-                                         "address, so no recipient was left out",))
+    failed = failed_recipients(reply, msg)
+    if not failed:
+        return Reaction(changes=(EngagementChange(engagement["id"], "engagement.changed", {
+            "flagged": f"a delivery failure for {msg['stage']} names no recipient of it (reply "
+                       f"{reply.id}); check it"}),), needs_action=True)
+    by_address = {d.address.lower(): d for d in reply.delivery}
+
+    def detail(address: str) -> str:
+        found = by_address.get(address)
+        status, diagnostic = ((found.status, found.diagnostic) if found
+                              else (reply.bounce_status, reply.bounce_diagnostic))
+        return f"{address}: {status or ''} {diagnostic or ''}".strip()
+
+    who = ", ".join(failed)
     return Reaction(changes=(
         MessageChange(msg["key"], "message.bounced", {
-            "state": "bounced", "note": f"{who}: {detail}".strip()}),
+            "state": "bounced", "note": "; ".join(detail(a) for a in failed)}),
         # a data change: unsent drafts are rendered again without the address
         EngagementChange(engagement["id"], "engagement.changed", {
-            "bounced": sorted({*engagement.get("bounced", []), who}),
+            "bounced": sorted({*engagement.get("bounced", []), *failed}),
             "flagged": f"{who} bounced ({msg['stage']}); check the address",
             "data_rev": engagement.get("data_rev", 0) + 1}),
     ), needs_action=True, problems=(f"{msg['key']}: bounced for {who}",))

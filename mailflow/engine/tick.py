@@ -50,6 +50,8 @@ class TickReport:
     notes: list[str] = field(default_factory=list)  # worth saying, not failures
     replies: int = 0
     unmatched: int = 0  # polled mail that answers nothing we sent
+    told: list[str] = field(default_factory=list)  # newly needs the consultant: said once
+    waiting: list = field(default_factory=list)  # attention.Need: everything waiting now
 
     @property
     def ok(self) -> bool:
@@ -88,6 +90,7 @@ class Tick:
         self.plan()
         self.draft()
         self.hold_overdue()
+        self.hold_late()
         due = self.due_messages()
         if due:
             if self.dry_run:
@@ -96,7 +99,14 @@ class Tick:
                 self.delivered = self.send(due, send_with)
             else:
                 self.unsent = due
+        if not self.dry_run:
+            self.tell()
         return self.report
+
+    def tell(self) -> None:
+        """Say each thing that newly needs the consultant once (see engine/told.py)."""
+        from mailflow.engine.told import tell
+        tell(self)
 
     def settle_interrupted(self) -> None:
         """A message left `sending` by a process that died may or may not have gone out."""
@@ -162,13 +172,15 @@ class Tick:
                         "step": item.step, "template": item.template, "state": "planned",
                         "approval": item.approval, "due": due, "reasons": list(item.reasons),
                         "after": item.after, "thread_root": item.thread_root,
+                        "late_hold": item.hold,
                         "history": [{"at": now_iso(self.now), "state": "planned"}]}
                     msgs[item.key] = msg
                     self.w.touch()
                 elif msg["state"] in PENDING and (msg.get("due") != due
-                                                  or msg.get("after") != item.after):
+                                                  or msg.get("after") != item.after
+                                                  or msg.get("late_hold") != item.hold):
                     self.mark(msg, "message.redated", due=due, reasons=list(item.reasons),
-                              after=item.after)
+                              after=item.after, late_hold=item.hold)
             elif item.status in ("skipped", "stopped") and msg and msg["state"] in PENDING:
                 self.mark(msg, "message.cancelled", state="cancelled",
                           note="; ".join(item.reasons))
@@ -196,12 +208,14 @@ class Tick:
             if state in ("planned", "blocked"):
                 if _ts(msg["due"]) > horizon:
                     continue
-            elif msg.get("rendered_for") == self._render_signature(eng):
+            elif msg.get("rendered_for") == self._render_signature(eng) \
+                    and msg.get("rendered_hold") == msg.get("late_hold"):
                 continue  # rendered from the current data and templates
             if state == "retry" and msg.get("sent_at"):
                 continue  # partly delivered: the others must get the very same message
             if msg.get("edited") and state in ("awaiting_approval", "approved"):
-                self.readdress(msg, eng)  # the words are the consultant's; the people are not
+                if msg.get("rendered_for") != self._render_signature(eng):
+                    self.readdress(msg, eng)  # the words are the consultant's; not the people
                 continue
             self.render(msg, eng)
 
@@ -249,7 +263,8 @@ class Tick:
                 hydrated, sender_name=self.loaded.config.sender.name,
                 sender_email=self.loaded.config.sender.email, stage_id=stage.id,
                 stage_name=stage.name, step=msg["step"], now_local=self.now.astimezone(ctx.zone),
-                sent=sent, recipient=to[0])
+                sent=sent, recipient=to[0],
+                sends_on=max(_ts(msg["due"]), self.now).astimezone(ctx.zone).date())
             rendered = self.loaded.renderer.render(msg["template"], context)
             subject = rendered.subject
             root = self.state.messages.get(msg.get("thread_root") or "")
@@ -270,7 +285,9 @@ class Tick:
                                 ).hexdigest()[:16]
         changes = {"subject": subject, "body": self.w.put_body(rendered.html, rendered.text),
                    "to": to, "cc": cc, "digest": digest,
-                   "rendered_for": self._render_signature(eng), "error": None}
+                   "rendered_for": self._render_signature(eng), "error": None,
+                   # held as late: rendered again, so no "before <date>" is already past
+                   "rendered_hold": msg.get("late_hold")}
         if not msg.get("message_id"):
             changes["message_id"] = make_message_id(self.loaded.config.sender.domain, self.now)
             changes["reply_token"] = make_reply_token()
@@ -279,7 +296,7 @@ class Tick:
             # same words to the same people: the approval (and a retry's schedule) stands
             self.mark(msg, "message.rerendered", **changes)
             return True
-        needs_approval = msg.get("approval", True)
+        needs_approval = msg.get("approval", True) or _late_unasked(msg)
         new_state = "awaiting_approval" if needs_approval else "approved"
         extra = {} if needs_approval else {"approved_by": RULE_APPROVAL,
                                            "approved_at": now_iso(self.now)}
@@ -326,6 +343,18 @@ class Tick:
                 self.report.problems.append(
                     f"{msg['key']}: overdue by {late} days, held for you "
                     f"(`mailflow drafts approve {msg['key']}` sends it at the next opening)")
+
+    def hold_late(self) -> None:
+        """A stage now falling after the date it is timed before waits for the consultant,
+        whatever its approval setting (issue 13: never late without asking)."""
+        for msg in self.state.messages.values():
+            if msg["state"] != "approved" or msg.get("sent_at") or not _late_unasked(msg):
+                continue
+            eng = self.state.engagements.get(msg["engagement"])
+            if eng is None or eng.get("status") != "active":
+                continue
+            self.mark(msg, "message.held", state="awaiting_approval", note=msg["late_hold"])
+            self.report.held.append(msg["key"])
 
     def due_messages(self) -> list[dict]:
         """Approved messages that may go out now: due, in order, in the window, under the limit."""
@@ -524,6 +553,11 @@ class Tick:
              **changes: object) -> None:
         """Record a change to a message, at this tick's time (durable: fsynced at once)."""
         self.w.update_message(msg, kind, at=self.now, durable=durable, append=append, **changes)
+
+
+def _late_unasked(msg: dict) -> bool:
+    """Whether a message is held as late and the consultant has not approved it as such."""
+    return bool(msg.get("late_hold")) and msg.get("late_ok_for") != msg.get("late_hold")
 
 
 def _re(subject: str) -> str:

@@ -9,6 +9,12 @@ HUMAN = "human"
 AUTO_REPLY = "auto_reply"
 BOUNCE = "bounce"
 UNSUBSCRIBE = "unsubscribe"
+# Reports from mail systems that are neither a reply nor a failure (RFC 5965, RFC 3464).
+REPORT = "report"  # an abuse/feedback report (ARF): never a reply, never a bounce
+DELIVERED = "delivered"  # a success DSN: the message arrived
+DELAY = "delay"  # a delay DSN: still trying; never suppresses an address
+UNREADABLE = "unreadable"  # MIME the parser could not read: kept and flagged, never dropped
+KINDS = (HUMAN, AUTO_REPLY, BOUNCE, UNSUBSCRIBE, REPORT, DELIVERED, DELAY, UNREADABLE)
 
 # Precedence values that only machines set. "list" is left out on purpose: Google Groups and
 # other list servers set it on a person's reply sent through a shared address (team@client).
@@ -73,6 +79,16 @@ def auto_reply_reason(headers: Mapping[str, str], subject: str) -> str | None:
     # X-MS-Exchange-Generated-Message-Source are deliberately not used: Outlook sets the first on
     # ordinary mail, and Exchange sets the others on human mail forwarded by an inbox rule.
     # Exchange's own out-of-office replies carry Auto-Submitted and an "Automatic reply:" subject.
+    return None
+
+
+def program_opt_out_reason(headers: Mapping[str, str], subject: str) -> str | None:
+    """Why this is a mail program's unsubscribe request sent for its user (one-click), or None."""
+    if headers.get("x-apple-unsubscribe", "").strip().lower() == "true":
+        return "X-Apple-Unsubscribe: the contact's mail program asked to unsubscribe"
+    automatic = headers.get("auto-submitted", "").strip().lower()
+    if automatic and not automatic.startswith("no") and subject.strip().lower() == "unsubscribe":
+        return "automatic 'unsubscribe' request (List-Unsubscribe mailto)"
     return None
 
 

@@ -19,7 +19,7 @@ _BLOCK = frozenset(
 _VOID = frozenset({"br", "hr", "img", "meta", "link", "input", "wbr", "col", "area", "base"})
 
 # Markers after which everything is quoted history, as written by the main mail programs.
-_QUOTE_CLASSES = ("gmail_quote", "moz-cite-prefix", "yahoo_quoted", "protonmail_quote")
+_QUOTE_CLASSES = ("gmail_quote", "yahoo_quoted", "protonmail_quote")
 _QUOTE_IDS = ("divrplyfwdmsg", "appendonsend", "stopspelling", "mail-editor-reference-message")
 # Outlook desktop's header block is a div with only this top border; nothing else marks it.
 _OUTLOOK_BORDER = re.compile(r"border-top\s*:\s*solid\s+#(?:e1e1e1|b5c4df)", re.IGNORECASE)
@@ -32,9 +32,12 @@ def _is_quote_start(tag: str, attrs: dict[str, str]) -> bool:
         return True
     if attrs.get("id", "").lower() in _QUOTE_IDS:
         return True
-    if tag == "blockquote" and attrs.get("type", "").lower() == "cite":
-        return True
     return tag == "div" and bool(_OUTLOOK_BORDER.search(attrs.get("style", "")))
+
+
+def _is_cite(tag: str, attrs: dict[str, str]) -> bool:
+    """Apple Mail's and Thunderbird's quote: rendered '>'-quoted, so answers below it are kept."""
+    return tag == "blockquote" and attrs.get("type", "").lower() == "cite"
 
 
 class _TextExtractor(HTMLParser):
@@ -44,6 +47,7 @@ class _TextExtractor(HTMLParser):
         self.parts: list[str] = []
         self.invisible = 0
         self.stopped = False
+        self.cites: list[bool] = []  # per open blockquote: is it a cited message?
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self.stopped:
@@ -56,6 +60,8 @@ class _TextExtractor(HTMLParser):
             # Quoted history runs to the end of the body: Outlook puts it in siblings, not children.
             self.stopped = True
             return
+        if tag == "blockquote":
+            self.cites.append(self.drop_quotes and _is_cite(tag, values))
         if tag == "br":
             self.parts.append("\n")
         elif tag == "li":
@@ -79,12 +85,26 @@ class _TextExtractor(HTMLParser):
             self.invisible = max(0, self.invisible - 1)
         elif tag == "p" or (tag in _BLOCK and tag != "li"):  # the next <li> starts its own line
             self.parts.append("\n")
+        if tag == "blockquote" and self.cites:
+            self.cites.pop()
+            self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
         if self.stopped or self.invisible:
             return
         # HTML whitespace is not significant; the block tags above carry the line structure.
-        self.parts.append(re.sub(r"[ \t\r\n\f]+", " ", data.replace("\xa0", " ")))
+        text = re.sub(r"[ \t\r\n\f]+", " ", data.replace("\xa0", " "))
+        depth = sum(self.cites)
+        if depth and text.strip():
+            text = "\x00" * depth + text  # quote marks, placed at line starts when joined
+        self.parts.append(text)
+
+
+def _quote_marks(line: str) -> str:
+    """A line with its cited-quote depth as leading '>' marks (the deepest on the line)."""
+    depth = max((len(m) for m in re.findall("\x00+", line)), default=0)
+    text = line.replace("\x00", "").strip()
+    return ("> " * depth + text).rstrip() if depth and text else text
 
 
 def html_to_text(html: str, drop_quotes: bool = False) -> str:
@@ -95,6 +115,6 @@ def html_to_text(html: str, drop_quotes: bool = False) -> str:
         extractor.close()
     except Exception:  # noqa: BLE001 - html.parser is lenient, but never let a body crash parsing
         pass
-    lines = [line.strip() for line in "".join(extractor.parts).split("\n")]
+    lines = [_quote_marks(line.strip()) for line in "".join(extractor.parts).split("\n")]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()

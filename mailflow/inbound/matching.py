@@ -61,6 +61,9 @@ def reply_tokens(addresses: Iterable[str]) -> list[str]:
     return [m.group(1).lower() for a in addresses if (m := _TOKEN.match(a.strip()))]
 
 
+_REPORTS = ("bounce", "delay", "delivered", "report")  # a mail system's, not the contact's
+
+
 class SentIndex:
     """Sent messages indexed once per poll; each match is a few dictionary lookups."""
 
@@ -85,9 +88,11 @@ class SentIndex:
 
     def match(self, inbound: Inbound) -> Match | None:
         """The sent message this inbound answers, or None when nothing ties them."""
-        bounce = inbound.bounce
-        if bounce is not None and bounce.original_message_id:
-            ref = self.by_id.get(normalize_id(bounce.original_message_id))
+        # a report (bounce, delay, success, ARF) is tied to the message it returns
+        original = inbound.original_message_id or (
+            inbound.bounce.original_message_id if inbound.bounce else None)
+        if original:
+            ref = self.by_id.get(normalize_id(original))
             if ref:
                 return self._found(ref, "bounce-original")
         for message_id in inbound.in_reply_to:
@@ -103,7 +108,7 @@ class SentIndex:
                 ref = self.by_token.get(token)
                 if ref:
                     return self._found(ref, "reply-token")
-        if inbound.from_addr and inbound.kind != "bounce":
+        if inbound.from_addr and inbound.kind not in _REPORTS:
             found = self.by_sender_subject.get(
                 (inbound.from_addr.lower(), normalize_subject(inbound.subject))
             )

@@ -18,6 +18,7 @@ class Parts:
     html: list[Message] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
     delivery_status: Message | None = None
+    feedback: Message | None = None  # message/feedback-report of an ARF report (RFC 5965)
     returned: Message | None = None  # message/rfc822 or text/rfc822-headers of a report
 
 
@@ -71,10 +72,14 @@ def collect_parts(message: Message) -> Parts:
     while stack:
         part = stack.pop(0)
         ctype = safe_content_type(part)
-        if ctype == "message/delivery-status":
+        if ctype in ("message/delivery-status", "message/global-delivery-status"):
             found.delivery_status = part
             continue
-        if ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
+        if ctype == "message/feedback-report":
+            found.feedback = part
+            continue
+        if ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers",
+                     "message/global", "message/global-headers"):
             if part is not message and found.returned is None:
                 found.returned = part
             if ctype == "message/rfc822" and part is not message and not is_report:

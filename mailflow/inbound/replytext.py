@@ -1,57 +1,45 @@
-"""The new text of a reply: quoted history and signatures removed, conservatively."""
+"""The new text of a reply: quoted history and signatures removed, conservatively.
+
+Above the first reply header is the sender's text; below it, when the earlier message is
+'>'-quoted, unquoted lines between and after the quotes are the sender's answers too (inline and
+bottom posting). When the earlier message is not quoted, everything below its header is history.
+"""
 
 from __future__ import annotations
 
 import re
 
-# Attribution lines that introduce quoted history ("On <date>, <who> wrote:"), per language.
-# They may be wrapped by the sender's program, so they are tried on 1 to 3 joined lines.
-_ATTRIBUTION = re.compile(
-    r"""^(?:
-        On\s.{4,300}?\swrote\s*:
-      | Le\s.{4,300}?\sa\s+écrit\s*:
-      | Am\s.{4,300}?\sschrieb\s.{0,300}?:
-      | .{2,200}?\sschrieb\s+am\s.{4,200}?:
-      | El\s.{4,300}?\sescribió\s*:
-      | Il\s.{4,300}?\sha\s+scritto\s*:
-      | Op\s.{4,300}?\sschreef\s.{0,200}?:
-      | \d{4}年\d{1,2}月\d{1,2}日.{0,300}?[:：]
-    )\s*$""",
-    re.IGNORECASE | re.VERBOSE,
+from mailflow.inbound.quoteheaders import (
+    attribution_span,
+    clean_line,
+    could_start_history,
+    dated_address_line,
+    header_block_span,
+    is_quoted,
+    is_separator,
+    split_inline_attribution,
 )
-# Outlook-style header blocks: a From line followed closely by a Sent/Date line.
-_HEADER_FROM = re.compile(r"^\*?(?:From|De|Von|Da|Van|Från)\s?:\*?\s*\S", re.IGNORECASE)
-_HEADER_SENT = re.compile(
-    r"^\*?(?:Sent|Date|Envoyé|Gesendet|Datum|Enviado|Fecha|Inviato|Verzonden|Skickat)\s?:",
-    re.IGNORECASE,
-)
-_HEADER_OTHER = re.compile(
-    r"^\*?(?:To|Cc|Subject|À|A|Objet|An|Betreff|Para|Asunto|Oggetto|Aan|Onderwerp)\s?:",
-    re.IGNORECASE,
-)
-_SEPARATOR = re.compile(
-    r"""^(?:
-        -{2,}\s*(?:Original\s+Message|Message\s+d'origine|Ursprüngliche\s+Nachricht
-            |Mensaje\s+original|Messaggio\s+originale|Forwarded\s+message
-            |Message\s+transféré|Weitergeleitete\s+Nachricht|Mensaje\s+reenviado)\s*-{2,}
-      | Begin\s+forwarded\s+message\s*:
-      | Début\s+du\s+message\s+réexpédié\s*:
-      | Anfang\s+der\s+weitergeleiteten\s+Nachricht\s*:
-    )\s*$""",
-    re.IGNORECASE | re.VERBOSE,
-)
+
 _RULE = re.compile(r"^[_\-=]{10,}\s*$")
+# The line a mobile or webmail program appends below what its user typed; whatever follows it
+# is that program's copy of the earlier message.
 _SENT_FROM = re.compile(
     r"""^(?:
-        Sent\s+from\s+(?:my\s+)?\S.{0,40}
-      | Get\s+Outlook\s+for\s+\S.{0,60}
-      | Envoyé\s+(?:de|depuis)\s+mon\s+\S.{0,40}
-      | Von\s+meinem\s+\S.{0,40}\s+gesendet
-      | Gesendet\s+von\s+(?:meinem\s+)?\S.{0,40}
-      | Enviado\s+desde\s+(?:mi\s+)?\S.{0,40}
+        (?:sent|envoyé|gesendet|enviado|enviada|inviato|verzonden|skickat|sendt|lähetetty
+          |wysłano|odesláno|отправлено)\s+
+        (?:from|with|using|via|de|depuis|à\s+partir\s+de|von|mit|desde|da|dal|dal\s+mio|vanaf
+          |met|från|fra|z|ze|из|с|с\s+моего)\s+[^\s:][^:]{0,50}(?<![.!?])
+      | sent\s+(?:from|with)\s+\S.{0,80}(?:brevity|typos|autocorrect)[\s.!]*
+      | get\s+outlook\s+for\s+\S.{0,60}
+      | (?:von|vom)\s+meinem\s+\S.{0,40}\s+gesendet
+      | télécharger\s+outlook\s+pour\s+\S.{0,40}
+      | scarica\s+outlook\s+per\s+\S.{0,40}
+      | obtener\s+outlook\s+para\s+\S.{0,40}
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
+_LIST_FOOTER = re.compile(r"^_{2,}$")
+_LINK_TAIL = re.compile(r"\s*<(?:https?|mailto):[^>]*>\s*$")
 # Sign-offs that end a message; "Thanks," is left alone because it is often the message itself.
 _SIGN_OFF = re.compile(
     r"""^(?:
@@ -65,66 +53,81 @@ _SIGN_OFF = re.compile(
 _MAX_SIGNATURE_LINES = 5  # name, title, company, phone, site: more than that is likely prose
 
 
-def _is_quoted(line: str) -> bool:
-    return line.lstrip().startswith(">")
-
-
-def _attribution_at(lines: list[str], i: int) -> int:
-    """Number of lines (1-3) forming an attribution starting at line i, or 0."""
-    for span in (1, 2, 3):
-        if i + span > len(lines):
-            break
-        chunk = lines[i : i + span]
-        if any(_is_quoted(line) for line in chunk[1:]):
-            break
-        # A wrapped attribution is one sentence split over adjacent lines, never a paragraph end.
-        if span > 1 and (
-            not chunk[-1].strip() or any(c.rstrip().endswith((".", "!", "?")) for c in chunk[:-1])
-        ):
-            break
-        if _ATTRIBUTION.match(" ".join(part.strip() for part in chunk)):
-            return span
-    return 0
-
-
-def _header_block_at(lines: list[str], i: int) -> bool:
-    """True when line i starts an Outlook-style From/Sent/To/Subject block."""
-    if not _HEADER_FROM.match(lines[i].strip()):
-        return False
-    following = [line.strip() for line in lines[i + 1 : i + 6] if line.strip()]
-    return any(_HEADER_SENT.match(line) for line in following[:3]) and any(
-        _HEADER_OTHER.match(line) or _HEADER_SENT.match(line) for line in following
-    )
-
-
 def _history_start(lines: list[str]) -> tuple[int, int]:
-    """Index where quoted history starts (len(lines) if none) and the attribution's length."""
+    """Index where earlier messages start (len(lines) if none) and the length of their header."""
     for i, line in enumerate(lines):
-        stripped = line.strip()
-        span = _attribution_at(lines, i)
+        if is_quoted(line) or not line.strip() or not could_start_history(line):
+            continue
+        span = attribution_span(lines, i) or header_block_span(lines, i)
         if span:
             return i, span
-        if _SEPARATOR.match(stripped) or _header_block_at(lines, i):
+        if is_separator(line):
             return i, 1
-        if _RULE.match(stripped) and i + 1 < len(lines):
+        if _RULE.match(line.strip()):
             nxt = next((j for j in range(i + 1, len(lines)) if lines[j].strip()), None)
-            if nxt is not None and _header_block_at(lines, nxt):
+            if nxt is not None and header_block_span(lines, nxt, ruled=True):
                 return i, 1
+        if dated_address_line(line) and _quote_follows(lines, i + 1):
+            return i, 1  # "2011/4/7 Name <x@y>" with no colon, then the quote (talon)
     return len(lines), 0
 
 
-def _interleaved(lines: list[str]) -> list[str]:
-    """Unquoted lines written between quoted ones (answers inline in the quoted text)."""
-    kept = [line for line in lines if not _is_quoted(line)]
-    return kept if any(_is_quoted(line) for line in lines) else []
+def _quote_follows(lines: list[str], i: int) -> bool:
+    nxt = next((line for line in lines[i:] if line.strip()), None)
+    return nxt is not None and is_quoted(nxt)
+
+
+def _own_lines(lines: list[str]) -> list[str]:
+    """Unquoted lines, without a quote's wrapped continuation lines ('> a long\nline\n> b')."""
+    kept = []
+    for i, line in enumerate(lines):
+        if is_quoted(line):
+            continue
+        between = 0 < i < len(lines) - 1 and is_quoted(lines[i - 1]) and is_quoted(lines[i + 1])
+        if line.strip() and between and _continues(lines[i - 1], line):
+            continue
+        kept.append(line)
+    return kept
+
+
+def _continues(quoted: str, line: str) -> bool:
+    """True when line is the rest of the quoted line above, wrapped without its '>'."""
+    first = line.strip()[:1]
+    return not first.isupper() or not quoted.rstrip().endswith((".", "?", "!", ":", ";", ")"))
+
+
+def _answers_below(lines: list[str]) -> list[str]:
+    """The sender's answers after a '>'-quoted message: between the quotes and after them."""
+    if not _quote_follows(lines, 0):
+        return []  # the earlier message is not quoted: all of it is history
+    start, _ = _history_start(lines)
+    return _own_lines(lines[:start])
+
+
+def _split_shared_lines(lines: list[str]) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        shared = split_inline_attribution(line)
+        out.extend(shared if shared else (line,))
+    return out
+
+
+def _trim_rules(lines: list[str]) -> list[str]:
+    """Lines without the trailing rules and blanks a mail program puts above the history."""
+    end = len(lines)
+    while end and not re.search(r"\w", lines[end - 1]):
+        end -= 1
+    return lines[:end]
 
 
 def _strip_signature(lines: list[str]) -> list[str]:
     for i, line in enumerate(lines):
         stripped = line.rstrip()
-        if stripped in ("-- ", "--") or line == "-- ":
+        if stripped in ("-- ", "--", "__") or line == "-- ":
             return lines[:i]
-        if _SENT_FROM.match(stripped.strip()):
+        if _LIST_FOOTER.match(stripped) and i + 1 < len(lines) and "mailing list" in lines[i + 1]:
+            return lines[:i]  # Mailman's footer, added by the list below every message
+        if _SENT_FROM.match(_LINK_TAIL.sub("", stripped.strip())):
             return lines[:i]
     content = [i for i, line in enumerate(lines) if line.strip()]
     for pos, i in enumerate(content):
@@ -146,10 +149,10 @@ def _clean(lines: list[str]) -> str:
 
 def extract_reply(text: str) -> str:
     """The text the sender wrote in this message, without quoted history or signature."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [clean_line(line) for line in text.split("\n")]
+    lines = _split_shared_lines(lines)
     start, span = _history_start(lines)
-    new = [line for line in lines[:start] if not _is_quoted(line)]
-    if not _clean(new):
-        # Nothing above the quote: the sender may have answered inline, below the attribution.
-        new = _interleaved(lines[start + span :])
-    return _clean(_strip_signature(new))
+    top = _clean(_trim_rules(_strip_signature(_own_lines(lines[:start]))))
+    below = _clean(_strip_signature(_answers_below(lines[start + span :])))
+    return "\n\n".join(part for part in (top, below) if part)

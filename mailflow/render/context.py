@@ -31,8 +31,13 @@ def template_context(
     now_local: dt.datetime,
     sent: Mapping[str, dt.datetime],
     recipient: Mapping[str, Any],
+    sends_on: dt.date | None = None,
 ) -> dict[str, Any]:
-    """Everything a stage template may use, with optional sections present but empty."""
+    """Everything a stage template may use, with optional sections present but empty.
+
+    `sends_on` is the local date the email goes out (default: today): a template asking for
+    an answer "before" a date says so only while that date is still ahead (issue 13).
+    """
     dates = dict(engagement.get("dates") or {})
     contract_end = dates.get("contract_end")
     today = now_local.date()
@@ -72,6 +77,7 @@ def template_context(
         "sender": {"name": sender_name, "email": sender_email},
         "today": today,
         "now": now_local,
+        "sends_on": max(sends_on or today, today),
     }
 
 

@@ -27,7 +27,7 @@ from tinydb.storages import Storage
 
 from mailflow.errors import LockedError, StoreError
 
-TABLES = ("engagements", "messages", "replies", "cursors")
+TABLES = ("engagements", "messages", "replies", "cursors", "digests")
 DB_NAME = "state.json"
 JOURNAL_NAME = "events.jsonl"
 BODIES_DIR = "bodies"
@@ -111,6 +111,7 @@ class State:
     messages: dict[str, dict] = field(default_factory=dict)
     replies: dict[str, dict] = field(default_factory=dict)
     cursors: dict[str, dict] = field(default_factory=dict)
+    digests: dict[str, dict] = field(default_factory=dict)  # digests sent, replies to them
     meta: dict[str, Any] = field(default_factory=dict)
     # engagement id -> its message keys, rebuilt when messages were added (none are ever
     # removed, and a message's engagement never changes): per-message work must not scan
@@ -138,7 +139,8 @@ class State:
         return grouped
 
 
-_KEY_FIELD = {"engagements": "id", "messages": "key", "replies": "id", "cursors": "folder"}
+_KEY_FIELD = {"engagements": "id", "messages": "key", "replies": "id", "cursors": "folder",
+              "digests": "id"}
 
 
 def apply_event(state: State, event: dict) -> None:

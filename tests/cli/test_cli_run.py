@@ -15,7 +15,7 @@ import pytest
 
 from mailflow.store import Store
 from mailflow.transport.sink import free_port
-from tests.helpers import DRAFTED, add, make_project
+from tests.helpers import DRAFTED, add, make_project, told_only
 
 MAILFLOW = shutil.which("mailflow")
 pytestmark = pytest.mark.skipif(MAILFLOW is None, reason="mailflow is not installed on PATH")
@@ -36,7 +36,7 @@ def approved(proj, *names: str) -> None:
     add(proj)
     for name in names:
         add(proj, name, **{r'^id = .*': f'id = "{name}"', r'^client = .*': f'client = "{name}"'})
-    assert proj.cli("run", now=DRAFTED).exit_code == 0
+    assert told_only(proj.cli("run", now=DRAFTED))
     assert proj.cli("drafts", "approve", "--all", "-y", now=DRAFTED).exit_code == 0
 
 
@@ -45,7 +45,11 @@ def test_cron_with_nothing_to_do_says_nothing(tmp_path):
     add(proj)
     r = mailflow("--now", "2026-11-02T10:00", "run", project=proj)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
-    # a draft being prepared is not worth a cron mail either
+    # a draft now waiting for approval is said once (issue 13), then never again
+    r = mailflow("--now", DRAFTED, "run", project=proj)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr.startswith("mailflow: needs you: northwind-2026/timeline_notice/0: draft "
+                               "to approve") and len(r.stderr.splitlines()) == 1
     r = mailflow("--now", DRAFTED, "run", project=proj)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
 

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from mailflow.transport.sink import free_port
-from tests.helpers import SEND_AT, fill_batch, firsts, load
+from tests.helpers import SEND_AT, fill_batch, firsts, load, told_only
 
 # aiosmtpd warns (in its own thread) that AUTH without TLS is unsafe: the auth fixture is a
 # loopback test server on purpose
@@ -62,7 +62,7 @@ def test_temporary_refusal_at_data_retries_with_backoff_then_sends_once(three, s
                                                                         reply):
     smtp_server.behave(data_reply=reply)
     r = three.cli("run", now=SEND_AT)
-    assert r.exit_code == 0, r.output  # a retry is news, not a failure
+    assert told_only(r), r.output  # a retry is news, not a failure
     assert "temporarily refused, will retry" in r.output
     for m in msgs(three).values():
         assert m["state"] == "retry"
@@ -142,7 +142,7 @@ def test_a_temporarily_refused_recipient_gets_the_same_message_later_the_other_o
         three, smtp_server):
     smtp_server.behave(rcpt_replies={CC.format(1, 1): "452 4.2.2 mailbox full"})
     r = three.cli("run", now=SEND_AT)
-    assert r.exit_code == 0, r.output
+    assert told_only(r), r.output
     m = msgs(three)[key(1)]
     assert m["state"] == "retry" and m["remaining"] == [CC.format(1, 1)]
     assert m["delivered_to"] == [TO.format(1, 1)] and m["sent_at"]
@@ -232,7 +232,7 @@ def test_connection_dropped_before_data_reconnects_once_and_goes_on(three, smtp_
 
     smtp_server.handler.hook = drop_second
     r = three.cli("run", now=SEND_AT)
-    assert r.exit_code == 0, r.output
+    assert told_only(r), r.output
     assert dropped
     assert {m["state"] for m in msgs(three).values()} == {"sent"}
     assert len(smtp_server.received) == 3
@@ -271,7 +271,7 @@ def test_login_refused_is_one_line_naming_the_server_and_nothing_is_sent(proj,
     assert {m["state"] for m in firsts(proj)} == {"approved"}
     assert smtp_server_auth.received == []
     r = proj.cli("run", now=SEND_AT, env={"MF_TEST_SMTP_PW": "s3cret-pass"})
-    assert r.exit_code == 0, r.output
+    assert told_only(r), r.output
     assert len(smtp_server_auth.received) == 2
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from mailflow import timing
 from mailflow.config.rules import Sequence, Stage
 from mailflow.engine.reactions import (
+    Delivery,
     EngagementChange,
     MessageChange,
     ReplyFacts,
@@ -106,12 +107,42 @@ def test_a_genuine_bounce_suppresses_the_address_and_redrafts():
 @pytest.mark.parametrize(("trust", "facts", "why"), [
     (Trust(from_contact=False, mail_system=True), bounce(), "does not carry a Message-ID"),
     (Trust(from_contact=True, carries_our_message=True), bounce(), "not sent by a mail system"),
-    (BOUNCE_OK, bounce(None), "names no failed recipient"),
-    (BOUNCE_OK, bounce("ceo@acme.example"), "to whom that message was not sent"),
 ])
 def test_a_bounce_that_cannot_be_attributed_suppresses_nothing(trust, facts, why):
     reaction = react(facts, MSG, stage("stop"), ENG, trust)
     assert reaction.changes == () and reaction.needs_action and why in reaction.distrust
+
+
+@pytest.mark.parametrize("facts", [bounce(None), bounce("ceo@acme.example")])
+def test_a_genuine_bounce_naming_no_recipient_of_the_message_only_flags(facts):
+    reaction = react(facts, MSG, stage("stop"), ENG, BOUNCE_OK)
+    (change,) = reaction.changes
+    assert isinstance(change, EngagementChange) and set(change.changes) == {"flagged"}
+    assert "names no recipient of it" in change.changes["flagged"] and reaction.needs_action
+
+
+def test_a_bounce_suppresses_every_failed_recipient_of_the_message_and_no_one_else():
+    facts = ReplyFacts(id="8", kind="bounce", sender="mailer-daemon@mx.acme.example", delivery=(
+        Delivery("ann@acme.example", "failed", "5.1.1", "gone"),
+        Delivery("bo@acme.example", "delayed", "4.4.1"),
+        Delivery("ceo@acme.example", "failed", "5.1.1")))
+    msg_change, eng_change = react(facts, MSG, stage("stop"), ENG, BOUNCE_OK).changes
+    assert eng_change.changes["bounced"] == ["ann@acme.example", "old@acme.example"]
+    assert msg_change.changes["note"] == "ann@acme.example: 5.1.1 gone"
+
+
+@pytest.mark.parametrize("kind", ["delay", "delivered"])
+def test_delay_and_success_reports_change_nothing(kind):
+    assert react(human(kind=kind), MSG, stage("complete"), ENG, CONTACT).changes == ()
+
+
+def test_an_abuse_report_only_flags_and_unreadable_mail_only_asks():
+    report = react(human(kind="report", sender="fbl@isp.example"), MSG, stage("complete"), ENG,
+                   Trust(from_contact=False))
+    (change,) = report.changes
+    assert "feedback (abuse) report" in change.changes["flagged"] and report.needs_action
+    unreadable = react(human(kind="unreadable"), MSG, stage("complete"), ENG, CONTACT)
+    assert unreadable.changes == () and unreadable.needs_action
 
 
 def test_an_auto_reply_pushes_the_thread_and_never_stops_it():
@@ -211,11 +242,14 @@ def test_only_attributable_mail_changes_anything(facts, trust, on_reply):
     reaction = react(facts, MSG, stage(on_reply), ENG, trust)
     if trust.auth_failures:
         assert reaction.changes == () and reaction.needs_action
+    if facts.kind in ("delivery_delay",):
+        return  # a kind without a reaction only asks the consultant
     if facts.kind == "bounce":
         attributable = (trust.carries_our_message and trust.mail_system
-                        and not trust.auth_failures
-                        and (facts.bounce_recipient or "") in ("ann@acme.example",
-                                                               "bo@acme.example"))
+                        and not trust.auth_failures)
+        if (facts.bounce_recipient or "") not in ("ann@acme.example", "bo@acme.example"):
+            # no address of this message: at most a flag, never a suppression
+            assert all(set(c.changes) == {"flagged"} for c in reaction.changes)
     else:
         attributable = trust.from_contact and not trust.auth_failures
     if not attributable:
@@ -230,5 +264,5 @@ def test_an_accepted_bounce_that_names_no_address_leaves_no_one_out():
     reaction = react(bounce(None), MSG, stage("stop"), ENG,
                      Trust(from_contact=False, accepted_by="dana"))
     (change,) = reaction.changes
-    assert isinstance(change, MessageChange) and change.changes["state"] == "bounced"
+    assert isinstance(change, EngagementChange) and "bounced" not in change.changes
     assert reaction.needs_action

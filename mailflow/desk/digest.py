@@ -1,0 +1,216 @@
+"""The digest email: what waits for the consultant, sent to them (never to a client).
+
+The decisions (when, what, which number) are in engine/digest.py; this module writes the email,
+sends it over the tick's SMTP settings and records it with its secret token and the content
+each number binds to. Digests and confirmations are not client messages: they never count
+against the client throttle (which counts client messages' attempts only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+
+from mailflow import timing
+from mailflow.config.loading import Loaded
+from mailflow.engine.digest import MESSAGE_ID_PREFIX, PLUS_PREFIX, digest_due, entries
+from mailflow.engine.sendtime import send_time_for
+from mailflow.engine.tick import Tick
+from mailflow.errors import MailflowError
+from mailflow.render.compose import plus_address
+from mailflow.store import now_iso
+
+SUBJECT_MARK = "[mailflow digest]"
+DIGEST_MARK = "-- mailflow digest"  # engine.digest_commands stops reading a reply here
+
+
+def consultant_address(loaded: Loaded) -> str:
+    """Where digests and confirmations go: [digest] to, else the sender's own address."""
+    return loaded.config.digest.to or loaded.config.sender.email
+
+
+def consultant_zone(loaded: Loaded):  # noqa: ANN201 - ZoneInfo
+    """The consultant's own time zone: [digest] time_zone, else the project's."""
+    return timing.load_zone(loaded.config.digest.time_zone or loaded.config.time_zone)
+
+
+def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], object]) -> None:
+    """Send a digest when one is due, and every confirmation not sent yet, over one session."""
+    outgoing: list[tuple[str, EmailMessage, dict]] = []
+    for record in sorted(tick.state.digests.values(), key=lambda d: d["id"]):
+        if record.get("kind") == "reply" and record.get("confirmation") \
+                and not record.get("confirmed_at"):
+            outgoing.append((record["id"], _confirmation_email(loaded, record, tick.now), {}))
+    digest = _due_digest(loaded, tick)
+    if digest is not None:
+        outgoing.append(digest)
+    if not outgoing:
+        return
+    to = consultant_address(loaded)
+    try:
+        with open_session() as session:
+            session.connect()
+            for key, email, record in outgoing:
+                result = session.send(email.as_bytes(), loaded.config.sender.email, [to])
+                if result.outcome != "sent":
+                    tick.report.problems.append(f"digest to {to}: {result.summary}")
+                    continue
+                if record:  # a new digest: recorded once it is out, with its token
+                    tick.w.record("digest.sent", at=tick.now, durable=True,
+                                  digests={"key": key, "set": record})
+                else:
+                    tick.w.record("digest.confirmed", at=tick.now, durable=True,
+                                  digests={"key": key, "set": {"confirmed_at": now_iso(
+                                      tick.now)}})
+    except MailflowError as err:
+        tick.report.problems.append(f"digest to {to} not sent (tried again next run): {err}")
+
+
+def _due_digest(loaded: Loaded, tick: Tick) -> tuple[str, EmailMessage, dict] | None:
+    cfg = loaded.config.digest
+    waiting = tick.report.waiting
+    digests = [d for d in tick.state.digests.values() if d.get("kind") == "digest"]
+    last = max(digests, key=lambda d: d["sent_at"], default=None)
+    urgent = {n.key for n in waiting if n.urgent and n.table in ("messages", "replies")
+              and not n.mark.startswith(("in_doubt", "failed"))}
+    why = digest_due(tick.now, cfg, consultant_zone(loaded), last, waiting, urgent)
+    if why is None:
+        return None
+    listed = entries(tick.state, {n.key for n in waiting})
+    troubles = [tick.state.messages[n.key] for n in waiting if n.table == "messages"
+                and tick.state.messages[n.key]["state"] in ("in_doubt", "failed")]
+    token = secrets.token_hex(16)
+    did = f"d{len(tick.state.digests) + 1:05d}"
+    message_id = f"{MESSAGE_ID_PREFIX}{token}@{loaded.config.sender.domain}>"
+    email, subject = _digest_email(loaded, tick, listed, troubles, message_id, token)
+    record = {"kind": "digest", "token": token, "message_id": message_id, "subject": subject,
+              "sent_at": now_iso(tick.now), "to": consultant_address(loaded), "why": why,
+              "entries": [{"n": e.n, "kind": e.kind, "key": e.key, "content": e.content}
+                          for e in listed],
+              "urgent": sorted(urgent)}
+    return did, email, record
+
+
+def _digest_email(loaded: Loaded, tick: Tick, listed, troubles: list[dict],  # noqa: ANN001
+                  message_id: str, token: str) -> tuple[EmailMessage, str]:
+    state, zone = tick.state, consultant_zone(loaded)
+    cfg = loaded.config
+    drafts = [e for e in listed if e.kind == "draft"]
+    replies = [e for e in listed if e.kind == "reply"]
+    parts = []
+    if drafts:
+        parts.append(f"{len(drafts)} draft{'s' if len(drafts) != 1 else ''} to approve")
+    if replies:
+        parts.append(f"{len(replies)} repl{'ies' if len(replies) != 1 else 'y'} need you")
+    if troubles:
+        parts.append(f"{len(troubles)} in doubt or failed")
+    subject = f"{SUBJECT_MARK} {', '.join(parts) or 'nothing waits'}"
+    valid = tick.now + dt.timedelta(days=cfg.digest.valid_for_days)
+    lines = [f"What waits for you, {timing.format_local(tick.now, zone)}.", "",
+             "Reply to this email, one command per line (a reply is as good as the CLI):",
+             "    approve 1 3  |  approve all  |  reject 2 not needed",
+             "    pause ENGAGEMENT-ID  |  handled 4   (a reply dealt with)",
+             f"Replies count until {timing.format_local(valid, zone)}, from "
+             f"{consultant_address(loaded)} only, and only for drafts unchanged since this "
+             "digest.",
+             "If you do nothing, the drafts wait: nothing goes out unapproved.", ""]
+    attachments = []
+    if drafts:
+        lines += ["DRAFTS TO APPROVE", ""]
+    for e in drafts:
+        msg = state.messages[e.key]
+        eng = state.engagements[msg["engagement"]]
+        ez = loaded.context_for(eng).zone
+        when = send_time_for(loaded, state, msg, tick.now)
+        html, text = tick.w.body(msg["body"])
+        lines += [f"[{e.n}] {eng.get('client')}: {_stage_name(loaded, eng, msg)}",
+                  f"    To: {', '.join(_person(p) for p in msg.get('to') or [])}"]
+        if msg.get("cc"):
+            lines.append(f"    Cc: {', '.join(_person(p) for p in msg['cc'])}")
+        shown = timing.format_local(when, ez) if when else "?"
+        lines.append(f"    Goes out once approved: {shown}")
+        if msg.get("late_hold"):
+            lines.append(f"    Why you: {msg['late_hold']}")
+        elif msg.get("overdue"):
+            lines.append(f"    Why you: {msg.get('note') or 'past due'}")
+        lines += [f"    Subject: {msg.get('subject')}", f"    Id: {msg['key']}", "", text.strip(),
+                  "", f"    (the HTML version is attached as {e.n}-{msg['stage']}.html)", ""]
+        attachments.append((f"{e.n}-{msg['stage']}.html", html))
+    if replies:
+        lines += ["REPLIES THAT NEED YOU", ""]
+    for e in replies:
+        r = state.replies[e.key]
+        eng = state.engagements.get(r.get("engagement") or "") or {}
+        lines.append(f"[{e.n}] {r.get('from_name') or ''} <{r.get('from')}> "
+                     f"({eng.get('client', '?')}, {r.get('stage')}), {r.get('received_at')}")
+        suggestion = r.get("suggestion") or r.get("intent")
+        if suggestion:
+            lines.append(f"    Suggested: {_suggestion(suggestion)}")
+        lines += [f"    Subject: {r.get('subject')}", ""]
+        lines += [f"    {t}" for t in (r.get("text") or "").strip().splitlines()] + [""]
+    if troubles:
+        lines += ["IN DOUBT OR FAILED (settle these with the CLI)", ""]
+    for m in troubles:
+        why = m.get("note") or m.get("server_reply") or ""
+        lines.append(f"- {m['key']}: {m['state'].replace('_', ' ')}: {why}")
+        if m["state"] == "in_doubt":
+            lines.append(f"  mailflow drafts resolve {m['key']} --sent|--resend")
+    lines += ["", DIGEST_MARK]
+    email = EmailMessage(policy=SMTP)
+    email["From"] = f"mailflow <{cfg.sender.email}>"
+    email["To"] = consultant_address(loaded)
+    if cfg.sender.reply_to_token:
+        email["Reply-To"] = plus_address(cfg.sender.email, PLUS_PREFIX + token)
+    email["Subject"] = subject
+    email["Date"] = format_datetime(tick.now)
+    email["Message-ID"] = message_id
+    email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it
+    email.set_content("\n".join(lines) + "\n", charset="utf-8", cte="quoted-printable")
+    for name, html in attachments:
+        email.add_attachment(html.encode("utf-8"), maintype="text", subtype="html",
+                             filename=name)
+    return email, subject
+
+
+def _stage_name(loaded: Loaded, eng: dict, msg: dict) -> str:
+    try:
+        name = loaded.sequence_for(eng).stage(msg["stage"]).name
+    except (KeyError, MailflowError):
+        name = msg["stage"]
+    return name + (f" (reminder {msg['step']})" if msg.get("step") else "")
+
+
+def _suggestion(value: object) -> str:
+    """An intent suggestion as the digest says it: what, the detail, and the words behind it."""
+    if isinstance(value, dict):
+        what = value.get("label") or str(value.get("kind") or "").replace("_", " ")
+        detail = f" {value['detail']}" if value.get("detail") else ""
+        words = ", ".join(f'"{t}"' for t in value.get("triggers") or [])
+        return f"{what}{detail}" + (f" (from {words})" if words else "")
+    return str(value)
+
+
+def _person(p: dict) -> str:
+    return f"{p['name']} <{p['email']}>" if p.get("name") else p["email"]
+
+
+def _confirmation_email(loaded: Loaded, record: dict, now: dt.datetime) -> EmailMessage:
+    cfg = loaded.config
+    email = EmailMessage(policy=SMTP)
+    email["From"] = f"mailflow <{cfg.sender.email}>"
+    email["To"] = consultant_address(loaded)
+    subject = record.get("digest_subject") or f"{SUBJECT_MARK} your reply"
+    email["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
+    email["Date"] = format_datetime(now)
+    email["Message-ID"] = f"<mailflow-confirm.{secrets.token_hex(8)}@{cfg.sender.domain}>"
+    refs = [r for r in (record.get("digest_message_id"), record.get("message_id")) if r]
+    if refs:
+        email["In-Reply-To"] = refs[-1]
+        email["References"] = " ".join(refs)
+    email["Auto-Submitted"] = "auto-replied"
+    email.set_content(record["confirmation"] + "\n", charset="utf-8", cte="quoted-printable")
+    return email

@@ -1,0 +1,104 @@
+"""What needs the consultant, and what they have not been told yet. Pure: state and now in.
+
+`mailflow run` under cron must say each thing once, when it first needs the consultant, and
+once more when it becomes overdue (issue 13). Each item has a mark (kind, level and the
+message's state episode); a mark recorded as told is never said again, so a second run at the
+same state prints nothing, while a draft that leaves review and comes back is new again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+_WAITING = frozenset({"awaiting_approval", "in_doubt", "failed", "planned"})
+
+
+@dataclass(frozen=True)
+class Need:
+    """One thing that needs the consultant, as cron should say it."""
+
+    table: str  # "messages" or "replies": where the told mark is recorded
+    key: str  # the record's key
+    mark: str  # what telling it records, e.g. "approval:due:3"
+    line: str  # one line for stderr
+    urgent: bool = False  # the digest goes out at once for these
+
+
+def _ts(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def needs(state, now: dt.datetime, review_days: int,  # noqa: ANN001 - store.State
+          describe=None) -> list[Need]:  # noqa: ANN001 - (msg) -> str
+    """Everything waiting for the consultant now, each with the mark that telling it records.
+
+    `describe(msg)` names a draft for people ("Northwind, Deliverables recap, goes out ...").
+    """
+    describe = describe or (lambda m: m["key"])
+    out: list[Need] = []
+    horizon = now + dt.timedelta(days=review_days)
+    # urgent: due within the next working day (a Friday's "tomorrow" is Monday)
+    next_day = now + dt.timedelta(days=1)
+    while next_day.weekday() >= 5:
+        next_day += dt.timedelta(days=1)
+    for msg in state.messages.values():
+        state_name = msg["state"]
+        if state_name not in _WAITING:
+            continue  # most messages: sent, planned or approved (a tick walks them all)
+        eng = state.engagements.get(msg["engagement"]) or {}
+        if eng.get("status") not in ("active", "paused"):
+            continue
+        episode = len(msg.get("history") or ())
+        key = msg["key"]
+        due = _ts(msg.get("due"))
+        late = bool(msg.get("late_hold")) and msg.get("late_ok_for") != msg.get("late_hold")
+        if state_name in ("awaiting_approval", "planned") and due is not None:
+            if late:
+                # keyed by the reason, not the state: said once from planning to the draft
+                mark = "late:" + hashlib.sha256(msg["late_hold"].encode()).hexdigest()[:12]
+                what, urgent = msg["late_hold"], True
+            elif state_name == "planned":
+                continue  # not drafted yet: nothing to approve
+            elif due <= now or msg.get("overdue"):
+                mark, what, urgent = (f"approval:overdue:{episode}",
+                                      "draft past due, not sent without you", True)
+            elif due <= horizon:
+                mark, what, urgent = f"approval:due:{episode}", "draft to approve", due <= next_day
+            else:
+                continue
+            # naming a draft costs a send-time computation: only for what is said now
+            line = "" if _told(msg, mark) else (
+                f"needs you: {key}: {what} ({describe(msg)}): mailflow drafts approve {key}")
+            out.append(Need("messages", key, mark, line, urgent=urgent))
+        elif state_name == "in_doubt":
+            out.append(Need("messages", key, f"in_doubt:{episode}", (
+                f"needs you: {key}: in doubt: {msg.get('note') or 'it may or may not have gone'}"
+                f"; check your Sent folder, then `mailflow drafts resolve {key} "
+                "--sent|--resend`"), urgent=True))
+        elif state_name == "failed":
+            out.append(Need("messages", key, f"failed:{episode}", (
+                f"needs you: {key}: failed: {msg.get('server_reply') or msg.get('note') or ''}"
+                ), urgent=True))
+    for reply in state.replies.values():
+        if reply.get("needs_action") and not reply.get("handled"):
+            out.append(Need("replies", reply["id"], "reply", (
+                f"needs you: reply {reply['id']} from {reply.get('from')} to "
+                f"{reply.get('message') or '?'} needs action: mailflow replies show "
+                f"{reply['id']}"), urgent=True))
+    return out
+
+
+def _told(record: dict, mark: str) -> bool:
+    return mark in (record.get("told") or ())
+
+
+def untold(items: list[Need], state) -> list[Need]:  # noqa: ANN001 - store.State
+    """The items whose mark has not been recorded as told yet."""
+    fresh = []
+    for need in items:
+        record = getattr(state, need.table).get(need.key) or {}
+        if need.mark not in (record.get("told") or ()):
+            fresh.append(need)
+    return fresh

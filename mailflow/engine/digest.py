@@ -1,0 +1,94 @@
+"""The digest's decisions (issue 13): when one is due, what it lists, what each number binds to.
+
+Pure: the state, now and the [digest] settings come in; the desk composes, sends and records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from mailflow.config.settings import DigestConfig
+
+MESSAGE_ID_PREFIX = "<mailflow-digest."  # the token follows: a reply threads only with it
+PLUS_PREFIX = "digest-"  # you+digest-TOKEN@domain, when the sender uses sub-addressing
+# a date the regular digest's slots are counted from (a Monday), so "weekly" means Mondays
+_EPOCH = dt.date(2001, 1, 1)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One numbered line of a digest: a draft to approve or a reply that needs action."""
+
+    n: int
+    kind: str  # "draft" | "reply"
+    key: str  # message key or reply id
+    content: str  # the draft's content digest when listed ("" for replies)
+
+
+def content_digest(msg: dict) -> str:
+    """What an approval by number binds to: subject, body, recipients and due time."""
+    people = ",".join(p.get("email", "") for p in (msg.get("to") or []) + (msg.get("cc") or []))
+    raw = "\x00".join((msg.get("subject") or "", msg.get("body") or "", people,
+                       msg.get("due") or "", msg.get("late_hold") or ""))
+    return hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
+def entries(state, waiting_keys: set[str]) -> list[Entry]:  # noqa: ANN001 - store.State
+    """The numbered entries: drafts awaiting approval (by due time), then replies needing action.
+
+    `waiting_keys` are the message keys and reply ids that need the consultant now.
+    """
+    drafts = sorted((m for m in state.messages.values()
+                     if m["state"] == "awaiting_approval" and m["key"] in waiting_keys),
+                    key=lambda m: (m.get("due") or "", m["key"]))
+    replies = sorted((r for r in state.replies.values() if r["id"] in waiting_keys
+                      and r.get("needs_action") and not r.get("handled")),
+                     key=lambda r: (r.get("received_at") or "", r["id"]))
+    out = [Entry(i, "draft", m["key"], content_digest(m)) for i, m in enumerate(drafts, 1)]
+    out += [Entry(len(out) + i, "reply", r["id"], "") for i, r in enumerate(replies, 1)]
+    return out
+
+
+def last_slot(now: dt.datetime, config: DigestConfig, zone: ZoneInfo) -> dt.datetime:
+    """The latest regular digest time at or before now (daily at `at`, or every N hours)."""
+    hours, whole_days = config.every
+    hh, mm = (int(x) for x in config.at.split(":"))
+    local = now.astimezone(zone)
+    if whole_days:
+        days = hours // 24
+        day = _EPOCH + dt.timedelta(days=((local.date() - _EPOCH).days // days) * days)
+        slot = dt.datetime.combine(day, dt.time(hh, mm), zone)
+        if slot > local:
+            slot = dt.datetime.combine(day - dt.timedelta(days=days), dt.time(hh, mm), zone)
+        return slot.astimezone(dt.UTC)
+    start = dt.datetime.combine(local.date(), dt.time(hh, mm), zone)
+    if start > local:
+        start -= dt.timedelta(days=1)
+    steps = int((local - start) / dt.timedelta(hours=hours))
+    return (start + steps * dt.timedelta(hours=hours)).astimezone(dt.UTC)
+
+
+def digest_due(now: dt.datetime, config: DigestConfig, zone: ZoneInfo, last: dict | None,
+               waiting: list, urgent: set[str]) -> str | None:
+    """Why a digest goes out now ("regular", "urgent"), or None.
+
+    At most once per slot of `every`; at once when something urgent (a draft due within the
+    next working day, a reply needing action) was not in the last digest as urgent.
+    """
+    if not config.enabled or not waiting:
+        return None
+    sent = dt.datetime.fromisoformat(last["sent_at"]) if last else None
+    if urgent - set(last.get("urgent") or ()) if last else urgent:
+        return "urgent"
+    if sent is None or sent < last_slot(now, config, zone) <= now:
+        return "regular"
+    return None
+
+
+def is_stale(digest: dict, now: dt.datetime, config: DigestConfig) -> bool:
+    """Whether a digest is too old for a reply to it to act (`valid_for`)."""
+    sent = dt.datetime.fromisoformat(digest["sent_at"])
+    return now - sent > dt.timedelta(days=config.valid_for_days)
