@@ -235,7 +235,7 @@ def _trust(tick: Tick, raw: bytes, inbound: Inbound, match: Match, eng: dict) ->
     return Trust(
         from_contact=is_contact(inbound.from_addr, eng, imap.trust_contact_domains),
         auth_failures=auth_failures(headers.auth_results, imap.authserv_id),
-        mail_system=is_mail_system(inbound.from_addr, headers.return_path),
+        mail_system=is_mail_system(inbound.from_addr, headers.return_path, headers.from_field),
         carries_our_message=match.how == "bounce-original")
 
 

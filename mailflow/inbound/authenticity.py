@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import authres
 
+from mailflow.inbound import bounces
+
 # the methods the issue names; a failure of any one means "never act on this automatically"
 CHECKED_METHODS = frozenset({"dkim", "spf", "dmarc"})
 # spf softfail is "probably not authorized" (RFC 7208 2.6.5); the others have no softfail
@@ -29,6 +31,7 @@ class TrustHeaders:
 
     auth_results: tuple[str, ...]  # every Authentication-Results value, top first
     return_path: str | None  # "<>" for a null sender (bounces, RFC 5321 4.5.5)
+    from_field: str = ""  # the From header as written ("MAILER-DAEMON <>", ...)
 
 
 def read_trust_headers(raw: bytes) -> TrustHeaders:
@@ -37,10 +40,12 @@ def read_trust_headers(raw: bytes) -> TrustHeaders:
         head = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
         values = [str(v) for v in head.get_all("Authentication-Results") or []]
         return_path = head.get("Return-Path")
+        from_field = " ".join(str(head.get("From") or "").split())
     except Exception:  # noqa: BLE001 - unreadable headers prove nothing; the caller flags it
         return TrustHeaders((), None)
     unfolded = tuple(" ".join(v.split()) for v in values)
-    return TrustHeaders(unfolded, " ".join(str(return_path).split()) if return_path else None)
+    return TrustHeaders(unfolded, " ".join(str(return_path).split()) if return_path else None,
+                        from_field)
 
 
 def _authserv_id(value: str) -> str:
@@ -94,8 +99,14 @@ def parse_header(value: str) -> authres.AuthenticationResultsHeader:
         return authres.AuthenticationResultsHeader.parse_value(cleaned)
 
 
-def is_mail_system(from_addr: str | None, return_path: str | None) -> bool:
-    """Whether a message comes from a mail system: a null sender or a mailer daemon."""
+def is_mail_system(from_addr: str | None, return_path: str | None, from_field: str = "") -> bool:
+    """Whether a message comes from a mail system: a null sender or a mailer daemon.
+
+    The inbound classifier's notion (daemon names such as "Mail Delivery System", a From of
+    "MAILER-DAEMON <>") counts too, so that what it calls a bounce and what may act agree.
+    """
+    if from_field and bounces.is_mail_system(from_field, from_addr, return_path or ""):
+        return True
     if return_path is not None:
         envelope = return_path.strip().strip("<>").strip()
         # "<>" is the null sender; Sendmail writes "<MAILER-DAEMON>" or "<MAILER-DAEMON@host>"
