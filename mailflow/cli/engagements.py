@@ -118,7 +118,7 @@ def replan(app: App, w) -> None:  # noqa: ANN001
     tick = Tick(app.loaded, w, app.now)
     tick.plan()
     tick.draft()
-    for line in tick.report.problems:
+    for line in tick.report.withdrawn + tick.report.problems:
         click.echo(f"mailflow: {line}", err=True)
 
 

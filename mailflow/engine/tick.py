@@ -48,6 +48,7 @@ class TickReport:
     deferred: int = 0  # due but throttled or outside the window; they go out on a later tick
     problems: list[str] = field(default_factory=list)  # each one line; any makes the exit non-zero
     notes: list[str] = field(default_factory=list)  # worth saying, not failures
+    withdrawn: list[str] = field(default_factory=list)  # approvals the new data took back
     replies: int = 0
     unmatched: int = 0  # polled mail that answers nothing we sent
     told: list[str] = field(default_factory=list)  # newly needs the consultant: said once
@@ -243,8 +244,11 @@ class Tick:
         self.mark(msg, "message.readdressed", **changes)
 
     def _withdrawn(self, msg: dict, note: str) -> None:
-        self.report.problems.append(f"{msg['key']}: {note}; approve it again to send it "
-                                    f"(`mailflow drafts approve {msg['key']}`)")
+        # not a problem of the run: the draft waits for approval like any other, and is told
+        # as such; the command that changed the data says why at once
+        self.report.withdrawn.append(f"{msg['key']}: {note}; approve it again to send it "
+                                     f"(`mailflow drafts approve {msg['key']}`)")
+        self.report.notes.append(f"{msg['key']}: {note}")
 
     def render(self, msg: dict, eng: dict) -> bool:
         """Render one message and move it to awaiting approval (or approved when none needed)."""
