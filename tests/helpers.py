@@ -179,3 +179,83 @@ def add(proj, name: str = "example", **replace: str) -> None:
         path = proj.write_engagement(name, proj.example(**replace))
     r = proj.cli("engagement", "add", str(path))
     assert r.exit_code == 0, r.output
+
+
+# -- the engine over the in-memory seams (no sockets) -------------------------------------
+
+IMAP_MEMORY = """
+[imap]
+host = "127.0.0.1"
+port = 1
+security = "none"
+folders = ["INBOX"]
+sent_folder = "Sent"
+"""
+
+
+class SeamProject:
+    """A project whose ticks send through a MemoryTransport and poll a MemoryMailbox."""
+
+    def __init__(self, tmp_path: Path, *, imap: bool = True) -> None:
+        from mailflow.transport.memory import MemoryMailbox, MemoryTransport
+        self.proj = make_project(tmp_path)
+        if imap:
+            with self.proj.project.config_path.open("a") as f:
+                f.write(IMAP_MEMORY)
+        self.transport = MemoryTransport()
+        self.mailbox = MemoryMailbox(["INBOX", "Sent"])
+        self.store = Store(self.proj.project.state_dir)
+
+    @property
+    def loaded(self):  # noqa: ANN201 - config.loading.Loaded
+        """The project's config and rules, read afresh (a test may have edited them)."""
+        from mailflow.config.loading import load_project
+        return load_project(self.proj.project)
+
+    def at(self, local: str):  # noqa: ANN201 - datetime
+        """A New York wall-clock time as an aware datetime."""
+        import datetime as dt
+        from zoneinfo import ZoneInfo
+        return dt.datetime.fromisoformat(local).replace(tzinfo=ZoneInfo("America/New_York"))
+
+    def add(self, path: Path | None = None, when: str = "2026-12-01T09:00") -> None:
+        """Add an engagement file (the example by default)."""
+        from mailflow.desk.actions import add_engagement
+        with self.store.writer() as w:
+            add_engagement(w, self.loaded, path or self.proj.root / "engagements" /
+                           "example.toml", self.at(when))
+            w.save()
+
+    def tick(self, when: str):  # noqa: ANN201 - engine.tick.TickReport
+        """One `mailflow run` at a New York time, over the in-memory seams."""
+        from mailflow.desk.run import run_tick
+        return run_tick(self.loaded, self.store, self.at(when),
+                        transport=lambda: self.transport, mailbox=lambda: self.mailbox)
+
+    def approve_all(self, when: str) -> list[str]:
+        """Approve every draft awaiting approval; returns their keys."""
+        from mailflow.desk.actions import approve
+        keys = []
+        with self.store.writer() as w:
+            for msg in list(w.state.messages.values()):
+                if msg["state"] == "awaiting_approval":
+                    approve(w, msg, "test", self.at(when))
+                    keys.append(msg["key"])
+            w.save()
+        return keys
+
+    def resolve(self, key: str, sent: bool, when: str) -> None:
+        """`drafts resolve KEY --sent|--resend`."""
+        from mailflow.desk.actions import resolve
+        with self.store.writer() as w:
+            resolve(w, w.state.messages[key], sent, "test", self.at(when))
+            w.save()
+
+    @property
+    def messages(self) -> dict[str, dict]:
+        """Every message record, as the next run would load them."""
+        return self.store.load().messages
+
+    def state(self):  # noqa: ANN201 - store.State
+        """The whole state as the next run would load it."""
+        return self.store.load()

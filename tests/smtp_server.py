@@ -112,13 +112,15 @@ class _Auth:
 class SmtpServer:
     """The running server: its port, what it received, and how it behaves."""
 
-    def __init__(self, users: dict[str, str] | None = None) -> None:
+    def __init__(self, users: dict[str, str] | None = None, *,
+                 smtputf8: bool | None = None) -> None:
         self.handler = RecordingHandler()
         self.port = free_port()
-        kwargs = {}
+        # aiosmtpd's Controller offers SMTPUTF8 unless told not to
+        kwargs: dict = {} if smtputf8 is None else {"enable_SMTPUTF8": smtputf8}
         if users:
-            kwargs = {"authenticator": _Auth(users), "auth_require_tls": False,
-                      "auth_required": True}
+            kwargs.update({"authenticator": _Auth(users), "auth_require_tls": False,
+                           "auth_required": True})
         self.sink = Sink(self.handler, "127.0.0.1", self.port)
         if kwargs:
             self.sink.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,

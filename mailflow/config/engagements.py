@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mailflow import timing
-from mailflow.config.settings import check_address, check_header_value
+from mailflow.config.settings import check_address, check_display_name, check_header_value
 from mailflow.config.tomlfile import Section, read_toml
 from mailflow.errors import ConfigError
 
@@ -61,7 +61,7 @@ def validate_engagement(data: dict, path: Path, default_zone: str) -> dict[str, 
     lead = s.section("consultant", required=True)
     lead.check_keys(["name", "email", "title", "phone", "first_name"])
     record["consultant"] = {
-        "name": check_header_value(lead, "name", lead.text("name", required=True)),
+        "name": check_display_name(lead, "name", lead.text("name", required=True)),
         "email": check_address(lead, "email", lead.text("email", required=True)),
         "title": lead.text("title", ""),
         "phone": lead.text("phone", ""),
@@ -133,7 +133,7 @@ def _people(s: Section, key: str, required: bool = False) -> list[dict[str, str]
         p = Section(item, s.path, f"{s.key}.{key}[{i}]")
         p.check_keys(["name", "email", "first_name"])
         people.append({
-            "name": check_header_value(p, "name", p.text("name", "")),
+            "name": check_display_name(p, "name", p.text("name", "")),
             "email": check_address(p, "email", p.text("email", required=True)),
             "first_name": p.text("first_name", ""),
         })

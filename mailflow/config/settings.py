@@ -5,10 +5,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from email.errors import HeaderParseError
-from email.headerregistry import Address
 from pathlib import Path
 
+from mailflow.addresses import MAX_NAME, split_address
 from mailflow.config.tomlfile import Section, read_toml
 
 SECURITY_MODES = ("tls", "starttls", "none")
@@ -117,7 +116,7 @@ def load_config(path: Path) -> Config:
     sender_s = root.section("sender", required=True)
     sender_s.check_keys(["name", "email", "reply_to_token"])
     sender = Sender(
-        name=check_header_value(sender_s, "name", sender_s.text("name", required=True)),
+        name=check_display_name(sender_s, "name", sender_s.text("name", required=True)),
         email=check_address(sender_s, "email", sender_s.text("email", required=True)),
         reply_to_token=sender_s.get("reply_to_token", bool, False),
     )
@@ -232,13 +231,23 @@ def check_header_value(s: Section, key: str, value: str) -> str:
 
 
 def check_address(s: Section, key: str, value: str) -> str:
-    """A single bare email address, parsed rather than trusted."""
+    """A single bare email address, parsed rather than trusted (international ones included)."""
     check_header_value(s, key, value)
     try:
-        addr = Address(addr_spec=value)
-    except (ValueError, IndexError, HeaderParseError) as err:
+        local, wire_domain = split_address(value)
+    except ValueError as err:
         raise s.error(key, f"not a valid email address: {value!r}") from err
-    dotted = "." in addr.domain or addr.domain == "localhost"
-    if not addr.username or not addr.domain or not dotted:
+    domain = value.rpartition("@")[2]
+    dotted = "." in wire_domain or wire_domain == "localhost"
+    if not local or not domain or not dotted:
         raise s.error(key, f"not a valid email address: {value!r}")
-    return addr.addr_spec
+    return value
+
+
+def check_display_name(s: Section, key: str, value: str) -> str:
+    """A person's name for a header: one line, short enough to fold (see render.compose)."""
+    check_header_value(s, key, value)
+    if len(value) > MAX_NAME:
+        raise s.error(key, f"is {len(value)} characters long; at most {MAX_NAME} fit in an "
+                           "email header")
+    return value

@@ -8,6 +8,7 @@ from pathlib import Path
 from mailflow.config.engagements import load_engagement_file, set_field
 from mailflow.config.loading import Loaded
 from mailflow.config.rules import Sequence
+from mailflow.engine import sending
 from mailflow.engine.planner import PENDING
 from mailflow.errors import ConfigError, NotFoundError, StateError
 from mailflow.store import State, Writer, now_iso
@@ -136,9 +137,7 @@ def resolve(w: Writer, msg: dict, sent: bool, who: str, now: dt.datetime) -> Non
     if msg["state"] != "in_doubt":
         raise StateError(f"{msg['key']} is {msg['state'].replace('_', ' ')}, not in doubt")
     if sent:
-        attempts = msg.get("attempts_at") or [now_iso(now)]
-        w.update_message(msg, "message.resolved", at=now, state="sent", sent_at=attempts[-1],
-                         note=f"confirmed sent by {who}")
+        w.update_message(msg, "message.resolved", at=now, **sending.confirmed_sent(msg, who, now))
     else:
         w.update_message(msg, "message.resolved", at=now, state="approved", late_ok=True,
                          note=f"resend approved by {who}")

@@ -255,11 +255,10 @@ def check_smtp(config: Config, found: Findings) -> None:
     if cfg is None:
         found.problem(f"{config.path}: smtp: not configured; nothing can be sent")
         return
-    from mailflow.transport.smtp import SmtpSession
+    from mailflow.transport.smtp import SmtpTransport
     try:
-        with SmtpSession(cfg) as session:
-            session.connect()
-            features = session.features
+        with SmtpTransport(cfg) as transport:
+            features = transport.probe()
     except MailflowError as err:
         found.problem(str(err))
         return

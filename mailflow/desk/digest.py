@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable
+from contextlib import closing
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
@@ -18,6 +19,7 @@ from email.utils import format_datetime
 from mailflow import timing
 from mailflow.config.loading import Loaded
 from mailflow.engine.digest import MESSAGE_ID_PREFIX, PLUS_PREFIX, digest_due, entries
+from mailflow.engine.outcomes import Outcome, Transport
 from mailflow.engine.sendtime import send_time_for
 from mailflow.engine.tick import Tick
 from mailflow.errors import MailflowError
@@ -38,7 +40,7 @@ def consultant_zone(loaded: Loaded):  # noqa: ANN201 - ZoneInfo
     return timing.load_zone(loaded.config.digest.time_zone or loaded.config.time_zone)
 
 
-def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], object]) -> None:
+def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport]) -> None:
     """Send a digest when one is due, and every confirmation not sent yet, over one session."""
     outgoing: list[tuple[str, EmailMessage, dict]] = []
     for record in sorted(tick.state.digests.values(), key=lambda d: d["id"]):
@@ -52,11 +54,11 @@ def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], object]) 
         return
     to = consultant_address(loaded)
     try:
-        with open_session() as session:
+        with closing(open_session()) as session:
             session.connect()
             for key, email, record in outgoing:
                 result = session.send(email.as_bytes(), loaded.config.sender.email, [to])
-                if result.outcome != "sent":
+                if not result.having(Outcome.DELIVERED):
                     tick.report.problems.append(f"digest to {to}: {result.summary}")
                     continue
                 if record:  # a new digest: recorded once it is out, with its token

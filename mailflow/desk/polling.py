@@ -9,14 +9,23 @@ decided by `mailflow.engine.reactions.react`; this module only reads, records an
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mailflow.config.loading import Loaded
 from mailflow.desk.replies import apply_changes, stage_of
-from mailflow.engine.reactions import Delivery, Reaction, ReplyFacts, Trust, is_contact, react
+from mailflow.engine import sending
+from mailflow.engine.reactions import (
+    Reaction,
+    ReplyFacts,
+    ReportedRecipient,
+    Trust,
+    is_contact,
+    react,
+)
 from mailflow.engine.tick import Tick, TickReport
 from mailflow.errors import MailflowError
 from mailflow.inbound.authenticity import auth_failures, is_mail_system, read_trust_headers
@@ -24,6 +33,7 @@ from mailflow.inbound.intent import suggest_intent
 from mailflow.inbound.matching import Match, SentIndex, SentRef
 from mailflow.inbound.message import Inbound, parse_inbound
 from mailflow.store import MemoryWriter, Store, now_iso
+from mailflow.transport.protocols import Mailbox
 
 CURSOR_EVERY = 200  # journal the cursor this often during a long poll
 
@@ -41,20 +51,21 @@ def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
             if loaded.config.smtp is not None:
                 # confirmations of digest replies go out with the poll that acted on them
                 from mailflow.desk.digest import send_outbox
-                from mailflow.transport.smtp import SmtpSession
-                send_outbox(loaded, tick, lambda: SmtpSession(loaded.config.smtp))
+                from mailflow.transport.smtp import SmtpTransport
+                send_outbox(loaded, tick, functools.partial(SmtpTransport, loaded.config.smtp))
         finally:
             w.save()
     return tick.report
 
 
-def poll_into(tick: Tick) -> None:
+def poll_into(tick: Tick, open_mailbox: Callable[[], Mailbox] | None = None) -> None:
     """Settle in-doubt sends and record new replies from every watched folder."""
-    from mailflow.transport.imap import Cursor, Mailbox
+    from mailflow.transport.imap import Cursor
+    from mailflow.transport.imap import Mailbox as ImapMailbox
     imap = tick.loaded.config.imap
     state = tick.state
     try:
-        with Mailbox(imap) as mb:
+        with (open_mailbox or functools.partial(ImapMailbox, imap))() as mb:
             _settle_in_doubt(tick, mb)
             index = _sent_index(tick)
             seen_uids = {r["source"] for r in state.replies.values() if r.get("source")}
@@ -103,8 +114,12 @@ def _move_cursor(tick: Tick, folder: str, cursor) -> None:  # noqa: ANN001
         "key": folder, "set": {"uidvalidity": cursor.uidvalidity, "last_uid": cursor.last_uid}})
 
 
-def _settle_in_doubt(tick: Tick, mb) -> None:  # noqa: ANN001
-    """A message in doubt whose Message-ID is in the Sent folder did go out."""
+def _settle_in_doubt(tick: Tick, mb: Mailbox) -> None:
+    """A message in doubt whose Message-ID is in the Sent folder did go out...
+
+    ...unless mailflow put that copy there itself (after an earlier, partial delivery of the
+    same message): then it proves nothing, and the message stays in doubt for the consultant.
+    """
     folder = tick.loaded.config.imap.sent_folder
     if not folder:
         return
@@ -116,10 +131,14 @@ def _settle_in_doubt(tick: Tick, mb) -> None:  # noqa: ANN001
         except MailflowError as err:
             tick.report.notes.append(f"{msg['key']}: could not look in {folder}: {err}")
             return
-        if found:
-            tick.mark(msg, "message.settled", state="sent", sent_copy=folder,
-                      sent_at=(msg.get("attempts_at") or [now_iso(tick.now)])[-1],
-                      note=f"found in {folder} by its Message-ID")
+        settled = sending.settle_from_sent(msg, found, folder, tick.now)
+        if settled is not None:
+            tick.mark(msg, "message.settled", **settled)
+        elif found:
+            tick.report.notes.append(
+                f"{msg['key']}: still in doubt: the copy in {folder} is one mailflow made "
+                "itself, so it proves nothing; `mailflow drafts resolve "
+                f"{msg['key']} --sent|--resend`")
 
 
 def _went_out(msg: dict) -> bool:
@@ -224,7 +243,7 @@ def _facts(rid: str, inbound: Inbound) -> ReplyFacts:
                       bounce_recipient=b.recipient if b else None,
                       bounce_status=b.status if b else None,
                       bounce_diagnostic=b.diagnostic if b else None,
-                      delivery=tuple(Delivery(r.address, r.action, r.status, r.diagnostic)
+                      delivery=tuple(ReportedRecipient(r.address, r.action, r.status, r.diagnostic)
                                      for r in inbound.delivery))
 
 

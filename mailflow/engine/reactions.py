@@ -28,7 +28,7 @@ REPORT, DELIVERED, DELAY, UNREADABLE = "report", "delivered", "delay", "unreadab
 
 
 @dataclass(frozen=True)
-class Delivery:
+class ReportedRecipient:
     """One recipient a delivery report names: address, action (failed, delayed...), status."""
 
     address: str
@@ -49,7 +49,7 @@ class ReplyFacts:
     bounce_recipient: str | None = None
     bounce_status: str | None = None
     bounce_diagnostic: str | None = None
-    delivery: tuple[Delivery, ...] = ()  # every recipient a delivery report names
+    delivery: tuple[ReportedRecipient, ...] = ()  # every recipient a delivery report names
 
     @classmethod
     def from_record(cls, rid: str, record: Mapping[str, Any]) -> ReplyFacts:
@@ -61,7 +61,7 @@ class ReplyFacts:
                    return_date=dt.date.fromisoformat(back) if back else None,
                    bounce_recipient=bounce.get("recipient"), bounce_status=bounce.get("status"),
                    bounce_diagnostic=bounce.get("diagnostic"), delivery=tuple(
-                       Delivery(r["address"], r.get("action") or "", r.get("status"),
+                       ReportedRecipient(r["address"], r.get("action") or "", r.get("status"),
                                 r.get("diagnostic"))
                        for r in bounce.get("recipients") or [] if r.get("address")))
 

@@ -10,29 +10,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field
 
 from mailflow import timing
 from mailflow.config.engagements import hydrate
 from mailflow.config.loading import Loaded, schedule
-from mailflow.engine import checklist
-from mailflow.engine.planner import FINAL, PENDING, PlanItem, plan_engagement
+from mailflow.engine import checklist, sending
+from mailflow.engine.outcomes import Delivery, Transport
+from mailflow.engine.planner import PENDING, PlanItem, plan_engagement
 from mailflow.engine.reactions import RULE_APPROVAL, waits_for_replies
 from mailflow.engine.recipients import emails, recipients_of, same_people
+from mailflow.engine.wire import wire_message
 from mailflow.errors import MailflowError, RenderError
 from mailflow.render.compose import (
     address,
-    build_message,
     make_message_id,
     make_reply_token,
-    plus_address,
-    recipients,
 )
 from mailflow.store import State, Writer, now_iso
-
-# retry spacing after a temporary (4xx) refusal: the first within the hour, then spaced out
-RETRY_DELAYS = [dt.timedelta(minutes=m) for m in (5, 15, 30, 60, 120, 240, 480)]
 
 
 @dataclass
@@ -83,8 +79,8 @@ class Tick:
     # -- the steps -------------------------------------------------------------------------
 
     def run(self, poll: Callable[[Tick], None] | None = None,
-            send_with: Callable[[], object] | None = None) -> TickReport:
-        """Every step in order; `poll` and `send_with` plug in IMAP and SMTP."""
+            send_with: Callable[[], Transport] | None = None) -> TickReport:
+        """Every step in order; `poll` plugs in the mailbox, `send_with` opens a transport."""
         self.settle_interrupted()
         if poll is not None:
             poll(self)
@@ -113,9 +109,8 @@ class Tick:
         """A message left `sending` by a process that died may or may not have gone out."""
         for msg in list(self.state.messages.values()):
             if msg.get("state") == "sending":
-                self.mark(msg, "message.in_doubt", durable=True, state="in_doubt",
-                          note="mailflow stopped during the SMTP transaction; it may or may not "
-                               "have been delivered")
+                self.mark(msg, "message.in_doubt", durable=True,
+                          **sending.interrupted(msg, self.now))
                 self.report.problems.append(
                     f"{msg['key']}: in doubt (interrupted while sending); check your Sent "
                     f"folder, then `mailflow drafts resolve {msg['key']} --sent|--resend`")
@@ -362,37 +357,22 @@ class Tick:
 
     def due_messages(self) -> list[dict]:
         """Approved messages that may go out now: due, in order, in the window, under the limit."""
-        candidates = []
-        for msg in self.state.messages.values():
-            state = msg["state"]
-            if (state == "approved" and _ts(msg["due"]) <= self.now
-                    or state == "retry" and _ts(msg.get("next_attempt")) <= self.now):
-                candidates.append(msg)
-        candidates.sort(key=lambda m: (m["due"], m["key"]))
-        due: list[dict] = []
-        budget = self._throttle_budget()
-        for msg in candidates:
-            eng = self.state.engagements.get(msg["engagement"])
-            if eng is None or eng.get("status") != "active":
-                continue
-            if not self._predecessor_done(msg):
-                continue  # order: never ahead of an earlier stage
-            stage = self.loaded.sequence_for(eng).stage(msg["stage"])
-            ctx = self.loaded.context_for(eng)
-            opening, _ = timing.next_opening(self.now, ctx.zone, stage.window, ctx.calendar)
-            if opening > self.now:
-                self.report.deferred += 1  # never at 3 a.m.: waits for the window to open
-                continue
-            if self._held_for_replies(msg, eng):
-                continue
-            if len(due) >= budget:
-                self.report.deferred += 1
-                continue
-            due.append(msg)
-        if self.report.deferred and budget <= len(due):
+        cfg = self.loaded.config
+        budget = sending.throttle_budget(self.state.messages.values(), self.now,
+                                         schedule(cfg, "per_minute"), schedule(cfg, "per_day"))
+        picked = sending.select_due(self.state.messages, self.state.engagements, self.now,
+                                    budget, self._window_opens)
+        self.report.deferred += picked.deferred
+        if picked.deferred and budget <= len(picked.due):
             self.report.notes.append(f"{self.report.deferred} due message(s) wait for the send "
                                      "window or the rate limit")
-        return due
+        return [m for m in picked.due
+                if not self._held_for_replies(m, self.state.engagements[m["engagement"]])]
+
+    def _window_opens(self, msg: dict, eng: dict) -> dt.datetime:
+        stage = self.loaded.sequence_for(eng).stage(msg["stage"])
+        ctx = self.loaded.context_for(eng)
+        return timing.next_opening(self.now, ctx.zone, stage.window, ctx.calendar)[0]
 
     def _held_for_replies(self, msg: dict, eng: dict) -> bool:
         """Hold an automatic follow-up that a reply could stop while replies cannot be read.
@@ -419,46 +399,41 @@ class Tick:
         return True
 
     def _predecessor_done(self, msg: dict) -> bool:
-        if not msg.get("after"):
-            return True
-        after = self.state.messages.get(msg["after"])  # none yet: it still waits for its anchor
-        return after is not None and (after["state"] in FINAL or bool(after.get("sent_at")))
+        return sending.predecessor_done(msg, self.state.messages)
 
-    def _throttle_budget(self) -> int:
-        cfg = self.loaded.config
-        per_minute, per_day = schedule(cfg, "per_minute"), schedule(cfg, "per_day")
-        minute_ago, day_ago = now_iso(self.now - dt.timedelta(minutes=1)), now_iso(
-            self.now - dt.timedelta(days=1))
-        last_minute = last_day = 0
-        for msg in self.state.messages.values():
-            for at in msg.get("attempts_at", ()):
-                if at > day_ago:
-                    last_day += 1
-                    last_minute += at > minute_ago
-        budget = min(per_minute - last_minute if per_minute else 10**9,
-                     per_day - last_day if per_day else 10**9)
-        return max(0, budget)
+    def send(self, due: list[dict], open_transport: Callable[[], Transport]
+             ) -> list[tuple[dict, bytes]]:
+        """Send each due message over one connection; returns what went out, for the Sent copy.
 
-    def send(self, due: list[dict], open_session: Callable[[], object]) -> list[tuple[dict, bytes]]:
-        """Send each due message over one session; returns what went out, for the Sent copy."""
+        One message that cannot be built or offered fails alone; only a server that cannot
+        be reached at all stops the batch (the rest wait for the next tick, untouched).
+        """
         delivered: list[tuple[dict, bytes]] = []
         sender = self.loaded.config.sender
         bar_cm = self.progress(len(due)) if self.progress and len(due) > 3 else nullcontext()
-        with open_session() as session, bar_cm as bar:
+        transport = open_transport()
+        with closing(transport), bar_cm as bar:
             try:
-                session.connect()  # a refused login or unreachable server changes nothing
+                transport.connect()  # a refused login or unreachable server changes nothing
             except MailflowError as err:
                 self.report.problems.append(str(err))
                 self.report.deferred += len(due)
                 return delivered
             for i, msg in enumerate(due):
-                raw, rcpts = self.wire(msg)
+                try:
+                    raw, rcpts = self.wire(msg)
+                except MailflowError as err:
+                    # this message cannot be built (a body lost, an address gone bad): it
+                    # alone waits for the consultant; nothing was offered to the server
+                    self.mark(msg, "message.blocked", state="blocked", error=str(err))
+                    self.report.problems.append(f"{msg['key']}: not sent: {err}")
+                    continue
                 before = msg["state"]
                 # durable before the transaction: if we die now, the next run knows
                 self.mark(msg, "message.sending", durable=True, state="sending",
-                          append={"attempts_at": now_iso(self.now)})
+                          attempt_to=rcpts, append={"attempts_at": now_iso(self.now)})
                 try:
-                    result = session.send(raw, sender.email, rcpts)
+                    result = transport.send(raw, sender.email, rcpts)
                 except MailflowError as err:
                     # the connection failed before the message body went out: undo the mark
                     self.mark(msg, "message.not_sent", durable=True, state=before,
@@ -466,90 +441,48 @@ class Tick:
                     self.report.problems.append(str(err))
                     self.report.deferred += len(due) - i - 1
                     break
-                self._record_result(msg, result)
-                if result.outcome == "sent":
+                except Exception as err:  # noqa: BLE001 - a transport's bug, not the batch's
+                    # nobody knows how far it got: in doubt (never resent blindly), and the
+                    # connection is started afresh for the rest of the batch
+                    self.mark(msg, "message.in_doubt", durable=True,
+                              **sending.interrupted(msg, self.now))
+                    self.report.problems.append(
+                        f"{msg['key']}: in doubt: the transport failed ({type(err).__name__}: "
+                        f"{err}); `mailflow drafts resolve {msg['key']} --sent|--resend`")
+                    transport.close()
+                    continue
+                if self._record_result(msg, result):
                     delivered.append((msg, raw))
                 if bar is not None:
                     bar.update(1)
         return delivered
 
     def wire(self, msg: dict) -> tuple[bytes, list[str]]:
-        """The message as it goes on the wire, and its envelope recipients."""
+        """The message as it goes on the wire, and its envelope recipients (engine/wire.py)."""
         root = self.state.messages.get(msg.get("thread_root") or "")
-        in_reply_to = references = None
-        if root is not None and root.get("message_id"):
-            chain = [m["message_id"] for m in self.state.messages_of(msg["engagement"])
-                     if m.get("thread_root") == root["key"] and m.get("sent_at")
-                     and m["step"] < msg["step"] and m.get("message_id")]
-            references = (root["message_id"], *chain)
-            in_reply_to = references[-1]
-        reply_to = None
-        sender = self.loaded.config.sender
-        if sender.reply_to_token and msg.get("reply_token"):
-            reply_to = plus_address(sender.email, msg["reply_token"])
-        html, text = self.w.body(msg["body"])
-        # a retry to the remaining recipients, or a resend, is the same message: same Date
-        first_attempt = _ts((msg.get("attempts_at") or [None])[0])
-        email = build_message(subject=msg["subject"], html=html, text=text,
-                              sender=self._sender(), to=msg["to"], cc=msg.get("cc", []),
-                              message_id=msg["message_id"], date=first_attempt or self.now,
-                              where=f"engagement {msg['engagement']}", in_reply_to=in_reply_to,
-                              references=references or (), reply_to=reply_to)
-        rcpts = msg.get("remaining") or recipients(email)
-        return email.as_bytes(), rcpts
+        siblings = self.state.messages_of(msg["engagement"]) if root is not None else []
+        return wire_message(msg, root, siblings, self.w.body(msg["body"]), self._sender(),
+                            self.loaded.config.sender.reply_to_token, self.now)
 
-    def _record_result(self, msg: dict, result) -> None:  # noqa: ANN001 - smtp.SendResult
-        key = msg["key"]
-        now = now_iso(self.now)
-        bounced = [r for r, (code, _) in result.refused.items() if code >= 500]
-        temp = [r for r, (code, _) in result.refused.items() if 400 <= code < 500]
-        if bounced:
+    def _record_result(self, msg: dict, result: Delivery) -> bool:
+        """Journal one attempt's per-recipient outcomes; True when someone got it just now."""
+        lifetime = dt.timedelta(hours=schedule(self.loaded.config, "retry_lifetime_hours"))
+        rec = sending.record_delivery(msg, result, self.now, lifetime)
+        if rec.bounced:
             eng = self.state.engagements[msg["engagement"]]
-            changes = {"bounced": sorted(set(eng.get("bounced", []) + bounced)),
-                       "flagged": f"{', '.join(bounced)} refused by the server",
+            changes = {"bounced": sorted(set(eng.get("bounced", []) + rec.bounced)),
+                       "flagged": f"{', '.join(rec.bounced)} refused by the server",
                        "data_rev": eng.get("data_rev", 0) + 1}  # redraft without them
             self.w.record("engagement.bounced", at=self.now,
                           engagements={"key": eng["id"], "set": changes})
-        if result.outcome == "sent":
-            changes = {"state": "retry" if temp else "sent", "sent_at": msg.get("sent_at") or now,
-                       "server_reply": result.summary, "remaining": temp or None,
-                       "delivered_to": sorted(set(msg.get("delivered_to") or []) | set(
-                           result.accepted))}
-            if temp:
-                changes.update(self._retry(msg, result.summary))
-            self.mark(msg, "message.sent", durable=True, **changes)
-            self.report.sent.append(key)
-            if bounced:
-                self.report.problems.append(f"{key}: refused for {', '.join(bounced)}: "
-                                            f"{result.summary}")
-        elif result.outcome == "retry":
-            self.mark(msg, "message.retry", durable=True, **self._retry(msg, result.summary))
-        elif result.outcome == "in_doubt":
-            self.mark(msg, "message.in_doubt", durable=True, state="in_doubt",
-                      note=result.reply)
-            self.report.problems.append(f"{key}: in doubt: {result.reply}; check your Sent "
-                                        f"folder, then `mailflow drafts resolve {key} "
-                                        "--sent|--resend`")
-        else:
-            self.mark(msg, "message.failed", durable=True, state="failed",
-                      server_reply=result.summary)
-            self.report.problems.append(f"{key}: failed: {result.summary}")
-
-    def _retry(self, msg: dict, why: str) -> dict:
-        attempts = len(msg.get("attempts_at") or [])
-        first = _ts((msg.get("attempts_at") or [now_iso(self.now)])[0])
-        lifetime = dt.timedelta(hours=schedule(self.loaded.config, "retry_lifetime_hours"))
-        delay = RETRY_DELAYS[min(attempts - 1, len(RETRY_DELAYS) - 1)] if attempts else \
-            RETRY_DELAYS[0]
-        nxt = self.now + delay
-        if nxt - first > lifetime:
-            self.report.problems.append(f"{msg['key']}: failed: temporary refusals for "
-                                        f"{lifetime.total_seconds() / 3600:g} hours: {why}")
-            return {"state": "failed", "server_reply": why}
-        self.report.retrying.append(msg["key"])
-        self.report.notes.append(f"{msg['key']}: server said {why}; trying again at "
-                                 f"{now_iso(nxt)}")
-        return {"state": "retry", "server_reply": why, "next_attempt": now_iso(nxt)}
+        self.mark(msg, rec.kind, durable=True, **rec.changes)
+        if rec.delivered:
+            self.report.sent.append(msg["key"])
+        if rec.retrying:
+            self.report.retrying.append(msg["key"])
+        self.report.problems.extend(rec.problems)
+        self.report.notes.extend(rec.notes)
+        return rec.delivered
 
     # -- recording -------------------------------------------------------------------------
 

@@ -8,9 +8,10 @@ import string
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime
 
+from mailflow.addresses import MAX_NAME, split_address
 from mailflow.errors import RenderError
 
 _TOKEN_ALPHABET = string.ascii_lowercase + string.digits
@@ -31,13 +32,15 @@ def address(person: dict, where: str) -> Address:
     name, email = person.get("name") or "", person.get("email") or ""
     if any(c in name + email for c in "\r\n"):
         raise RenderError(f"{where}: line break in name or address {email!r}")
+    if len(name) > MAX_NAME:
+        raise RenderError(f"{where}: the name of {email!r} is {len(name)} characters long "
+                          f"(at most {MAX_NAME})")
     try:
-        addr = Address(display_name=name, addr_spec=email)
+        # the domain travels IDNA-encoded (punycode) in headers and envelope alike
+        local, domain = split_address(email)
+        return Address(display_name=name, username=local, domain=domain)
     except (ValueError, IndexError, HeaderParseError) as err:
         raise RenderError(f"{where}: invalid address {email!r}") from err
-    if not addr.domain:
-        raise RenderError(f"{where}: invalid address {email!r}")
-    return addr
 
 
 def plus_address(email: str, token: str) -> str:
@@ -53,11 +56,16 @@ def build_message(*, subject: str, html: str, text: str, sender: dict, to: list[
     """A multipart/alternative message (text first, then HTML) with threading headers."""
     if any(c in subject for c in "\r\n"):
         raise RenderError(f"{where}: subject contains a line break")
-    msg = EmailMessage(policy=SMTP)
+    people = [address(p, f"{where}: contacts.to") for p in to]
+    copied = [address(p, f"{where}: contacts.cc") for p in cc]
+    # a non-ASCII local part can only be written as UTF-8 (RFC 6532); the transport then
+    # sends it only to a server that offers SMTPUTF8
+    utf8 = not all(a.username.isascii() for a in people + copied)
+    msg = EmailMessage(policy=SMTPUTF8 if utf8 else SMTP)
     msg["From"] = address(sender, f"{where}: sender")
-    msg["To"] = [address(p, f"{where}: contacts.to") for p in to]
-    if cc:
-        msg["Cc"] = [address(p, f"{where}: contacts.cc") for p in cc]
+    msg["To"] = people
+    if copied:
+        msg["Cc"] = copied
     if reply_to:
         msg["Reply-To"] = address({"name": sender.get("name"), "email": reply_to},
                                   f"{where}: reply-to")

@@ -1,8 +1,9 @@
-"""The SMTP transport: one connection per tick, each message's outcome told apart precisely.
+"""The SMTP transport: one connection per tick, each recipient's outcome told apart precisely.
 
 What happened decides what may happen next: a refusal before DATA is safe to retry, while a
 connection lost after the message body went out leaves it *in doubt* (the server may have
-taken it), which must never be resent blindly.
+taken it), which must never be resent blindly. SMTP reply codes are read here and nowhere
+else: the engine hears neutral outcomes (engine/outcomes.py).
 """
 
 from __future__ import annotations
@@ -10,30 +11,13 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
-from dataclasses import dataclass, field
 
+from mailflow.addresses import envelope_address
 from mailflow.config.settings import ServerConfig
+from mailflow.engine.outcomes import Delivery, Outcome, RecipientOutcome
 from mailflow.errors import SecretError, TransportError
 from mailflow.transport import secrets
 from mailflow.transport.tls import make_ssl_context
-
-
-@dataclass
-class SendResult:
-    """The outcome of one message: sent | retry | failed | in_doubt, with the server's words."""
-
-    outcome: str
-    code: int | None = None
-    reply: str = ""
-    accepted: list[str] = field(default_factory=list)
-    refused: dict[str, tuple[int, str]] = field(default_factory=dict)  # recipient -> (code, reply)
-
-    @property
-    def summary(self) -> str:
-        """One line for logs and the consultant."""
-        parts = [f"{self.code} {self.reply}".strip()] if self.code or self.reply else []
-        parts += [f"{r}: {c} {m}" for r, (c, m) in self.refused.items()]
-        return "; ".join(parts) or self.outcome
 
 
 class _Dropped(Exception):
@@ -54,8 +38,8 @@ def _dot_stuff(raw: bytes) -> bytes:
     return data + b".\r\n"
 
 
-class SmtpSession:
-    """A lazily opened, reused SMTP connection; use as a context manager."""
+class SmtpTransport:
+    """The Transport over one lazily opened, reused SMTP connection; a context manager."""
 
     def __init__(self, cfg: ServerConfig, local_hostname: str | None = None) -> None:
         self.cfg = cfg
@@ -63,7 +47,7 @@ class SmtpSession:
         self._smtp: smtplib.SMTP | None = None
         self.reconnects = 0
 
-    def __enter__(self) -> SmtpSession:
+    def __enter__(self) -> SmtpTransport:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -148,12 +132,35 @@ class SmtpSession:
                 self._smtp.close()
             self._smtp = None
 
-    def send(self, raw: bytes, sender: str, recipients: list[str]) -> SendResult:
-        """Send one message; a connection lost before DATA is reopened once per session."""
+    def probe(self) -> dict[str, str]:
+        """Connect (if needed) and tell what the server offers: its EHLO extensions."""
         if self._smtp is None:
             self.connect()
+        return self.features
+
+    def send(self, raw: bytes, sender: str, recipients: list[str]) -> Delivery:
+        """Send one message; a connection lost before DATA is reopened once per session."""
         try:
-            return self._transaction(raw, sender, recipients)
+            env_sender, utf8 = envelope_address(sender)
+            env = {r: envelope_address(r) for r in recipients}
+        except ValueError as err:
+            return Delivery.every(recipients, Outcome.PERMANENT, f"not sent: {err}",
+                                  offered=False)
+        utf8 = utf8 or any(u for _, u in env.values()) or _eight_bit_headers(raw)
+        if self._smtp is None:
+            self.connect()
+        if utf8 and "smtputf8" not in self.features:
+            # RFC 6531: a non-ASCII mailbox can only travel with SMTPUTF8; say so before any
+            # command, so nothing is in doubt and the rest of the batch goes on
+            return Delivery.every(
+                recipients, Outcome.PERMANENT,
+                f"not sent: a non-ASCII address ({_non_ascii(sender, recipients)}) needs "
+                f"SMTPUTF8, which smtp {self.cfg.address} does not offer", offered=False)
+        options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if "8bitmime" in self.features else []) \
+            if utf8 else []
+        wire = [(r, a) for r, (a, _) in env.items()]
+        try:
+            return self._transaction(raw, env_sender, wire, options)
         except _Dropped:
             self._drop()
             if self.reconnects >= 1:
@@ -161,7 +168,7 @@ class SmtpSession:
             self.reconnects += 1
             self.connect()
             try:
-                return self._transaction(raw, sender, recipients)
+                return self._transaction(raw, env_sender, wire, options)
             except _Dropped:
                 self._drop()
                 raise self._fail("connection dropped again after reconnecting") from None
@@ -171,45 +178,58 @@ class SmtpSession:
             self._smtp.close()
             self._smtp = None
 
-    def _transaction(self, raw: bytes, sender: str, recipients: list[str]) -> SendResult:
+    def _transaction(self, raw: bytes, sender: str, wire: list[tuple[str, str]],
+                     options: list[str]) -> Delivery:
         smtp = self._smtp
         assert smtp is not None
+        recipients = [r for r, _ in wire]
         try:
-            code, reply = smtp.mail(sender)
+            code, reply = smtp.mail(sender, options)
             if code != 250:
                 self._reset_or_drop(code)
-                return SendResult(_by_code(code), code, _text(reply))
-            refused: dict[str, tuple[int, str]] = {}
-            for rcpt in recipients:
-                rcode, rreply = smtp.rcpt(rcpt)
+                return Delivery.every(recipients, _by_code(code), f"{code} {_text(reply)}")
+            outcomes: dict[str, RecipientOutcome] = {}
+            codes = []
+            for rcpt, addr in wire:
+                rcode, rreply = smtp.rcpt(addr)
                 if rcode not in (250, 251):
-                    refused[rcpt] = (rcode, _text(rreply))
-            accepted = [r for r in recipients if r not in refused]
+                    codes.append(rcode)
+                    outcomes[rcpt] = RecipientOutcome(_by_code(rcode), f"{rcode} {_text(rreply)}",
+                                                      address_refused=rcode >= 500)
+            accepted = [r for r in recipients if r not in outcomes]
             if not accepted:
-                self._reset_or_drop(max(c for c, _ in refused.values()))
-                worst = "retry" if any(400 <= c < 500 for c, _ in refused.values()) else "failed"
-                return SendResult(worst, refused=refused)
+                self._reset_or_drop(421 if 421 in codes else max(codes))
+                return Delivery({r: outcomes[r] for r in recipients})
             smtp.putcmd("data")
             code, reply = smtp.getreply()
             if code != 354:
                 self._reset_or_drop(code)
-                return SendResult(_by_code(code), code, _text(reply), refused=refused)
+                return _with(outcomes, accepted, _by_code(code), f"{code} {_text(reply)}",
+                             recipients)
         except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, OSError) as err:
             # nothing of the message itself has been sent: a retry cannot duplicate it
             raise _Dropped(str(err)) from None
+        except (UnicodeError, ValueError, smtplib.SMTPException) as err:
+            # refused by smtplib itself before DATA (e.g. a character it cannot encode):
+            # nothing of the message went out, so this one fails and the batch goes on
+            self._reset_or_drop(0)
+            return Delivery.every(recipients, Outcome.PERMANENT,
+                                  f"not sent: {type(err).__name__}: {err}")
         try:
             smtp.send(_dot_stuff(raw))
             code, reply = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, OSError) as err:
             self._drop()
-            return SendResult("in_doubt", None, f"connection lost after the message was "
-                              f"sent, before the server confirmed it ({err or 'closed'})",
-                              accepted=accepted, refused=refused)
+            return _with(outcomes, accepted, Outcome.IN_DOUBT,
+                         f"connection lost after the message was sent, before the server "
+                         f"confirmed it ({err or 'closed'})", recipients)
         if code == 421:
             self._drop()
         if code != 250:
-            return SendResult(_by_code(code), code, _text(reply), refused=refused)
-        return SendResult("sent", code, _text(reply), accepted=accepted, refused=refused)
+            return _with(outcomes, accepted, _by_code(code), f"{code} {_text(reply)}",
+                         recipients)
+        return _with(outcomes, accepted, Outcome.DELIVERED, f"{code} {_text(reply)}",
+                     recipients)
 
     def _reset_or_drop(self, code: int) -> None:
         if code == 421 or self._smtp is None:  # 421: the server is closing the channel
@@ -221,6 +241,25 @@ class SmtpSession:
             self._drop()
 
 
-def _by_code(code: int) -> str:
+SmtpSession = SmtpTransport  # the name the rest of mailflow has known it by
+
+
+def _with(refused: dict[str, RecipientOutcome], accepted: list[str], outcome: Outcome,
+          reply: str, order: list[str]) -> Delivery:
+    """The accepted recipients share the message's outcome; refused ones keep their own."""
+    every = {**refused, **{r: RecipientOutcome(outcome, reply) for r in accepted}}
+    return Delivery({r: every[r] for r in order}, reply)
+
+
+def _by_code(code: int) -> Outcome:
     # 4xx: transient, try again later; 5xx (and anything unexpected): permanent
-    return "retry" if 400 <= code < 500 else "failed"
+    return Outcome.TEMPORARY if 400 <= code < 500 else Outcome.PERMANENT
+
+
+def _eight_bit_headers(raw: bytes) -> bool:
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    return any(b >= 0x80 for b in head)
+
+
+def _non_ascii(sender: str, recipients: list[str]) -> str:
+    return ", ".join(a for a in [sender, *recipients] if not a.isascii())

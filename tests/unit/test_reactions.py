@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from mailflow import timing
 from mailflow.config.rules import Sequence, Stage
 from mailflow.engine.reactions import (
-    Delivery,
     EngagementChange,
     MessageChange,
     ReplyFacts,
+    ReportedRecipient,
     Trust,
     distrust_reason,
     is_contact,
@@ -123,9 +123,9 @@ def test_a_genuine_bounce_naming_no_recipient_of_the_message_only_flags(facts):
 
 def test_a_bounce_suppresses_every_failed_recipient_of_the_message_and_no_one_else():
     facts = ReplyFacts(id="8", kind="bounce", sender="mailer-daemon@mx.acme.example", delivery=(
-        Delivery("ann@acme.example", "failed", "5.1.1", "gone"),
-        Delivery("bo@acme.example", "delayed", "4.4.1"),
-        Delivery("ceo@acme.example", "failed", "5.1.1")))
+        ReportedRecipient("ann@acme.example", "failed", "5.1.1", "gone"),
+        ReportedRecipient("bo@acme.example", "delayed", "4.4.1"),
+        ReportedRecipient("ceo@acme.example", "failed", "5.1.1")))
     msg_change, eng_change = react(facts, MSG, stage("stop"), ENG, BOUNCE_OK).changes
     assert eng_change.changes["bounced"] == ["ann@acme.example", "old@acme.example"]
     assert msg_change.changes["note"] == "ann@acme.example: 5.1.1 gone"
