@@ -209,9 +209,11 @@ class Tick:
                 continue  # rendered from the current data and templates
             if state == "retry" and msg.get("sent_at"):
                 continue  # partly delivered: the others must get the very same message
-            if msg.get("edited") and state in ("awaiting_approval", "approved"):
-                if msg.get("rendered_for") != self._render_signature(eng):
-                    self.readdress(msg, eng)  # the words are the consultant's; not the people
+            if msg.get("edited") and state not in ("planned", "blocked"):
+                # the words are the consultant's and stay; the people follow the data
+                if state in ("awaiting_approval", "approved") \
+                        and msg.get("rendered_for") != self._render_signature(eng):
+                    self.readdress(msg, eng)
                 continue
             self.render(msg, eng)
 
