@@ -1,24 +1,42 @@
-"""The clock is a parameter: --now or $MAILFLOW_NOW, else the system clock."""
+"""The clock is a parameter: --now or $MAILFLOW_NOW, else the system clock.
+
+A time written without an offset (`--now 2026-12-30T10:30`) is always read in the project's
+own time zone, whichever way the project was found: the rule lives here, not in the CLI.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from mailflow.errors import ConfigError
 
+ZoneSource = ZoneInfo | Callable[[], ZoneInfo] | None
 
-def resolve_now(value: str | None, zone: ZoneInfo | None = None) -> dt.datetime:
-    """An aware UTC instant from ISO 8601 (a time without offset is in `zone`, else UTC)."""
-    value = value or os.environ.get("MAILFLOW_NOW")
-    if not value:
-        return dt.datetime.now(dt.UTC)
+
+def parse_now(value: str) -> dt.datetime:
+    """An ISO 8601 time as given, naive when it has no offset; ConfigError when unreadable."""
     try:
-        parsed = dt.datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+        return dt.datetime.fromisoformat(value.strip().replace(" ", "T", 1))
     except ValueError:
         raise ConfigError(f"--now / MAILFLOW_NOW: expected an ISO 8601 time like "
                           f"2027-01-05T09:30 or 2027-01-05T14:30Z, got {value!r}") from None
+
+
+def resolve_now(value: str | None, zone: ZoneSource = None) -> dt.datetime:
+    """An aware UTC instant from ISO 8601; a time without offset is in the project's zone.
+
+    `zone` is the project's zone, or a function giving it: it is asked for only when the
+    time has no offset, so a command given `...Z` or no --now never loads the project for it.
+    Without a zone (no project at all) a bare time is UTC.
+    """
+    value = value or os.environ.get("MAILFLOW_NOW")
+    if not value:
+        return dt.datetime.now(dt.UTC)
+    parsed = parse_now(value)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone or dt.UTC)
+        where = zone() if callable(zone) else zone
+        parsed = parsed.replace(tzinfo=where or dt.UTC)
     return parsed.astimezone(dt.UTC)

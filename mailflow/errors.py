@@ -13,6 +13,12 @@ class ConfigError(MailflowError):
     exit_code = 2
 
 
+class NoProjectError(ConfigError):
+    """No project here: no mailflow.toml in the folder given or in any parent folder."""
+
+    exit_code = 66  # EX_NOINPUT: not a broken file, there is no file at all
+
+
 class NotFoundError(MailflowError):
     """An engagement, draft, message or reply id that does not exist."""
 
@@ -53,6 +59,11 @@ class RenderError(MailflowError):
     """A template could not be rendered for an engagement (e.g. a missing variable)."""
 
     exit_code = 7
+
+
+# a command line that cannot be parsed (unknown option, missing argument): click's own
+# UsageError is turned into this code in the CLI, apart from 2 (a bad config file)
+USAGE_EXIT_CODE = 64  # EX_USAGE
 
 
 class RunFailed(MailflowError):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from mailflow.errors import ConfigError
+from mailflow.errors import ConfigError, NoProjectError
 
 CONFIG_NAME = "mailflow.toml"
 STATE_DIR = ".mailflow"
@@ -18,6 +18,7 @@ DEFAULT_CONFIG = """\
 # environment variable) or password_command (a command that prints the password).
 
 time_zone = "{time_zone}"      # default for engagements that do not name their own
+locale = "{locale}"{pad}# dates, money and language (en, fr, de, es) of the emails
 # approver = "dana"            # who approves drafts; defaults to $USER
 
 [sender]
@@ -108,14 +109,14 @@ def find_project(explicit: str | os.PathLike | None = None, cwd: Path | None = N
     if given:
         root = Path(given).expanduser().resolve()
         if not (root / CONFIG_NAME).is_file():
-            raise ConfigError(f"{root}: not a mailflow project (no {CONFIG_NAME}); "
+            raise NoProjectError(f"{root}: not a mailflow project (no {CONFIG_NAME}); "
                               "create one with `mailflow init DIR`")
         return Project(root)
     here = (cwd or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / CONFIG_NAME).is_file():
             return Project(folder)
-    raise ConfigError(f"no {CONFIG_NAME} in {here} or any parent folder; use --project DIR, "
+    raise NoProjectError(f"no {CONFIG_NAME} in {here} or any parent folder; use --project DIR, "
                       "set MAILFLOW_PROJECT, or create one with `mailflow init DIR`")
 
 
@@ -124,17 +125,70 @@ def playbook_dir() -> Path:
     return Path(str(resources.files("mailflow") / "playbook"))
 
 
-def init_project(dest: Path, *, sender_name: str = "Your Name",
-                 sender_email: str = "you@example.com", time_zone: str = "UTC",
+PLACEHOLDER_SENDER = ("Your Name", "you@example.com")
+
+
+def check_identity(sender_name: str, sender_email: str, time_zone: str) -> None:
+    """A ConfigError naming the option when init's name, email or time zone is unusable.
+
+    Checked before anything is written: a mistyped zone would make every later command fail.
+    """
+    from mailflow.config.settings import check_address
+    from mailflow.config.tomlfile import Section
+    from mailflow.timing import load_zone
+    for option, part in (("--name", sender_name), ("--email", sender_email),
+                         ("--time-zone", time_zone)):
+        if not part.strip():
+            raise ConfigError(f"init: {option}: must not be empty")
+        if '"' in part or "\\" in part or not part.isprintable():
+            raise ConfigError(f"init: {option}: {part!r} may not contain quotes, backslashes "
+                              "or line breaks")
+    try:
+        check_address(Section({}, Path("init")), "--email", sender_email)
+    except ConfigError:
+        raise ConfigError(f"init: --email: not a valid email address: {sender_email!r}") from None
+    try:
+        load_zone(time_zone)
+    except ValueError:
+        import difflib
+        from zoneinfo import available_timezones
+        close = difflib.get_close_matches(time_zone, sorted(available_timezones()), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else " (an IANA name like Europe/London)"
+        raise ConfigError(f"init: --time-zone: unknown time zone {time_zone!r}{hint}") from None
+
+
+def _sign_example(path: Path, sender_name: str, sender_email: str) -> None:
+    """Make the consultant the example engagement's offboarding lead (comments kept)."""
+    import tomlkit
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    lead = doc["consultant"]
+    if (lead["name"], lead["email"]) == (sender_name, sender_email):
+        return
+    lead["name"], lead["email"] = sender_name, sender_email
+    for key in ("title", "phone"):  # the playbook's own lead's: not the consultant's
+        if key in lead:
+            del lead[key]
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+
+def init_project(dest: Path, *, sender_name: str = PLACEHOLDER_SENDER[0],
+                 sender_email: str = PLACEHOLDER_SENDER[1], time_zone: str = "UTC",
+                 language: str | None = None, locale: str | None = None,
                  force: bool = False) -> Project:
-    """Create a project folder from the default playbook."""
+    """Create a project folder from the default playbook, signed by the consultant, in a
+    default language and locale."""
+    from mailflow.render.locale import LANGUAGE_LOCALES, language_of, parse_locale
+    try:
+        locale = parse_locale(locale or LANGUAGE_LOCALES.get(language or "en", "en_US"))
+    except ValueError as err:
+        raise ConfigError(f"init: --locale: {err}") from err
+    if language and language_of(locale) != language:
+        raise ConfigError(f"init: --locale {locale} is not in --language {language}")
     dest = dest.expanduser().resolve()
     if (dest / CONFIG_NAME).exists() and not force:
         raise ConfigError(f"{dest / CONFIG_NAME}: already exists (use --force to overwrite "
                           "the playbook files; your state is never touched)")
-    for part in (sender_name, sender_email, time_zone):
-        if '"' in part or "\n" in part or "\\" in part:
-            raise ConfigError(f"init: {part!r} may not contain quotes, backslashes or line breaks")
+    check_identity(sender_name, sender_email, time_zone)
     source = playbook_dir()
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source / "rules", dest / "rules", dirs_exist_ok=True)
@@ -142,9 +196,13 @@ def init_project(dest: Path, *, sender_name: str = "Your Name",
         shutil.copytree(source / "templates" / folder, dest / "templates" / folder,
                         dirs_exist_ok=True)
     (dest / "engagements").mkdir(exist_ok=True)
-    shutil.copy2(source / "engagements" / "example.toml", dest / "engagements" / "example.toml")
+    example = dest / "engagements" / "example.toml"
+    shutil.copy2(source / "engagements" / "example.toml", example)
+    if (sender_name, sender_email) != PLACEHOLDER_SENDER:
+        _sign_example(example, sender_name, sender_email)
     (dest / CONFIG_NAME).write_text(DEFAULT_CONFIG.format(
-        sender_name=sender_name, sender_email=sender_email, time_zone=time_zone),
+        sender_name=sender_name, sender_email=sender_email, time_zone=time_zone,
+        locale=locale, pad=" " * max(1, 13 - len(locale))),
         encoding="utf-8")
     state = dest / STATE_DIR
     state.mkdir(mode=0o700, exist_ok=True)

@@ -5,23 +5,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from functools import cached_property
 from typing import Any
 
 import click
 
 from mailflow import __version__
-from mailflow.errors import MailflowError
+from mailflow.errors import USAGE_EXIT_CODE, MailflowError
 from mailflow.project import Project, find_project
 
 
 class App:
     """What every command shares: the project, its loaded config, the store and the clock."""
 
-    def __init__(self, project_dir: str | None, now: str | None, verbose: int) -> None:
+    def __init__(self, project_dir: str | None, now: str | None, verbose: int,
+                 quiet: bool = False) -> None:
         self.project_dir = project_dir
         self.now_text = now
-        self.verbose = verbose
+        self.verbose = 0 if quiet else verbose
+        self.quiet = quiet
 
     @cached_property
     def project(self) -> Project:
@@ -42,12 +45,9 @@ class App:
 
     @cached_property
     def now(self) -> dt.datetime:
-        """--now, $MAILFLOW_NOW or the system clock (UTC)."""
+        """--now, $MAILFLOW_NOW or the system clock (UTC); a bare time is in the project's zone."""
         from mailflow.clock import resolve_now
-        zone = None
-        if (self.now_text or os.environ.get("MAILFLOW_NOW")) and self.project_dir is not None:
-            zone = self.loaded.zone
-        return resolve_now(self.now_text, zone)
+        return resolve_now(self.now_text, lambda: self.loaded.zone)
 
     @property
     def user(self) -> str:
@@ -84,8 +84,64 @@ class Failure(click.ClickException):
         click.echo(f"mailflow: {self.message}", err=True)
 
 
+# options of the `mailflow` group that people type after the subcommand too
+# (`mailflow run --dry-run -v`): they are moved in front of it before click parses
+_GLOBAL_VALUE = ("--project", "--now")
+_GLOBAL_FLAG = re.compile(r"^(-[vq]+|--verbose|--quiet)$")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """The command line with the global options in front of the subcommand.
+
+    `--project`, `--now`, `-v`/`-q` may stand anywhere before a `--`; a `--json` given
+    before the subcommand goes after it, where the listing commands take it.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    as_json = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_VALUE:
+            take = 1 if "=" in arg else 2
+            front += args[i:i + take]
+            i += take
+            continue
+        if _GLOBAL_FLAG.match(arg):
+            front.append(arg)
+        elif arg == "--json" and not any(not a.startswith("-") for a in rest):
+            as_json = True  # before the subcommand: moved after it
+        else:
+            rest.append(arg)
+        i += 1
+    if as_json:
+        cut = rest.index("--") if "--" in rest else len(rest)
+        rest.insert(cut, "--json")
+    return front + rest
+
+
+def _as_usage(err: click.UsageError) -> click.UsageError:
+    # a typo on the command line is not a broken config file (both were 2): sysexits' 64
+    err.exit_code = USAGE_EXIT_CODE
+    return err
+
+
 class MailflowGroup(click.Group):
     """The one place where errors turn into messages and exit codes."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        """Parse the command line, global options anywhere; usage errors exit 64."""
+        if parent is None:
+            args = hoist_global_options(list(args))
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as err:
+            raise _as_usage(err) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; a MailflowError becomes a Failure, Ctrl-C exit 130."""
@@ -93,6 +149,8 @@ class MailflowGroup(click.Group):
             return super().invoke(ctx)
         except MailflowError as err:
             raise Failure(err) from None
+        except click.UsageError as err:
+            raise _as_usage(err) from None
         except KeyboardInterrupt:
             click.echo("mailflow: interrupted", err=True)
             ctx.exit(130)
@@ -107,9 +165,11 @@ class MailflowGroup(click.Group):
               help="Pretend it is this time (e.g. 2027-01-05T09:30, in the project's zone "
                    "unless an offset is given). Also $MAILFLOW_NOW.")
 @click.option("-v", "--verbose", count=True, help="Say more (a summary line even under cron).")
+@click.option("-q", "--quiet", is_flag=True, help="Say only what needs you (errors, prompts).")
 @click.version_option(__version__, "--version", prog_name="mailflow")
 @click.pass_context
-def cli(ctx: click.Context, project_dir: str | None, now: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, project_dir: str | None, now: str | None, verbose: int,
+        quiet: bool) -> None:
     """Run the emails of a client offboarding: plan, draft, approve, send, track replies.
 
     \b
@@ -120,5 +180,45 @@ def cli(ctx: click.Context, project_dir: str | None, now: str | None, verbose: i
       mailflow run                 # what cron runs every few minutes
       mailflow drafts              # drafts waiting for your approval
       mailflow status              # every engagement at a glance
+
+    The options above go before or after the command: `mailflow run --dry-run -v` and
+    `mailflow -v run --dry-run` are the same. NO_COLOR turns off bold and colour.
     """
-    ctx.obj = App(project_dir, now, verbose)
+    if os.environ.get("NO_COLOR"):
+        ctx.color = False  # https://no-color.org: no styling at all, bold included
+    ctx.obj = App(project_dir, now, verbose, quiet)
+
+
+# -- shell completion of ids (engagements, drafts, replies) --------------------------------
+
+def _state_for_completion(ctx: click.Context):  # noqa: ANN202
+    from mailflow.store import Store
+    try:
+        project = find_project(ctx.find_root().params.get("project_dir"))
+        return Store(project.state_dir).load()
+    except MailflowError:
+        return None  # no project here: nothing to offer, and completion must never fail
+
+
+def complete_engagement(ctx: click.Context, param: click.Parameter, incomplete: str
+                        ) -> list[str]:
+    """Engagement ids starting with what was typed."""
+    state = _state_for_completion(ctx)
+    return sorted(e for e in (state.engagements if state else {}) if e.startswith(incomplete))
+
+
+def complete_message(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Draft and message keys starting with what was typed (drafts waiting for you first)."""
+    state = _state_for_completion(ctx)
+    if state is None:
+        return []
+    keys = [k for k in state.messages if k.startswith(incomplete)]
+    waiting = [k for k in keys if state.messages[k]["state"] in ("awaiting_approval",
+                                                                 "in_doubt", "blocked")]
+    return sorted(waiting) + sorted(set(keys) - set(waiting))
+
+
+def complete_reply(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Reply ids starting with what was typed."""
+    state = _state_for_completion(ctx)
+    return sorted(r for r in (state.replies if state else {}) if r.startswith(incomplete))

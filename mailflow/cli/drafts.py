@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import webbrowser
 from pathlib import Path
 
 import click
 
-from mailflow.cli.app import App, cli, echo_json, json_option, pass_app
+from mailflow.cli.app import (
+    App,
+    cli,
+    complete_engagement,
+    complete_message,
+    complete_reply,
+    echo_json,
+    json_option,
+    pass_app,
+)
+from mailflow.cli.run import fail_on_problems
 from mailflow.desk import views
-
-REVIEW = ("awaiting_approval", "in_doubt", "blocked")
 
 
 @cli.group(invoke_without_command=True)
@@ -31,28 +37,29 @@ def drafts(ctx: click.Context, as_json: bool, all_states: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     app: App = ctx.obj
-    state = app.store.load()
-    wanted = REVIEW + (("approved", "planned", "retry") if all_states else ())
-    msgs = sorted((m for m in state.messages.values() if m["state"] in wanted),
-                  key=lambda m: (m.get("due") or "", m["key"]))
-    from mailflow.engine.sendtime import send_time_for
-    rows = [views.message_row(m, state.engagements[m["engagement"]]["time_zone"],
-                              send_time_for(app.loaded, state, m, app.now)) for m in msgs]
+    from mailflow.desk.drafts import draft_rows
+    from mailflow.desk.tables import Column
+    errors: dict[str, str] = {}
+    rows = draft_rows(app.store.load(), app.loaded, app.now, all_states, errors)
+    for eid, error in errors.items():  # never hidden: the rows of it show stored times
+        click.echo(f"mailflow: engagement {eid}: {error}", err=True)
     if as_json:
         echo_json(rows)
         return
     if not rows:
         click.echo("No drafts wait for you.")
         return
-    views.echo_table(["id", "engagement", "stage", "to", "due (local)", "waits for"],
-                     [[r["id"], r["engagement"], r["stage"] + (f" +{r['step']}" if r["step"]
-                                                               else ""),
-                       ", ".join(r["to"]), r["due_local"], r["why"] or r["state"]]
-                      for r in rows])
+    columns = [Column("id", keep=True), Column("engagement", rank=9, min_width=10),
+               Column("stage", rank=6, min_width=10), Column("subject", rank=5, min_width=16),
+               Column("to", rank=7, min_width=12), Column("due (local)", rank=2, min_width=20),
+               Column("waits for", rank=3, min_width=9)]
+    views.echo_table(columns, [[r["id"], r["engagement"], r["stage"] + (
+        f" +{r['step']}" if r["step"] else ""), r["subject"] or "", ", ".join(r["to"]),
+        r["due_local"], r["why"] or r["state"]] for r in rows])
 
 
 @drafts.command("show")
-@click.argument("ref", metavar="ID")
+@click.argument("ref", metavar="ID", shell_complete=complete_message)
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the final (inlined) HTML to this file.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the HTML in your browser.")
@@ -92,20 +99,19 @@ def drafts_show(app: App, ref: str, html_file: Path | None, open_browser: bool) 
     click.echo()
     click.echo(text)
     if html_file or open_browser:
-        if html_file is None:
-            fd, name = tempfile.mkstemp(prefix="mailflow-", suffix=".html")
-            os.close(fd)
-            html_file = Path(name)
-        path = html_file
-        path.write_text(html, encoding="utf-8")
+        from mailflow.desk.drafts import preview_path, write_html
+        # --open alone writes one preview per draft inside the project (overwritten each
+        # time), never a temporary file left behind in /tmp
+        path = write_html(html_file or preview_path(app.store, msg["key"]), html)
         click.echo(f"\n(HTML written to {path})", err=True)
         if open_browser:
             webbrowser.open(path.resolve().as_uri())
 
 
 @drafts.command("approve")
-@click.argument("refs", metavar="[ID]...", nargs=-1)
-@click.option("--engagement", "eid", metavar="ID", help="Every draft of this engagement.")
+@click.argument("refs", metavar="[ID]...", nargs=-1, shell_complete=complete_message)
+@click.option("--engagement", "eid", metavar="ID", help="Every draft of this engagement.",
+              shell_complete=complete_engagement)
 @click.option("--all", "approve_all", is_flag=True, help="Every draft awaiting approval.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_app
@@ -153,7 +159,7 @@ def drafts_approve(app: App, refs: tuple[str, ...], eid: str | None, approve_all
 
 
 @drafts.command("reject")
-@click.argument("ref", metavar="ID")
+@click.argument("ref", metavar="ID", shell_complete=complete_message)
 @click.option("--reason", required=True, help="Why (kept in the record).")
 @pass_app
 def drafts_reject(app: App, ref: str, reason: str) -> None:
@@ -172,7 +178,7 @@ def drafts_reject(app: App, ref: str, reason: str) -> None:
 
 
 @drafts.command("resolve")
-@click.argument("ref", metavar="ID")
+@click.argument("ref", metavar="ID", shell_complete=complete_message)
 @click.option("--sent", "outcome", flag_value="sent", help="It did go out: record it as sent.")
 @click.option("--resend", "outcome", flag_value="resend", help="It did not: send it again.")
 @pass_app
@@ -195,47 +201,8 @@ def drafts_resolve(app: App, ref: str, outcome: str | None) -> None:
     click.echo(f"{msg['key']}: {'recorded as sent' if outcome == 'sent' else 'will be resent'}")
 
 
-TEXT_MARK = "=" * 20 + " text part (plain text) " + "=" * 20
-HTML_MARK = "=" * 20 + " HTML part (what most mail programs show) " + "=" * 20
-_EDIT_HELP = """\
-# Edit the subject, the text part and/or the HTML part of this draft, save and quit.
-# Keep the two ==== lines. Lines starting with # up here are ignored.
-"""
-
-
-def edit_document(subject: str, text: str, html: str, parts: tuple[str, ...]) -> str:
-    """The file the consultant edits: subject, then the chosen parts under marker lines."""
-    doc = f"{_EDIT_HELP}Subject: {subject}\n\n"
-    if "text" in parts:
-        doc += f"{TEXT_MARK}\n{text.rstrip()}\n\n"
-    if "html" in parts:
-        doc += f"{HTML_MARK}\n{html.rstrip()}\n"
-    return doc
-
-
-def parse_edit(doc: str, parts: tuple[str, ...]) -> tuple[str, str | None, str | None]:
-    """(subject, text or None, html or None) from an edited document."""
-    from mailflow.errors import ConfigError
-    head, text, html = doc, None, None
-    if "html" in parts:
-        head, sep, html = head.partition(HTML_MARK)
-        if not sep:
-            raise ConfigError("drafts edit: the HTML marker line was removed; nothing was saved")
-        html = html.strip("\n") + "\n"
-    if "text" in parts:
-        head, sep, text = head.partition(TEXT_MARK)
-        if not sep:
-            raise ConfigError("drafts edit: the text marker line was removed; nothing was saved")
-        text = text.strip("\n") + "\n"
-    lines = [line for line in head.splitlines() if line.strip() and not line.startswith("#")]
-    if len(lines) != 1 or not lines[0].startswith("Subject:"):
-        raise ConfigError("drafts edit: expected one 'Subject: ...' line before the parts; "
-                          "nothing was saved")
-    return lines[0].removeprefix("Subject:").strip(), text, html
-
-
 @drafts.command("edit")
-@click.argument("ref", metavar="ID")
+@click.argument("ref", metavar="ID", shell_complete=complete_message)
 @click.option("--part", type=click.Choice(["both", "text", "html"]), default="both",
               show_default=True, help="Which body to edit alongside the subject.")
 @pass_app
@@ -248,63 +215,29 @@ def drafts_edit(app: App, ref: str, part: str) -> None:
 
     \b
     Example:
-      EDITOR=nano mailflow drafts edit northwind-2026/support_offer
-      mailflow drafts edit northwind-2026/support_offer --part text
+      EDITOR=nano mailflow drafts edit northwind-2026/timeline_notice
+      mailflow drafts edit northwind-2026/timeline_notice --part text
     """
-    from mailflow.desk.actions import apply_edit, find_message
-    from mailflow.errors import StateError
-    from mailflow.render.compose import build_message
-    parts = ("text", "html") if part == "both" else (part,)
-    state = app.store.load()
-    before = find_message(state, ref)
-    if not before.get("subject"):
-        raise StateError(f"{before['key']} has not been drafted yet (see `mailflow plan`)")
-    if before["state"] not in ("awaiting_approval", "approved", "blocked"):
-        raise StateError(f"{before['key']} is {before['state'].replace('_', ' ')}; only unsent "
-                         "drafts can be edited")
-    # the editor runs without the lock: cron goes on meanwhile, and we check below that the
-    # draft did not change under us
-    before_html, before_text = app.store.body(before["body"])
-    original = edit_document(before["subject"], before_text, before_html, parts)
-    edited = click.edit(original, extension=".html" if part == "html" else ".txt",
+    from mailflow.desk.editing import begin_edit, save_edit
+    session = begin_edit(app.store, ref, part)
+    # the editor runs without the lock: cron goes on meanwhile; save_edit checks the draft
+    # did not change under us
+    edited = click.edit(session.document, extension=".html" if part == "html" else ".txt",
                         require_save=True)
-    if edited is None or edited == original:
+    notes = save_edit(app.store, app.loaded, session, edited, app.user, app.now)
+    if not notes:
         click.echo("no change")
         return
-    subject, text, html = parse_edit(edited, parts)
-    if text is None or text.strip() == before_text.strip():
-        text = before_text
-    if html is None or html.strip() == before_html.strip():
-        html = before_html
-    else:
-        from mailflow.render.templates import inline_css
-        html = inline_css(html)
-    if (subject, text, html) == (before["subject"], before_text, before_html):
-        click.echo("no change")
-        return
-    sender = app.loaded.config.sender
-    build_message(subject=subject, html=html, text=text,
-                  sender={"name": sender.name, "email": sender.email}, to=before["to"],
-                  cc=before.get("cc") or [], message_id="<edit@mailflow>", date=app.now,
-                  where=before["key"])
-    with app.store.writer() as w:
-        msg = w.state.messages[before["key"]]
-        if any(msg.get(k) != before.get(k) for k in ("state", "subject", "body")):
-            raise StateError(f"{msg['key']} changed while you were editing (now "
-                             f"{msg['state'].replace('_', ' ')}); nothing was saved, edit again")
-        apply_edit(w, msg, subject, html, text, app.user, app.now)
-        w.save()
-    if text != before_text and html == before_html:
-        click.echo("note: only the text part changed; the HTML part (what most mail programs "
-                   "show) is as before", err=True)
-    elif html != before_html and text == before_text:
-        click.echo("note: only the HTML part changed; the text part is as before", err=True)
-    click.echo(f"edited {msg['key']}; approve it when ready: mailflow drafts approve {msg['key']}")
+    for note in notes[1:]:
+        click.echo(f"note: {note}", err=True)
+    key = session.before["key"]
+    click.echo(f"edited {key}; approve it when ready: mailflow drafts approve {key}")
 
 
 @cli.group(invoke_without_command=True)
 @click.option("--needs-action", is_flag=True, help="Only replies that need you.")
-@click.option("--engagement", "eid", metavar="ID", help="Only this engagement.")
+@click.option("--engagement", "eid", metavar="ID", help="Only this engagement.",
+              shell_complete=complete_engagement)
 @click.option("--all-kinds", is_flag=True, help="Include auto-replies and bounces.")
 @json_option
 @click.pass_context
@@ -315,36 +248,64 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
     \b
     Example:
       mailflow replies --needs-action
-      mailflow replies show 3
+      mailflow replies show 1
     """
     if ctx.invoked_subcommand is not None:
         return
     app: App = ctx.obj
+    from mailflow.desk.drafts import reply_rows
+    from mailflow.desk.tables import Column
     state = app.store.load()
-    rows = sorted(state.replies.values(), key=lambda r: r.get("received_at") or "", reverse=True)
-    rows = [r for r in rows if (not eid or r.get("engagement") == eid)
-            and (not needs_action or (r.get("needs_action") and not r.get("handled")))
-            and (all_kinds or needs_action or eid or r.get("kind") in ("human", "unsubscribe")
-                 or not r.get("trusted", True))]  # a flagged bounce is shown until accepted
-    out = [dict(r) for r in rows]
+    if eid:
+        from mailflow.desk.actions import find_engagement
+        find_engagement(state, eid)  # an unknown id is exit 3, not "No replies."
+    rows = reply_rows(state, needs_action=needs_action, eid=eid, all_kinds=all_kinds,
+                      default_zone=app.loaded.config.time_zone)
     if as_json:
-        echo_json(out)
+        echo_json(rows)
         return
     if not rows:
         click.echo("No replies." if not needs_action else "No replies need you.")
         return
-    views.echo_table(["id", "received", "from", "engagement", "stage", "kind", "intent", "says"],
-                     [[r["id"], (r.get("received_at") or "")[:16], r.get("from"),
-                       r.get("engagement"), r.get("stage"),
-                       r.get("kind") + (" !" if r.get("needs_action") and not r.get("handled")
-                                        else "") + ("" if r.get("trusted", True)
-                                                    else " (flagged)"),
-                       views.intent_cell(r.get("intent")),
-                       " ".join((r.get("text") or "").split())[:50]] for r in rows])
+    columns = [Column("id", keep=True), Column("received (local)", rank=3, min_width=16),
+               Column("from", rank=4, min_width=12), Column("engagement", rank=6, min_width=10),
+               Column("stage", rank=7, min_width=10), Column("kind", rank=2, min_width=6),
+               Column("intent", rank=4, min_width=8), Column("says", rank=5, min_width=12)]
+    views.echo_table(columns, [[r["id"], r["received_local"], r.get("from"),
+                                r.get("engagement"), r.get("stage"),
+                                r.get("kind") + (" !" if r["needs_action"] else "")
+                                + ("" if r.get("trusted", True) else " (flagged)"),
+                                views.intent_cell(r.get("intent")),
+                                views.one_line(r.get("text") or "")[:50]] for r in rows])
+
+
+@replies.command("add")
+@click.argument("ref", metavar="ID", shell_complete=complete_message)
+@click.argument("eml", metavar="FILE.eml", type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def replies_add(app: App, ref: str, eml: Path) -> None:
+    """Record a reply yourself (saved as .eml from your mail program), when IMAP is not set up.
+
+    ID is the message it answers. It is kept, classified and acted on exactly like a
+    polled reply (a human reply stops the stage's reminders, and so on).
+
+    \b
+    Example:
+      mailflow replies add northwind-2026/timeline_notice reply.eml
+    """
+    from mailflow.desk.polling import record_reply_file
+    report = record_reply_file(app.loaded, app.store, app.now, ref, eml)
+    state = app.store.load()
+    newest = max(state.replies.values(), key=lambda r: int(r["id"]) if r["id"].isdigit() else 0)
+    click.echo(f"recorded reply {newest['id']} ({newest.get('kind')}) to {newest['message']}: "
+               f"mailflow replies show {newest['id']}")
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    fail_on_problems(report)
 
 
 @replies.command("show")
-@click.argument("rid", metavar="ID")
+@click.argument("rid", metavar="ID", shell_complete=complete_reply)
 @click.option("--done", is_flag=True, help="Mark it handled (it no longer needs you).")
 @pass_app
 def replies_show(app: App, rid: str, done: bool) -> None:
@@ -352,7 +313,7 @@ def replies_show(app: App, rid: str, done: bool) -> None:
 
     \b
     Example:
-      mailflow replies show 3 --done
+      mailflow replies show 1 --done
     """
     from mailflow.errors import NotFoundError
     state = app.store.load()
@@ -382,11 +343,9 @@ def replies_show(app: App, rid: str, done: bool) -> None:
     click.echo()
     click.echo(r.get("text") or "(no text)")
     if done:
-        from mailflow.store import now_iso
+        from mailflow.desk.actions import mark_reply_handled
         with app.store.writer() as w:
-            w.record("reply.handled", at=app.now, engagement=r.get("engagement"),
-                     replies={"key": rid, "set": {"handled": now_iso(app.now),
-                                                  "handled_by": app.user}})
+            mark_reply_handled(w, rid, app.user, app.now)
             w.save()
         click.echo(f"\nmarked {rid} handled", err=True)
 

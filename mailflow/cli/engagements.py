@@ -1,4 +1,4 @@
-"""`mailflow engagement ...`: add, list, show, set, pause, resume, cancel."""
+"""`mailflow engagement ...`: add, list, show, set, add-item, remove-item, status changes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mailflow.cli.app import App, cli, echo_json, json_option, pass_app
+from mailflow.cli.app import App, cli, complete_engagement, echo_json, json_option, pass_app
 from mailflow.desk import views
 
 
@@ -16,9 +16,9 @@ def engagement() -> None:
 
     \b
     Example:
-      mailflow engagement add engagements/acme.toml
-      mailflow engagement set acme-2026 contract_end=2027-01-15
-      mailflow engagement pause acme-2026
+      mailflow engagement add engagements/example.toml
+      mailflow engagement set northwind-2026 contract_end=2027-02-05
+      mailflow engagement pause northwind-2026
     """
 
 
@@ -33,7 +33,7 @@ def engagement_add(app: App, files: tuple[Path, ...], replace: bool) -> None:
 
     \b
     Example:
-      mailflow engagement add engagements/northwind.toml
+      mailflow engagement add engagements/example.toml
     """
     from mailflow.desk.actions import add_engagement
     with app.store.writer() as w:
@@ -44,6 +44,8 @@ def engagement_add(app: App, files: tuple[Path, ...], replace: bool) -> None:
     for record in added:
         click.echo(f"{'updated' if replace else 'added'} {record['id']} ({record['client']}, "
                    f"contract ends {record['dates']['contract_end']})")
+        if replace:  # say what changed: a replace never reverts anything silently
+            click.echo(f"  changed: {', '.join(record['changed']) or 'nothing'}")
 
 
 @engagement.command("list")
@@ -56,9 +58,11 @@ def engagement_list(app: App, as_json: bool) -> None:
     Example:
       mailflow engagement list --json
     """
+    from mailflow.desk.tables import natural_key
     state = app.store.load()
-    rows = [views.engagement_row(e) for e in sorted(state.engagements.values(),
-                                                     key=lambda e: e["dates"]["contract_end"])]
+    rows = [views.engagement_row(e) for e in sorted(
+        state.engagements.values(), key=lambda e: (e["dates"]["contract_end"],
+                                                   natural_key(e["id"])))]
     if as_json:
         echo_json(rows)
         return
@@ -66,12 +70,13 @@ def engagement_list(app: App, as_json: bool) -> None:
         click.echo("no engagements yet: mailflow engagement add FILE.toml")
         return
     views.echo_table(["id", "client", "status", "contract end", "zone"],
-                     [[r["id"], r["client"], r["status"], r["contract_end"], r["time_zone"]]
-                      for r in rows])
+                     [[r["id"], r["client"], r["status"] + (
+                         " (archived)" if state.engagements[r["id"]].get("archived") else ""),
+                       r["contract_end"], r["time_zone"]] for r in rows])
 
 
 @engagement.command("show")
-@click.argument("eid", metavar="ID")
+@click.argument("eid", metavar="ID", shell_complete=complete_engagement)
 @json_option
 @pass_app
 def engagement_show(app: App, eid: str, as_json: bool) -> None:
@@ -84,59 +89,152 @@ def engagement_show(app: App, eid: str, as_json: bool) -> None:
     from mailflow.desk.actions import find_engagement
     state = app.store.load()
     record = find_engagement(state, eid)
+    plan = views.preview(state, app.loaded, app.now, [eid])
     if as_json:
-        echo_json({k: v for k, v in record.items() if k not in ("planned", "rev")})
+        echo_json({**{k: v for k, v in record.items() if k not in ("planned", "rev")},
+                   "messages": views.message_rows(state, record, plan),
+                   "error": plan.errors.get(eid)})
         return
-    click.echo(views.engagement_text(record, state, app.loaded))
+    click.echo(views.engagement_text(record, state, app.loaded, plan))
+    if eid in plan.errors:
+        click.echo(f"mailflow: engagement {eid}: {plan.errors[eid]}", err=True)
 
 
 @engagement.command("set")
-@click.argument("eid", metavar="ID")
+@click.argument("eid", metavar="ID", shell_complete=complete_engagement)
 @click.argument("assignments", metavar="KEY=VALUE...", nargs=-1, required=True)
 @pass_app
 def engagement_set(app: App, eid: str, assignments: tuple[str, ...]) -> None:
-    """Change fields; every unsent message is re-planned at once.
+    """Change fields in the engagement's file (comments kept); unsent emails are re-planned.
 
-    Dates are named plainly (contract_end, start, or any custom date) or as dates.NAME;
-    other fields by their dotted path (client, links.feedback_form, support_offer).
+    The engagement file stays the one home of the data: it is edited in place and read
+    again, and the change is journaled. Dates are named plainly (contract_end, start) or
+    as dates.NAME; other fields by their dotted path (client, links.feedback_form); list
+    items by their index from 0 (invoices.0.status=paid). Quote a value to keep it text.
 
     \b
     Example:
       mailflow engagement set northwind-2026 contract_end=2027-02-12
+      mailflow engagement set northwind-2026 invoices.0.status=paid
     """
     from mailflow.desk.actions import set_engagement_fields
     with app.store.writer() as w:
         set_engagement_fields(w, app.loaded, eid, list(assignments), app.now)
-        replan(app, w)
+        _replan(app, w)
         w.save()
     click.echo(f"updated {eid}; new timeline: mailflow plan {eid}")
 
 
-def replan(app: App, w) -> None:  # noqa: ANN001
-    """Bring every engagement's unsent messages in line with its data and status, now."""
-    from mailflow.engine.tick import Tick
-    tick = Tick(app.loaded, w, app.now)
-    tick.plan()
-    tick.draft()
-    for line in tick.report.withdrawn + tick.report.problems:
+LIST_NAMES = click.Choice(["deliverables", "shared_access", "invoices", "checklist"])
+
+
+@engagement.command("add-item")
+@click.argument("eid", metavar="ID", shell_complete=complete_engagement)
+@click.argument("list_name", metavar="LIST", type=LIST_NAMES)
+@click.argument("fields", metavar="FIELD=VALUE...", nargs=-1, required=True)
+@pass_app
+def engagement_add_item(app: App, eid: str, list_name: str, fields: tuple[str, ...]) -> None:
+    """Add an item to a list of the engagement (deliverables, shared_access, invoices, checklist).
+
+    \b
+    Example:
+      mailflow engagement add-item northwind-2026 invoices number=WC-2027-007 amount=950 \\
+          currency=USD due=2027-02-15 status=outstanding
+    """
+    from mailflow.desk.engagement_files import add_item_to_document, edit_file
+    added: list[int] = []
+    with app.store.writer() as w:
+        edit_file(w, app.loaded, eid,
+                  lambda doc: added.append(add_item_to_document(doc, list_name, list(fields))),
+                  app.now, [f"{list_name}+", *fields])
+        _replan(app, w)
+        w.save()
+    click.echo(f"added {list_name}.{added[0]} to {eid}")
+
+
+@engagement.command("remove-item")
+@click.argument("eid", metavar="ID", shell_complete=complete_engagement)
+@click.argument("list_name", metavar="LIST", type=LIST_NAMES)
+@click.argument("index", metavar="INDEX", type=click.IntRange(0))
+@pass_app
+def engagement_remove_item(app: App, eid: str, list_name: str, index: int) -> None:
+    """Remove an item, by its index from 0, from a list of the engagement.
+
+    `mailflow engagement show ID` lists the items in order.
+
+    \b
+    Example:
+      mailflow engagement remove-item northwind-2026 shared_access 2
+    """
+    from mailflow.desk.engagement_files import edit_file, remove_item_from_document
+    removed: list[dict] = []
+    with app.store.writer() as w:
+        edit_file(w, app.loaded, eid,
+                  lambda doc: removed.append(remove_item_from_document(doc, list_name, index)),
+                  app.now, [f"{list_name}-{index}"])
+        _replan(app, w)
+        w.save()
+    first = next(iter(removed[0].values()), "")
+    click.echo(f"removed {list_name}.{index} ({first}) from {eid}")
+
+
+def _replan(app: App, w) -> None:  # noqa: ANN001
+    from mailflow.desk.actions import replan
+    for line in replan(w, app.loaded, app.now):
         click.echo(f"mailflow: {line}", err=True)
 
 
-def _status_command(name: str, status: str, verb: str) -> None:
-    @engagement.command(name, help=f"{verb} an engagement.\n\n\b\nExample:\n  mailflow engagement "
-                                   f"{name} northwind-2026")
-    @click.argument("eid", metavar="ID")
+def _status_command(name: str, status: str, verb: str, confirm: str | None = None) -> None:
+    example = f"\n\n\b\nExample:\n  mailflow engagement {name} northwind-2026"
+    if confirm:
+        example += f"\n  mailflow engagement {name} northwind-2026 -y"
+
+    @engagement.command(name, help=f"{verb}.{example}")
+    @click.argument("eid", metavar="ID", shell_complete=complete_engagement)
+    @click.option("-y", "--yes", is_flag=True, hidden=confirm is None,
+                  help="Do not ask for confirmation.")
     @pass_app
-    def command(app: App, eid: str) -> None:
-        from mailflow.desk.actions import set_status
+    def command(app: App, eid: str, yes: bool) -> None:
+        from mailflow.desk.actions import find_engagement, set_status
+        if confirm and not yes:
+            find_engagement(app.store.load(), eid)
+            click.confirm(confirm.format(eid=eid), abort=True)
         with app.store.writer() as w:
             set_status(w, eid, status, app.now)
-            replan(app, w)
+            _replan(app, w)
             w.save()
         click.echo(f"{eid} is now {status}")
 
 
-_status_command("pause", "paused", "Pause (nothing is sent until you resume)")
-_status_command("resume", "active", "Resume (re-plans every unsent message)")
-_status_command("cancel", "cancelled", "Cancel (every unsent message is cancelled)")
-_status_command("complete", "completed", "Mark as completed (unsent messages are cancelled)")
+_status_command("pause", "paused", "Pause an engagement (nothing is sent until you resume)")
+_status_command("resume", "active", "Resume an engagement (re-plans every unsent message)")
+_status_command("cancel", "cancelled",
+                "Cancel an engagement: every unsent message is cancelled, and that is final",
+                "Cancel {eid}? Its unsent emails are cancelled and cannot be brought back")
+_status_command("complete", "completed",
+                "Mark an engagement completed (unsent messages are cancelled)")
+
+
+@engagement.command("archive")
+@click.argument("eid", metavar="ID", shell_complete=complete_engagement)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def engagement_archive(app: App, eid: str, yes: bool) -> None:
+    """Put an engagement away: out of status, plan, drafts and every run.
+
+    One still active or paused is cancelled first (you are asked). `mailflow status
+    --all-archived` shows archived engagements; their history stays in `mailflow log`.
+
+    \b
+    Example:
+      mailflow engagement archive northwind-2026 -y
+    """
+    from mailflow.desk.actions import archive, find_engagement
+    record = find_engagement(app.store.load(), eid)
+    if not yes and record["status"] in ("active", "paused") and not record.get("archived"):
+        click.confirm(f"{eid} is {record['status']}: archiving cancels its unsent emails. "
+                      "Archive it?", abort=True)
+    with app.store.writer() as w:
+        archive(w, eid, app.now)
+        w.save()
+    click.echo(f"archived {eid}")

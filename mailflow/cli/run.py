@@ -22,18 +22,35 @@ from mailflow.errors import RunFailed
               help="The address the emails come from.")
 @click.option("--time-zone", default="UTC", show_default=True,
               help="Default IANA time zone for engagements (e.g. Europe/London).")
+@click.option("--language", type=click.Choice(["en", "fr", "de", "es"]), default=None,
+              help="The playbook's default language (en_US, fr_FR, de_DE, es_ES conventions).")
+@click.option("--locale", "locale", default=None,
+              help="Default locale for engagements (e.g. en_GB, fr_CA); implies its language.")
 @click.option("--force", is_flag=True, help="Overwrite the playbook files of an existing project.")
 def init(directory: Path, sender_name: str, sender_email: str, time_zone: str,
-         force: bool) -> None:
+         language: str | None, locale: str | None, force: bool) -> None:
     """Create a project: mailflow.toml, rules/, templates/emails/, engagements/example.toml.
+
+    The name, address and time zone are checked first; you become the offboarding lead
+    who signs the example engagement.
 
     \b
     Example:
-      mailflow init ~/offboardings --name "Dana Whitfield" --email dana@whitfield.example
+      mailflow init ~/offboardings --name "Dana Whitfield" --email dana@whitfield.example \\
+          --time-zone America/New_York
+      mailflow init ~/clients-fr --language fr --time-zone Europe/Paris
     """
-    from mailflow.project import init_project
+    from mailflow.errors import ConfigError
+    from mailflow.project import PLACEHOLDER_SENDER, check_identity, init_project
+    try:
+        check_identity(sender_name, sender_email, time_zone)
+    except ConfigError as err:  # a mistyped option: a usage error, before anything is written
+        raise click.UsageError(str(err).removeprefix("init: ")) from None
     project = init_project(directory, sender_name=sender_name, sender_email=sender_email,
-                           time_zone=time_zone, force=force)
+                           time_zone=time_zone, language=language, locale=locale, force=force)
+    if (sender_name, sender_email) == PLACEHOLDER_SENDER:
+        click.echo("note: no --name/--email given: set [sender] in mailflow.toml before "
+                   "sending (`mailflow check` reminds you)", err=True)
     click.echo(f"created {project.root}\n"
                f"next: edit {project.config_path.name}, then\n"
                f"  cd {shlex.quote(str(project.root))}\n"
@@ -58,7 +75,8 @@ def run(app: App, dry_run: bool) -> None:
     """
     from mailflow.desk.run import run_tick
     progress = None
-    if sys.stderr.isatty() and not dry_run:  # under cron (no TTY): no bar, only errors
+    # under cron (no TTY): no bar, only errors
+    if sys.stderr.isatty() and not dry_run and not app.quiet:
         def progress(total: int):  # noqa: ANN202
             return click.progressbar(length=total, label="sending", file=sys.stderr)
     report = run_tick(app.loaded, app.store, app.now, dry_run=dry_run, progress=progress)
@@ -70,7 +88,7 @@ def run(app: App, dry_run: bool) -> None:
             click.echo(f"would draft {key}")
         if not report.would_send and not report.drafted:
             click.echo("nothing is due")
-    elif app.verbose or interactive:
+    elif (app.verbose or interactive) and not app.quiet:
         summary = (f"sent {len(report.sent)}, drafted {len(report.drafted)}, "
                    f"awaiting approval {len(report.held)}, retrying {len(report.retrying)}, "
                    f"replies {report.replies}, waiting for window/limit {report.deferred}")
@@ -79,7 +97,7 @@ def run(app: App, dry_run: bool) -> None:
         if app.verbose > 1:
             for key in report.sent:
                 click.echo(f"  sent {key}")
-    for note in report.notes if (app.verbose or interactive) else []:
+    for note in report.notes if (app.verbose or interactive) and not app.quiet else []:
         click.echo(f"note: {note}", err=True)
     for line in report.retrying if not (app.verbose or interactive) else []:
         click.echo(f"mailflow: {line}: temporarily refused, will retry", err=True)
@@ -87,14 +105,18 @@ def run(app: App, dry_run: bool) -> None:
 
 
 def fail_on_problems(report) -> None:  # noqa: ANN001 - a runner.TickReport
-    """Each problem, and each thing that newly needs you, as one line on stderr, then exit 1
-    (cron mails it); nothing when all is well or only things already told are waiting."""
+    """Each problem, and each thing that newly needs you, as one line on stderr, then exit
+    non-zero (cron mails it); nothing when all is well or only things already told wait.
+
+    The code is the README's: 6 a server could not be reached, 7 a draft could not be
+    rendered, 2 a bad config, else 1.
+    """
     for line in report.problems:
         click.echo(f"mailflow: {line}", err=True)
     for line in getattr(report, "told", ()):
         click.echo(f"mailflow: {line}", err=True)
     if report.problems or getattr(report, "told", None):
-        raise click.exceptions.Exit(RunFailed.exit_code)
+        raise click.exceptions.Exit(report.exit_code or RunFailed.exit_code)
 
 
 @cli.command()
@@ -108,7 +130,7 @@ def poll(app: App) -> None:
     """
     from mailflow.desk.polling import poll_once
     report = poll_once(app.loaded, app.store, app.now)
-    if app.verbose or sys.stdout.isatty():
+    if (app.verbose or sys.stdout.isatty()) and not app.quiet:
         click.echo(f"{report.replies} new repl{'y' if report.replies == 1 else 'ies'}")
         for note in report.notes:
             click.echo(f"note: {note}", err=True)
@@ -135,8 +157,8 @@ def sink(port: int, folder: Path, host: str) -> None:
         click.echo(f"{path}  to {', '.join(rcpts)}: {subject}")
 
     controller = start_sink(folder, host, port, on_message=said)
-    click.echo(f"listening on {host}:{port}, saving to {folder.resolve()}/ (Ctrl-C to stop)")
-    try:
+    try:  # Ctrl-C is how a sink stops: exit 0, whenever it comes
+        click.echo(f"listening on {host}:{port}, saving to {folder.resolve()}/ (Ctrl-C to stop)")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -149,34 +171,53 @@ def sink(port: int, folder: Path, host: str) -> None:
 @click.option("--every", default=5, show_default=True, type=click.IntRange(1, 59),
               help="Minutes between runs.")
 @click.option("--plain", is_flag=True,
-              help="Call mailflow directly, not through cron/mailflow-cron.sh.")
+              help="Call mailflow directly, not through the packaged wrapper script.")
 @pass_app
 def cron_line(app: App, every: int, plain: bool) -> None:
     """Print the crontab line that runs this project (paste it into `crontab -e`).
 
-    From a source checkout the line calls cron/mailflow-cron.sh (rotating log, quiet when
-    another run holds the lock); for an installed package it calls mailflow directly and
-    appends its output to .mailflow/cron.log, while cron still mails you any error.
+    The line calls the wrapper shipped in the package (timestamped, rotating log in
+    .mailflow/cron.log; quiet when another run holds the lock; mailflow's exit status).
+    With --plain it calls mailflow directly, still logging and keeping the exit status.
 
     \b
     Example:
       (crontab -l; mailflow cron-line) | crontab -
       mailflow cron-line --every 10 --plain
     """
-    exe = _mailflow_executable()
-    root = app.project.root
-    wrapper = Path(__file__).resolve().parents[2] / "cron" / "mailflow-cron.sh"
-    if wrapper.is_file() and not plain:
-        command = (f"{shlex.quote(str(wrapper))} {shlex.quote(str(root))} "
-                   f"{shlex.quote(str(Path(exe).parent.parent))}")
-    else:
-        # mailflow prints nothing when all is well: whatever it prints is kept in the log and
-        # also reaches cron, which mails it to you
-        log = root / ".mailflow" / "cron.log"
-        command = (f"{shlex.quote(exe)} --project {shlex.quote(str(root))} run 2>&1 "
-                   f"| tee -a {shlex.quote(str(log))}")
-    # in a crontab, % means a new line unless escaped
-    click.echo(f"*/{every} * * * * {command.replace('%', chr(92) + '%')}")
+    from mailflow.desk.cron import cron_line as line
+    click.echo(line(app.project.root, _mailflow_executable(), every, plain))
+
+
+@cli.command("systemd-units")
+@click.option("--install", is_flag=True,
+              help="Write them into ~/.config/systemd/user instead of printing them.")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="With --install: write them here instead.")
+@pass_app
+def systemd_units(app: App, install: bool, folder: Path | None) -> None:
+    """Print (or --install) a systemd user service and timer that run this project.
+
+    The service calls the packaged wrapper every 5 minutes; exit 75 counts as success.
+    Secrets named by password_env go in ~/.config/mailflow/env (mode 600).
+
+    \b
+    Example:
+      mailflow systemd-units --install
+      mailflow systemd-units > /dev/null
+    """
+    from mailflow.desk.cron import install_units, user_unit_dir
+    from mailflow.desk.cron import systemd_units as units_for
+    units = units_for(app.project.root, _mailflow_executable())
+    if not install:
+        for name, text in units.items():
+            click.echo(f"# --- {name}\n{text}")
+        return
+    for path in install_units(units, folder or user_unit_dir()):
+        click.echo(f"wrote {path}")
+    click.echo("next:\n  systemctl --user daemon-reload && systemctl --user enable --now "
+               "mailflow.timer\n  loginctl enable-linger \"$USER\"   # keep running while "
+               "logged out")
 
 
 def _mailflow_executable() -> str:
@@ -193,23 +234,30 @@ def _mailflow_executable() -> str:
 def check(app: App, connect: bool) -> None:
     """Check config, rules, templates and engagements; report every problem at once.
 
-    Renders every stage for every engagement and for the example engagement. Exit 0 only
-    when all is well.
+    Renders every stage for every engagement file and stored engagement (each once), says
+    where the store and an engagement file disagree, and warns about placeholder senders
+    and example.com addresses. Exit 0 when there is no problem (warnings allowed), 2 for
+    problems in the files, 6 when --connect could not reach a server.
 
     \b
     Example:
+      mailflow check
       mailflow check --connect
     """
-    from mailflow.desk.checks import run_checks
-    problems, notes = run_checks(app.project, connect=connect, now=app.now)
-    for line in notes:
+    from mailflow.desk.checks import check_project
+    found = check_project(app.project, connect=connect, now=app.now)
+    for line in found.notes if not app.quiet else []:
         click.echo(line)
-    for line in problems:
+    for line in found.warnings:
+        click.echo(f"warning: {line}", err=True)
+    for line in found.problems:
         click.echo(f"problem: {line}", err=True)
-    if problems:
-        click.echo(f"{len(problems)} problem(s)", err=True)
-        raise click.exceptions.Exit(2)
-    click.echo("all good")
+    if found.problems:
+        click.echo(f"{len(found.problems)} problem(s)", err=True)
+        raise click.exceptions.Exit(found.exit_code)
+    if not app.quiet:
+        click.echo(f"no problems, but {len(found.warnings)} warning(s) above" if found.warnings
+                   else "all good")
 
 
 @cli.command()

@@ -1,4 +1,4 @@
-"""Read-only views: status, plan, log, replies. None of them takes the lock or writes."""
+"""Read-only views: status, plan, log. None of them takes the lock or writes."""
 
 from __future__ import annotations
 
@@ -6,80 +6,61 @@ import json
 
 import click
 
-from mailflow.cli.app import App, cli, echo_json, json_option, pass_app
+from mailflow.cli.app import App, cli, complete_engagement, echo_json, json_option, pass_app
 from mailflow.desk import views
 
 
 @cli.command()
+@click.option("--all-archived", "archived", is_flag=True,
+              help="Show the archived engagements instead.")
 @json_option
 @pass_app
-def status(app: App, as_json: bool) -> None:
+def status(app: App, archived: bool, as_json: bool) -> None:
     """Every engagement at a glance: one row each, one column per stage.
 
-    Ends with what needs you now (drafts to approve, messages in doubt, failures, replies
-    that need action).
+    Rows come soonest next email first; an engagement that cannot be planned shows as a
+    row with its error. Ends with what needs you now (drafts to approve, messages in
+    doubt, failures, replies that need action).
 
     \b
     Example:
       mailflow status
+      mailflow status --all-archived
       mailflow status --json | jq '.engagements[] | select(.flagged)'
     """
-    from mailflow.engine.sendtime import send_time_for
-    from mailflow.engine.tick import Tick
-    from mailflow.store import MemoryWriter
+    from mailflow.desk.status import needs_you_now, status_grid
+    from mailflow.desk.tables import Column
     state = app.store.load()
-    loaded = app.loaded
-    tick = Tick(loaded, MemoryWriter(state), app.now)
-    replies_by_msg: dict[str, list[dict]] = {}
-    for r in state.replies.values():
-        replies_by_msg.setdefault(r.get("message") or "", []).append(r)
-    replies_by_eng = state.replies_by_engagement()
-    out, table = [], []
-    stage_names: list[str] = []
-    for eng in sorted(state.engagements.values(), key=lambda e: e["dates"]["contract_end"]):
-        seq = loaded.sequence_for(eng)
-        for s in seq.stages:
-            if s.id not in stage_names:
-                stage_names.append(s.id)
-        msgs = {m["key"]: m for m in state.messages_of(eng["id"])}
-        next_at = _sender_for(app.now, loaded.context_for(eng), seq)
-        items = {}
-        if eng["status"] == "active":
-            try:
-                items = {i.stage: i for i in tick.plan_one(eng, msgs,
-                                                           replies_by_eng.get(eng["id"], []))
-                         if i.step == 0}
-            except Exception:  # noqa: BLE001 - a bad engagement must not hide the others
-                items = {}
-        cells, stages = {}, {}
-        for s in seq.stages:
-            stage_msgs = [m for m in msgs.values() if m["stage"] == s.id]
-            replies = [r for m in stage_msgs for r in replies_by_msg.get(m["key"], [])]
-            first = next((m for m in stage_msgs if m["step"] == 0), None)
-            # one function for the date every view shows (issue 13)
-            goes_out = send_time_for(loaded, state, first, app.now) if first else (
-                next_at(items[s.id]) if s.id in items and items[s.id].due else None)
-            cells[s.id] = views.stage_mark(stage_msgs, items.get(s.id), replies, eng["time_zone"],
-                                           when=goes_out)
-            stages[s.id] = {"state": first["state"] if first else
-                            (items[s.id].status if s.id in items else None),
-                            "sent_at": first.get("sent_at") if first else None,
-                            "due": first.get("due") if first else (
-                                items[s.id].due.isoformat() if s.id in items and items[s.id].due
-                                else None),
-                            "goes_out": goes_out.isoformat() if goes_out else None,
-                            "replies": [r["kind"] for r in replies]}
-        out.append({**views.engagement_row(eng), "stages": stages})
-        table.append([eng["id"], eng["status"]] + [cells.get(n, "") for n in stage_names])
-    attention = _attention(state)
+    grid = status_grid(state, app.loaded, app.now, archived=archived)
+    attention = needs_you_now(state)
     if as_json:
-        echo_json({"engagements": out, "needs_attention": attention})
+        echo_json({"engagements": [r.data for r in grid.rows], "needs_attention": attention})
         return
-    if not table:
-        click.echo("no engagements yet: mailflow engagement add FILE.toml")
+    if not grid.rows:
+        click.echo("no archived engagements" if archived else
+                   "no engagements yet: mailflow engagement add FILE.toml")
         return
-    views.echo_table(["engagement", "status"] + stage_names,
-                     [row + [""] * (2 + len(stage_names) - len(row)) for row in table])
+    shorts: list[str] = []
+    for name in grid.stages:
+        shorts.append(views.short_header(name, shorts))
+    # when every engagement is active the status column says nothing: it goes first when
+    # narrow; a paused one must stay visible
+    quiet = all(r.status == "active" for r in grid.rows)
+    columns = [Column("engagement", keep=True),
+               Column("status", rank=9 if quiet else 2, min_width=6)] + [
+        Column(name, rank=3 + n // 2, min_width=9, short=short)
+        for n, (name, short) in enumerate(zip(grid.stages, shorts, strict=True))]
+    rows, compact = [], []
+    for r in grid.rows:
+        cells = [r.cells.get(n, "") for n in grid.stages]
+        if r.error:  # the error goes where the stages would be: never a silent blank row
+            cells = [f"ERROR: {r.error}"] + [""] * (len(grid.stages) - 1)
+        rows.append([r.id, r.status] + cells)
+        compact.append([r.id, r.status] + [views.compact_mark(c) for c in cells])
+    views.echo_table(columns, rows, compact=compact)
+    for r in grid.rows:
+        if r.error:
+            click.echo(f"mailflow: engagement {r.id}: {r.error}", err=True)
     click.echo()
     if attention:
         click.secho("Needs you now:", bold=True)
@@ -89,30 +70,8 @@ def status(app: App, as_json: bool) -> None:
         click.echo("Nothing needs you now.")
 
 
-def _attention(state) -> list[str]:  # noqa: ANN001
-    lines = []
-    counts: dict[str, int] = {}
-    for m in state.messages.values():
-        counts[m["state"]] = counts.get(m["state"], 0) + 1
-        if m["state"] in ("in_doubt", "failed", "blocked"):
-            why = m.get("note") or m.get("server_reply") or m.get("error") or ""
-            lines.append(f"{m['key']}: {m['state'].replace('_', ' ')}: {why}"[:160])
-        elif m["state"] == "approved" and m.get("held_for_replies"):
-            lines.append(f"{m['key']}: {m.get('note')}"[:160])
-    if counts.get("awaiting_approval"):
-        lines.insert(0, f"{counts['awaiting_approval']} draft(s) to approve: mailflow drafts")
-    for r in state.replies.values():
-        if r.get("needs_action") and not r.get("handled"):
-            lines.append(f"reply {r['id']} from {r.get('from')} ({r.get('stage')}): "
-                         f"mailflow replies show {r['id']}")
-    for e in state.engagements.values():
-        if e.get("flagged"):
-            lines.append(f"engagement {e['id']}: {e['flagged']}")
-    return lines
-
-
 @cli.command()
-@click.argument("eid", metavar="[ID]", required=False)
+@click.argument("eid", metavar="[ID]", required=False, shell_complete=complete_engagement)
 @json_option
 @pass_app
 def plan(app: App, eid: str | None, as_json: bool) -> None:
@@ -127,22 +86,25 @@ def plan(app: App, eid: str | None, as_json: bool) -> None:
       mailflow --now 2027-01-05 plan --json
     """
     from mailflow.desk.actions import find_engagement
-    from mailflow.engine.tick import Tick
-    from mailflow.store import MemoryWriter
+    from mailflow.desk.tables import natural_key
+    from mailflow.errors import MailflowError
     state = app.store.load()
     engagements = [find_engagement(state, eid)] if eid else sorted(
-        state.engagements.values(), key=lambda e: e["dates"]["contract_end"])
-    tick = Tick(app.loaded, MemoryWriter(state), app.now)
-    replies = state.replies_by_engagement()
+        (e for e in state.engagements.values() if not e.get("archived")),
+        key=lambda e: (e["dates"]["contract_end"], natural_key(e["id"])))
+    plan = views.preview(state, app.loaded, app.now, [e["id"] for e in engagements])
     result = []
     for eng in engagements:
         msgs = {m["key"]: m for m in state.messages_of(eng["id"])}
+        if eng["id"] in plan.errors:
+            if eid:  # the one engagement asked for: its error is the answer
+                raise MailflowError(f"engagement {eng['id']}: {plan.errors[eng['id']]}")
+            click.echo(f"mailflow: engagement {eng['id']}: {plan.errors[eng['id']]}", err=True)
+            result.append({"engagement": eng["id"], "status": eng["status"], "messages": [],
+                           "error": plan.errors[eng["id"]]})
+            continue
         if eng["status"] == "active":
-            items = tick.plan_one(eng, msgs, replies.get(eng["id"], []))
-            ctx = app.loaded.context_for(eng)
-            seq = app.loaded.sequence_for(eng)
-            rows = views.plan_rows(items, msgs, eng["time_zone"], send_time=_sender_for(
-                app.now, ctx, seq))
+            rows = views.plan_rows(plan.items[eng["id"]], msgs, eng["time_zone"], plan.when)
         else:
             rows = [{"id": m["key"], "stage": m["stage"], "step": m["step"], "state": m["state"],
                      "status": eng["status"], "when": m.get("sent_at") or m.get("due"),
@@ -158,15 +120,9 @@ def plan(app: App, eid: str | None, as_json: bool) -> None:
         click.echo("no engagements yet: mailflow engagement add FILE.toml")
 
 
-def _sender_for(now, ctx, seq):  # noqa: ANN001, ANN202
-    """A plan item -> its real next send time, in its engagement's zone and stage's window."""
-    from mailflow.engine.sendtime import next_send_time
-    return lambda item: next_send_time(item.due, now, ctx.zone, seq.stage(item.stage).window,
-                                       ctx.calendar)
-
-
 @cli.command()
-@click.option("--engagement", "eid", metavar="ID", help="Only this engagement.")
+@click.option("--engagement", "eid", metavar="ID", help="Only this engagement.",
+              shell_complete=complete_engagement)
 @click.option("-n", "--limit", type=int, default=0, help="Only the last N events.")
 @json_option
 @pass_app
@@ -174,10 +130,17 @@ def log(app: App, eid: str | None, limit: int, as_json: bool) -> None:
     """The audit trail: everything mailflow did, oldest first.
 
     \b
+    Times are each engagement's local time (--json keeps UTC).
+
+    \b
     Example:
       mailflow log --engagement northwind-2026
       mailflow log -n 20
     """
+    state = app.store.load()
+    if eid:
+        from mailflow.desk.actions import find_engagement
+        find_engagement(state, eid)  # an unknown id is exit 3, not an empty log
     events = []
     for event in app.store.events():
         if eid and event.get("engagement") != eid:
@@ -188,9 +151,15 @@ def log(app: App, eid: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         echo_json(events)
         return
+    default_zone = app.loaded.config.time_zone
     for e in events:
-        click.echo(f"{e['at']}  {e['kind']:<22} {e.get('id') or e.get('engagement') or ''}"
-                   f"{'  ' + e['detail'] if e.get('detail') else ''}")
+        zone = state.engagements.get(e.get("engagement") or "", {}).get("time_zone",
+                                                                          default_zone)
+        when = views.local(e["at"], zone, "%Y-%m-%d %H:%M %Z")
+        # one line per event: a reply's text may hold line breaks and control characters
+        line = (f"{when}  {e['kind']:<22} {e.get('id') or e.get('engagement') or ''}"
+                f"{'  ' + e['detail'] if e.get('detail') else ''}")
+        click.echo(views.one_line(line))
 
 
 _BULKY = ("body", "to", "cc", "digest", "rendered_for", "history", "entries", "confirmation",
@@ -209,6 +178,10 @@ def _event_summary(event: dict) -> dict:
             if table == "engagements" and event["kind"] in ("engagement.added",
                                                              "engagement.replaced"):
                 changes = {"client": changes.get("client")}
+            elif table == "engagements" and "fields" in event:
+                # what was asked (contract_end=...) or which fields a re-read changed
+                out["detail"] = "fields: " + ", ".join(event["fields"] or ["none"])
+                continue
             detail = ", ".join(f"{k}={_short(v)}" for k, v in changes.items() if v not in (None,))
             out["detail"] = detail
     for key in ("fields",):
@@ -219,4 +192,5 @@ def _event_summary(event: dict) -> dict:
 
 def _short(value: object) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
     return text if len(text) <= 80 else text[:77] + "..."

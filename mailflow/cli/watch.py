@@ -28,7 +28,7 @@ def watch(app: App, renew_minutes: float, poll_every: float, no_idle: bool) -> N
     cron's `mailflow run` keeps working beside it. Reconnects after a drop; polls every
     minute where the server lacks IDLE. SIGTERM or Ctrl-C stop it cleanly (exit 0). Problems
     go to stderr, each once; -v tells what it does, -vv each IDLE renewal too. See
-    cron/mailflow-watch.service for a systemd user unit.
+    mailflow/cron/mailflow-watch.service (in the package) for a systemd user unit.
 
     \b
     Example:

@@ -105,14 +105,15 @@ class Config:
     holidays: dict  # raw [holidays] table, interpreted by mailflow.timing
     schedule: dict  # raw [schedule] table: review_days, grace, throttle
     approver: str | None = None
+    locale: str = "en_US"  # engagements without their own: dates, money and the playbook language
     digest: DigestConfig = field(default_factory=DigestConfig)
 
 
 def load_config(path: Path) -> Config:
     """Read and validate mailflow.toml."""
     root = Section(read_toml(path), path)
-    root.check_keys(["sender", "smtp", "imap", "time_zone", "window", "holidays", "schedule",
-                     "approver", "digest"])
+    root.check_keys(["sender", "smtp", "imap", "time_zone", "locale", "window", "holidays",
+                     "schedule", "approver", "digest"])
     sender_s = root.section("sender", required=True)
     sender_s.check_keys(["name", "email", "reply_to_token"])
     sender = Sender(
@@ -137,8 +138,17 @@ def load_config(path: Path) -> Config:
         holidays=dict(root.get("holidays", dict, {})),
         schedule=dict(root.get("schedule", dict, {})),
         approver=root.text("approver"),
+        locale=_locale(root),
         digest=_digest(root.section("digest")),
     )
+
+
+def _locale(root: Section) -> str:
+    from mailflow.render.locale import DEFAULT_LOCALE, parse_locale
+    try:
+        return parse_locale(root.text("locale", DEFAULT_LOCALE) or DEFAULT_LOCALE)
+    except ValueError as err:
+        raise root.error("locale", str(err)) from err
 
 
 def _digest(s: Section | None) -> DigestConfig:

@@ -7,83 +7,67 @@ from pathlib import Path
 
 from mailflow.config.engagements import load_engagement_file, set_field
 from mailflow.config.loading import Loaded
-from mailflow.config.rules import Sequence
+from mailflow.desk.lookup import (
+    check_against_rules,
+    find_engagement,
+    find_message,
+    missing_dates,
+)
 from mailflow.engine import sending
 from mailflow.engine.planner import PENDING
 from mailflow.errors import ConfigError, NotFoundError, StateError
-from mailflow.store import State, Writer, now_iso
+from mailflow.store import Writer, now_iso
 
-
-def find_engagement(state: State, eid: str) -> dict:
-    """The engagement with this id, or a NotFoundError listing what exists."""
-    try:
-        return state.engagements[eid]
-    except KeyError:
-        known = ", ".join(sorted(state.engagements)[:10]) or "none yet"
-        raise NotFoundError(f"no engagement {eid!r} (known: {known})") from None
-
-
-def find_message(state: State, ref: str) -> dict:
-    """A message by key; `eng/stage` means step 0, and a unique key prefix is enough."""
-    if ref in state.messages:
-        return state.messages[ref]
-    if ref.count("/") == 1 and f"{ref}/0" in state.messages:
-        return state.messages[f"{ref}/0"]
-    hits = [k for k in state.messages if k.startswith(ref)]
-    if len(hits) == 1:
-        return state.messages[hits[0]]
-    if len(hits) > 1:
-        raise NotFoundError(f"{ref!r} matches {len(hits)} messages: {', '.join(sorted(hits)[:5])}")
-    raise NotFoundError(f"no draft or message {ref!r} (see `mailflow drafts` or `mailflow status`)")
+__all__ = ["add_engagement", "apply_edit", "approve", "archive", "check_against_rules",
+           "find_engagement", "find_message", "mark_reply_handled", "missing_dates", "reject",
+           "replan", "resolve", "set_engagement_fields", "set_status"]
 
 
 def add_engagement(w: Writer, loaded: Loaded, path: Path, now: dt.datetime,
                    replace: bool = False) -> dict:
     """Validate an engagement file against the project's rules and store it."""
+    from mailflow.desk.engagement_files import differences, file_hash, file_stamp, source_text
     record = load_engagement_file(path, loaded.config.time_zone)
+    # the file is the engagement's home: the store remembers which one, and its content hash
+    # (a changed file is re-read by the next run)
+    record["source"] = source_text(path, loaded.project.root)
+    record["source_hash"] = file_hash(path)
+    record["source_stamp"] = file_stamp(path)
     existing = w.state.engagements.get(record["id"])
     if existing and not replace:
         raise ConfigError(f"{path}: id: engagement {record['id']!r} already exists; use "
                           "`mailflow engagement add --replace` to update it")
-    _check_against_rules(loaded, record, path)
+    check_against_rules(loaded, record, path)
+    fields = []
     if existing:
         record["status"] = existing["status"]
         record["data_rev"] = existing.get("data_rev", 0) + 1
+        fields = differences(existing, record)  # said and journaled: never a silent revert
     w.record("engagement.replaced" if existing else "engagement.added", at=now,
-             engagement=record["id"], engagements={"key": record["id"], "set": record})
-    return record
-
-
-def missing_dates(seq: Sequence, record: dict) -> list[str]:
-    """'dates.X: required by stage ...' for each date a stage anchors on that the record lacks."""
-    stage_ids = {s.id for s in seq.stages}
-    missing = []
-    for stage in seq.stages:
-        anchor = stage.due.anchor or "previous"
-        if (anchor in ("previous", "reply") or anchor.startswith(("reply:", "done:"))
-                or anchor in stage_ids):
-            continue
-        if anchor not in record["dates"]:
-            missing.append(f"dates.{anchor}: required by stage {stage.id!r} of "
-                           f"{seq.path.name} ({stage.due.describe()})")
-    return missing
-
-
-def _check_against_rules(loaded: Loaded, record: dict, path: Path) -> None:
-    missing = missing_dates(loaded.sequence_for(record), record)
-    if missing:
-        raise ConfigError(f"{path}: {missing[0]}")
+             engagement=record["id"], engagements={"key": record["id"], "set": record},
+             **({"fields": fields} if existing else {}))
+    return {**record, "changed": fields}
 
 
 def set_engagement_fields(w: Writer, loaded: Loaded, eid: str, assignments: list[str],
                           now: dt.datetime) -> dict:
-    """Change fields of a stored engagement (e.g. contract_end=2027-01-15); the plan follows."""
+    """Change fields (contract_end=2027-01-15, invoices.0.status=paid) in the engagement's file.
+
+    The file is edited in place (comments kept) and re-read; an engagement stored before
+    records kept their file is changed in the store only, as before.
+    """
+    from mailflow.desk.engagement_files import edit_file, set_in_document, source_of
     record = find_engagement(w.state, eid)
+    if source_of(record, loaded.project.root) is not None:
+        def change(doc: object) -> None:
+            for assignment in assignments:
+                set_in_document(doc, assignment)
+        return edit_file(w, loaded, eid, change, now, assignments)
     where = Path(f"engagement {eid}")
     updated = dict(record)
     for assignment in assignments:
         updated = set_field(updated, assignment, where, loaded.config.time_zone)
-    _check_against_rules(loaded, updated, where)
+    check_against_rules(loaded, updated, where)
     updated["data_rev"] = record.get("data_rev", 0) + 1
     changed = {k: v for k, v in updated.items() if record.get(k) != v}
     w.record("engagement.changed", at=now, engagement=eid,
@@ -94,8 +78,14 @@ def set_engagement_fields(w: Writer, loaded: Loaded, eid: str, assignments: list
 def set_status(w: Writer, eid: str, status: str, now: dt.datetime) -> dict:
     """Pause, resume (active), cancel or complete an engagement."""
     record = find_engagement(w.state, eid)
+    if record.get("archived"):
+        raise StateError(f"engagement {eid} is archived; nothing more happens to it")
     if record["status"] in ("cancelled", "completed") and status != record["status"]:
-        raise StateError(f"engagement {eid} is {record['status']}; it cannot become {status}")
+        raise StateError(
+            f"engagement {eid} is {record['status']} and that is final: its unsent emails were "
+            "cancelled and are not brought back. To run the offboarding again, give the file "
+            "a new id and `mailflow engagement add` it; `mailflow engagement archive "
+            f"{eid}` puts this one away")
     w.record(f"engagement.{status}", at=now, engagement=eid,
              engagements={"key": eid, "set": {"status": status}})
     if status in ("cancelled", "completed"):
@@ -154,3 +144,41 @@ def apply_edit(w: Writer, msg: dict, subject: str, html: str, text: str, who: st
     w.update_message(msg, "message.edited", at=now, state="awaiting_approval",
                      subject=subject.strip(), body=w.put_body(html, text),
                      edited={"by": who, "at": now_iso(now)}, error=None)
+
+
+def archive(w: Writer, eid: str, now: dt.datetime) -> dict:
+    """Put an engagement away: out of `status` and of every run; unsent emails cancelled.
+
+    An engagement still active or paused is cancelled first (the CLI asks before that).
+    """
+    record = find_engagement(w.state, eid)
+    if record.get("archived"):
+        raise StateError(f"engagement {eid} is already archived (since {record['archived']})")
+    if record["status"] in ("active", "paused"):
+        set_status(w, eid, "cancelled", now)
+    w.record("engagement.archived", at=now, engagement=eid,
+             engagements={"key": eid, "set": {"archived": now_iso(now)}})
+    return record
+
+
+def replan(w: Writer, loaded: Loaded, now: dt.datetime) -> list[str]:
+    """Bring every engagement's unsent messages in line with its data and status, now.
+
+    Returns the problems found (one line each), for the caller to show.
+    """
+    from mailflow.engine.tick import Tick
+    tick = Tick(loaded, w, now)
+    tick.plan()
+    tick.draft()
+    # approvals the new data took back first: the command that changed it says so at once
+    return list(tick.report.withdrawn) + list(tick.report.problems)
+
+
+def mark_reply_handled(w: Writer, rid: str, who: str, now: dt.datetime) -> dict:
+    """A reply the consultant has dealt with: it no longer needs them."""
+    reply = w.state.replies.get(rid)
+    if reply is None:
+        raise NotFoundError(f"no reply {rid!r} (see `mailflow replies`)")
+    w.record("reply.handled", at=now, engagement=reply.get("engagement"),
+             replies={"key": rid, "set": {"handled": now_iso(now), "handled_by": who}})
+    return reply

@@ -33,6 +33,21 @@ class Findings:
 
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # likely mistakes that do not block
+    unreachable: int = 0  # problems that are a server not reached or refusing the login
+
+    @property
+    def exit_code(self) -> int:
+        """0 all good; 6 when the only problems are servers not reached; else 2."""
+        if not self.problems:
+            return 0
+        return 6 if self.unreachable == len(self.problems) else 2
+
+    def cannot_reach(self, err: MailflowError) -> None:
+        """A server that could not be reached or refused the login (exit 6 if alone)."""
+        if str(err) not in self.problems:
+            self.unreachable += 1
+        self.problem(str(err))
 
     def problem(self, text: str) -> None:
         """Record a problem (once: the same line twice says nothing new)."""
@@ -46,18 +61,32 @@ def run_checks(project: Project, connect: bool, now: dt.datetime
 
     Returns (problems, notes); the project is fine when problems is empty.
     """
+    found = check_project(project, connect, now)
+    return found.problems, found.notes
+
+
+def check_project(project: Project, connect: bool, now: dt.datetime) -> Findings:
+    """Everything `mailflow check` finds: problems, warnings, notes, and its exit code."""
+    from mailflow.desk.agreement import compare_files_and_store
     found = Findings()
     config = _check_config(project, found)
     window = _window(config)
     sequences = _check_rules(project, window, found)
     renderer = _check_templates(project, found)
+    if config is not None:
+        found.warnings += placeholder_warnings(config)
     if config is not None and sequences:
         loaded = Loaded(project, config, sequences, window)
-        engagements = _file_engagements(project, config, found) + _stored_engagements(
-            project, found)
+        files = _file_engagements(project, config, found)
+        stored = _stored_engagements(project, found)
+        # one engagement is one engagement: a stored copy of a file checked here is not
+        # counted or rendered twice; where the two disagree, that is said
+        duplicates = compare_files_and_store(loaded, files, stored, found)
+        engagements = files + [(w, r) for w, r in stored if r["id"] not in duplicates]
         rendered = 0
         for where, record in engagements:
             rendered += _check_engagement(loaded, renderer, where, record, now, found)
+            found.warnings += [f"{where}: {w}" for w in placeholder_addresses(record)]
         found.notes.append(f"checked {len(sequences)} sequence(s), {len(engagements)} "
                            f"engagement(s), rendered {rendered} email(s)")
     if connect:
@@ -66,7 +95,39 @@ def run_checks(project: Project, connect: bool, now: dt.datetime
         else:
             check_smtp(config, found)
             check_imap(config, found)
-    return found.problems, found.notes
+    return found
+
+
+# RFC 2606 names that never receive mail: a sender or recipient there is a leftover
+RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
+
+
+def _reserved(address: str) -> bool:
+    domain = address.rpartition("@")[2].lower()
+    return any(domain == d or domain.endswith("." + d) for d in RESERVED_DOMAINS)
+
+
+def placeholder_warnings(config: Config) -> list[str]:
+    """The sender still as `mailflow init` left it without --name/--email."""
+    from mailflow.project import PLACEHOLDER_SENDER
+    s = config.sender
+    out = []
+    if s.name == PLACEHOLDER_SENDER[0]:
+        out.append(f"{config.path}: sender.name: still the placeholder {s.name!r}")
+    if _reserved(s.email):
+        out.append(f"{config.path}: sender.email: {s.email} is a placeholder address "
+                   "(example.com never receives mail); set your own")
+    return out
+
+
+def placeholder_addresses(record: dict) -> list[str]:
+    """Addresses of an engagement at example.com/.net/.org (never delivered)."""
+    people = [("consultant.email", record.get("consultant") or {})]
+    for group in ("to", "cc"):
+        people += [(f"contacts.{group}[{i}].email", p)
+                   for i, p in enumerate((record.get("contacts") or {}).get(group) or [])]
+    return [f"{key}: {p['email']} is a placeholder address (example.com never receives mail)"
+            for key, p in people if p.get("email") and _reserved(p["email"])]
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -103,11 +164,15 @@ def _check_rules(project: Project, window: timing.Window, found: Findings
         found.problem(f"{project.rules_dir}: no rule files (*.toml)")
     sequences: dict[str, Sequence] = {}
     for path in files:
+        stage_problems: list[str] = []
         try:
-            seq = load_sequence(path, window, project.templates_dir)
+            # every bad stage of a file is listed, not only the first
+            seq = load_sequence(path, window, project.templates_dir, problems=stage_problems)
         except ConfigError as err:
             found.problem(str(err))
             continue
+        for problem in stage_problems:
+            found.problem(problem)
         if seq.name in sequences:
             found.problem(f"{path}: name: sequence {seq.name!r} is also defined in "
                           f"{sequences[seq.name].path}")
@@ -126,7 +191,12 @@ def _check_templates(project: Project, found: Findings) -> Any:
         found.problem(f"{root}: the templates folder is missing")
         return None
     renderer = Renderer(root)
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    # stage folders at the top, and in each language's folder (templates/emails/fr/...)
+    languages = set(renderer.languages())
+    stages = [p for p in root.iterdir() if p.is_dir() and p.name not in languages]
+    for language in languages:
+        stages += [p for p in (root / language).iterdir() if p.is_dir()]
+    for folder in sorted(stages):
         missing = [f for f in TEMPLATE_FILES if not (folder / f).is_file()]
         if missing:
             found.problem(f"{folder}: missing {', '.join(missing)}")
@@ -165,7 +235,7 @@ def _stored_engagements(project: Project, found: Findings) -> list[tuple[str, di
         found.problem(str(err))
         return []
     return [(f"engagement {e['id']} (stored)", e) for e in state.engagements.values()
-            if e.get("status") in ("active", "paused")]
+            if e.get("status") in ("active", "paused") and not e.get("archived")]
 
 
 # -- engagements against their sequence ----------------------------------------------------
@@ -186,6 +256,10 @@ def _check_engagement(loaded: Loaded, renderer: Any, where: str, record: dict,
         return 0
     try:
         hydrated = hydrate(record)
+        # conditions see the checklist's facts (invoices_open, ...), as the planner does
+        from mailflow.engine import checklist
+        hydrated.update(checklist.planning_facts(hydrated))
+        hydrated["invoices"] = checklist.invoices_as_marked(hydrated)
         zone = loaded.context_for(record).zone
     except (ValueError, KeyError, TypeError) as err:
         found.problem(f"{where}: {err}")
@@ -229,7 +303,8 @@ def _render_one(loaded: Loaded, renderer: Any, where: str, hydrated: dict, recor
     try:
         context = template_context(
             hydrated, sender_name=sender.name, sender_email=sender.email, stage_id=stage.id,
-            stage_name=stage.name, step=step, now_local=now_local, sent=sent, recipient=to[0])
+            stage_name=stage.name, step=step, now_local=now_local, sent=sent, recipient=to[0],
+            locale=record.get("locale") or loaded.config.locale)
         rendered = renderer.render(template, context)
         build_message(subject=rendered.subject, html=rendered.html, text=rendered.text,
                       sender={"name": sender.name, "email": sender.email}, to=to,
@@ -260,7 +335,7 @@ def check_smtp(config: Config, found: Findings) -> None:
         with SmtpTransport(cfg) as transport:
             features = transport.probe()
     except MailflowError as err:
-        found.problem(str(err))
+        found.cannot_reach(err)
         return
     login = (f"logged in as {cfg.credentials.username}" if cfg.credentials.username
              else "no username configured, so no login")
@@ -294,7 +369,8 @@ def check_imap(config: Config, found: Findings) -> None:
     cfg = config.imap
     if cfg is None:
         found.notes.append(f"{config.path}: imap: not configured; replies are not read "
-                           "(sequences only stop when you record replies yourself)")
+                           "(sequences only stop when you record replies yourself: "
+                           "`mailflow replies add ID FILE.eml`)")
         return
     from mailflow.transport.imap import Mailbox
     try:
@@ -322,7 +398,7 @@ def check_imap(config: Config, found: Findings) -> None:
                     found.notes.append(f"imap {cfg.address}: sent folder {cfg.sent_folder!r} "
                                        "does not exist yet; it is created with the first copy")
     except MailflowError as err:
-        found.problem(str(err))
+        found.cannot_reach(err)
         return
     if SUBADDRESSING not in found.notes:
         found.notes.append(SUBADDRESSING)

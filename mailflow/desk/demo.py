@@ -19,8 +19,23 @@ DEMO_SENDER = ("Dana Whitfield", "dana@whitfield-consulting.example")
 
 
 def run_demo(folder: Path | None, echo: Callable[[str], None] = print) -> Path:
-    """Create a project, walk its example engagement through every stage, print the timeline."""
-    root = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="mailflow-demo-"))
+    """Create a project, walk its example engagement through every stage, print the timeline.
+
+    Without `folder` the project lives in a temporary folder that is removed at the end,
+    whatever happens: a demo leaves nothing behind unless asked to keep it.
+    """
+    if folder is None:
+        with tempfile.TemporaryDirectory(prefix="mailflow-demo-") as tmp:
+            _demo(Path(tmp), echo)
+            echo("\n(The demo ran in a temporary folder, now removed; `mailflow demo --dir DIR` "
+                 "keeps the project and the .eml files.)")
+        return Path(tmp)
+    root = _demo(Path(folder), echo)
+    echo(f"\nThe demo project is {root}; try:  mailflow --project {root} status")
+    return root
+
+
+def _demo(root: Path, echo: Callable[[str], None]) -> Path:
     project = init_project(root, sender_name=DEMO_SENDER[0], sender_email=DEMO_SENDER[1],
                            time_zone="America/New_York", force=True)
     port = free_port()
@@ -39,7 +54,6 @@ def run_demo(folder: Path | None, echo: Callable[[str], None] = print) -> Path:
          f"saved in {outbox}/:")
     for path in files:
         echo(f"  {path.name}")
-    echo(f"\nThe demo project is {project.root}; try:  mailflow --project {project.root} status")
     return project.root
 
 

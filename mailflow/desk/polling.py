@@ -43,6 +43,7 @@ def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
     if loaded.config.imap is None:
         report = TickReport()
         report.problems.append(f"{loaded.config.path}: [imap] is not configured")
+        report.codes.add(2)
         return report
     with store.writer() as w:
         tick = Tick(loaded, w, now)
@@ -107,6 +108,7 @@ def poll_into(tick: Tick, open_mailbox: Callable[[], Mailbox] | None = None) -> 
         # the cursor stays where the last fully recorded message left it
         tick.poll_failed = True
         tick.report.problems.append(f"poll: {err}")
+        tick.report.codes.add(err.exit_code)
 
 
 def _move_cursor(tick: Tick, folder: str, cursor) -> None:  # noqa: ANN001
@@ -147,10 +149,10 @@ def _went_out(msg: dict) -> bool:
         msg.get("sent_at") or msg["state"] in ("in_doubt", "sending"))
 
 
-def _sent_index(tick: Tick) -> SentIndex:
+def _sent_index(tick: Tick, only: str | None = None) -> SentIndex:
     refs = []
     for m in tick.state.messages.values():
-        if _went_out(m):
+        if _went_out(m) and (only is None or m["key"] == only):
             rcpts = tuple(p["email"].lower() for p in (m.get("to") or []) + (m.get("cc") or []))
             refs.append(SentRef(key=m["key"], message_id=m["message_id"],
                                 reply_token=m.get("reply_token"), recipients=rcpts,
@@ -249,11 +251,12 @@ def _facts(rid: str, inbound: Inbound) -> ReplyFacts:
 
 def _trust(tick: Tick, raw: bytes, inbound: Inbound, match: Match, eng: dict) -> Trust:
     """What the poller knows about who sent a reply, for the reaction to weigh."""
-    imap = tick.loaded.config.imap
+    imap = tick.loaded.config.imap  # None for `replies add` in a project without IMAP
     headers = read_trust_headers(raw)
     return Trust(
-        from_contact=is_contact(inbound.from_addr, eng, imap.trust_contact_domains),
-        auth_failures=auth_failures(headers.auth_results, imap.authserv_id),
+        from_contact=is_contact(inbound.from_addr, eng,
+                                bool(imap and imap.trust_contact_domains)),
+        auth_failures=auth_failures(headers.auth_results, imap.authserv_id if imap else None),
         mail_system=is_mail_system(inbound.from_addr, headers.return_path, headers.from_field),
         carries_our_message=match.how == "bounce-original")
 
@@ -270,3 +273,47 @@ def _keep_raw(tick: Tick, rid: str, fetched) -> Path:  # noqa: ANN001 - imap.Fet
         f.flush()
         os.fsync(f.fileno())  # kept before the reply is recorded: nothing is ever lost
     return path
+
+
+def record_reply_file(loaded: Loaded, store: Store, now: dt.datetime, ref: str, path: Path
+                      ) -> TickReport:
+    """`replies add ID FILE.eml`: record a reply saved from a mail program, without IMAP.
+
+    It goes through the same steps as a polled reply (kept raw, classified, acted on under
+    the same trust rules), tied to the message `ref` it answers. Adding the same file twice
+    records it once.
+    """
+    import hashlib
+    from types import SimpleNamespace
+
+    from mailflow.desk.actions import find_message
+    from mailflow.errors import ConfigError, NotFoundError, StateError
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    with store.writer() as w:
+        tick = Tick(loaded, w, now)
+        msg = find_message(w.state, ref)
+        if not _went_out(msg):
+            raise StateError(f"{msg['key']} is {msg['state'].replace('_', ' ')}; only a message "
+                             "that went out can have replies")
+        source = f"file:{hashlib.sha256(raw).hexdigest()[:16]}"
+        known = [r["id"] for r in w.state.replies.values() if r.get("source") == source]
+        if known:
+            raise StateError(f"{path}: already recorded as reply {known[0]}")
+        index = _sent_index(tick, only=msg["key"])
+        ids = itertools.count(max((int(k) for k in w.state.replies if k.isdigit()),
+                                  default=0) + 1)
+        seen = {r["message_id"] for r in w.state.replies.values() if r.get("message_id")}
+        before = len(w.state.replies)
+        # a reply as the poller hands it over, from a file instead of the server
+        fetched = SimpleNamespace(raw=raw, internal_date=None, notes=[],
+                                  copy_raw=lambda f: f.write(raw))
+        _record(tick, fetched, source, index, seen, ids)
+        if len(w.state.replies) == before:
+            raise NotFoundError(f"{path}: does not answer {msg['key']} (no In-Reply-To, "
+                                "References, reply token or sender and subject of it), or it "
+                                "was recorded already")
+        w.save()
+    return tick.report

@@ -38,8 +38,16 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
         if config.smtp is not None and transport is None:
             from mailflow.transport.smtp import SmtpTransport
             transport = functools.partial(SmtpTransport, config.smtp)
+        from mailflow.desk.engagement_files import sync_from_files
+        # an engagement file edited by hand is read again before anything is planned
+        file_notes: list[str] = []
+        file_problems = sync_from_files(writer, loaded, now, file_notes)
         try:
             report = tick.run(poll=poll, send_with=transport)
+            report.problems[:0] = file_problems
+            report.notes[:0] = file_notes
+            if file_problems:
+                report.codes.add(2)
             if transport is not None and not dry_run:
                 # the digest and confirmations of digest replies: to the consultant only
                 from mailflow.desk.digest import send_outbox

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import sys
+from dataclasses import dataclass, field
 
 import click
 
 from mailflow import timing
+from mailflow.desk import tables
 from mailflow.engine.planner import PlanItem
+from mailflow.engine.schedule import next_time
+from mailflow.errors import MailflowError
 
 STATE_MARKS = {
     "planned": "due {date}", "blocked": "BLOCKED", "awaiting_approval": "to approve {date}",
@@ -19,23 +21,28 @@ STATE_MARKS = {
 }
 
 
-def echo_table(headers: list[str], rows: list[list[object]]) -> None:
-    """Print aligned columns; on a terminal, shorten the widest cells to fit its width."""
-    cells = [[str(c) for c in headers]] + [[str("" if c is None else c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    if sys.stdout.isatty():  # piped output stays whole, for grep and cut
-        limit = shutil.get_terminal_size((120, 20)).columns
-        while sum(widths) + 2 * (len(widths) - 1) > limit and max(widths) > 12:
-            widths[widths.index(max(widths))] -= 1
-    for n, row in enumerate(cells):
-        line = "  ".join(_fit(c, w).ljust(w) for c, w in zip(row, widths, strict=True))
-        click.echo(line.rstrip())
-        if n == 0:
-            click.echo("  ".join("-" * w for w in widths))
+def echo_table(headers: list[str | tables.Column], rows: list[list[object]],
+               width: int | None | bool = True, compact: list[list[object]] | None = None
+               ) -> None:
+    """Print aligned columns fitted to the terminal (whole when piped); headers or Columns."""
+    columns = [h if isinstance(h, tables.Column) else tables.Column(h, keep=(i == 0))
+               for i, h in enumerate(headers)]
+    for line in tables.render(columns, rows, tables.terminal_width() if width is True
+                              else width or None, compact):
+        click.echo(line)
 
 
-def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+def next_time_plain(msg: dict, item: PlanItem | None) -> dt.datetime | None:
+    """Without a project at hand: when it went, else the plan's due, else the stored due."""
+    ts = msg.get("sent_at") or msg.get("due")
+    if msg.get("sent_at") or item is None or item.due is None:
+        return dt.datetime.fromisoformat(ts) if ts else None
+    return item.due
+
+
+def one_line(text: str) -> str:
+    """Text on one line: line breaks and other control characters become spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def local(ts: str | dt.datetime | None, zone_name: str, fmt: str | None = None) -> str:
@@ -93,22 +100,22 @@ def intent_cell(intent: dict | None) -> str:
 
 
 def plan_rows(items: list[PlanItem], messages: dict[str, dict], zone: str,
-              send_time=None) -> list[dict]:  # noqa: ANN001 - (item) -> real send time
+              when=None) -> list[dict]:  # noqa: ANN001 - (msg, item) -> next time
     """The timeline of one engagement: planner items merged with what already happened.
 
-    `send_time` turns a planned due time into the real next send time (engine.sendtime), so
-    that plan, status and drafts show one date for one message at one `now`.
+    `when` gives a message's next time (`Preview.when`: engine.schedule over engine.sendtime),
+    so that plan, status, drafts and show give one date for one message at one `now`.
     """
     rows = []
     for item in items:
         msg = messages.get(item.key) or {}
         state = msg.get("state") or item.status
-        due = send_time(item) if send_time and item.due and item.status == "scheduled" \
-            else item.due
-        when = msg.get("sent_at") or (due and due.isoformat()) or msg.get("due")
+        at = when(msg, item) if when else next_time_plain(msg, item)  # one answer, every view
+        when_iso = at.isoformat() if at else None
         rows.append({"id": item.key, "stage": item.stage, "step": item.step,
                      "template": item.template, "status": item.status, "state": state,
-                     "when": when, "when_local": local(when, zone), "reasons": list(item.reasons),
+                     "when": when_iso, "when_local": local(when_iso, zone),
+                     "reasons": list(item.reasons),
                      "approval": item.approval})
     return rows
 
@@ -126,6 +133,20 @@ def echo_plan(eng: dict, rows: list[dict]) -> None:
             for reason in r["reasons"]:
                 click.echo(f"  {'':<28}   - {reason}")
     click.echo()
+
+
+def compact_mark(mark: str) -> str:
+    """A status-grid cell in fewer characters, for a narrow terminal."""
+    for long, short in (("to approve ", "approve "), (" auto-reply", " auto"),
+                        (" replied", " re"), (" bounced", " bnc")):
+        mark = mark.replace(long, short)
+    return mark
+
+
+def short_header(stage_id: str, taken: list[str]) -> str:
+    """A stage's column header for a narrow terminal: its first word, when that is unique."""
+    first = stage_id.split("_", 1)[0]
+    return first if first not in taken else stage_id
 
 
 def stage_mark(msgs: list[dict], item: PlanItem | None, replies: list[dict], zone: str,
@@ -156,7 +177,8 @@ def stage_mark(msgs: list[dict], item: PlanItem | None, replies: list[dict], zon
     return mark
 
 
-def engagement_text(record: dict, state, loaded) -> str:  # noqa: ANN001
+def engagement_text(record: dict, state, loaded,  # noqa: ANN001
+                    preview: Preview | None = None) -> str:
     """A readable page about one engagement."""
     lines = [f"{record['id']}: {record['client']} ({record['status']})",
              f"  offboarding lead: {_person(record['consultant'])}",
@@ -179,13 +201,25 @@ def engagement_text(record: dict, state, loaded) -> str:  # noqa: ANN001
         lines.append(f"  FLAGGED: {record['flagged']}")
     if record.get("feedback"):
         lines.append(f"  feedback: {record['feedback']}")
-    msgs = sorted(state.messages_of(record["id"]), key=lambda m: (m.get("due") or "", m["key"]))
-    if msgs:
+    rows = message_rows(state, record, preview)
+    if rows:
         lines.append("  messages:")
-        for m in msgs:
-            when = local(m.get("sent_at") or m.get("due"), record["time_zone"])
-            lines.append(f"    {m['key']:<44} {m['state']:<18} {when}")
+        for m in rows:
+            lines.append(f"    {m['id']:<44} {m['state']:<18} {m['when_local']}")
     return "\n".join(lines)
+
+
+def message_rows(state, record: dict, preview: Preview | None = None) -> list[dict]:  # noqa: ANN001
+    """One engagement's messages with their next time (as every view gives it), in order."""
+    items = preview.items_by_key() if preview else {}
+    out = []
+    for m in state.messages_of(record["id"]):
+        item = items.get(m["key"])
+        at = preview.when(m, item) if preview else next_time_plain(m, item)
+        out.append({"id": m["key"], "stage": m["stage"], "step": m["step"], "state": m["state"],
+                    "when": at.isoformat() if at else None,
+                    "when_local": local(at, record["time_zone"]), "subject": m.get("subject")})
+    return sorted(out, key=lambda r: (r["when"] or "~", tables.natural_key(r["id"])))
 
 
 class _Blank(dict):
@@ -198,3 +232,53 @@ class _Blank(dict):
 
 def _person(p: dict) -> str:
     return f"{p['name']} <{p['email']}>" if p.get("name") else p["email"]
+
+
+# -- the plan as of now, for views (never saved) -------------------------------------------
+
+@dataclass
+class Preview:
+    """The planner's items for every engagement at `now`, or the error that broke one."""
+
+    loaded: object = None
+    state: object = None
+    now: dt.datetime | None = None
+    items: dict[str, list[PlanItem]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def items_by_key(self) -> dict[str, PlanItem]:
+        """Every item by message key."""
+        return {i.key: i for items in self.items.values() for i in items}
+
+    def when(self, msg: dict | None, item: PlanItem | None) -> dt.datetime | None:
+        """A message's (or plan item's) next time: the one answer every view gives."""
+        eid = (msg or {}).get("engagement") or (item.engagement if item else None)
+        eng = self.state.engagements.get(eid)
+        if eng is None:
+            return next_time_plain(msg or {}, item)
+        ctx = self.loaded.context_for(eng)
+        stage = (msg or {}).get("stage") or (item.stage if item else None)
+        try:
+            window = self.loaded.sequence_for(eng).stage(stage).window
+        except (KeyError, LookupError, MailflowError):
+            window = self.loaded.window
+        return next_time(msg, item, self.now, ctx.zone, window, ctx.calendar)
+
+
+def preview(state, loaded, now: dt.datetime, ids: list[str] | None = None) -> Preview:  # noqa: ANN001
+    """Plan each active engagement in memory; a broken one is kept with its error, not hidden."""
+    from mailflow.engine.tick import Tick
+    from mailflow.store import MemoryWriter
+    tick = Tick(loaded, MemoryWriter(state), now)
+    replies = state.replies_by_engagement()
+    out = Preview(loaded, state, now)
+    for eid in ids if ids is not None else list(state.engagements):
+        eng = state.engagements[eid]
+        if eng.get("status") != "active" or eng.get("archived"):
+            continue
+        msgs = {m["key"]: m for m in state.messages_of(eid)}
+        try:
+            out.items[eid] = tick.plan_one(eng, msgs, replies.get(eid, []))
+        except Exception as err:  # noqa: BLE001 - shown as this engagement's broken row
+            out.errors[eid] = f"{type(err).__name__}: {err}" if not str(err) else str(err)
+    return out

@@ -49,6 +49,16 @@ class TickReport:
     unmatched: int = 0  # polled mail that answers nothing we sent
     told: list[str] = field(default_factory=list)  # newly needs the consultant: said once
     waiting: list = field(default_factory=list)  # attention.Need: everything waiting now
+    # exit codes of the errors behind `problems` (a server that could not be reached is 6,
+    # as the README's table says; any other problem is 1)
+    codes: set[int] = field(default_factory=set)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all is well; else 6 a server not reached, 7 a draft not rendered, 2 bad config, 1."""
+        if not (self.problems or self.told):
+            return 0
+        return next((code for code in (6, 7, 2) if code in self.codes), 1)
 
     @property
     def ok(self) -> bool:
@@ -251,6 +261,7 @@ class Tick:
         """Render one message and move it to awaiting approval (or approved when none needed)."""
         from mailflow.render.context import template_context
         hydrated = hydrate(eng)
+        hydrated["invoices"] = checklist.invoices_as_marked(hydrated)
         ctx = self.loaded.context_for(eng)
         sent = {m["stage"]: _ts(m["sent_at"]).astimezone(ctx.zone)
                 for m in self.state.messages_of(eng["id"]) if m.get("sent_at") and m["step"] == 0}
@@ -260,11 +271,15 @@ class Tick:
             stage = seq.stage(msg["stage"])
             if not to:
                 raise RenderError(f"{msg['key']}: every recipient in contacts.to has bounced")
+            reminder = stage.reminder_at(msg["step"]) if msg["step"] else None
+            if reminder is not None and not reminder.cc:
+                cc = []  # the rule sends this reminder to the To recipients only
             context = template_context(
                 hydrated, sender_name=self.loaded.config.sender.name,
                 sender_email=self.loaded.config.sender.email, stage_id=stage.id,
                 stage_name=stage.name, step=msg["step"], now_local=self.now.astimezone(ctx.zone),
-                sent=sent, recipient=to[0],
+                sent=sent, recipient=to[0], to=to, cc=cc,
+                locale=eng.get("locale") or self.loaded.config.locale,
                 sends_on=max(_ts(msg["due"]), self.now).astimezone(ctx.zone).date())
             rendered = self.loaded.renderer.render(msg["template"], context)
             subject = rendered.subject
@@ -281,6 +296,7 @@ class Tick:
             if msg.get("error") != error or msg["state"] != "blocked":
                 self.mark(msg, "message.blocked", state="blocked", error=error)
             self.report.problems.append(error)
+            self.report.codes.add(RenderError.exit_code)
             return False
         digest = hashlib.sha256("\x00".join((subject, rendered.html, rendered.text)).encode()
                                 ).hexdigest()[:16]
@@ -419,6 +435,7 @@ class Tick:
                 transport.connect()  # a refused login or unreachable server changes nothing
             except MailflowError as err:
                 self.report.problems.append(str(err))
+                self.report.codes.add(err.exit_code)
                 self.report.deferred += len(due)
                 return delivered
             for i, msg in enumerate(due):
@@ -441,6 +458,7 @@ class Tick:
                     self.mark(msg, "message.not_sent", durable=True, state=before,
                               note=str(err))
                     self.report.problems.append(str(err))
+                    self.report.codes.add(err.exit_code)
                     self.report.deferred += len(due) - i - 1
                     break
                 except Exception as err:  # noqa: BLE001 - a transport's bug, not the batch's

@@ -65,8 +65,12 @@ class Sink:
         self.controller = Controller(handler, hostname=host, port=port, loop=self.loop)
 
     def start(self) -> Sink:
-        """Listen; a port that is taken gives a TransportError naming it."""
+        """Listen; a port that is taken gives a TransportError naming it, at once."""
         try:
+            # aiosmtpd only notices a taken port after its ready timeout (seconds): try first
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((self.host, self.port))
             self.controller.start()
         except (OSError, RuntimeError) as err:
             self.loop.close()

@@ -50,11 +50,23 @@ def test_a_fresh_project_is_all_good(tmp_path):
 
 def test_stored_engagements_are_rendered_too(tmp_path):
     proj = make_project(tmp_path)
+    # issue 17: a stored copy of a file in engagements/ is the same engagement (counted once,
+    # see test_a_stored_copy_of_a_file_is_one_engagement); one added from elsewhere is another
+    other = tmp_path / "elsewhere.toml"
+    other.write_text(proj.example(**{r'^id = "northwind-2026"': 'id = "other-2026"'}))
+    assert proj.cli("engagement", "add", str(other)).exit_code == 0
+    r = proj.cli("check")
+    assert r.exit_code == 0, r.output
+    assert "2 engagement(s), rendered 12 email(s)" in r.output
+
+
+def test_a_stored_copy_of_a_file_is_one_engagement(tmp_path):
+    proj = make_project(tmp_path)
     assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
                     ).exit_code == 0
     r = proj.cli("check")
     assert r.exit_code == 0, r.output
-    assert "2 engagement(s), rendered 12 email(s)" in r.output
+    assert "1 engagement(s), rendered 6 email(s)" in r.output
 
 
 def test_every_problem_is_reported_at_once_with_file_and_key(tmp_path):
@@ -65,9 +77,9 @@ def test_every_problem_is_reported_at_once_with_file_and_key(tmp_path):
         'name = "typo"\n[[stage]]\nid = "hello"\ndue = "on contract_end"\naproval = true\n')
     (root / "rules" / "broken.toml").write_text("name = \n")
     # a template with a syntax error, and one with an undefined variable
-    (root / "templates/emails/support_offer/body.txt").write_text(
+    (root / "templates/emails/en/support_offer/body.txt").write_text(
         "{% if support.summary %}never closed\n")
-    (root / "templates/emails/timeline_notice/subject.txt").write_text(
+    (root / "templates/emails/en/timeline_notice/subject.txt").write_text(
         "Wrap-up plan for {{ clent }}\n")
     # a template folder missing a file
     (root / "templates/emails/orphan").mkdir()
@@ -84,7 +96,7 @@ def test_every_problem_is_reported_at_once_with_file_and_key(tmp_path):
     assert f"{root}/rules/typo.toml: stage[0].aproval: unknown key (did you mean 'approval'?)" \
         in text
     assert f"{root}/rules/broken.toml: invalid TOML" in text
-    assert f"{root}/templates/emails/support_offer/body.txt: line " in text
+    assert f"{root}/templates/emails/en/support_offer/body.txt: line " in text
     assert f"{root}/templates/emails/orphan: missing body.html, body.txt" in text
     assert f"{root}/engagements/bad.toml: contacts.to[0].email: not a valid email address" in text
     # the example engagement: the undefined variable, named, for the stage that uses it
@@ -137,7 +149,8 @@ def test_connect_logs_in_to_smtp_and_sends_nothing(tmp_path, auth_server):
 def test_connect_without_a_server_is_a_problem(tmp_path):
     proj = make_project(tmp_path, free_port())
     r = proj.cli("check", "--connect")
-    assert r.exit_code == 2
+    # issue 17: a server that cannot be reached is 6, as the README's table says (was 2)
+    assert r.exit_code == 6
     assert "connection refused" in r.stderr
 
 

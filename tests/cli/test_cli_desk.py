@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import webbrowser
 from pathlib import Path
@@ -43,10 +44,13 @@ def test_drafts_table_and_json(proj):
     r = proj.cli("drafts", now=DRAFTED)
     assert r.exit_code == 0
     header, rule, row = r.output.splitlines()[:3]
-    assert header.split() == ["id", "engagement", "stage", "to", "due", "(local)", "waits", "for"]
-    assert row.split() == [KEY, "northwind-2026", "timeline_notice",
-                           "mj.alvarez@northwind.example", "Wed", "2026-12-30", "09:00", "EST",
-                           "approval"]
+    # issue 17: the table gained the subject (the rest, and its order, as before)
+    assert re.split(r"\s{2,}", header) == ["id", "engagement", "stage", "subject", "to",
+                                           "due (local)", "waits for"]
+    subject = state(proj).messages[KEY]["subject"]
+    assert re.split(r"\s{2,}", row) == [KEY, "northwind-2026", "timeline_notice", subject,
+                                        "mj.alvarez@northwind.example",
+                                        "Wed 2026-12-30 09:00 EST", "approval"]
     rows = json.loads(proj.cli("drafts", "--json", now=DRAFTED).output)
     assert len(rows) == 1
     assert rows[0]["id"] == KEY and rows[0]["why"] == "approval"
@@ -76,10 +80,11 @@ def test_why_it_waits_overdue_in_doubt_blocked(proj, smtp_server):
     why = {row["id"]: row["why"] for row in json.loads(proj.cli("drafts", "--json").output)}
     assert why[KEY] == "in doubt"
     # a template that cannot render for this engagement: blocked, with the variable named
-    tpl = proj.root / "templates/emails/deliverables_recap/subject.txt"
+    tpl = proj.root / "templates/emails/en/deliverables_recap/subject.txt"
     tpl.write_text("Recap for {{ clent }}\n")
     r = proj.cli("run", now="2027-01-15T10:00")
-    assert r.exit_code == 1
+    # issue 17: a draft that cannot be rendered is 7, the README's code (was 1)
+    assert r.exit_code == 7
     rows = {row["id"]: row for row in json.loads(proj.cli("drafts", "--json").output)}
     blocked = rows["northwind-2026/deliverables_recap/0"]
     assert blocked["state"] == "blocked" and "clent" in blocked["why"]
@@ -261,7 +266,8 @@ def test_approve_all_with_yes_and_the_configured_approver(proj):
 
 def test_approve_needs_something_to_approve(proj):
     r = proj.cli("drafts", "approve")
-    assert r.exit_code == 2 and "--engagement ID or --all" in r.output + r.stderr
+    # issue 17: a usage error is 64 (EX_USAGE), no longer 2 like a bad config file
+    assert r.exit_code == 64 and "--engagement ID or --all" in r.output + r.stderr
     r = proj.cli("drafts", "approve", "--engagement", "nobody")
     assert r.exit_code == 3 and "no engagement 'nobody'" in r.stderr
 

@@ -67,7 +67,8 @@ def test_cron_failure_is_loud_on_stderr_and_non_zero(tmp_path):
     proj = make_project(tmp_path, port)
     approved(proj)
     r = mailflow("--now", "2026-12-30T09:30", "run", project=proj)
-    assert r.returncode == 1
+    # issue 17: a server that cannot be reached is 6, as the README's table says (was 1)
+    assert r.returncode == 6
     assert r.stdout == ""
     assert r.stderr == f"mailflow: smtp 127.0.0.1:{port}: connection refused\n"
 
@@ -96,7 +97,8 @@ def test_project_from_the_environment_and_the_version(tmp_path):
     r = mailflow("--version")
     assert r.returncode == 0 and r.stdout.startswith("mailflow, version ")
     r = mailflow("status", cwd=tmp_path)
-    assert r.returncode == 2 and "no mailflow.toml in" in r.stderr
+    # issue 17: "no project here" has its own code, 66 (EX_NOINPUT), no longer 2
+    assert r.returncode == 66 and "no mailflow.toml in" in r.stderr
 
 
 def test_run_on_a_terminal_shows_a_progress_bar(tmp_path, smtp_server):
@@ -190,11 +192,14 @@ def test_cron_line_for_an_installed_package(tmp_path):
     line = r.stdout.strip()
     assert line.startswith("*/5 * * * * ")
     assert str(proj.root) in line
-    wrapper = Path(__file__).resolve().parents[2] / "cron" / "mailflow-cron.sh"
-    if wrapper.is_file():  # a source checkout: the wrapper with its rotating log
-        assert line.split()[5] == str(wrapper)
+    # issue 17: the wrapper ships inside the package, so a pip install has it too
+    from mailflow.desk.cron import wrapper_path
+    assert line.split()[5:7] == ["/bin/sh", str(wrapper_path())]
     r = mailflow("cron-line", "--every", "10", "--plain", project=proj)
     assert r.returncode == 0
-    exe, rest = r.stdout.strip().removeprefix("*/10 * * * * ").split(" ", 1)
+    rest = r.stdout.strip().removeprefix("*/10 * * * * ")
+    exe = rest.removeprefix("out=$(").split(" ", 1)[0]
     assert exe.endswith("/bin/mailflow") and Path(exe).is_file()
-    assert rest == f"--project {proj.root} run 2>&1 | tee -a {proj.root}/.mailflow/cron.log"
+    # issue 17: the plain line keeps mailflow's exit status (`| tee` lost it)
+    assert f"--project {proj.root} run 2>&1)" in rest
+    assert f"tee -a {proj.root}/.mailflow/cron.log; exit $s" in rest

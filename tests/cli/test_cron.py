@@ -15,7 +15,8 @@ import pytest
 from mailflow.transport.sink import free_port
 from tests.helpers import make_project
 
-CRON = Path(__file__).resolve().parents[2] / "cron"
+# issue 17: the wrapper and units ship inside the package (mailflow/cron/)
+CRON = Path(__file__).resolve().parents[2] / "mailflow" / "cron"
 WRAPPER = CRON / "mailflow-cron.sh"
 SHELLS = [s for s in ("sh", "dash") if shutil.which(s)]
 FAKE = """#!/bin/sh
@@ -179,3 +180,48 @@ def test_wrapper_is_executable_posix_sh():
     assert WRAPPER.read_text().startswith("#!/bin/sh\n")
     for shell in SHELLS:
         assert subprocess.run([shell, "-n", str(WRAPPER)], check=False).returncode == 0
+
+
+# -- issue 17: packaged with mailflow, used by cron-line and systemd-units ----------------------
+
+def test_the_wrapper_and_units_are_package_data():
+    from mailflow.desk.cron import cron_dir, wrapper_path
+    assert wrapper_path() == CRON / "mailflow-cron.sh"
+    names = {p.name for p in cron_dir().iterdir()}
+    assert {"mailflow-cron.sh", "mailflow.service", "mailflow.timer", "crontab.example"} <= names
+    import tomllib
+    data = tomllib.loads((CRON.parents[1] / "pyproject.toml").read_text())
+    listed = data["tool"]["setuptools"]["package-data"]["mailflow.cron"]
+    assert sorted(listed) == sorted(["mailflow-cron.sh", "mailflow.service", "mailflow.timer",
+                                     "crontab.example", "mailflow-watch.service"])
+
+
+def test_systemd_units_run_the_packaged_wrapper_for_this_project(tmp_path):
+    from mailflow.desk.cron import install_units, systemd_units, wrapper_path
+    units = systemd_units(tmp_path / "my 100% project", "/venv/bin/mailflow")
+    service = configparser.ConfigParser(strict=False, interpolation=None)
+    service.read_string(units["mailflow.service"])
+    assert service["Service"]["ExecStart"] == (
+        f'/bin/sh "{wrapper_path()}" "{tmp_path}/my 100%% project" "/venv"')
+    assert service["Service"]["EnvironmentFile"] == "-%h/.config/mailflow/env"
+    assert service["Service"]["SuccessExitStatus"] == "75"
+    assert units["mailflow.timer"] == (CRON / "mailflow.timer").read_text()
+    written = install_units(units, tmp_path / "user")
+    assert sorted(p.name for p in written) == ["mailflow.service", "mailflow.timer"]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_plain_cron_line_keeps_the_exit_status_and_the_log(tmp_path, fake_venv, shell):
+    from mailflow.desk.cron import cron_line
+    project = tmp_path / "p"
+    (project / ".mailflow").mkdir(parents=True)
+    line = cron_line(project, str(fake_venv / "bin" / "mailflow"), plain=True)
+    command = line.split(" ", 5)[5].replace("\\%", "%")  # as cron hands it to the shell
+    r = subprocess.run([shell, "-c", command], capture_output=True, text=True, check=False,
+                       env={**os.environ, "FAKE_EXIT": "6", "FAKE_SAY": "smtp refused"})
+    assert r.returncode == 6
+    assert "smtp refused" in r.stdout
+    assert "smtp refused" in (project / ".mailflow" / "cron.log").read_text()
+    r = subprocess.run([shell, "-c", command], capture_output=True, text=True, check=False,
+                       env={**os.environ, "FAKE_EXIT": "0"})
+    assert r.returncode == 0 and r.stdout.startswith("args: --project")

@@ -96,14 +96,15 @@ def test_adding_the_same_id_twice_is_an_error_not_an_overwrite(proj, smtp_server
 
 
 def test_missing_template_variable_blocks_that_draft_only(proj, smtp_server):
-    body = proj.root / "templates" / "emails" / "timeline_notice" / "body.txt"
+    body = proj.root / "templates" / "emails" / "en" / "timeline_notice" / "body.txt"
     body.write_text(body.read_text().replace("Questions of any size are welcome.",
                                              "{{ engagement.purchase_order }}"))
     added(proj)
     other = proj.write_engagement("other", proj.example(**{r'^id = ".*"': 'id = "other"'}))
     assert proj.cli("engagement", "add", str(other)).exit_code == 0
     r = proj.cli("run", now="2026-12-28T10:00")
-    assert r.exit_code == 1
+    # issue 17: a draft that cannot be rendered is 7, the README's code (was 1)
+    assert r.exit_code == 7
     assert "undefined variable" in r.output and "purchase_order" in r.output
     assert "northwind-2026" in r.output
     drafts = json.loads(proj.cli("drafts", "--json").output)
@@ -120,13 +121,14 @@ def test_other_engagements_go_on_when_one_draft_is_blocked(proj, smtp_server):
     other = proj.write_engagement("other", proj.example(**{
         r'^id = ".*"': 'id = "other"', r'^client = ".*"': 'client = "Other Co"'}))
     assert proj.cli("engagement", "add", str(other)).exit_code == 0
-    body = proj.root / "templates" / "emails" / "timeline_notice" / "body.txt"
+    body = proj.root / "templates" / "emails" / "en" / "timeline_notice" / "body.txt"
     body.write_text(body.read_text().replace(
         "Questions of any size are welcome.", "{% if client == 'Other Co' %}{{ nope }}{% endif %}"))
     proj.cli("run", now="2026-12-28T10:00")
     proj.cli("drafts", "approve", "--all", "-y", now="2026-12-28T10:00")
     r = proj.cli("run", now="2026-12-30T10:00")
-    assert r.exit_code == 1 and "other/timeline_notice/0" in r.output
+    # issue 17: a draft that cannot be rendered is 7, the README's code (was 1)
+    assert r.exit_code == 7 and "other/timeline_notice/0" in r.output
     assert len(smtp_server.received) == 1
     assert smtp_server.received[0].rcpt_tos[0] == "mj.alvarez@northwind.example"
 
@@ -138,7 +140,7 @@ def test_unreachable_smtp_is_one_line_and_nothing_is_marked_sent(tmp_path):
     proj.cli("run", now="2026-12-28T10:00")
     proj.cli("drafts", "approve", "--all", "-y", now="2026-12-28T10:00")
     r = proj.cli("run", now="2026-12-30T10:00")
-    assert r.exit_code == 1
+    assert r.exit_code == 6  # issue 17: the README's code for a server not reached (was 1)
     line = one_line(r.output)
     assert "127.0.0.1:" in line and "connection refused" in line
     state = Store(proj.project.state_dir).load()

@@ -64,7 +64,7 @@ def test_connection_refused_is_reported_and_sending_goes_on(iproj, smtp_server):
     port = free_port()
     configure(iproj, port=port)
     r = iproj.cli("run", now=SEND_AT)
-    assert r.exit_code == 1
+    assert r.exit_code == 6  # issue 17: README's code for a server not reached (was 1)
     # one line: the Sent copies are not tried against a server that just failed the poll;
     # they are made by a later run
     assert r.output.strip().splitlines() == [
@@ -78,7 +78,7 @@ def test_login_rejected_is_one_line_without_the_password(iproj, smtp_server, mon
     configure(iproj)
     monkeypatch.setenv(iproj.account.password_env, "definitely-wrong-pw")
     r = iproj.cli("poll", now=SEND_AT)
-    assert r.exit_code == 1
+    assert r.exit_code == 6  # issue 17: README's code for a server not reached (was 1)
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and "login rejected for " + iproj.account.user in lines[0]
     assert f"127.0.0.1:{iproj.account.server.port}" in lines[0]
@@ -89,7 +89,7 @@ def test_a_silent_server_times_out_with_one_line(iproj, smtp_server):
     with SilentServer() as silent:
         configure(iproj, port=silent.port, timeout=1)
         r = iproj.cli("run", now=SEND_AT)
-    assert r.exit_code == 1
+    assert r.exit_code == 6  # issue 17: README's code for a server not reached (was 1)
     lines = r.output.strip().splitlines()
     assert lines == [f"mailflow: poll: imap 127.0.0.1:{silent.port}: timed out after 1s "
                      "connecting"]
@@ -120,7 +120,7 @@ def test_server_stopped_mid_poll_resumes_exactly_where_it_stopped(iproj, smtp_se
     monkeypatch.setattr(mailflow.desk.polling, "_record", record_then_stop)
     try:
         r = iproj.cli("poll", now="2026-12-31T10:00")
-        assert r.exit_code == 1
+        assert r.exit_code == 6  # issue 17: README's code for a server not reached (was 1)
         assert "poll: imap 127.0.0.1" in r.output and "during FETCH" in r.output, r.output
         assert len(r.output.strip().splitlines()) == 1
         got = replies(iproj)
@@ -152,7 +152,8 @@ def test_server_stopped_between_polls_changes_nothing(iproj, smtp_server, doveco
     dovecot.stop()
     try:
         r = iproj.cli("poll", now="2026-12-31T10:05")
-        assert r.exit_code == 1 and "connection refused" in r.output
+        # issue 17: README's code for a server not reached (was 1)
+        assert r.exit_code == 6 and "connection refused" in r.output
         assert load(iproj).cursors["INBOX"] == before
     finally:
         dovecot.start()
@@ -166,7 +167,8 @@ def test_server_stopped_between_polls_changes_nothing(iproj, smtp_server, doveco
 
 def test_uidvalidity_change_rescans_without_duplicates_and_says_so(iproj, smtp_server):
     configure(iproj, folders=["Clients"])
-    assert iproj.cli("run", now=SEND_AT).exit_code in (0, 1)
+    # issue 17: a server not reached is 6 (was 1)
+    assert iproj.cli("run", now=SEND_AT).exit_code in (0, 6)
     iproj.account.create_folder("Clients")
     assert iproj.cli("poll", now=SEND_AT).exit_code == 0
     msg = first_message(iproj)

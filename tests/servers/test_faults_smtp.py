@@ -246,7 +246,7 @@ def test_a_server_that_keeps_dropping_before_data_leaves_the_rest_for_later(thre
 
     smtp_server.handler.hook = drop_all
     r = three.cli("run", now=SEND_AT)
-    assert r.exit_code == 1
+    assert r.exit_code == 6  # issue 17: README's code for a server not reached (was 1)
     assert "connection dropped again after reconnecting" in r.output
     # nothing went out, so nothing is in doubt: all wait for the next run
     assert {m["state"] for m in msgs(three).values()} == {"approved"}
@@ -291,7 +291,7 @@ def test_connection_refused_is_one_line_naming_host_and_port(proj, smtp_server):
     port = free_port()
     proj.set_config(r"^port = \d+", f"port = {port}")
     r = proj.cli("run", now=SEND_AT)
-    assert r.exit_code == 1
+    assert r.exit_code == 6  # issue 17: README's code for a server not reached (was 1)
     assert r.output.strip().splitlines() == [
         f"mailflow: smtp 127.0.0.1:{port}: connection refused"]
     assert {m["state"] for m in firsts(proj)} == {"approved"}

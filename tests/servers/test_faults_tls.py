@@ -49,7 +49,7 @@ def test_an_untrusted_certificate_is_refused_with_one_line(proj, tls_server):
     fill_batch(proj, 2)
     wire(proj, tls_server, ca=tls_server.other_ca_pem)
     r = proj.cli("run", now=SEND_AT, env=ENV)
-    assert r.exit_code == 1
+    assert r.exit_code == 6  # issue 17: README's code for a server not reached (was 1)
     lines = r.output.strip().splitlines()
     assert len(lines) == 1, r.output
     assert lines[0].startswith(f"mailflow: smtp localhost:{tls_server.port}: TLS certificate "
@@ -64,7 +64,7 @@ def test_a_wrong_host_name_is_refused_with_one_line(proj, tls_server):
     fill_batch(proj, 1)
     wire(proj, tls_server, host="127.0.0.1")  # the certificate is for localhost only
     r = proj.cli("run", now=SEND_AT, env=ENV)
-    assert r.exit_code == 1
+    assert r.exit_code == 6  # issue 17: README's code for a server not reached (was 1)
     lines = r.output.strip().splitlines()
     assert len(lines) == 1, r.output
     assert f"smtp 127.0.0.1:{tls_server.port}: TLS certificate verify failed" in lines[0]
@@ -85,7 +85,7 @@ def test_starttls_required_but_not_offered_is_refused(proj, smtp_server):
     fill_batch(proj, 1)
     proj.set_config(r'^security = "none".*$', 'security = "starttls"')
     r = proj.cli("run", now=SEND_AT)
-    assert r.exit_code == 1
+    assert r.exit_code == 6  # issue 17: README's code for a server not reached (was 1)
     assert f"smtp 127.0.0.1:{smtp_server.port}: the server does not offer STARTTLS" in r.output
     assert smtp_server.received == []
 

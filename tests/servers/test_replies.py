@@ -143,7 +143,7 @@ def test_wrong_imap_password_is_one_line_and_sending_still_goes_on(mailproj, smt
     mailproj.cli("run", now="2026-12-28T10:00")
     mailproj.cli("drafts", "approve", "--all", "-y", now="2026-12-28T10:00")
     r = mailproj.cli("run", now="2026-12-30T10:00")
-    assert r.exit_code == 1
+    assert r.exit_code == 6  # issue 17: README's code for a server not reached (was 1)
     lines = [ln for ln in r.output.splitlines() if "imap" in ln]
     assert lines and f"127.0.0.1:{mailproj.account.server.port}" in lines[0]
     assert "wrong-password" not in r.output
@@ -171,7 +171,8 @@ def test_sent_copy_missed_while_imap_was_down_is_made_later(mailproj, smtp_serve
     mailproj.cli("drafts", "approve", "--all", "-y", now="2026-12-28T10:00")
     monkeypatch.setenv(mailproj.account.password_env, "wrong-password")
     r = mailproj.cli("run", now="2026-12-30T10:00")
-    assert r.exit_code == 1 and len(smtp_server.received) == 1
+    # issue 17: README's code for a server not reached (was 1)
+    assert r.exit_code == 6 and len(smtp_server.received) == 1
     assert len([ln for ln in r.output.splitlines() if ln.strip()]) == 1  # one line, not two
     assert sent_messages(mailproj)["timeline_notice/0"].get("sent_copy") is None
     monkeypatch.undo()

@@ -1,0 +1,71 @@
+"""The drafts and replies lists as rows, and the HTML preview file of a draft."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+from mailflow.config.loading import Loaded
+from mailflow.desk import tables, views
+from mailflow.errors import MailflowError
+from mailflow.store import State, Store
+
+REVIEW = ("awaiting_approval", "in_doubt", "blocked")
+
+
+def draft_rows(state: State, loaded: Loaded, now: dt.datetime, all_states: bool = False,
+               errors: dict[str, str] | None = None) -> list[dict]:
+    """Drafts that wait for the consultant, soonest first (ids in natural order on a tie).
+
+    An engagement that cannot be planned keeps its drafts' stored times; its error goes
+    into `errors` (engagement id -> message) for the caller to show.
+    """
+    wanted = REVIEW + (("approved", "planned", "retry") if all_states else ())
+    msgs = [m for m in state.messages.values() if m["state"] in wanted
+            and not state.engagements[m["engagement"]].get("archived")]
+    plan = views.preview(state, loaded, now, sorted({m["engagement"] for m in msgs}))
+    items = plan.items_by_key()
+    if errors is not None:
+        errors.update(plan.errors)
+    rows = []
+    for m in msgs:
+        zone = state.engagements[m["engagement"]]["time_zone"]
+        rows.append(views.message_row(m, zone, plan.when(m, items.get(m["key"]))))
+    return sorted(rows, key=lambda r: (r["goes_out"] or "~", tables.natural_key(r["id"])))
+
+
+def reply_rows(state: State, *, needs_action: bool = False, eid: str | None = None,
+               all_kinds: bool = False, default_zone: str = "UTC") -> list[dict]:
+    """Replies, newest first; `needs_action` is true only while a reply is not handled."""
+    rows = []
+    for r in sorted(state.replies.values(), key=lambda r: r.get("received_at") or "",
+                    reverse=True):
+        waiting = bool(r.get("needs_action")) and not r.get("handled")
+        if eid and r.get("engagement") != eid or needs_action and not waiting:
+            continue
+        if not (all_kinds or needs_action or eid or r.get("kind") in ("human", "unsubscribe")
+                or not r.get("trusted", True)):  # a flagged bounce shows until accepted
+            continue
+        zone = state.engagements.get(r.get("engagement") or "", {}).get("time_zone",
+                                                                         default_zone)
+        rows.append({**r, "needs_action": waiting,
+                     "received_local": views.local(r.get("received_at"), zone,
+                                                   "%a %Y-%m-%d %H:%M %Z")})
+    return rows
+
+
+def preview_path(store: Store, key: str) -> Path:
+    """Where `drafts show --open` writes a draft's HTML: one file per draft, overwritten."""
+    return store.dir / "preview" / (re.sub(r"[^A-Za-z0-9_.-]", "-", key) + ".html")
+
+
+def write_html(path: Path, html: str) -> Path:
+    """Write a draft's HTML; a folder that does not exist is one line, not a traceback."""
+    try:
+        if path.parent.name == "preview":
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.write_text(html, encoding="utf-8")
+    except OSError as err:
+        raise MailflowError(f"{path}: cannot write the HTML: {err.strerror}") from None
+    return path

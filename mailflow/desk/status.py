@@ -1,0 +1,110 @@
+"""The status grid and "needs you now": the day's first look, as library functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from mailflow.config.loading import Loaded
+from mailflow.desk import tables, views
+from mailflow.store import State
+
+# what needs the consultant, and in which words
+ATTENTION_STATES = ("in_doubt", "failed", "blocked")
+
+
+@dataclass
+class GridRow:
+    """One engagement: its cells by stage, its JSON form, and its error when it is broken."""
+
+    id: str
+    status: str
+    cells: dict[str, str]
+    data: dict
+    next_at: dt.datetime | None = None
+    error: str | None = None
+
+
+@dataclass
+class Grid:
+    """Every engagement's row, the stage columns in sequence order."""
+
+    stages: list[str] = field(default_factory=list)
+    rows: list[GridRow] = field(default_factory=list)
+
+
+def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool = False) -> Grid:
+    """One row per engagement (archived ones only with `archived`), soonest next email first."""
+    chosen = [e for e in state.engagements.values() if bool(e.get("archived")) == archived]
+    plan = views.preview(state, loaded, now, [e["id"] for e in chosen])
+    replies_by_msg: dict[str, list[dict]] = {}
+    for r in state.replies.values():
+        replies_by_msg.setdefault(r.get("message") or "", []).append(r)
+    grid = Grid()
+    for eng in chosen:
+        try:
+            row = _row(eng, state, loaded, plan, replies_by_msg, grid.stages)
+        except Exception as err:  # noqa: BLE001 - a broken engagement is a row with its error
+            row = GridRow(eng["id"], eng.get("status", "?"), {}, {
+                **{"id": eng["id"], "status": eng.get("status")}, "error": str(err)},
+                error=str(err) or type(err).__name__)
+        grid.rows.append(row)
+    grid.rows.sort(key=lambda r: (r.next_at is None, r.next_at or now,
+                                  tables.natural_key(r.id)))
+    return grid
+
+
+def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
+         replies_by_msg: dict[str, list[dict]], stage_names: list[str]) -> GridRow:
+    seq = loaded.sequence_for(eng)
+    for s in seq.stages:
+        if s.id not in stage_names:
+            stage_names.append(s.id)
+    items = {i.stage: i for i in plan.items.get(eng["id"], []) if i.step == 0}
+    msgs = state.messages_of(eng["id"])
+    cells, stages = {}, {}
+    upcoming = []
+    for s in seq.stages:
+        stage_msgs = [m for m in msgs if m["stage"] == s.id]
+        replies = [r for m in stage_msgs for r in replies_by_msg.get(m["key"], [])]
+        item = items.get(s.id)
+        first = next((m for m in stage_msgs if m["step"] == 0), None)
+        at = plan.when(first, item)  # the one answer every view gives
+        cells[s.id] = views.stage_mark(stage_msgs, item, replies, eng["time_zone"], when=at)
+        if at is not None and not (first or {}).get("sent_at") and (
+                first is None or first["state"] not in ("rejected", "cancelled", "failed")):
+            upcoming.append(at)
+        stages[s.id] = {"state": first["state"] if first else (item.status if item else None),
+                        "sent_at": first.get("sent_at") if first else None,
+                        "due": first.get("due") if first else (
+                            item.due.isoformat() if item and item.due else None),
+                        "goes_out": at.isoformat() if at and not (first or {}).get("sent_at")
+                        else None,
+                        "replies": [r["kind"] for r in replies]}
+    error = plan.errors.get(eng["id"])
+    data = {**views.engagement_row(eng), "stages": stages, "error": error}
+    return GridRow(eng["id"], eng["status"], cells, data, min(upcoming, default=None), error)
+
+
+def needs_you_now(state: State) -> list[str]:
+    """One line per thing waiting for the consultant: drafts, failures, replies, flags."""
+    lines = []
+    waiting = 0
+    archived = {k for k, e in state.engagements.items() if e.get("archived")}
+    for m in sorted(state.messages.values(), key=lambda m: tables.natural_key(m["key"])):
+        if m["engagement"] in archived:
+            continue
+        waiting += m["state"] == "awaiting_approval"
+        if m["state"] in ATTENTION_STATES:
+            why = m.get("note") or m.get("server_reply") or m.get("error") or ""
+            lines.append(f"{m['key']}: {m['state'].replace('_', ' ')}: {why}"[:160])
+    if waiting:
+        lines.insert(0, f"{waiting} draft(s) to approve: mailflow drafts")
+    for r in state.replies.values():
+        if r.get("needs_action") and not r.get("handled"):
+            lines.append(f"reply {r['id']} from {r.get('from')} ({r.get('stage')}): "
+                         f"mailflow replies show {r['id']}")
+    for e in state.engagements.values():
+        if e.get("flagged") and not e.get("archived"):
+            lines.append(f"engagement {e['id']}: {e['flagged']}")
+    return lines
