@@ -39,7 +39,7 @@ def engagement_add(app: App, files: tuple[Path, ...], replace: bool) -> None:
     with app.store.writer() as w:
         added = [add_engagement(w, app.loaded, path, app.now, replace=replace) for path in files]
         if replace:
-            replan(app, w)  # says at once which approved drafts the new data changed
+            _replan(app, w)  # says at once which approved drafts the new data changed
         w.save()
     for record in added:
         click.echo(f"{'updated' if replace else 'added'} {record['id']} ({record['client']}, "
