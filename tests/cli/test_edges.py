@@ -35,7 +35,7 @@ def _outside(tmp_path):
 
 
 def test_a_template_symlinked_outside_the_project_is_refused(project, tmp_path):
-    body = project.root / "templates" / "emails" / "timeline_notice" / "body.txt"
+    body = project.root / "templates" / "emails" / "en" / "timeline_notice" / "body.txt"
     body.unlink()
     body.symlink_to(_outside(tmp_path))
     check = project.cli("check")
@@ -44,7 +44,7 @@ def test_a_template_symlinked_outside_the_project_is_refused(project, tmp_path):
     assert OUTSIDE_SECRET not in check.output
     add(project)
     r = project.cli("run", now=DRAFTED)
-    assert r.exit_code == 1 and "timeline_notice/body.txt: refused" in r.output
+    assert r.exit_code == 7 and "timeline_notice/body.txt: refused" in r.output  # not rendered
     msg = load(project).messages[KEY]
     assert msg["state"] == "blocked" and not msg.get("body")
 
@@ -65,8 +65,8 @@ def test_an_included_file_symlinked_outside_is_refused_and_one_inside_is_read(pr
 def test_a_symlinked_stage_folder_outside_the_project_is_refused(project, tmp_path):
     emails = project.root / "templates" / "emails"
     outside = tmp_path / "other-client"
-    (emails / "support_offer").rename(outside)
-    (emails / "support_offer").symlink_to(outside, target_is_directory=True)
+    (emails / "en" / "support_offer").rename(outside)
+    (emails / "en" / "support_offer").symlink_to(outside, target_is_directory=True)
     check = project.cli("check")
     assert check.exit_code == 2 and "support_offer/" in check.output
     assert "refused" in check.output

@@ -34,8 +34,8 @@ BOUNCE_OK = Trust(from_contact=False, mail_system=True, carries_our_message=True
 
 def stage(on_reply: str) -> Stage:
     return Stage(id="recap", name="Recap", template="recap", due=timing.parse_offset(
-        "on contract_end"), approval=True, when=None, on_reply=on_reply, late="hold",
-        window=timing.parse_window(None), at=None, reminders=())
+        "on contract_end"), approval=True, when=None, skip_reason=None, on_reply=on_reply,
+        late="hold", window=timing.parse_window(None), at=None, reminders=())
 
 
 def human(text: str = "ok", sender: str = "ann@acme.example", kind: str = "human") -> ReplyFacts:
@@ -183,7 +183,8 @@ def test_facts_read_back_from_a_stored_record():
 
 def _stage(sid: str, due: str = "on contract_end", on_reply: str = "stop") -> Stage:
     return Stage(id=sid, name=sid, template=sid, due=timing.parse_offset(due), approval=False,
-                 when=None, on_reply=on_reply, late="hold", window=timing.parse_window(None),
+                 when=None, skip_reason=None, on_reply=on_reply, late="hold",
+                 window=timing.parse_window(None),
                  at=None, reminders=())
 
 
