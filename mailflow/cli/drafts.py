@@ -361,8 +361,8 @@ def replies_accept(app: App, rid: str) -> None:
 
     \b
     Example:
-      mailflow replies show 4
-      mailflow replies accept 4
+      mailflow replies show 1
+      mailflow replies accept 1
     """
     from mailflow.desk.replies import accept_reply
     with app.store.writer() as w:
