@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,13 +25,15 @@ from mailflow.engine.reactions import (
     is_contact,
     react,
 )
+from mailflow.engine.records import MessageState as S
 from mailflow.engine.tick import Tick, TickReport
-from mailflow.errors import MailflowError
+from mailflow.errors import MailflowError, StoreError
 from mailflow.inbound.authenticity import auth_failures, is_mail_system, read_trust_headers
 from mailflow.inbound.intent import suggest_intent
 from mailflow.inbound.matching import Match, SentIndex, SentRef
 from mailflow.inbound.message import Inbound, parse_inbound
 from mailflow.store import MemoryWriter, Store, now_iso
+from mailflow.store.files import io, write_streamed
 from mailflow.transport.protocols import Mailbox
 
 CURSOR_EVERY = 200  # journal the cursor this often during a long poll
@@ -47,15 +48,12 @@ def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
         return report
     with store.writer() as w:
         tick = Tick(loaded, w, now)
-        try:
-            poll_into(tick)
-            if loaded.config.smtp is not None:
-                # confirmations of digest replies go out with the poll that acted on them
-                from mailflow.desk.digest import send_outbox
-                from mailflow.transport.smtp import SmtpTransport
-                send_outbox(loaded, tick, functools.partial(SmtpTransport, loaded.config.smtp))
-        finally:
-            w.save()
+        poll_into(tick)
+        if loaded.config.smtp is not None:
+            # confirmations of digest replies go out with the poll that acted on them
+            from mailflow.desk.digest import send_outbox
+            from mailflow.transport.smtp import SmtpTransport
+            send_outbox(loaded, tick, functools.partial(SmtpTransport, loaded.config.smtp))
     return tick.report
 
 
@@ -104,6 +102,8 @@ def poll_into(tick: Tick, open_mailbox: Callable[[], Mailbox] | None = None) -> 
             if tick.report.unmatched:
                 tick.report.notes.append(f"{tick.report.unmatched} new message(s) answer nothing "
                                          "mailflow sent; left alone")
+    except StoreError:
+        raise  # the state cannot be written: not a mail server's problem
     except MailflowError as err:
         # the cursor stays where the last fully recorded message left it
         tick.poll_failed = True
@@ -112,7 +112,8 @@ def poll_into(tick: Tick, open_mailbox: Callable[[], Mailbox] | None = None) -> 
 
 
 def _move_cursor(tick: Tick, folder: str, cursor) -> None:  # noqa: ANN001
-    tick.w.record("cursor.moved", at=tick.now, cursors={
+    # committed with the replies read before it: a long poll killed later keeps its progress
+    tick.w.record("cursor.moved", at=tick.now, durable=True, cursors={
         "key": folder, "set": {"uidvalidity": cursor.uidvalidity, "last_uid": cursor.last_uid}})
 
 
@@ -126,7 +127,7 @@ def _settle_in_doubt(tick: Tick, mb: Mailbox) -> None:
     if not folder:
         return
     for msg in list(tick.state.messages.values()):
-        if msg["state"] != "in_doubt" or not msg.get("message_id"):
+        if msg["state"] != S.IN_DOUBT or not msg.get("message_id"):
             continue
         try:
             found = mb.find_message_id(folder, msg["message_id"])
@@ -146,7 +147,7 @@ def _settle_in_doubt(tick: Tick, mb: Mailbox) -> None:
 def _went_out(msg: dict) -> bool:
     """Whether a message may have reached the client, so that a reply may answer it."""
     return bool(msg.get("message_id")) and bool(
-        msg.get("sent_at") or msg["state"] in ("in_doubt", "sending"))
+        msg.get("sent_at") or msg["state"] in (S.IN_DOUBT, S.SENDING))
 
 
 def _sent_index(tick: Tick, only: str | None = None) -> SentIndex:
@@ -265,13 +266,12 @@ def _keep_raw(tick: Tick, rid: str, fetched) -> Path:  # noqa: ANN001 - imap.Fet
     if isinstance(tick.w, MemoryWriter):
         return Path("(dry run)")
     folder = tick.w.store.dir / "raw" / tick.now.strftime("%Y-%m")
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"reply-{rid}.eml"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        fetched.copy_raw(f)  # a large message comes from the server in chunks, straight here
-        f.flush()
-        os.fsync(f.fileno())  # kept before the reply is recorded: nothing is ever lost
+    with io(folder, "create a folder"):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # kept durably (file and name) before the reply is recorded: nothing is ever lost; a
+    # large message comes from the server in chunks, straight into the file
+    write_streamed(path, fetched.copy_raw)
     return path
 
 

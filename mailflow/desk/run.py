@@ -42,20 +42,19 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
         # an engagement file edited by hand is read again before anything is planned
         file_notes: list[str] = []
         file_problems = sync_from_files(writer, loaded, now, file_notes)
-        try:
-            report = tick.run(poll=poll, send_with=transport)
-            report.problems[:0] = file_problems
-            report.notes[:0] = file_notes
-            if file_problems:
-                report.codes.add(2)
-            if transport is not None and not dry_run:
-                # the digest and confirmations of digest replies: to the consultant only
-                from mailflow.desk.digest import send_outbox
-                send_outbox(loaded, tick, transport)
-            if config.imap is not None and config.imap.sent_folder and not dry_run:
-                _copy_to_sent(loaded, tick, mailbox)
-        finally:
-            writer.save()
+        report = tick.run(poll=poll, send_with=transport)
+        report.problems[:0] = file_problems
+        report.notes[:0] = file_notes
+        if file_problems:
+            report.codes.add(2)
+        if transport is not None and not dry_run:
+            # the digest and confirmations of digest replies: to the consultant only
+            from mailflow.desk.digest import send_outbox
+            send_outbox(loaded, tick, transport)
+        if config.imap is not None and config.imap.sent_folder and not dry_run:
+            _copy_to_sent(loaded, tick, mailbox)
+        # the writer commits and saves when this block ends; an exception voids what the
+        # tick had not committed yet (sends are committed one by one, around each one)
     if config.smtp is None and tick.unsent and not dry_run:
         report.problems.append(f"{config.path}: [smtp] is not configured; "
                                f"{len(tick.unsent)} message(s) are due")
