@@ -259,6 +259,8 @@ class Tick:
                                      f"(`mailflow drafts approve {msg['key']}`)")
         self.report.notes.append(f"{msg['key']}: {note}")
 
+    # Long on purpose: rendering, recipient checks and the approval decision are one atomic
+    # step per draft (one journal event), and each failure blocks only this draft.
     def render(self, msg: dict, eng: dict) -> bool:
         """Render one message and move it to awaiting approval (or approved when none needed)."""
         from mailflow.render.context import template_context
