@@ -241,7 +241,7 @@ class Tick:
             self.mark(msg, "message.rerendered", **changes)
             return
         if not to:
-            self.mark(msg, "message.blocked", state="blocked", **changes,
+            self.mark(msg, "message.blocked", state=S.BLOCKED, **changes,
                       error=f"engagement {eng['id']}: {msg['key']}: every recipient in "
                             "contacts.to has bounced")
             return
