@@ -247,7 +247,7 @@ class Tick:
             return
         changes.update(to=to, cc=cc)
         if msg["state"] == "approved" and not same_people(msg, to, cc, eng):
-            changes.update(state="awaiting_approval",
+            changes.update(state=S.AWAITING_APPROVAL,
                            note="approval withdrawn: the recipients changed")
             self.report.held.append(msg["key"])
             self._withdrawn(msg, changes["note"])
