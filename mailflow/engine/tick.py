@@ -246,7 +246,7 @@ class Tick:
                             "contacts.to has bounced")
             return
         changes.update(to=to, cc=cc)
-        if msg["state"] == "approved" and not same_people(msg, to, cc, eng):
+        if msg["state"] == S.APPROVED and not same_people(msg, to, cc, eng):
             changes.update(state=S.AWAITING_APPROVAL,
                            note="approval withdrawn: the recipients changed")
             self.report.held.append(msg["key"])
