@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from mailflow import timing
 from mailflow.config.engagements import hydrate
 from mailflow.config.loading import Loaded, schedule
+from mailflow.config.settings import Identity
 from mailflow.engine import checklist, sending
 from mailflow.engine.outcomes import Delivery, Transport
 from mailflow.engine.planner import PENDING, PlanItem, plan_engagement
 from mailflow.engine.wire import wire_message
-from mailflow.errors import MailflowError, RenderError
+from mailflow.errors import ConfigError, MailflowError, RenderError
 from mailflow.render.compose import (
     address,
     make_message_id,
@@ -81,13 +82,15 @@ class Tick:
         self.progress = progress  # total -> a progress bar (a context with .update(n))
         self.delivered: list[tuple[dict, bytes]] = []  # sent this tick, for the Sent copy
         self.unsent: list[dict] = []  # due, but no way to send was given
-        self.poll_failed = False  # IMAP was unreachable this tick
+        self.poll_failed = False  # IMAP was unreachable this tick (any identity's)
+        self.poll_failed_for: set[str] = set()  # the identities (emails) whose poll failed
 
     # -- the steps -------------------------------------------------------------------------
 
     def run(self, poll: Callable[[Tick], None] | None = None,
-            send_with: Callable[[], Transport] | None = None) -> TickReport:
-        """Every step in order; `poll` plugs in the mailbox, `send_with` opens a transport."""
+            send_with: Callable[[Identity], Transport] | None = None) -> TickReport:
+        """Every step in order; `poll` plugs in the mailboxes, `send_with` opens the
+        transport of one sender identity."""
         self.settle_interrupted()
         if poll is not None:
             poll(self)
@@ -236,9 +239,11 @@ class Tick:
             stage = seq.stage(msg["stage"])
             if not to:
                 raise RenderError(f"{msg['key']}: every recipient in contacts.to has bounced")
+            # the lead's own identity: From, Reply-To, Message-ID and signature agree
+            ident = self.loaded.identity_for(eng)
             context = template_context(
-                hydrated, sender_name=self.loaded.config.sender.name,
-                sender_email=self.loaded.config.sender.email, stage_id=stage.id,
+                hydrated, sender_name=ident.name,
+                sender_email=ident.email, stage_id=stage.id,
                 stage_name=stage.name, step=msg["step"], now_local=self.now.astimezone(ctx.zone),
                 sent=sent, recipient=to[0],
                 sends_on=max(_ts(msg["due"]), self.now).astimezone(ctx.zone).date())
@@ -252,22 +257,25 @@ class Tick:
             for field, people in (("contacts.to", to), ("contacts.cc", cc)):
                 for person in people:
                     address(person, f"engagement {eng['id']}: {field}")
-        except (RenderError, KeyError) as err:
-            error = f"engagement {eng['id']}: {msg['key']}: {err}"
+        except (RenderError, ConfigError, KeyError) as err:
+            error = f"engagement {eng['id']}: {msg['key']}: {err}".replace(
+                f"engagement {eng['id']}: {msg['key']}: engagement {eng['id']}: ",
+                f"engagement {eng['id']}: {msg['key']}: ")
             if msg.get("error") != error or msg["state"] != "blocked":
                 self.mark(msg, "message.blocked", state="blocked", error=error)
             self.report.problems.append(error)
-            self.report.codes.add(RenderError.exit_code)
+            self.report.codes.add(getattr(err, "exit_code", RenderError.exit_code))
             return False
         digest = hashlib.sha256("\x00".join((subject, rendered.html, rendered.text)).encode()
                                 ).hexdigest()[:16]
         changes = {"subject": subject, "body": self.w.put_body(rendered.html, rendered.text),
                    "to": to, "cc": cc, "digest": digest,
                    "rendered_for": self._render_signature(eng), "error": None,
+                   "sender_email": ident.email,
                    # held as late: rendered again, so no "before <date>" is already past
                    "rendered_hold": msg.get("late_hold")}
         if not msg.get("message_id"):
-            changes["message_id"] = make_message_id(self.loaded.config.sender.domain, self.now)
+            changes["message_id"] = make_message_id(ident.domain, self.now)
             changes["reply_token"] = make_reply_token()
         if msg["state"] in ("approved", "retry") and msg.get("digest") == digest:
             # same words: the approval (and a retry's schedule) stands
@@ -282,10 +290,6 @@ class Tick:
         if needs_approval:
             self.report.held.append(msg["key"])
         return True
-
-    def _sender(self) -> dict:
-        s = self.loaded.config.sender
-        return {"name": s.name, "email": s.email}
 
     def hold_overdue(self) -> None:
         """After downtime, a message far past its time waits for the consultant (no burst)."""
@@ -329,13 +333,13 @@ class Tick:
 
     def due_messages(self) -> list[dict]:
         """Approved messages that may go out now: due, in order, in the window, under the limit."""
-        cfg = self.loaded.config
-        budget = sending.throttle_budget(self.state.messages.values(), self.now,
-                                         schedule(cfg, "per_minute"), schedule(cfg, "per_day"))
+        from mailflow.engine.senders import budgets
+        budget, group_of = budgets(self)  # each identity has its own limits
         picked = sending.select_due(self.state.messages, self.state.engagements, self.now,
-                                    budget, self._window_opens)
+                                    budget, self._window_opens, group_of=group_of)
         self.report.deferred += picked.deferred
-        if picked.deferred and budget <= len(picked.due):
+        if picked.deferred and (picked.over_limit or any(
+                budget.get(g, 0) <= n for g, n in picked.taken.items())):
             self.report.notes.append(f"{self.report.deferred} due message(s) wait for the send "
                                      "window or the rate limit")
         return picked.due
@@ -348,22 +352,44 @@ class Tick:
     def _predecessor_done(self, msg: dict) -> bool:
         return sending.predecessor_done(msg, self.state.messages)
 
-    def send(self, due: list[dict], open_transport: Callable[[], Transport]
+    def send(self, due: list[dict], open_transport: Callable[[Identity], Transport]
              ) -> list[tuple[dict, bytes]]:
-        """Send each due message over one connection; returns what went out, for the Sent copy.
+        """Send each identity's due messages over its own connection; returns what went out.
 
-        One message that cannot be built or offered fails alone; only a server that cannot
-        be reached at all stops the batch (the rest wait for the next tick, untouched).
+        One message that cannot be built or offered fails alone; a server that cannot be
+        reached at all (or whose secret is missing) stops only its identity's batch: the
+        rest wait for the next tick, untouched, and the other identities go on.
         """
+        from mailflow.engine.senders import by_identity
         delivered: list[tuple[dict, bytes]] = []
-        sender = self.loaded.config.sender
         bar_cm = self.progress(len(due)) if self.progress and len(due) > 3 else nullcontext()
-        transport = open_transport()
-        with closing(transport), bar_cm as bar:
+        with bar_cm as bar:
+            for ident, batch in by_identity(self, due):
+                delivered += self._send_as(ident, batch, open_transport, bar)
+        return delivered
+
+    def _send_as(self, ident: Identity, due: list[dict],
+                 open_transport: Callable[[Identity], Transport], bar: object
+                 ) -> list[tuple[dict, bytes]]:
+        """One identity's batch over one connection, opened only when it has something due."""
+        delivered: list[tuple[dict, bytes]] = []
+        several = len(self.loaded.config.identities) > 1
+
+        def said(err: MailflowError) -> str:
+            return f"{ident.label}: {err}" if several else str(err)
+
+        try:
+            transport = open_transport(ident)
+        except MailflowError as err:  # e.g. an identity without [smtp]
+            self.report.problems.append(said(err))
+            self.report.codes.add(err.exit_code)
+            self.report.deferred += len(due)
+            return delivered
+        with closing(transport):
             try:
                 transport.connect()  # a refused login or unreachable server changes nothing
             except MailflowError as err:
-                self.report.problems.append(str(err))
+                self.report.problems.append(said(err))
                 self.report.codes.add(err.exit_code)
                 self.report.deferred += len(due)
                 return delivered
@@ -381,12 +407,12 @@ class Tick:
                 self.mark(msg, "message.sending", durable=True, state="sending",
                           attempt_to=rcpts, append={"attempts_at": now_iso(self.now)})
                 try:
-                    result = transport.send(raw, sender.email, rcpts)
+                    result = transport.send(raw, ident.email, rcpts)
                 except MailflowError as err:
                     # the connection failed before the message body went out: undo the mark
                     self.mark(msg, "message.not_sent", durable=True, state=before,
                               note=str(err))
-                    self.report.problems.append(str(err))
+                    self.report.problems.append(said(err))
                     self.report.codes.add(err.exit_code)
                     self.report.deferred += len(due) - i - 1
                     break
@@ -410,8 +436,10 @@ class Tick:
         """The message as it goes on the wire, and its envelope recipients (engine/wire.py)."""
         root = self.state.messages.get(msg.get("thread_root") or "")
         siblings = self.state.messages_of(msg["engagement"]) if root is not None else []
-        return wire_message(msg, root, siblings, self.w.body(msg["body"]), self._sender(),
-                            self.loaded.config.sender.reply_to_token, self.now)
+        ident = self.loaded.identity_of(msg, self.state.engagements.get(msg["engagement"], {}))
+        return wire_message(msg, root, siblings, self.w.body(msg["body"]),
+                            {"name": ident.name, "email": ident.email},
+                            ident.reply_to_token, self.now)
 
     def _record_result(self, msg: dict, result: Delivery) -> bool:
         """Journal one attempt's per-recipient outcomes; True when someone got it just now."""
