@@ -316,6 +316,9 @@ def _check_identity(loaded: Loaded, where: str, record: dict, found: Findings) -
         prefix = f"engagement {record.get('id')}: "
         found.problem(f"{where}: {str(err).removeprefix(prefix)}")
         return config.identities[0]  # the templates are still checked, as the sender
+    from mailflow.project import PLACEHOLDER_SENDER
+    if (ident.name, ident.email) == PLACEHOLDER_SENDER:
+        return ident  # the sender is still init's placeholder: a warning says so already
     lead = record.get("consultant") or {}
     name, email = " ".join(str(lead.get("name") or "").split()), str(lead.get("email") or "")
     if (name.casefold(), email.strip().lower()) != (" ".join(ident.name.split()).casefold(),

@@ -7,15 +7,18 @@ very same message; one recorded before identities existed goes out as its engage
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from contextlib import closing
+from typing import Any
 
 from mailflow.config.loading import schedule
 from mailflow.config.settings import Identity
 from mailflow.engine import sending
-from mailflow.errors import ConfigError
+from mailflow.engine.outcomes import Transport
+from mailflow.errors import ConfigError, MailflowError
+from mailflow.store import now_iso
 
-if TYPE_CHECKING:
-    from mailflow.engine.tick import Tick
+# `tick` below is an engine.tick.Tick (not imported: tick.py imports this module)
+Tick = Any
 
 UNKNOWN = "?"  # the group of a message whose identity cannot be found (it is blocked on send)
 
@@ -74,3 +77,68 @@ def by_identity(tick: Tick, due: list[dict]) -> list[tuple[Identity, list[dict]]
             continue
         groups.setdefault(ident.email.lower(), (ident, []))[1].append(msg)
     return list(groups.values())
+
+
+def send_as(tick: Tick, ident: Identity, due: list[dict],
+            open_transport: Callable[[Identity], Transport], bar: Any
+            ) -> list[tuple[dict, bytes]]:
+    """One identity's batch over one connection, opened only when it has something due."""
+    delivered: list[tuple[dict, bytes]] = []
+    several = len(tick.loaded.config.identities) > 1
+
+    def said(err: MailflowError) -> str:
+        return f"{ident.label}: {err}" if several else str(err)
+
+    try:
+        transport = open_transport(ident)
+    except MailflowError as err:  # e.g. an identity without [smtp]
+        tick.report.problems.append(said(err))
+        tick.report.codes.add(err.exit_code)
+        tick.report.deferred += len(due)
+        return delivered
+    with closing(transport):
+        try:
+            transport.connect()  # a refused login or unreachable server changes nothing
+        except MailflowError as err:
+            tick.report.problems.append(said(err))
+            tick.report.codes.add(err.exit_code)
+            tick.report.deferred += len(due)
+            return delivered
+        for i, msg in enumerate(due):
+            try:
+                raw, rcpts = tick.wire(msg)
+            except MailflowError as err:
+                # this message cannot be built (a body lost, an address gone bad): it
+                # alone waits for the consultant; nothing was offered to the server
+                tick.mark(msg, "message.blocked", state="blocked", error=str(err))
+                tick.report.problems.append(f"{msg['key']}: not sent: {err}")
+                continue
+            before = msg["state"]
+            # durable before the transaction: if we die now, the next run knows
+            tick.mark(msg, "message.sending", durable=True, state="sending",
+                      attempt_to=rcpts, append={"attempts_at": now_iso(tick.now)})
+            try:
+                result = transport.send(raw, ident.email, rcpts)
+            except MailflowError as err:
+                # the connection failed before the message body went out: undo the mark
+                tick.mark(msg, "message.not_sent", durable=True, state=before,
+                          note=str(err))
+                tick.report.problems.append(said(err))
+                tick.report.codes.add(err.exit_code)
+                tick.report.deferred += len(due) - i - 1
+                break
+            except Exception as err:  # noqa: BLE001 - a transport's bug, not the batch's
+                # nobody knows how far it got: in doubt (never resent blindly), and the
+                # connection is started afresh for the rest of the batch
+                tick.mark(msg, "message.in_doubt", durable=True,
+                          **sending.interrupted(msg, tick.now))
+                tick.report.problems.append(
+                    f"{msg['key']}: in doubt: the transport failed ({type(err).__name__}: "
+                    f"{err}); `mailflow drafts resolve {msg['key']} --sent|--resend`")
+                transport.close()
+                continue
+            if tick._record_result(msg, result):
+                delivered.append((msg, raw))
+            if bar is not None:
+                bar.update(1)
+    return delivered

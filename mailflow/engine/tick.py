@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from contextlib import AbstractContextManager, closing, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from mailflow import timing
@@ -360,76 +360,12 @@ class Tick:
         reached at all (or whose secret is missing) stops only its identity's batch: the
         rest wait for the next tick, untouched, and the other identities go on.
         """
-        from mailflow.engine.senders import by_identity
+        from mailflow.engine.senders import by_identity, send_as
         delivered: list[tuple[dict, bytes]] = []
         bar_cm = self.progress(len(due)) if self.progress and len(due) > 3 else nullcontext()
         with bar_cm as bar:
             for ident, batch in by_identity(self, due):
-                delivered += self._send_as(ident, batch, open_transport, bar)
-        return delivered
-
-    def _send_as(self, ident: Identity, due: list[dict],
-                 open_transport: Callable[[Identity], Transport], bar: object
-                 ) -> list[tuple[dict, bytes]]:
-        """One identity's batch over one connection, opened only when it has something due."""
-        delivered: list[tuple[dict, bytes]] = []
-        several = len(self.loaded.config.identities) > 1
-
-        def said(err: MailflowError) -> str:
-            return f"{ident.label}: {err}" if several else str(err)
-
-        try:
-            transport = open_transport(ident)
-        except MailflowError as err:  # e.g. an identity without [smtp]
-            self.report.problems.append(said(err))
-            self.report.codes.add(err.exit_code)
-            self.report.deferred += len(due)
-            return delivered
-        with closing(transport):
-            try:
-                transport.connect()  # a refused login or unreachable server changes nothing
-            except MailflowError as err:
-                self.report.problems.append(said(err))
-                self.report.codes.add(err.exit_code)
-                self.report.deferred += len(due)
-                return delivered
-            for i, msg in enumerate(due):
-                try:
-                    raw, rcpts = self.wire(msg)
-                except MailflowError as err:
-                    # this message cannot be built (a body lost, an address gone bad): it
-                    # alone waits for the consultant; nothing was offered to the server
-                    self.mark(msg, "message.blocked", state="blocked", error=str(err))
-                    self.report.problems.append(f"{msg['key']}: not sent: {err}")
-                    continue
-                before = msg["state"]
-                # durable before the transaction: if we die now, the next run knows
-                self.mark(msg, "message.sending", durable=True, state="sending",
-                          attempt_to=rcpts, append={"attempts_at": now_iso(self.now)})
-                try:
-                    result = transport.send(raw, ident.email, rcpts)
-                except MailflowError as err:
-                    # the connection failed before the message body went out: undo the mark
-                    self.mark(msg, "message.not_sent", durable=True, state=before,
-                              note=str(err))
-                    self.report.problems.append(said(err))
-                    self.report.codes.add(err.exit_code)
-                    self.report.deferred += len(due) - i - 1
-                    break
-                except Exception as err:  # noqa: BLE001 - a transport's bug, not the batch's
-                    # nobody knows how far it got: in doubt (never resent blindly), and the
-                    # connection is started afresh for the rest of the batch
-                    self.mark(msg, "message.in_doubt", durable=True,
-                              **sending.interrupted(msg, self.now))
-                    self.report.problems.append(
-                        f"{msg['key']}: in doubt: the transport failed ({type(err).__name__}: "
-                        f"{err}); `mailflow drafts resolve {msg['key']} --sent|--resend`")
-                    transport.close()
-                    continue
-                if self._record_result(msg, result):
-                    delivered.append((msg, raw))
-                if bar is not None:
-                    bar.update(1)
+                delivered += send_as(self, ident, batch, open_transport, bar)
         return delivered
 
     def wire(self, msg: dict) -> tuple[bytes, list[str]]:
