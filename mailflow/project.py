@@ -18,6 +18,7 @@ DEFAULT_CONFIG = """\
 # environment variable) or password_command (a command that prints the password).
 
 time_zone = "{time_zone}"      # default for engagements that do not name their own
+locale = "{locale}"{pad}# dates, money and language (en, fr, de, es) of the emails
 # approver = "dana"            # who approves drafts; defaults to $USER
 
 [sender]
@@ -169,8 +170,17 @@ def _sign_example(path: Path, sender_name: str, sender_email: str) -> None:
 
 def init_project(dest: Path, *, sender_name: str = PLACEHOLDER_SENDER[0],
                  sender_email: str = PLACEHOLDER_SENDER[1], time_zone: str = "UTC",
+                 language: str | None = None, locale: str | None = None,
                  force: bool = False) -> Project:
-    """Create a project folder from the default playbook, signed by the consultant."""
+    """Create a project folder from the default playbook, signed by the consultant, in a
+    default language and locale."""
+    from mailflow.render.locale import LANGUAGE_LOCALES, language_of, parse_locale
+    try:
+        locale = parse_locale(locale or LANGUAGE_LOCALES.get(language or "en", "en_US"))
+    except ValueError as err:
+        raise ConfigError(f"init: --locale: {err}") from err
+    if language and language_of(locale) != language:
+        raise ConfigError(f"init: --locale {locale} is not in --language {language}")
     dest = dest.expanduser().resolve()
     if (dest / CONFIG_NAME).exists() and not force:
         raise ConfigError(f"{dest / CONFIG_NAME}: already exists (use --force to overwrite "
@@ -188,7 +198,8 @@ def init_project(dest: Path, *, sender_name: str = PLACEHOLDER_SENDER[0],
     if (sender_name, sender_email) != PLACEHOLDER_SENDER:
         _sign_example(example, sender_name, sender_email)
     (dest / CONFIG_NAME).write_text(DEFAULT_CONFIG.format(
-        sender_name=sender_name, sender_email=sender_email, time_zone=time_zone),
+        sender_name=sender_name, sender_email=sender_email, time_zone=time_zone,
+        locale=locale, pad=" " * max(1, 13 - len(locale))),
         encoding="utf-8")
     state = dest / STATE_DIR
     state.mkdir(mode=0o700, exist_ok=True)

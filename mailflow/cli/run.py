@@ -22,9 +22,13 @@ from mailflow.errors import RunFailed
               help="The address the emails come from.")
 @click.option("--time-zone", default="UTC", show_default=True,
               help="Default IANA time zone for engagements (e.g. Europe/London).")
+@click.option("--language", type=click.Choice(["en", "fr", "de", "es"]), default=None,
+              help="The playbook's default language (en_US, fr_FR, de_DE, es_ES conventions).")
+@click.option("--locale", "locale", default=None,
+              help="Default locale for engagements (e.g. en_GB, fr_CA); implies its language.")
 @click.option("--force", is_flag=True, help="Overwrite the playbook files of an existing project.")
 def init(directory: Path, sender_name: str, sender_email: str, time_zone: str,
-         force: bool) -> None:
+         language: str | None, locale: str | None, force: bool) -> None:
     """Create a project: mailflow.toml, rules/, templates/emails/, engagements/example.toml.
 
     The name, address and time zone are checked first; you become the offboarding lead
@@ -34,6 +38,7 @@ def init(directory: Path, sender_name: str, sender_email: str, time_zone: str,
     Example:
       mailflow init ~/offboardings --name "Dana Whitfield" --email dana@whitfield.example \\
           --time-zone America/New_York
+      mailflow init ~/clients-fr --language fr --time-zone Europe/Paris
     """
     from mailflow.errors import ConfigError
     from mailflow.project import PLACEHOLDER_SENDER, check_identity, init_project
@@ -42,7 +47,7 @@ def init(directory: Path, sender_name: str, sender_email: str, time_zone: str,
     except ConfigError as err:  # a mistyped option: a usage error, before anything is written
         raise click.UsageError(str(err).removeprefix("init: ")) from None
     project = init_project(directory, sender_name=sender_name, sender_email=sender_email,
-                           time_zone=time_zone, force=force)
+                           time_zone=time_zone, language=language, locale=locale, force=force)
     if (sender_name, sender_email) == PLACEHOLDER_SENDER:
         click.echo("note: no --name/--email given: set [sender] in mailflow.toml before "
                    "sending (`mailflow check` reminds you)", err=True)

@@ -14,10 +14,11 @@ from mailflow.errors import ConfigError
 
 STATUSES = ("active", "paused", "completed", "cancelled")
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_TOP_KEYS = ["id", "client", "time_zone", "sequence", "support_offer", "status", "dates",
-             "consultant", "contacts", "links", "support", "deliverables", "shared_access",
-             "invoices", "checklist", "holidays", "notes", "data"]
-_LINK_KEYS = ["offboarding_doc", "deliverables_folder", "feedback_form", "meeting"]
+_TOP_KEYS = ["id", "client", "time_zone", "locale", "sequence", "support_offer", "status",
+             "dates", "consultant", "contacts", "links", "support", "deliverables",
+             "shared_access", "invoices", "checklist", "holidays", "notes", "personal_note",
+             "data"]
+_LINK_KEYS = ["offboarding_doc", "deliverables_folder", "feedback_form", "meeting", "payment"]
 
 
 def load_engagement_file(path: Path, default_zone: str) -> dict[str, Any]:
@@ -37,6 +38,13 @@ def validate_engagement(data: dict, path: Path, default_zone: str) -> dict[str, 
         timing.load_zone(zone)
     except ValueError as err:
         raise s.error("time_zone", str(err)) from err
+    locale = s.text("locale")
+    if locale:  # absent: the project's default applies, whatever it is when the email is drafted
+        from mailflow.render.locale import parse_locale
+        try:
+            locale = parse_locale(locale)
+        except ValueError as err:
+            raise s.error("locale", str(err)) from err
     status = s.text("status", "active")
     if status not in STATUSES:
         raise s.error("status", f"expected one of {', '.join(STATUSES)}, got {status!r}")
@@ -47,7 +55,9 @@ def validate_engagement(data: dict, path: Path, default_zone: str) -> dict[str, 
         "sequence": s.text("sequence", "offboarding"),
         "support_offer": s.get("support_offer", bool, False),
         "status": status,
+        "locale": locale or None,
         "notes": s.text("notes", ""),
+        "personal_note": s.text("personal_note", ""),
         "data": dict(s.get("data", dict, {})),
     }
     dates = s.section("dates", required=True)
@@ -83,7 +93,7 @@ def validate_engagement(data: dict, path: Path, default_zone: str) -> dict[str, 
                                            "revoke_date": "date!"})
                                for a in s.sections("shared_access")]
     record["invoices"] = [_fields(i, {"number": "text!", "amount": "number!", "currency": "text",
-                                      "due": "date", "status": "text"})
+                                      "due": "date", "status": "text", "link": "text"})
                           for i in s.sections("invoices")]
     record["checklist"] = _checklist(s)
     hol = s.get("holidays", dict, None)

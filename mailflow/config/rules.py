@@ -39,6 +39,7 @@ class Reminder:
     after: tuple[int, bool]  # (days, business)
     max: int
     approval: bool
+    cc: bool = True  # false: only the To recipients get it (a nudge need not copy everyone)
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,20 @@ class Stage:
     due: timing.Offset
     approval: bool
     when: str | None
+    skip_reason: str | None  # what `plan` says when `when` is false
     on_reply: str
     late: str
     window: timing.Window
     at: dt.time | None
     reminders: tuple[Reminder, ...]
+
+    def reminder_at(self, step: int) -> Reminder | None:
+        """The reminder that sends step `step` (1 is the first reminder), if any."""
+        for reminder in self.reminders:
+            if step <= reminder.max:
+                return reminder
+            step -= reminder.max
+        return None
 
     def applies(self, data: dict) -> bool:
         """Whether the stage's condition holds for an engagement's data."""
@@ -82,8 +92,8 @@ class Sequence:
         raise KeyError(stage_id)
 
 
-_STAGE_KEYS = ["id", "name", "template", "due", "approval", "when", "on_reply", "late",
-               "window", "at", "reminder"]
+_STAGE_KEYS = ["id", "name", "template", "due", "approval", "when", "skip_reason", "on_reply",
+               "late", "window", "at", "reminder"]
 
 
 def load_sequence(path: Path, base_window: timing.Window, templates_dir: Path | None = None,
@@ -154,7 +164,7 @@ def _load_stage(s: Section, seen: set[str], stages: list[Stage], all_ids: set,
             raise s.error("when", f"cannot read condition {when!r}: {err.message}") from err
     reminders = []
     for r in s.sections("reminder"):
-        r.check_keys(["template", "after", "max", "approval"])
+        r.check_keys(["template", "after", "max", "approval", "cc"])
         rt = r.text("template", required=True)
         _check_template(r, "template", rt, templates_dir)
         try:
@@ -164,11 +174,13 @@ def _load_stage(s: Section, seen: set[str], stages: list[Stage], all_ids: set,
         count = r.get("max", int, 1)
         if not 1 <= count <= 10:
             raise r.error("max", f"expected 1 to 10 reminders, got {count}")
-        reminders.append(Reminder(rt, after, count, r.get("approval", bool, False)))
+        reminders.append(Reminder(rt, after, count, r.get("approval", bool, False),
+                                  r.get("cc", bool, True)))
     at = s.text("at")
     return Stage(
         id=sid, name=s.text("name", sid.replace("_", " ").capitalize()), template=template,
         due=due, approval=s.get("approval", bool, d_approval), when=when,
+        skip_reason=s.text("skip_reason"),
         on_reply=_choice(s, "on_reply", ON_REPLY, d_on_reply),
         late=_choice(s, "late", LATE, d_late), window=_window(s, d_window),
         at=_time(s, "at", at) if at else None, reminders=tuple(reminders))
@@ -223,7 +235,14 @@ def _time(s: Section, key: str, value: str) -> dt.time:
 def _check_template(s: Section, key: str, name: str, templates_dir: Path | None) -> None:
     if templates_dir is None:
         return
+    # the shared folder (templates/emails/NAME) or one per language (templates/emails/fr/NAME)
+    files = ("subject.txt", "body.html", "body.txt")
     folder = templates_dir / name
-    missing = [f for f in ("subject.txt", "body.html", "body.txt") if not (folder / f).is_file()]
-    if missing:
-        raise s.error(key, f"template {name!r} not found: {folder} lacks {', '.join(missing)}")
+    folders = [folder, *sorted(p / name for p in templates_dir.glob("*")
+                               if re.fullmatch(r"[a-z]{2,3}(?:_[A-Z]{2})?", p.name))]
+    folders = [f for f in folders if f.is_dir()] or [folder]
+    for candidate in folders:
+        missing = [f for f in files if not (candidate / f).is_file()]
+        if missing:
+            raise s.error(key, f"template {name!r} not found: {candidate} lacks "
+                          f"{', '.join(missing)}")

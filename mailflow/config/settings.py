@@ -134,6 +134,7 @@ class Config:
     holidays: dict  # raw [holidays] table, interpreted by mailflow.timing
     schedule: dict  # raw [schedule] table: review_days, grace, throttle
     approver: str | None = None
+    locale: str = "en_US"  # engagements without their own: dates, money and the playbook language
     digest: DigestConfig = field(default_factory=DigestConfig)
     # every sender identity; the project's [sender] with [smtp]/[imap] is the first unless
     # [[identity]] tables name every one (see load_config)
@@ -149,8 +150,8 @@ class Config:
 def load_config(path: Path) -> Config:
     """Read and validate mailflow.toml."""
     root = Section(read_toml(path), path)
-    root.check_keys(["sender", "smtp", "imap", "time_zone", "window", "holidays", "schedule",
-                     "approver", "digest", "identity"])
+    root.check_keys(["sender", "smtp", "imap", "time_zone", "locale", "window", "holidays",
+                     "schedule", "approver", "digest", "identity"])
     listed = _identities(root)
     sender_s = root.section("sender", required=not listed)
     smtp_s = root.section("smtp")
@@ -189,6 +190,7 @@ def load_config(path: Path) -> Config:
         holidays=dict(root.get("holidays", dict, {})),
         schedule=dict(root.get("schedule", dict, {})),
         approver=root.text("approver"),
+        locale=_locale(root),
         digest=_digest(root.section("digest")),
         identities=tuple(listed),
         explicit_identities=root.has("identity"),
@@ -233,6 +235,14 @@ def _identities(root: Section) -> list[Identity]:
 def _replace(identity: Identity, **changes: object) -> Identity:
     from dataclasses import replace
     return replace(identity, **changes)
+
+
+def _locale(root: Section) -> str:
+    from mailflow.render.locale import DEFAULT_LOCALE, parse_locale
+    try:
+        return parse_locale(root.text("locale", DEFAULT_LOCALE) or DEFAULT_LOCALE)
+    except ValueError as err:
+        raise root.error("locale", str(err)) from err
 
 
 def _digest(s: Section | None) -> DigestConfig:

@@ -191,7 +191,12 @@ def _check_templates(project: Project, found: Findings) -> Any:
         found.problem(f"{root}: the templates folder is missing")
         return None
     renderer = Renderer(root)
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    # stage folders at the top, and in each language's folder (templates/emails/fr/...)
+    languages = set(renderer.languages())
+    stages = [p for p in root.iterdir() if p.is_dir() and p.name not in languages]
+    for language in languages:
+        stages += [p for p in (root / language).iterdir() if p.is_dir()]
+    for folder in sorted(stages):
         missing = [f for f in TEMPLATE_FILES if not (folder / f).is_file()]
         if missing:
             found.problem(f"{folder}: missing {', '.join(missing)}")
@@ -250,6 +255,10 @@ def _check_engagement(loaded: Loaded, renderer: Any, where: str, record: dict,
         return 0
     try:
         hydrated = hydrate(record)
+        # conditions see the checklist's facts (invoices_open, ...), as the planner does
+        from mailflow.engine import checklist
+        hydrated.update(checklist.planning_facts(hydrated))
+        hydrated["invoices"] = checklist.invoices_as_marked(hydrated)
         zone = loaded.context_for(record).zone
     except (ValueError, KeyError, TypeError) as err:
         found.problem(f"{where}: {err}")
@@ -292,7 +301,8 @@ def _render_one(loaded: Loaded, renderer: Any, where: str, hydrated: dict, recor
     try:
         context = template_context(
             hydrated, sender_name=sender.name, sender_email=sender.email, stage_id=stage.id,
-            stage_name=stage.name, step=step, now_local=now_local, sent=sent, recipient=to[0])
+            stage_name=stage.name, step=step, now_local=now_local, sent=sent, recipient=to[0],
+            locale=record.get("locale") or loaded.config.locale)
         rendered = renderer.render(template, context)
         build_message(subject=rendered.subject, html=rendered.html, text=rendered.text,
                       sender={"name": sender.name, "email": sender.email}, to=to,

@@ -40,6 +40,7 @@ def document_context(state: State, loaded: Loaded, engagement: dict, now: dt.dat
     ctx = loaded.context_for(engagement)
     data = hydrate(engagement)
     data.update(checklist.planning_facts(data))
+    data["invoices"] = checklist.invoices_as_marked(data)
     messages = {m["key"]: m for m in state.messages_of(engagement["id"])}
     replies = state.replies_by_engagement().get(engagement["id"], [])
     plan = plan_engagement(data, seq, messages, replies, ctx)
@@ -48,7 +49,9 @@ def document_context(state: State, loaded: Loaded, engagement: dict, now: dt.dat
     base = template_context(
         data, sender_name=data["consultant"]["name"], sender_email=data["consultant"]["email"],
         stage_id="document", stage_name="Offboarding document", step=0, now_local=local_now,
-        sent={}, recipient=to[0])
+        sent={}, recipient=to[0],
+        # the client's conventions, as in the emails: the same date reads the same in both
+        locale=engagement.get("locale") or loaded.config.locale)
     emails = []
     for item in plan:
         if item.step != 0 or item.status not in ("scheduled", _STAGE_DONE):

@@ -125,6 +125,20 @@ def derive(engagement: Mapping[str, Any], *, feedback_replies: Iterable[Mapping[
     return items
 
 
+def invoices_as_marked(engagement: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The engagement's invoices, those marked paid on the checklist with status "paid".
+
+    The emails read an invoice's status; a payment recorded with `mailflow done` must stop
+    them from asking for it.
+    """
+    marks: Mapping[str, Mapping[str, Any]] = engagement.get("checklist_marks") or {}
+    out = []
+    for invoice in engagement.get("invoices") or []:
+        mark = marks.get(f"invoice-{slug(str(invoice.get('number')))}") or {}
+        out.append(dict(invoice, status="paid") if mark.get("done") else dict(invoice))
+    return out
+
+
 def _feedback_due(end: dt.date | None) -> dt.date | None:
     # feedback is asked for after the contract ends; two weeks is long enough to answer
     return end + dt.timedelta(days=14) if end else None

@@ -98,7 +98,9 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
             items.append(item("error", None, (f"condition {stage.when!r} failed: {err}",)))
             continue
         if not applies:
-            items.append(item("skipped", None, (f"condition {stage.when!r} is false",)))
+            why = f"condition {stage.when!r} is false"
+            items.append(item("skipped", None, (f"{stage.skip_reason} ({why})" if stage.skip_reason
+                                                else why,)))
             skipped.add(stage.id)
             continue
         ref = (stage.due.anchor or "").removeprefix("reply:")

@@ -228,6 +228,7 @@ class Tick:
         """Render one message and move it to awaiting approval (or approved when none needed)."""
         from mailflow.render.context import template_context
         hydrated = hydrate(eng)
+        hydrated["invoices"] = checklist.invoices_as_marked(hydrated)
         ctx = self.loaded.context_for(eng)
         sent = {m["stage"]: _ts(m["sent_at"]).astimezone(ctx.zone)
                 for m in self.state.messages_of(eng["id"]) if m.get("sent_at") and m["step"] == 0}
@@ -241,11 +242,15 @@ class Tick:
                 raise RenderError(f"{msg['key']}: every recipient in contacts.to has bounced")
             # the lead's own identity: From, Reply-To, Message-ID and signature agree
             ident = self.loaded.identity_for(eng)
+            reminder = stage.reminder_at(msg["step"]) if msg["step"] else None
+            if reminder is not None and not reminder.cc:
+                cc = []  # the rule sends this reminder to the To recipients only
             context = template_context(
                 hydrated, sender_name=ident.name,
                 sender_email=ident.email, stage_id=stage.id,
                 stage_name=stage.name, step=msg["step"], now_local=self.now.astimezone(ctx.zone),
-                sent=sent, recipient=to[0],
+                sent=sent, recipient=to[0], to=to, cc=cc,
+                locale=eng.get("locale") or self.loaded.config.locale,
                 sends_on=max(_ts(msg["due"]), self.now).astimezone(ctx.zone).date())
             rendered = self.loaded.renderer.render(msg["template"], context)
             subject = rendered.subject

@@ -15,6 +15,10 @@ from mailflow.addresses import MAX_NAME, split_address
 from mailflow.errors import RenderError
 
 _TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+# policy.SMTP folds at 78, which the email package also uses for quoted-printable body lines;
+# RFC 2045 6.7 caps those at 76 characters
+POLICY = SMTP.clone(max_line_length=76)
+POLICY_UTF8 = SMTPUTF8.clone(max_line_length=76)
 
 
 def make_message_id(domain: str, now: dt.datetime) -> str:
@@ -61,7 +65,7 @@ def build_message(*, subject: str, html: str, text: str, sender: dict, to: list[
     # a non-ASCII local part can only be written as UTF-8 (RFC 6532); the transport then
     # sends it only to a server that offers SMTPUTF8
     utf8 = not all(a.username.isascii() for a in people + copied)
-    msg = EmailMessage(policy=SMTPUTF8 if utf8 else SMTP)
+    msg = EmailMessage(policy=POLICY_UTF8 if utf8 else POLICY)
     msg["From"] = address(sender, f"{where}: sender")
     msg["To"] = people
     if copied:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import textwrap
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -14,16 +12,28 @@ from typing import Any
 import jinja2
 
 from mailflow.errors import RenderError
+from mailflow.render.locale import (
+    DEFAULT_LOCALE,
+    daymonth,
+    join_list,
+    longdate,
+    money,
+    monthyear,
+    number,
+    shortdate,
+    time_of_day,
+    weekday_date,
+)
+
+__all__ = ["FILTERS", "Rendered", "Renderer", "first_name", "inline_css", "longdate", "money",
+           "normalize_text", "shortdate"]
 
 TEMPLATE_FILES = ("subject.txt", "body.html", "body.txt")
 TEXT_WIDTH = 72
 
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
-# currencies whose minor unit is not used in practice (ISO 4217 exponent 0)
-_ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "PYG", "UGX", "XAF", "XOF"})
 _HONORIFICS = frozenset({"dr", "mr", "mrs", "ms", "mx", "prof", "sir", "dame"})
+# a folder of templates in one language: "fr", "de", "pt_BR"
+_LANGUAGE_DIR = re.compile(r"^[a-z]{2,3}(?:_[A-Z]{2})?$")
 
 _UNDEFINED_PATTERNS = (
     re.compile(r"'([^']+)' is undefined"),
@@ -34,11 +44,17 @@ _UNDEFINED_PATTERNS = (
 # tracking-style request) and premailer would otherwise try to download it
 _LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
 _LIST_MARKER = re.compile(r"^(\s*)([-*•]\s+|\d+[.)]\s+)?")
-# phrases a line break must not split: "3 Dec 2026", "29 January", "14,250.00 USD"
+# phrases a line break must not split: "3 Dec 2026", "Jan 29, 2027", "29 de enero de 2027",
+# "14,250.00 USD", "14 250,00 $US"
+_MONTH = r"[^\W\d_]{3,}\.?"
 _KEEP_TOGETHER = re.compile(
-    r"\b\d{1,2} (?:January|February|March|April|May|June|July|August|September|October"
-    r"|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec)(?: \d{4})?\b"
-    r"|\b\d[\d,.]* [A-Z]{3}\b|\b[A-Z]{3} \d[\d,.]*"
+    # "Dienstag, 2. Februar": a wrapped line must not start with "2." (it reads as a list)
+    rf"\S+ \d{{1,2}}\. {_MONTH}(?: \d{{4}})?(?!\w)|"
+    rf"\b\d{{1,2}}\.? (?:de )?{_MONTH}(?: (?:de )?\d{{4}})?(?!\w)"
+    r"|\b[A-Z][a-z]{2,8}\.? \d{1,2}(?:, \d{4})?\b"
+    r"|\b\d[\d,.\u202f\u00a0]* (?:[A-Z]{3}\b|\S*[$€£¥]\S*)|\b[A-Z]{3} \d[\d,.]*"
+    # a dash stays with the word before it, never starting a line
+    r"|\S+ [–—](?= )"
 )
 _GLUE = "\x00"  # stands in for a space inside a kept-together phrase while wrapping
 
@@ -53,49 +69,82 @@ class Rendered:
 
 
 class Renderer:
-    """Renders the stage templates found under one folder (e.g. a project's templates/emails)."""
+    """Renders the stage templates found under one folder (e.g. a project's templates/emails).
+
+    A stage's templates are looked up in the language's folder first (`fr/timeline_notice/`),
+    then at the top (`timeline_notice/`, a project's own templates in one language); layouts and
+    includes the same way, so a language folder shares whatever it does not override.
+    """
 
     def __init__(self, templates_dir: Path) -> None:
         self.templates_dir = Path(templates_dir)
-        # one environment for the life of the process: it caches compiled templates, and a
-        # tick renders thousands of emails
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(self.templates_dir)),
-            undefined=jinja2.StrictUndefined,
-            autoescape=jinja2.select_autoescape(
-                enabled_extensions=("html",), default_for_string=False, default=False
-            ),
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-            # templates do not change during a tick; skip the stat() per render
-            auto_reload=False,
-        )
-        self.env.filters.update(FILTERS)
+        self._envs: dict[str, jinja2.Environment] = {}
+        self.env = self.environment("en")
 
-    def has_template(self, name: str) -> bool:
-        """True when <templates_dir>/<name>/ holds subject.txt, body.html and body.txt."""
+    def environment(self, language: str) -> jinja2.Environment:
+        """The Jinja2 environment for one language, built once for the life of the process."""
+        env = self._envs.get(language)
+        if env is None:
+            # one environment per language for the life of the process: it caches compiled
+            # templates, and a tick renders thousands of emails
+            search = [str(self.templates_dir / language), str(self.templates_dir)]
+            env = jinja2.Environment(
+                loader=jinja2.FileSystemLoader(search),
+                undefined=jinja2.StrictUndefined,
+                autoescape=jinja2.select_autoescape(
+                    enabled_extensions=("html",), default_for_string=False, default=False
+                ),
+                trim_blocks=True,
+                lstrip_blocks=True,
+                keep_trailing_newline=False,
+                # templates do not change during a tick; skip the stat() per render
+                auto_reload=False,
+            )
+            env.filters.update(FILTERS)
+            self._envs[language] = env
+        return env
+
+    def languages(self) -> list[str]:
+        """The languages with a folder of their own ('en', 'fr', ...), sorted."""
+        if not self.templates_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.templates_dir.iterdir()
+                      if p.is_dir() and _LANGUAGE_DIR.match(p.name))
+
+    def folder(self, name: str, language: str = "en") -> Path:
+        """Where a stage's templates are for a language: its own folder, else the shared one."""
+        own = self.templates_dir / language / name
+        return own if own.is_dir() else self.templates_dir / name
+
+    def has_template(self, name: str, language: str = "en") -> bool:
+        """True when the stage's folder for the language holds all three template files."""
         if not _is_plain_name(name):
             return False
-        folder = self.templates_dir / name
+        folder = self.folder(name, language)
         return all((folder / file).is_file() for file in TEMPLATE_FILES)
 
     def render(self, name: str, context: dict[str, Any]) -> Rendered:
-        """Render a stage's subject, HTML (CSS inlined) and text; RenderError on any failure."""
-        if not self.has_template(name):
-            raise RenderError(_missing_message(self.templates_dir, name))
-        subject = self._render_file(name, "subject.txt", context)
+        """Render a stage's subject, HTML (CSS inlined) and text; RenderError on any failure.
+
+        The language is the context's `language` (English when it has none).
+        """
+        language = str(context.get("language") or "en")
+        if not self.has_template(name, language):
+            raise RenderError(_missing_message(self, name, language))
+        env = self.environment(language)
+        subject = self._render_file(env, name, "subject.txt", context)
         subject = _clean_subject(name, subject)
-        # the HTML <title> and preheader may use the subject
+        # the HTML <title> may use the subject
         full = {**context, "subject": subject}
-        html = inline_css(self._render_file(name, "body.html", full))
-        text = normalize_text(self._render_file(name, "body.txt", full))
+        html = inline_css(self._render_file(env, name, "body.html", full))
+        text = normalize_text(self._render_file(env, name, "body.txt", full))
         return Rendered(subject=subject, html=html, text=text)
 
-    def _render_file(self, name: str, file: str, context: dict[str, Any]) -> str:
+    def _render_file(self, env: jinja2.Environment, name: str, file: str,
+                     context: dict[str, Any]) -> str:
         where = f"template {name}/{file}"
         try:
-            return self.env.get_template(f"{name}/{file}").render(context)
+            return env.get_template(f"{name}/{file}").render(context)
         except jinja2.UndefinedError as err:
             var = _undefined_name(str(err))
             raise RenderError(
@@ -204,10 +253,14 @@ def _is_plain_name(name: str) -> bool:
     return bool(name) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) is not None
 
 
-def _missing_message(templates_dir: Path, name: str) -> str:
-    folder = templates_dir / name
+def _missing_message(renderer: Renderer, name: str, language: str) -> str:
+    templates_dir = renderer.templates_dir
+    folder = renderer.folder(name, language) if _is_plain_name(name) else templates_dir / name
     if not _is_plain_name(name) or not folder.is_dir():
-        return f"template {name}: no folder {folder}"
+        if (templates_dir / language).is_dir() or language == "en":
+            return f"template {name}: no folder {templates_dir / language / name}"
+        return (f"template {name}: no templates in language {language!r} (no folder "
+                f"{templates_dir / language / name})")
     missing = [file for file in TEMPLATE_FILES if not (folder / file).is_file()]
     return f"template {name}: missing {', '.join(missing)} in {folder}"
 
@@ -236,50 +289,6 @@ def _origin(tb: TracebackType | None, renderer: Renderer) -> str:
 # ---- filters -------------------------------------------------------------------------------
 
 
-def longdate(value: dt.date) -> str:
-    """'Friday, 29 January 2027' (English, whatever the machine's locale)."""
-    d = _as_date(value)
-    return f"{_DAYS[d.weekday()]}, {d.day} {_MONTHS[d.month - 1]} {d.year}"
-
-
-def shortdate(value: dt.date) -> str:
-    """'29 Jan 2027'."""
-    d = _as_date(value)
-    return f"{d.day} {_MONTHS[d.month - 1][:3]} {d.year}"
-
-
-def daymonth(value: dt.date) -> str:
-    """'29 January': for dates close enough that the year goes without saying."""
-    d = _as_date(value)
-    return f"{d.day} {_MONTHS[d.month - 1]}"
-
-
-def weekday_date(value: dt.date) -> str:
-    """'Friday 29 January': a near date, with the weekday people plan by."""
-    d = _as_date(value)
-    return f"{_DAYS[d.weekday()]} {d.day} {_MONTHS[d.month - 1]}"
-
-
-def monthyear(value: dt.date) -> str:
-    """'March 2025'."""
-    d = _as_date(value)
-    return f"{_MONTHS[d.month - 1]} {d.year}"
-
-
-def money(amount: Any, currency: str | None = None) -> str:
-    """'14,250.00 USD': grouped digits, the currency's decimals, ISO code after the number."""
-    if isinstance(amount, bool):
-        raise ValueError(f"money: expected a number, got {amount!r}")
-    try:
-        value = Decimal(str(amount).replace(",", ""))
-    except InvalidOperation as err:
-        raise ValueError(f"money: expected a number, got {amount!r}") from err
-    code = (currency or "").strip().upper()
-    places = 0 if code in _ZERO_DECIMAL else 2
-    number = f"{value:,.{places}f}"
-    return f"{number} {code}" if code else number
-
-
 def first_name(person: Any) -> str:
     """The name to greet someone by: their `first_name` if given, else their name's first word."""
     if isinstance(person, dict):
@@ -303,38 +312,32 @@ def join_names(items: Any, attribute: str | None = None) -> str:
     return f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def number_word(n: int) -> str:
-    """'one'..'ten' for small counts, digits beyond (style-guide prose)."""
-    words = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-    return words[n] if 0 <= n < len(words) else str(n)
-
-
 def strip_period(value: Any) -> str:
     """The text without a closing full stop, so a template can end the sentence itself."""
     return str(value).strip().rstrip(".").rstrip()
 
 
-def _as_date(value: Any) -> dt.date:
-    # datetimes are dates too; the times in `sent` are already local
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise ValueError(f"expected a date, got {value!r}")
+def _localized(function: Any) -> Any:
+    """A filter that formats in the locale of the email being rendered (`locale` in context)."""
+
+    @jinja2.pass_context
+    def fmt(context: Any, value: Any, *args: Any) -> str:
+        return function(value, *args, locale=context.get("locale") or DEFAULT_LOCALE)
+
+    fmt.__doc__ = function.__doc__
+    return fmt
 
 
 FILTERS = {
-    "longdate": longdate,
-    "shortdate": shortdate,
-    "daymonth": daymonth,
-    "weekday_date": weekday_date,
-    "monthyear": monthyear,
-    "money": money,
+    "longdate": _localized(longdate),
+    "shortdate": _localized(shortdate),
+    "daymonth": _localized(daymonth),
+    "weekday_date": _localized(weekday_date),
+    "monthyear": _localized(monthyear),
+    "time": _localized(time_of_day),
+    "money": _localized(money),
+    "number": _localized(number),
+    "join_names": _localized(join_list),
     "first_name": first_name,
-    "join_names": join_names,
-    "number_word": number_word,
     "strip_period": strip_period,
 }

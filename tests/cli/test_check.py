@@ -77,9 +77,9 @@ def test_every_problem_is_reported_at_once_with_file_and_key(tmp_path):
         'name = "typo"\n[[stage]]\nid = "hello"\ndue = "on contract_end"\naproval = true\n')
     (root / "rules" / "broken.toml").write_text("name = \n")
     # a template with a syntax error, and one with an undefined variable
-    (root / "templates/emails/support_offer/body.txt").write_text(
+    (root / "templates/emails/en/support_offer/body.txt").write_text(
         "{% if support.summary %}never closed\n")
-    (root / "templates/emails/timeline_notice/subject.txt").write_text(
+    (root / "templates/emails/en/timeline_notice/subject.txt").write_text(
         "Wrap-up plan for {{ clent }}\n")
     # a template folder missing a file
     (root / "templates/emails/orphan").mkdir()
@@ -96,7 +96,7 @@ def test_every_problem_is_reported_at_once_with_file_and_key(tmp_path):
     assert f"{root}/rules/typo.toml: stage[0].aproval: unknown key (did you mean 'approval'?)" \
         in text
     assert f"{root}/rules/broken.toml: invalid TOML" in text
-    assert f"{root}/templates/emails/support_offer/body.txt: line " in text
+    assert f"{root}/templates/emails/en/support_offer/body.txt: line " in text
     assert f"{root}/templates/emails/orphan: missing body.html, body.txt" in text
     assert f"{root}/engagements/bad.toml: contacts.to[0].email: not a valid email address" in text
     # the example engagement: the undefined variable, named, for the stage that uses it

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from mailflow.render.locale import shortdate
 from mailflow.store import Store
 from tests.helpers import make_project
 
@@ -110,7 +111,8 @@ def test_the_offboarding_document_gives_the_whole_plan(wp, fmt):
     r = wp.cli("doc", "northwind-2026", "--format", fmt, now="2027-01-05T10:00")
     assert r.exit_code == 0, r.output
     doc = r.output
-    for fact in ("Dana Whitfield", "dana@whitfield-consulting.example", "29 Jan 2027",
+    # dates and money in the engagement's locale (en_US by default), as in the emails
+    for fact in ("Dana Whitfield", "dana@whitfield-consulting.example", "Jan 29, 2027",
                  "Timeline notice (email)", "Feedback request (email)", "Handover",
                  "Northwind AWS production account", "Tom Becker (Northwind IT)",
                  "WC-2026-118", "14,250.00", "https://cal.example/dana/offboarding-30min",
@@ -129,7 +131,7 @@ def test_the_document_and_the_plan_give_the_same_dates(wp):
         if row["step"] == 0 and row["when"]:
             local = dt.datetime.fromisoformat(row["when"]).astimezone(zone)
             stage = row["stage"].replace("_", " ").capitalize()
-            line = f"| {local.day} {local.strftime('%b')} {local.year} | "
+            line = f"| {shortdate(local.date())} | "  # en_US, as in the emails
             assert any(line in text and stage.split()[0] in text for text in doc.splitlines()
                        ), (row, stage)
             checked += 1
@@ -142,7 +144,7 @@ def test_the_deliverables_review_groups_delivered_and_still_to_come(wp):
     assert r.exit_code == 0, r.output
     delivered, to_come = r.output.split("## Still to come")
     assert "Data platform architecture and runbook" in delivered
-    assert "Yes, 20 Jan 2027" in delivered
+    assert "Yes, Jan 20, 2027" in delivered
     assert "Handover workshop recording and slides" in to_come
 
 

@@ -80,7 +80,7 @@ def test_why_it_waits_overdue_in_doubt_blocked(proj, smtp_server):
     why = {row["id"]: row["why"] for row in json.loads(proj.cli("drafts", "--json").output)}
     assert why[KEY] == "in doubt"
     # a template that cannot render for this engagement: blocked, with the variable named
-    tpl = proj.root / "templates/emails/deliverables_recap/subject.txt"
+    tpl = proj.root / "templates/emails/en/deliverables_recap/subject.txt"
     tpl.write_text("Recap for {{ clent }}\n")
     r = proj.cli("run", now="2027-01-15T10:00")
     # issue 17: a draft that cannot be rendered is 7, the README's code (was 1)

@@ -96,7 +96,7 @@ def test_adding_the_same_id_twice_is_an_error_not_an_overwrite(proj, smtp_server
 
 
 def test_missing_template_variable_blocks_that_draft_only(proj, smtp_server):
-    body = proj.root / "templates" / "emails" / "timeline_notice" / "body.txt"
+    body = proj.root / "templates" / "emails" / "en" / "timeline_notice" / "body.txt"
     body.write_text(body.read_text().replace("Questions of any size are welcome.",
                                              "{{ engagement.purchase_order }}"))
     added(proj)
@@ -121,7 +121,7 @@ def test_other_engagements_go_on_when_one_draft_is_blocked(proj, smtp_server):
     other = proj.write_engagement("other", proj.example(**{
         r'^id = ".*"': 'id = "other"', r'^client = ".*"': 'client = "Other Co"'}))
     assert proj.cli("engagement", "add", str(other)).exit_code == 0
-    body = proj.root / "templates" / "emails" / "timeline_notice" / "body.txt"
+    body = proj.root / "templates" / "emails" / "en" / "timeline_notice" / "body.txt"
     body.write_text(body.read_text().replace(
         "Questions of any size are welcome.", "{% if client == 'Other Co' %}{{ nope }}{% endif %}"))
     proj.cli("run", now="2026-12-28T10:00")

@@ -46,7 +46,7 @@ def test_a_stage_timed_when_access_done_waits_for_the_last_done(proj, smtp_serve
 
 def test_a_condition_on_open_invoices(proj, smtp_server):
     rules = proj.root / "rules" / "offboarding.toml"
-    rules.write_text(rules.read_text().replace('when = "shared_access"',
+    rules.write_text(rules.read_text().replace('when = "shared_access or invoices_open"',
                                                'when = "invoices_open"'))
     assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
                     ).exit_code == 0

@@ -214,13 +214,18 @@ def test_text_is_wrapped_and_tidy() -> None:
 
 
 def test_filters() -> None:
-    assert longdate(dt.date(2027, 1, 29)) == "Friday, 29 January 2027"
-    assert shortdate(dt.date(2027, 1, 29)) == "29 Jan 2027"
-    assert shortdate(dt.datetime(2027, 1, 29, 23, 0)) == "29 Jan 2027"
-    assert money(14250.0, "USD") == "14,250.00 USD"
-    assert money(1250, "eur") == "1,250.00 EUR"
-    assert money(150000, "JPY") == "150,000 JPY"
-    assert money(0.1 + 0.2, "USD") == "0.30 USD"
+    # the default locale is en_US (issue 16: a New York client reads month-day and "$")
+    assert longdate(dt.date(2027, 1, 29)) == "Friday, January 29, 2027"
+    assert longdate(dt.date(2027, 1, 29), locale="en_GB") == "Friday, 29 January 2027"
+    assert shortdate(dt.date(2027, 1, 29)) == "Jan 29, 2027"
+    assert shortdate(dt.date(2027, 1, 29), locale="en_GB") == "29 Jan 2027"
+    assert shortdate(dt.datetime(2027, 1, 29, 23, 0)) == "Jan 29, 2027"
+    assert money(14250.0, "USD") == "$14,250.00"
+    assert money(1250, "eur") == "€1,250.00"
+    assert money(150000, "JPY") == "¥150,000"
+    assert money(0.1 + 0.2, "USD") == "$0.30"
+    assert money(14250, "EUR", locale="de_DE") == "14.250,00\xa0€"
+    assert money(14250, "USD", locale="fr_FR") == "14\u202f250,00\xa0$US"
     with pytest.raises(ValueError):
         money("lots", "USD")
     assert first_name({"name": "María José Álvarez", "first_name": "María José"}) == "María José"
@@ -248,7 +253,9 @@ def test_environment_is_built_once(tdir: Path) -> None:
     r.render("hello", {"client": "A"})
     r.render("hello", {"client": "B"})
     assert r.env is env
-    assert env.filters["longdate"] is longdate
+    assert r.environment("en") is env  # one environment per language, built once
+    assert r.environment("fr") is r.environment("fr")
+    assert env.filters["longdate"].__doc__ == longdate.__doc__
 
 
 def test_wrapping_never_splits_a_date_or_an_amount() -> None:
