@@ -173,3 +173,18 @@ def test_a_missing_secret_names_the_identity_and_the_others_go_on(
     assert [rep["message"] for rep in load(proj).replies.values()] == [DANA_KEY]
     assert all(f"identity {LEE[1]}" in line for line in r.stderr.splitlines()
                if "is not set" in line)
+
+
+def test_check_connect_logs_in_as_every_identity_and_names_the_one_that_fails(
+        two, lee_smtp):
+    proj, _, lee_box = two
+    r = proj.cli("check", "--connect")
+    assert r.exit_code == 0, r.output
+    assert f"identity {LEE[1]} (Lee Park):" in r.output
+    assert f"smtp 127.0.0.1:{lee_smtp.port}: connected" in r.output
+    assert f"logged in as {lee_box.user}" in r.output
+    down = free_port()
+    proj.set_config(rf"^port = {lee_smtp.port}$", f"port = {down}")
+    r = proj.cli("check", "--connect")
+    assert r.exit_code == 6, r.output
+    assert f"127.0.0.1:{down}" in r.stderr and "Dana" not in r.stderr
