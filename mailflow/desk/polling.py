@@ -63,9 +63,19 @@ def poll_into(tick: Tick, open_mailbox: Callable[[Identity], Mailbox] | None = N
     # reply ids follow the replies themselves, never an unjournaled counter
     ids = itertools.count(max((int(k) for k in state.replies if k.isdigit()), default=0) + 1)
     identities = [i for i in tick.loaded.config.identities if i.imap is not None]
+    # who has sent anything at all, in one pass (an identity that has not skips old mail)
+    by_engagement: dict[str, str] = {}
+    senders = set()
+    for msg in state.messages.values():
+        if _went_out(msg):
+            if not msg.get("sender_email") and msg["engagement"] not in by_engagement:
+                by_engagement[msg["engagement"]] = _sent_as(tick, msg)
+            senders.add((msg.get("sender_email") or "").lower()
+                        or by_engagement[msg["engagement"]])
     for ident in identities:
         try:
-            _poll_identity(tick, ident, open_mailbox, index, seen_uids, seen_ids, ids)
+            _poll_identity(tick, ident, open_mailbox, index, seen_uids, seen_ids, ids,
+                           nothing_sent=ident.email.lower() not in senders)
         except MailflowError as err:
             # the cursor stays where the last fully recorded message left it
             tick.poll_failed = True
@@ -80,7 +90,8 @@ def poll_into(tick: Tick, open_mailbox: Callable[[Identity], Mailbox] | None = N
 
 def _poll_identity(tick: Tick, ident: Identity,  # noqa: PLR0913 - the poll's shared sets
                    open_mailbox: Callable[[Identity], Mailbox] | None, index: SentIndex,
-                   seen_uids: set[str], seen_ids: set[str], ids: Iterator[int]) -> None:
+                   seen_uids: set[str], seen_ids: set[str], ids: Iterator[int], *,
+                   nothing_sent: bool) -> None:
     from mailflow.transport.imap import Cursor
     from mailflow.transport.imap import Mailbox as ImapMailbox
     imap = ident.imap
@@ -88,9 +99,6 @@ def _poll_identity(tick: Tick, ident: Identity,  # noqa: PLR0913 - the poll's sh
     with (functools.partial(open_mailbox, ident) if open_mailbox
           else functools.partial(ImapMailbox, imap))() as mb:
         _settle_in_doubt(tick, mb, ident)
-        mine = ident.email.lower()
-        nothing_sent = not any(_went_out(m) and _sent_as(tick, m) == mine
-                               for m in state.messages.values())
         for folder in imap.folders:
             key = ident.cursor_key(folder)
             stored = state.cursors.get(key)
