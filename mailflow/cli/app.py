@@ -154,6 +154,11 @@ class MailflowGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("mailflow: interrupted", err=True)
             ctx.exit(130)
+        finally:
+            app = ctx.obj
+            store = app.__dict__.get("store") if isinstance(app, App) else None
+            for note in store.notes if store is not None else ():
+                click.echo(f"mailflow: note: {note}", err=True)
 
 
 @click.group(cls=MailflowGroup,

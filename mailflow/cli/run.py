@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from mailflow.cli.app import App, cli, pass_app
-from mailflow.errors import RunFailed
+from mailflow.errors import RunFailed, StoreError
 
 
 @cli.command()
@@ -277,3 +277,38 @@ def demo(folder: Path | None) -> None:
     """
     from mailflow.desk.demo import run_demo
     run_demo(folder, echo=click.echo)
+
+
+@cli.command()
+@click.option("--repair", is_flag=True, help="Rebuild the checkpoint from the journal and render "
+                                             "missing bodies again (those drafts need approving "
+                                             "again).")
+@click.option("--quarantine", is_flag=True, help="With --repair: move damaged journal lines into "
+                                                 ".mailflow/events.damaged.jsonl.")
+@pass_app
+def doctor(app: App, repair: bool, quarantine: bool) -> None:
+    """Check the state: journal, checkpoint and bodies; every problem on one line each.
+
+    Exits 0 when all is well, 5 when something is damaged (after --repair: when something is
+    still damaged).
+
+    \b
+    Example:
+      mailflow doctor
+      mailflow doctor --repair --quarantine
+    """
+    from mailflow.desk import doctor as doc
+    if quarantine and not repair:
+        raise click.UsageError("--quarantine goes with --repair")
+    found = (doc.repair(app.store, app.loaded, app.now, quarantine=quarantine) if repair
+             else doc.check(app.store))
+    for line in found.repaired:
+        click.echo(f"repaired: {line}")
+    for line in found.notes:
+        click.echo(f"note: {line}")
+    for line in found.problems:
+        click.echo(f"mailflow: {line}", err=True)
+    if found.problems:
+        raise click.exceptions.Exit(StoreError.exit_code)
+    if not found.repaired:
+        click.echo("the journal, the checkpoint and the bodies are sound")

@@ -14,7 +14,8 @@ from mailflow.desk.lookup import (
     missing_dates,
 )
 from mailflow.engine import sending
-from mailflow.engine.planner import PENDING
+from mailflow.engine.records import EDITABLE, ENDED, PENDING
+from mailflow.engine.records import MessageState as S
 from mailflow.errors import ConfigError, NotFoundError, StateError
 from mailflow.store import Writer, now_iso
 
@@ -80,7 +81,7 @@ def set_status(w: Writer, eid: str, status: str, now: dt.datetime) -> dict:
     record = find_engagement(w.state, eid)
     if record.get("archived"):
         raise StateError(f"engagement {eid} is archived; nothing more happens to it")
-    if record["status"] in ("cancelled", "completed") and status != record["status"]:
+    if record["status"] in ENDED and status != record["status"]:
         raise StateError(
             f"engagement {eid} is {record['status']} and that is final: its unsent emails were "
             "cancelled and are not brought back. To run the offboarding again, give the file "
@@ -88,10 +89,10 @@ def set_status(w: Writer, eid: str, status: str, now: dt.datetime) -> dict:
             f"{eid}` puts this one away")
     w.record(f"engagement.{status}", at=now, engagement=eid,
              engagements={"key": eid, "set": {"status": status}})
-    if status in ("cancelled", "completed"):
+    if status in ENDED:
         for msg in w.state.messages_of(eid):
             if msg["state"] in PENDING:
-                w.update_message(msg, "message.cancelled", at=now, state="cancelled",
+                w.update_message(msg, "message.cancelled", at=now, state=S.CANCELLED,
                                  note=f"engagement {status}")
     return record
 
@@ -101,47 +102,47 @@ def approve(w: Writer, msg: dict, who: str, now: dt.datetime, via: dict | None =
 
     `via` says how the approval came when not from the CLI (channel, from whom, which digest).
     """
-    if msg["state"] != "awaiting_approval":
+    if msg["state"] != S.AWAITING_APPROVAL:
         raise StateError(f"{msg['key']} is {msg['state'].replace('_', ' ')}; only drafts awaiting "
                          "approval can be approved")
     # approving a message that is already past due is a decision to send it late
     late_ok = bool(msg.get("overdue")) or (msg.get("due") or "") <= now_iso(now)
     extra = {"approved_via": via} if via else {}
     # a stage held because it now falls after its date is approved as late, knowingly
-    w.update_message(msg, "message.approved", at=now, state="approved", approved_by=who,
+    w.update_message(msg, "message.approved", at=now, state=S.APPROVED, approved_by=who,
                      approved_at=now_iso(now), late_ok=late_ok, overdue=False,
                      late_ok_for=msg.get("late_hold"), **extra)
 
 
 def reject(w: Writer, msg: dict, who: str, reason: str, now: dt.datetime) -> None:
     """Reject a draft: it will not be sent; later stages go on."""
-    if msg["state"] not in ("awaiting_approval", "approved", "blocked", "planned"):
+    if msg["state"] not in (S.AWAITING_APPROVAL, S.APPROVED, S.BLOCKED, S.PLANNED):
         raise StateError(f"{msg['key']} is {msg['state'].replace('_', ' ')}; it cannot be "
                          "rejected")
-    w.update_message(msg, "message.rejected", at=now, state="rejected", rejected_by=who,
+    w.update_message(msg, "message.rejected", at=now, state=S.REJECTED, rejected_by=who,
                      note=reason)
 
 
 def resolve(w: Writer, msg: dict, sent: bool, who: str, now: dt.datetime) -> None:
     """Settle a message in doubt: it did go out (--sent), or send it again (--resend)."""
-    if msg["state"] != "in_doubt":
+    if msg["state"] != S.IN_DOUBT:
         raise StateError(f"{msg['key']} is {msg['state'].replace('_', ' ')}, not in doubt")
     if sent:
         w.update_message(msg, "message.resolved", at=now, **sending.confirmed_sent(msg, who, now))
     else:
-        w.update_message(msg, "message.resolved", at=now, state="approved", late_ok=True,
+        w.update_message(msg, "message.resolved", at=now, state=S.APPROVED, late_ok=True,
                          note=f"resend approved by {who}")
 
 
 def apply_edit(w: Writer, msg: dict, subject: str, html: str, text: str, who: str,
                now: dt.datetime) -> None:
     """Keep a consultant's edit of one draft; an approved draft needs approving again."""
-    if msg["state"] not in ("awaiting_approval", "approved", "blocked"):
+    if msg["state"] not in EDITABLE:
         raise StateError(f"{msg['key']} is {msg['state'].replace('_', ' ')}; only unsent drafts "
                          "can be edited")
     if any(c in subject for c in "\r\n") or not subject.strip():
         raise ConfigError(f"{msg['key']}: the subject must be one non-empty line")
-    w.update_message(msg, "message.edited", at=now, state="awaiting_approval",
+    w.update_message(msg, "message.edited", at=now, state=S.AWAITING_APPROVAL,
                      subject=subject.strip(), body=w.put_body(html, text),
                      edited={"by": who, "at": now_iso(now)}, error=None)
 

@@ -14,10 +14,11 @@ from mailflow.config.engagements import hydrate
 from mailflow.config.loading import Loaded
 from mailflow.engine import checklist
 from mailflow.engine.checklist import ChecklistItem
+from mailflow.engine.records import MessageState
 from mailflow.errors import ConfigError, NotFoundError, StateError
 from mailflow.store import State, Writer, now_iso
 
-SENT = "sent"
+SENT = MessageState.SENT
 
 
 def items_of(state: State, loaded: Loaded, engagement: dict) -> list[ChecklistItem]:

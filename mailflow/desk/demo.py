@@ -11,6 +11,7 @@ from mailflow import timing
 from mailflow.config.loading import load_project
 from mailflow.desk.actions import add_engagement, approve
 from mailflow.desk.run import run_tick
+from mailflow.engine.records import MessageState
 from mailflow.project import init_project
 from mailflow.store import Store
 from mailflow.transport.sink import free_port, start_sink
@@ -88,7 +89,7 @@ def _walk(project, echo: Callable[[str], None]) -> None:  # noqa: ANN001
                 echo(f"{timing.format_local(now, zone)}  problem   {line}")
             if hour == 8:
                 waiting = [m for m in state.messages.values()
-                           if m["state"] == "awaiting_approval"]
+                           if m["state"] == MessageState.AWAITING_APPROVAL]
                 if waiting:
                     with store.writer() as w:
                         for msg in waiting:

@@ -20,6 +20,7 @@ from mailflow import timing
 from mailflow.config.loading import Loaded
 from mailflow.engine.digest import MESSAGE_ID_PREFIX, PLUS_PREFIX, digest_due, entries
 from mailflow.engine.outcomes import Outcome, Transport
+from mailflow.engine.records import MessageState as S
 from mailflow.engine.sendtime import send_time_for
 from mailflow.engine.tick import Tick
 from mailflow.errors import MailflowError
@@ -159,7 +160,7 @@ def _digest_email(loaded: Loaded, tick: Tick, listed, troubles: list[dict],  # n
     for m in troubles:
         why = m.get("note") or m.get("server_reply") or ""
         lines.append(f"- {m['key']}: {m['state'].replace('_', ' ')}: {why}")
-        if m["state"] == "in_doubt":
+        if m["state"] == S.IN_DOUBT:
             lines.append(f"  mailflow drafts resolve {m['key']} --sent|--resend")
     lines += ["", DIGEST_MARK]
     email = EmailMessage(policy=SMTP)

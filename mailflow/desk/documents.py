@@ -17,6 +17,8 @@ from mailflow.config.loading import Loaded
 from mailflow.desk.checklist import items_of
 from mailflow.engine import checklist
 from mailflow.engine.planner import plan_engagement
+from mailflow.engine.records import MessageState as S
+from mailflow.engine.records import PlanStatus
 from mailflow.engine.sendtime import next_send_time
 from mailflow.errors import StoreError
 from mailflow.project import Project, playbook_dir
@@ -24,7 +26,7 @@ from mailflow.render.context import template_context
 from mailflow.render.document import DocumentRenderer, html_to_pdf
 from mailflow.store import State
 
-_STAGE_DONE = "done"
+_STAGE_DONE = PlanStatus.DONE
 
 
 def docs_dir(project: Project) -> Path:
@@ -54,19 +56,19 @@ def document_context(state: State, loaded: Loaded, engagement: dict, now: dt.dat
         locale=engagement.get("locale") or loaded.config.locale)
     emails = []
     for item in plan:
-        if item.step != 0 or item.status not in ("scheduled", _STAGE_DONE):
+        if item.step != 0 or item.status not in (PlanStatus.SCHEDULED, _STAGE_DONE):
             continue
         msg = messages.get(item.key) or {}
         due = item.due
-        if due is not None and item.status == "scheduled":
+        if due is not None and item.status == PlanStatus.SCHEDULED:
             # the date every view shows for it (issue 13: one function)
             due = next_send_time(due, now, ctx.zone, seq.stage(item.stage).window, ctx.calendar)
         when = msg.get("sent_at") or (due.isoformat() if due else None)
-        if not when or msg.get("state") in ("rejected", "cancelled"):
+        if not when or msg.get("state") in (S.REJECTED, S.CANCELLED):
             continue
         at = dt.datetime.fromisoformat(when).astimezone(ctx.zone)
         emails.append({"stage": item.stage, "name": seq.stage(item.stage).name, "at": at,
-                       "date": at.date(), "sent": msg.get("state") == "sent"})
+                       "date": at.date(), "sent": msg.get("state") == S.SENT})
     items = items_of(state, loaded, engagement)
     by_id = {i.id: i for i in items}
     deliverables = [{**d, "acceptance": by_id[f"deliverable-{n}"]}

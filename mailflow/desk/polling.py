@@ -10,19 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mailflow.config.loading import Loaded
 from mailflow.config.settings import Identity
 from mailflow.engine import sending
+from mailflow.engine.records import MessageState as S
 from mailflow.engine.tick import Tick, TickReport
-from mailflow.errors import MailflowError
+from mailflow.errors import MailflowError, StoreError
 from mailflow.inbound.intent import suggest_intent
 from mailflow.inbound.matching import Match, SentIndex, SentRef
 from mailflow.inbound.message import Inbound, parse_inbound
 from mailflow.store import MemoryWriter, Store, now_iso
+from mailflow.store.files import io, write_streamed
 from mailflow.transport.protocols import Mailbox
 
 CURSOR_EVERY = 200  # journal the cursor this often during a long poll
@@ -37,15 +38,12 @@ def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
         return report
     with store.writer() as w:
         tick = Tick(loaded, w, now)
-        try:
-            poll_into(tick)
-            if loaded.config.smtp is not None:
-                # confirmations of digest replies go out with the poll that acted on them
-                from mailflow.desk.digest import send_outbox
-                from mailflow.transport.smtp import SmtpTransport
-                send_outbox(loaded, tick, functools.partial(SmtpTransport, loaded.config.smtp))
-        finally:
-            w.save()
+        poll_into(tick)
+        if loaded.config.smtp is not None:
+            # confirmations of digest replies go out with the poll that acted on them
+            from mailflow.desk.digest import send_outbox
+            from mailflow.transport.smtp import SmtpTransport
+            send_outbox(loaded, tick, functools.partial(SmtpTransport, loaded.config.smtp))
     return tick.report
 
 
@@ -76,6 +74,8 @@ def poll_into(tick: Tick, open_mailbox: Callable[[Identity], Mailbox] | None = N
         try:
             _poll_identity(tick, ident, open_mailbox, index, seen_uids, seen_ids, ids,
                            nothing_sent=ident.email.lower() not in senders)
+        except StoreError:
+            raise  # the state cannot be written: not a mail server's problem
         except MailflowError as err:
             # the cursor stays where the last fully recorded message left it
             tick.poll_failed = True
@@ -134,7 +134,8 @@ def _sent_as(tick: Tick, msg: dict) -> str:
 
 
 def _move_cursor(tick: Tick, key: str, cursor) -> None:  # noqa: ANN001
-    tick.w.record("cursor.moved", at=tick.now, cursors={
+    # committed with the replies read before it: a long poll killed later keeps its progress
+    tick.w.record("cursor.moved", at=tick.now, durable=True, cursors={
         "key": key, "set": {"uidvalidity": cursor.uidvalidity, "last_uid": cursor.last_uid}})
 
 
@@ -149,7 +150,7 @@ def _settle_in_doubt(tick: Tick, mb: Mailbox, ident: Identity) -> None:
         return
     mine = ident.email.lower()
     for msg in list(tick.state.messages.values()):
-        if msg["state"] != "in_doubt" or not msg.get("message_id"):
+        if msg["state"] != S.IN_DOUBT or not msg.get("message_id"):
             continue
         if _sent_as(tick, msg) != mine:
             continue  # its copy would be in the Sent folder of the identity it went out as
@@ -171,7 +172,7 @@ def _settle_in_doubt(tick: Tick, mb: Mailbox, ident: Identity) -> None:
 def _went_out(msg: dict) -> bool:
     """Whether a message may have reached the client, so that a reply may answer it."""
     return bool(msg.get("message_id")) and bool(
-        msg.get("sent_at") or msg["state"] in ("in_doubt", "sending"))
+        msg.get("sent_at") or msg["state"] in (S.IN_DOUBT, S.SENDING))
 
 
 def _sent_index(tick: Tick, only: str | None = None) -> SentIndex:
@@ -287,7 +288,7 @@ def _act(tick: Tick, inbound: Inbound, match: Match, msg: dict, rid: str) -> boo
             return True
         by_address = {r.address: r for r in inbound.delivery}
         who = ", ".join(failed)
-        tick.mark(msg, "message.bounced", state="bounced", note="; ".join(
+        tick.mark(msg, "message.bounced", state=S.BOUNCED, note="; ".join(
             f"{a}: {(by_address[a].status or '') if a in by_address else ''} "
             f"{(by_address[a].diagnostic or '') if a in by_address else ''}".strip()
             for a in failed))
@@ -323,13 +324,12 @@ def _keep_raw(tick: Tick, rid: str, fetched) -> Path:  # noqa: ANN001 - imap.Fet
     if isinstance(tick.w, MemoryWriter):
         return Path("(dry run)")
     folder = tick.w.store.dir / "raw" / tick.now.strftime("%Y-%m")
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"reply-{rid}.eml"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        fetched.copy_raw(f)  # a large message comes from the server in chunks, straight here
-        f.flush()
-        os.fsync(f.fileno())  # kept before the reply is recorded: nothing is ever lost
+    with io(folder, "create a folder"):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # kept durably (file and name) before the reply is recorded: nothing is ever lost; a
+    # large message comes from the server in chunks, straight into the file
+    write_streamed(path, fetched.copy_raw)
     return path
 
 

@@ -50,22 +50,21 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
         # an engagement file edited by hand is read again before anything is planned
         file_notes: list[str] = []
         file_problems = sync_from_files(writer, loaded, now, file_notes)
-        try:
-            report = tick.run(poll=poll, send_with=transports if can_send else None)
-            report.problems[:0] = file_problems
-            report.notes[:0] = file_notes
-            if file_problems:
-                report.codes.add(2)
-            if digest_transport is not None and not dry_run:
-                # the digest and confirmations of digest replies: to the consultant only
-                from mailflow.desk.digest import send_outbox
-                send_outbox(loaded, tick, digest_transport)
-            if not dry_run:
-                for ident in polled:
-                    if ident.imap.sent_folder:
-                        _copy_to_sent(loaded, tick, ident, functools.partial(mailboxes, ident))
-        finally:
-            writer.save()
+        report = tick.run(poll=poll, send_with=transports if can_send else None)
+        report.problems[:0] = file_problems
+        report.notes[:0] = file_notes
+        if file_problems:
+            report.codes.add(2)
+        if digest_transport is not None and not dry_run:
+            # the digest and confirmations of digest replies: to the consultant only
+            from mailflow.desk.digest import send_outbox
+            send_outbox(loaded, tick, digest_transport)
+        if not dry_run:
+            for ident in polled:
+                if ident.imap.sent_folder:
+                    _copy_to_sent(loaded, tick, ident, functools.partial(mailboxes, ident))
+        # the writer commits and saves when this block ends; an exception voids what the
+        # tick had not committed yet (sends are committed one by one, around each one)
     if not can_send and tick.unsent and not dry_run:
         report.problems.append(f"{config.path}: [smtp] is not configured; "
                                f"{len(tick.unsent)} message(s) are due")

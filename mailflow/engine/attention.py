@@ -12,7 +12,9 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-_WAITING = frozenset({"awaiting_approval", "in_doubt", "failed", "planned"})
+from mailflow.engine.records import MessageState as S
+
+_WAITING = frozenset({S.AWAITING_APPROVAL, S.IN_DOUBT, S.FAILED, S.PLANNED})
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,12 @@ def needs(state, now: dt.datetime, review_days: int,  # noqa: ANN001 - store.Sta
         key = msg["key"]
         due = _ts(msg.get("due"))
         late = bool(msg.get("late_hold")) and msg.get("late_ok_for") != msg.get("late_hold")
-        if state_name in ("awaiting_approval", "planned") and due is not None:
+        if state_name in (S.AWAITING_APPROVAL, S.PLANNED) and due is not None:
             if late:
                 # keyed by the reason, not the state: said once from planning to the draft
                 mark = "late:" + hashlib.sha256(msg["late_hold"].encode()).hexdigest()[:12]
                 what, urgent = msg["late_hold"], True
-            elif state_name == "planned":
+            elif state_name == S.PLANNED:
                 continue  # not drafted yet: nothing to approve
             elif due <= now or msg.get("overdue"):
                 mark, what, urgent = (f"approval:overdue:{episode}",
@@ -72,12 +74,12 @@ def needs(state, now: dt.datetime, review_days: int,  # noqa: ANN001 - store.Sta
             line = "" if _told(msg, mark) else (
                 f"needs you: {key}: {what} ({describe(msg)}): mailflow drafts approve {key}")
             out.append(Need("messages", key, mark, line, urgent=urgent))
-        elif state_name == "in_doubt":
+        elif state_name == S.IN_DOUBT:
             out.append(Need("messages", key, f"in_doubt:{episode}", (
                 f"needs you: {key}: in doubt: {msg.get('note') or 'it may or may not have gone'}"
                 f"; check your Sent folder, then `mailflow drafts resolve {key} "
                 "--sent|--resend`"), urgent=True))
-        elif state_name == "failed":
+        elif state_name == S.FAILED:
             out.append(Need("messages", key, f"failed:{episode}", (
                 f"needs you: {key}: failed: {msg.get('server_reply') or msg.get('note') or ''}"
                 ), urgent=True))

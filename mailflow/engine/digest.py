@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from mailflow.config.settings import DigestConfig
+from mailflow.engine.records import MessageState as S
 
 MESSAGE_ID_PREFIX = "<mailflow-digest."  # the token follows: a reply threads only with it
 PLUS_PREFIX = "digest-"  # you+digest-TOKEN@domain, when the sender uses sub-addressing
@@ -42,7 +43,7 @@ def entries(state, waiting_keys: set[str]) -> list[Entry]:  # noqa: ANN001 - sto
     `waiting_keys` are the message keys and reply ids that need the consultant now.
     """
     drafts = sorted((m for m in state.messages.values()
-                     if m["state"] == "awaiting_approval" and m["key"] in waiting_keys),
+                     if m["state"] == S.AWAITING_APPROVAL and m["key"] in waiting_keys),
                     key=lambda m: (m.get("due") or "", m["key"]))
     replies = sorted((r for r in state.replies.values() if r["id"] in waiting_keys
                       and r.get("needs_action") and not r.get("handled")),

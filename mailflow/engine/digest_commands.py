@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from mailflow.engine.digest import MESSAGE_ID_PREFIX, PLUS_PREFIX, content_digest
+from mailflow.engine.records import MessageState as S
 
 VERBS = ("approve", "reject", "handled", "pause", "resume")
 # where the quoted digest starts when the mail program did not mark it with ">": the digest's
@@ -166,7 +167,7 @@ def decide(parsed: Parsed, digest: dict, state) -> Decision:  # noqa: ANN001 - s
 def _draft_refusal(msg: dict | None, entry: dict) -> str:
     if msg is None:
         return "that draft no longer exists"
-    if msg["state"] != "awaiting_approval":
+    if msg["state"] != S.AWAITING_APPROVAL:
         return f"it is {msg['state'].replace('_', ' ')} now, not awaiting approval"
     if content_digest(msg) != entry["content"]:
         what = "edited" if msg.get("edited") else "re-rendered or re-dated"

@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 
 from mailflow import timing
 from mailflow.config.rules import Sequence, Stage
+from mailflow.engine.records import FINAL, PENDING, PlanStatus
+from mailflow.engine.records import PlanStatus as P
 
-# States after which a message will never be sent again; anything else is still pending.
-FINAL = frozenset({"sent", "rejected", "failed", "bounced", "cancelled"})
-PENDING = frozenset({"planned", "blocked", "awaiting_approval", "approved", "retry"})
+__all__ = ["FINAL", "PENDING", "Context", "PlanItem", "message_key", "plan_engagement"]
+
 # a stage that went out this much later than its original slot pushes later stages back by as
 # much (once: delays never add up), so catching up after downtime keeps the spacing; less is
 # ordinary tick granularity
@@ -28,7 +29,7 @@ class PlanItem:
     step: int
     template: str
     approval: bool
-    status: str  # scheduled | waiting | skipped | stopped | error
+    status: PlanStatus
     due: dt.datetime | None  # UTC, for scheduled items
     reasons: tuple[str, ...]
     thread_root: str | None = None  # key of the stage's first message, for reminders
@@ -73,14 +74,14 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
         key = message_key(eid, stage.id, 0)
         msg = messages.get(key)
 
-        def item(status: str, due: dt.datetime | None, reasons: tuple[str, ...],
+        def item(status: PlanStatus, due: dt.datetime | None, reasons: tuple[str, ...],
                  after: str | None = None, stage: Stage = stage, key: str = key,
                  hold: str | None = None) -> PlanItem:
             return PlanItem(key, eid, stage.id, 0, stage.template, stage.approval, status, due,
                             reasons, after=after, hold=hold)
 
         if msg and msg.get("state") in FINAL:
-            items.append(item("done", _parse(msg.get("due")), tuple(msg.get("reasons", ()))))
+            items.append(item(P.DONE, _parse(msg.get("due")), tuple(msg.get("reasons", ()))))
             if msg.get("sent_at"):
                 times[stage.id] = _parse(msg["sent_at"])
                 # measured against the stage's own original slot, never a pushed-back one,
@@ -95,22 +96,23 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
         try:
             applies = stage.applies(eng)
         except Exception as err:  # a condition that fails on this data is the rule's problem
-            items.append(item("error", None, (f"condition {stage.when!r} failed: {err}",)))
+            items.append(item(P.ERROR, None, (f"condition {stage.when!r} failed: {err}",)))
             continue
         if not applies:
             why = f"condition {stage.when!r} is false"
-            items.append(item("skipped", None, (f"{stage.skip_reason} ({why})" if stage.skip_reason
+            items.append(item(P.SKIPPED, None, (f"{stage.skip_reason} ({why})" if stage.skip_reason
                                                 else why,)))
             skipped.add(stage.id)
             continue
         ref = (stage.due.anchor or "").removeprefix("reply:")
         if ref in skipped:
-            items.append(item("skipped", None, (f"it is timed from {ref}, which is skipped",)))
+            items.append(item(P.SKIPPED, None, (f"it is timed from {ref}, which is skipped",)))
             skipped.add(stage.id)
             continue
         anchor, why = _anchor(stage, eng, previous, times, human, ctx.zone, stage_ids)
         if anchor is None:
-            status = "error" if why.startswith("engagement has no") else "waiting"
+            status = (PlanStatus.ERROR if why.startswith("engagement has no")
+                      else PlanStatus.WAITING)
             items.append(item(status, None, (why,), after=pending))
             previous, pending = stage, key
             continue
@@ -131,7 +133,7 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
                 slot = timing.Slot(moved, moved.astimezone(ctx.zone), slot.reasons + (
                     f"not before {timing.format_local(not_before, ctx.zone)}", *why_moved))
         except ValueError as err:
-            items.append(item("error", None, (str(err),), after=pending))
+            items.append(item(P.ERROR, None, (str(err),), after=pending))
             previous, pending = stage, key
             continue
         if pending is not None:
@@ -139,7 +141,7 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
                 f"goes out only after {pending.split('/')[1]}",))
         hold = _past_its_date(stage, eng, slot, ctx)
         reasons = slot.reasons + ((hold,) if hold else ())
-        items.append(item("scheduled", slot.utc, reasons, after=pending, hold=hold))
+        items.append(item(P.SCHEDULED, slot.utc, reasons, after=pending, hold=hold))
         items.extend(_reminders(eid, stage, messages, human, ctx, None))  # listed, waiting
         times[stage.id] = slot.utc
         previous, pending = stage, key
@@ -233,20 +235,20 @@ def _reminders(eid: str, stage: Stage, messages: dict[str, dict], human: dict[st
             key = message_key(eid, stage.id, step)
             msg = messages.get(key)
 
-            def item(status: str, due: dt.datetime | None, reasons: tuple[str, ...],
+            def item(status: PlanStatus, due: dt.datetime | None, reasons: tuple[str, ...],
                      key: str = key, step: int = step, reminder=reminder) -> PlanItem:
                 return PlanItem(key, eid, stage.id, step, reminder.template, reminder.approval,
                                 status, due, reasons, thread_root=root)
 
             if msg and msg.get("state") in FINAL:
-                items.append(item("done", _parse(msg.get("due")), tuple(msg.get("reasons", ()))))
+                items.append(item(P.DONE, _parse(msg.get("due")), tuple(msg.get("reasons", ()))))
                 last_sent = _parse(msg.get("sent_at")) or last_sent
                 continue
             if human.get(stage.id):
-                items.append(item("stopped", None, ("the client replied",)))
+                items.append(item(P.STOPPED, None, ("the client replied",)))
                 continue
             if last_sent is None or (step > 1 and not _was_sent(messages, eid, stage, step - 1)):
-                items.append(item("waiting", None, ("waits for the previous email in the thread",)))
+                items.append(item(P.WAITING, None, ("waits for the previous email in the thread",)))
                 continue
             days, business = reminder.after
             offset = timing.Offset(days, business, None)
@@ -261,7 +263,7 @@ def _reminders(eid: str, stage: Stage, messages: dict[str, dict], human: dict[st
             slot = timing.due_slot(last_sent.astimezone(ctx.zone).date(), offset, ctx.zone,
                                    stage.window, ctx.calendar, at=stage.at,
                                    not_before_utc=not_before)
-            items.append(item("scheduled", slot.utc, slot.reasons + tuple(reasons)))
+            items.append(item(P.SCHEDULED, slot.utc, slot.reasons + tuple(reasons)))
             last_sent = None  # the next reminder waits for this one
     return items
 

@@ -14,6 +14,7 @@ from mailflow.config.loading import schedule
 from mailflow.config.settings import Identity
 from mailflow.engine import sending
 from mailflow.engine.outcomes import Transport
+from mailflow.engine.records import MessageState as S
 from mailflow.errors import ConfigError, MailflowError
 from mailflow.store import now_iso
 
@@ -71,7 +72,7 @@ def by_identity(tick: Tick, due: list[dict]) -> list[tuple[Identity, list[dict]]
         try:
             ident = tick.loaded.identity_of(msg, eng)
         except ConfigError as err:
-            tick.mark(msg, "message.blocked", state="blocked", error=str(err))
+            tick.mark(msg, "message.blocked", state=S.BLOCKED, error=str(err))
             tick.report.problems.append(f"{msg['key']}: not sent: {err}")
             tick.report.codes.add(err.exit_code)
             continue
@@ -110,12 +111,12 @@ def send_as(tick: Tick, ident: Identity, due: list[dict],
             except MailflowError as err:
                 # this message cannot be built (a body lost, an address gone bad): it
                 # alone waits for the consultant; nothing was offered to the server
-                tick.mark(msg, "message.blocked", state="blocked", error=str(err))
+                tick.mark(msg, "message.blocked", state=S.BLOCKED, error=str(err))
                 tick.report.problems.append(f"{msg['key']}: not sent: {err}")
                 continue
             before = msg["state"]
             # durable before the transaction: if we die now, the next run knows
-            tick.mark(msg, "message.sending", durable=True, state="sending",
+            tick.mark(msg, "message.sending", durable=True, state=S.SENDING,
                       attempt_to=rcpts, append={"attempts_at": now_iso(tick.now)})
             try:
                 result = transport.send(raw, ident.email, rcpts)

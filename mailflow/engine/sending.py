@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from mailflow.engine.outcomes import Delivery, Outcome
 from mailflow.engine.planner import FINAL
+from mailflow.engine.records import MessageState as S
 
 # retry spacing after a temporary (4xx) refusal: the first within the hour, then spaced out
 RETRY_DELAYS = [dt.timedelta(minutes=m) for m in (5, 15, 30, 60, 120, 240, 480)]
@@ -79,8 +80,8 @@ def select_due(messages: Mapping[str, dict], engagements: Mapping[str, Mapping],
     (a group it does not name has none).
     """
     candidates = [m for m in messages.values()
-                  if m["state"] == "approved" and _ts(m["due"]) <= now
-                  or m["state"] == "retry" and _ts(m.get("next_attempt")) <= now]
+                  if m["state"] == S.APPROVED and _ts(m["due"]) <= now
+                  or m["state"] == S.RETRY and _ts(m.get("next_attempt")) <= now]
     candidates.sort(key=lambda m: (m["due"], m["key"]))
     out = DueSelection()
     for msg in candidates:
@@ -153,7 +154,7 @@ def record_delivery(msg: Mapping, delivery: Delivery, now: dt.datetime,
         out.problems.append(f"{key}: refused for {', '.join(bounced)}: {summary}")
     if doubt:
         out.kind = "message.in_doubt"
-        changes.update(state="in_doubt", note=delivery.reply)
+        changes.update(state=S.IN_DOUBT, note=delivery.reply)
         out.problems.append(f"{key}: in doubt: {delivery.reply}; check your Sent folder, then "
                             f"`mailflow drafts resolve {key} --sent|--resend`")
     elif temporary:
@@ -161,22 +162,22 @@ def record_delivery(msg: Mapping, delivery: Delivery, now: dt.datetime,
         nxt = next_attempt(list(msg.get("attempts_at") or []), now, lifetime,
                            max(hints) if hints else None)
         if nxt is None:
-            changes.update(state="failed")
+            changes.update(state=S.FAILED)
             out.kind = "message.failed" if not delivered else "message.sent"
             out.problems.append(f"{key}: failed: temporary refusals for "
                                 f"{lifetime.total_seconds() / 3600:g} hours: {summary}")
         else:
             for rcpt in temporary:
                 outcomes[rcpt]["retry_at"] = _iso(nxt)
-            changes.update(state="retry", next_attempt=_iso(nxt))
+            changes.update(state=S.RETRY, next_attempt=_iso(nxt))
             out.kind = "message.sent" if delivered_now else "message.retry"
             out.retrying = True
             out.notes.append(f"{key}: server said {summary}; trying again at {_iso(nxt)}")
     elif delivered:
-        changes["state"] = "sent"
+        changes["state"] = S.SENT
     else:
         out.kind = "message.failed"
-        changes["state"] = "failed"
+        changes["state"] = S.FAILED
         out.problems.append(f"{key}: failed: {summary}")
     return out
 
@@ -193,7 +194,7 @@ def interrupted(msg: Mapping, now: dt.datetime) -> dict:
     for rcpt in doubt:
         outcomes[rcpt] = {"outcome": Outcome.IN_DOUBT.value, "reply": "interrupted",
                           "at": _iso(now)}
-    changes: dict = {"state": "in_doubt", "recipients": outcomes,
+    changes: dict = {"state": S.IN_DOUBT, "recipients": outcomes,
                      "note": "mailflow stopped during the SMTP transaction; it may or may not "
                              "have been delivered"}
     if doubt:
@@ -207,7 +208,7 @@ def confirmed_sent(msg: Mapping, who: str, now: dt.datetime) -> dict:
     for entry in outcomes.values():
         if entry.get("outcome") == Outcome.IN_DOUBT.value:
             entry.update(outcome=Outcome.DELIVERED.value, reply=f"confirmed by {who}")
-    changes: dict = {"state": "sent", "note": f"confirmed sent by {who}",
+    changes: dict = {"state": S.SENT, "note": f"confirmed sent by {who}",
                      "sent_at": msg.get("sent_at") or (msg.get("attempts_at") or [_iso(now)])[-1]}
     if outcomes:
         changes.update(recipients=outcomes, remaining=None, delivered_to=sorted(
@@ -230,7 +231,7 @@ def settle_from_sent(msg: Mapping, found: bool, folder: str, now: dt.datetime) -
         if entry.get("outcome") == Outcome.IN_DOUBT.value:
             entry.update(outcome=Outcome.DELIVERED.value, reply=f"found in {folder}")
     pending = [r for r, o in outcomes.items() if o.get("outcome") not in SETTLED]
-    changes = {"state": "retry" if pending else "sent", "sent_copy": folder,
+    changes = {"state": S.RETRY if pending else S.SENT, "sent_copy": folder,
                "sent_at": msg.get("sent_at") or at, "recipients": outcomes,
                "delivered_to": sorted(r for r, o in outcomes.items()
                                       if o.get("outcome") == Outcome.DELIVERED.value)

@@ -11,9 +11,11 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from mailflow import timing
+from mailflow.engine.records import PENDING
+from mailflow.engine.records import MessageState as S
 
 # states in which a message has not gone out yet but will (once approved, for drafts)
-UNSENT = frozenset({"planned", "blocked", "awaiting_approval", "approved", "retry"})
+UNSENT = PENDING
 
 
 def next_send_time(due: dt.datetime, now: dt.datetime, zone: ZoneInfo, window: timing.Window,
@@ -31,7 +33,7 @@ def message_send_time(msg: dict, now: dt.datetime, zone: ZoneInfo, window: timin
     """When a stored message goes out (or went out); None when it never will."""
     if msg.get("sent_at"):
         return dt.datetime.fromisoformat(msg["sent_at"])
-    if msg.get("state") == "retry" and msg.get("next_attempt"):
+    if msg.get("state") == S.RETRY and msg.get("next_attempt"):
         return next_send_time(dt.datetime.fromisoformat(msg["next_attempt"]), now, zone, window,
                               calendar)
     if msg.get("state") not in UNSENT or not msg.get("due"):

@@ -19,7 +19,9 @@ from mailflow.config.loading import Loaded, schedule
 from mailflow.config.settings import Identity
 from mailflow.engine import checklist, sending
 from mailflow.engine.outcomes import Delivery, Transport
-from mailflow.engine.planner import PENDING, PlanItem, plan_engagement
+from mailflow.engine.planner import PlanItem, plan_engagement
+from mailflow.engine.records import ENDED, PENDING, EngagementStatus, PlanStatus
+from mailflow.engine.records import MessageState as S
 from mailflow.engine.wire import wire_message
 from mailflow.errors import ConfigError, MailflowError, RenderError
 from mailflow.render.compose import (
@@ -118,7 +120,7 @@ class Tick:
     def settle_interrupted(self) -> None:
         """A message left `sending` by a process that died may or may not have gone out."""
         for msg in list(self.state.messages.values()):
-            if msg.get("state") == "sending":
+            if msg.get("state") == S.SENDING:
                 self.mark(msg, "message.in_doubt", durable=True,
                           **sending.interrupted(msg, self.now))
                 self.report.problems.append(
@@ -135,8 +137,8 @@ class Tick:
         replies = self.state.replies_by_engagement()
         for eng in self.state.engagements.values():
             msgs = by_engagement.get(eng["id"], {})
-            if eng.get("status") != "active":
-                if eng.get("status") in ("cancelled", "completed"):
+            if eng.get("status") != EngagementStatus.ACTIVE:
+                if eng.get("status") in ENDED:
                     self._cancel_pending(msgs, f"engagement {eng['status']}")
                 continue
             if eng.get("planned") == self._signature(eng):
@@ -147,9 +149,11 @@ class Tick:
                 self.report.problems.append(str(err))
                 continue
             self._apply_plan(eng, items, msgs)
-            if not any(i.status == "error" for i in items):
-                eng["planned"] = self._signature(eng)  # derived data: persisted with the checkpoint
-                self.w.touch()
+            if not any(i.status == PlanStatus.ERROR for i in items):
+                # journaled too (the checkpoint holds nothing the journal lacks), yet without
+                # `engagement=`: that would bump the engagement's rev and void the signature
+                self.w.record("engagement.planned", at=self.now, engagements={
+                    "key": eng["id"], "set": {"planned": self._signature(eng)}})
 
     def plan_one(self, eng: dict, msgs: dict[str, dict], replies: list[dict]) -> list[PlanItem]:
         """The planner's items for one engagement (pure)."""
@@ -166,39 +170,37 @@ class Tick:
     def _apply_plan(self, eng: dict, items: list[PlanItem], msgs: dict[str, dict]) -> None:
         for item in items:
             msg = msgs.get(item.key)
-            if item.status == "error":
+            if item.status == PlanStatus.ERROR:
                 self.report.problems.append(f"engagement {eng['id']}: {item.stage}: "
                                             f"{'; '.join(item.reasons)}")
                 continue
-            if item.status == "scheduled":
+            if item.status == PlanStatus.SCHEDULED:
                 due = now_iso(item.due)
                 if msg is None:
-                    msg = self.state.messages[item.key] = {
+                    # a journal event like any other change: replay must recreate it whole
+                    msg = msgs[item.key] = self.w.create_message({
                         "key": item.key, "engagement": item.engagement, "stage": item.stage,
-                        "step": item.step, "template": item.template, "state": "planned",
-                        "approval": item.approval, "due": due, "reasons": list(item.reasons),
-                        "after": item.after, "thread_root": item.thread_root,
-                        "late_hold": item.hold,
-                        "history": [{"at": now_iso(self.now), "state": "planned"}]}
-                    msgs[item.key] = msg
-                    self.w.touch()
+                        "step": item.step, "template": item.template, "approval": item.approval,
+                        "due": due, "reasons": list(item.reasons), "after": item.after,
+                        "thread_root": item.thread_root, "late_hold": item.hold}, at=self.now)
                 elif msg["state"] in PENDING and (msg.get("due") != due
                                                   or msg.get("after") != item.after
                                                   or msg.get("late_hold") != item.hold):
                     self.mark(msg, "message.redated", due=due, reasons=list(item.reasons),
                               after=item.after, late_hold=item.hold)
-            elif item.status in ("skipped", "stopped") and msg and msg["state"] in PENDING:
-                self.mark(msg, "message.cancelled", state="cancelled",
+            elif item.status in (PlanStatus.SKIPPED, PlanStatus.STOPPED) and msg \
+                    and msg["state"] in PENDING:
+                self.mark(msg, "message.cancelled", state=S.CANCELLED,
                           note="; ".join(item.reasons))
                 self.report.cancelled.append(item.key)
-            elif item.status == "waiting" and msg and msg["state"] in PENDING \
+            elif item.status == PlanStatus.WAITING and msg and msg["state"] in PENDING \
                     and msg.get("after") != item.after:
                 self.mark(msg, "message.redated", after=item.after, reasons=list(item.reasons))
 
     def _cancel_pending(self, msgs: dict[str, dict], why: str) -> None:
         for msg in msgs.values():
             if msg["state"] in PENDING:
-                self.mark(msg, "message.cancelled", state="cancelled", note=why)
+                self.mark(msg, "message.cancelled", state=S.CANCELLED, note=why)
                 self.report.cancelled.append(msg["key"])
 
     def draft(self) -> None:
@@ -206,18 +208,18 @@ class Tick:
         horizon = self.now + dt.timedelta(days=schedule(self.loaded.config, "review_days"))
         for msg in list(self.state.messages.values()):
             state = msg["state"]
-            if state not in ("planned", "blocked", "awaiting_approval", "approved", "retry"):
+            if state not in PENDING:
                 continue
             eng = self.state.engagements.get(msg["engagement"])
-            if eng is None or eng.get("status") != "active":
+            if eng is None or eng.get("status") != EngagementStatus.ACTIVE:
                 continue
-            if state in ("planned", "blocked"):
+            if state in (S.PLANNED, S.BLOCKED):
                 if _ts(msg["due"]) > horizon:
                     continue
             elif msg.get("edited") or (msg.get("rendered_for") == self._render_signature(eng)
                                        and msg.get("rendered_hold") == msg.get("late_hold")):
                 continue  # rendered from the current data and templates (or edited by hand)
-            if state == "retry" and msg.get("sent_at"):
+            if state == S.RETRY and msg.get("sent_at"):
                 continue  # partly delivered: the others must get the very same message
             self.render(msg, eng)
 
@@ -266,8 +268,8 @@ class Tick:
             error = f"engagement {eng['id']}: {msg['key']}: {err}".replace(
                 f"engagement {eng['id']}: {msg['key']}: engagement {eng['id']}: ",
                 f"engagement {eng['id']}: {msg['key']}: ")
-            if msg.get("error") != error or msg["state"] != "blocked":
-                self.mark(msg, "message.blocked", state="blocked", error=error)
+            if msg.get("error") != error or msg["state"] != S.BLOCKED:
+                self.mark(msg, "message.blocked", state=S.BLOCKED, error=error)
             self.report.problems.append(error)
             self.report.codes.add(getattr(err, "exit_code", RenderError.exit_code))
             return False
@@ -282,12 +284,12 @@ class Tick:
         if not msg.get("message_id"):
             changes["message_id"] = make_message_id(ident.domain, self.now)
             changes["reply_token"] = make_reply_token()
-        if msg["state"] in ("approved", "retry") and msg.get("digest") == digest:
+        if msg["state"] in (S.APPROVED, S.RETRY) and msg.get("digest") == digest:
             # same words: the approval (and a retry's schedule) stands
             self.mark(msg, "message.rerendered", **changes)
             return True
         needs_approval = msg.get("approval", True) or _late_unasked(msg)
-        new_state = "awaiting_approval" if needs_approval else "approved"
+        new_state = S.AWAITING_APPROVAL if needs_approval else S.APPROVED
         extra = {} if needs_approval else {"approved_by": "rule (no approval needed)",
                                            "approved_at": now_iso(self.now)}
         self.mark(msg, "message.drafted", state=new_state, **changes, **extra)
@@ -300,12 +302,12 @@ class Tick:
         """After downtime, a message far past its time waits for the consultant (no burst)."""
         days, business = timing.parse_duration(str(schedule(self.loaded.config, "grace")))
         for msg in self.state.messages.values():
-            if msg["state"] != "approved" or msg.get("late_ok") or msg.get("sent_at"):
+            if msg["state"] != S.APPROVED or msg.get("late_ok") or msg.get("sent_at"):
                 continue
             if not self._predecessor_done(msg):
                 continue  # its date is a projection until the earlier stage goes out
             eng = self.state.engagements.get(msg["engagement"])
-            if eng is None or eng.get("status") != "active":
+            if eng is None or eng.get("status") != EngagementStatus.ACTIVE:
                 continue
             stage = self.loaded.sequence_for(eng).stage(msg["stage"])
             if stage.late == "send":
@@ -316,7 +318,7 @@ class Tick:
             late = (timing.business_days_between(due_local, today, ctx.calendar) if business
                     else (today - due_local).days)
             if late > days:
-                self.mark(msg, "message.held", state="awaiting_approval", overdue=True,
+                self.mark(msg, "message.held", state=S.AWAITING_APPROVAL, overdue=True,
                           note=f"overdue by {late} {'business ' if business else ''}days; "
                                "approve it again to send it now")
                 self.report.held.append(msg["key"])
@@ -328,12 +330,12 @@ class Tick:
         """A stage now falling after the date it is timed before waits for the consultant,
         whatever its approval setting (issue 13: never late without asking)."""
         for msg in self.state.messages.values():
-            if msg["state"] != "approved" or msg.get("sent_at") or not _late_unasked(msg):
+            if msg["state"] != S.APPROVED or msg.get("sent_at") or not _late_unasked(msg):
                 continue
             eng = self.state.engagements.get(msg["engagement"])
             if eng is None or eng.get("status") != "active":
                 continue
-            self.mark(msg, "message.held", state="awaiting_approval", note=msg["late_hold"])
+            self.mark(msg, "message.held", state=S.AWAITING_APPROVAL, note=msg["late_hold"])
             self.report.held.append(msg["key"])
 
     def due_messages(self) -> list[dict]:

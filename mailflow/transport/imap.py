@@ -21,6 +21,7 @@ from typing import BinaryIO
 from imapclient import SocketTimeout
 from imapclient.exceptions import CapabilityError, LoginError
 
+from mailflow import faults
 from mailflow.config.settings import ImapConfig
 from mailflow.errors import MailflowError, TransportError
 from mailflow.transport import imap_parts, secrets
@@ -220,8 +221,10 @@ class Mailbox:
     @contextlib.contextmanager
     def _errors(self, op: str, folder: str | None = None) -> Iterator[None]:
         """Turn whatever imaplib/imapclient/socket raise during `op` into one TransportError."""
+        faults.point(f"imap {op}")  # a crash point before and after each IMAP operation
         try:
             yield
+            faults.point(f"imap {op} done")
         except MailflowError:
             raise
         except TimeoutError as err:

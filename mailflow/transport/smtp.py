@@ -12,6 +12,7 @@ import re
 import smtplib
 import ssl
 
+from mailflow import faults
 from mailflow.addresses import envelope_address
 from mailflow.config.settings import ServerConfig
 from mailflow.engine.outcomes import Delivery, Outcome, RecipientOutcome
@@ -184,6 +185,9 @@ class SmtpTransport:
         assert smtp is not None
         recipients = [r for r, _ in wire]
         try:
+            # crash points before and after each SMTP command (the crash tests end mailflow
+            # there, as a kill or a power cut would)
+            faults.point("smtp MAIL")
             code, reply = smtp.mail(sender, options)
             if code != 250:
                 self._reset_or_drop(code)
@@ -191,6 +195,7 @@ class SmtpTransport:
             outcomes: dict[str, RecipientOutcome] = {}
             codes = []
             for rcpt, addr in wire:
+                faults.point("smtp RCPT")
                 rcode, rreply = smtp.rcpt(addr)
                 if rcode not in (250, 251):
                     codes.append(rcode)
@@ -200,6 +205,7 @@ class SmtpTransport:
             if not accepted:
                 self._reset_or_drop(421 if 421 in codes else max(codes))
                 return Delivery({r: outcomes[r] for r in recipients})
+            faults.point("smtp DATA")
             smtp.putcmd("data")
             code, reply = smtp.getreply()
             if code != 354:
@@ -216,8 +222,10 @@ class SmtpTransport:
             return Delivery.every(recipients, Outcome.PERMANENT,
                                   f"not sent: {type(err).__name__}: {err}")
         try:
+            faults.point("smtp message")
             smtp.send(_dot_stuff(raw))
             code, reply = smtp.getreply()
+            faults.point("smtp reply")
         except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, OSError) as err:
             self._drop()
             return _with(outcomes, accepted, Outcome.IN_DOUBT,

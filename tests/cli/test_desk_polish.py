@@ -136,7 +136,8 @@ def test_list_items_by_command(proj):
     assert r.exit_code == 0, r.output
     stored = state(proj).engagements["northwind-2026"]
     assert stored["invoices"][2] == {"number": "WC-1", "amount": 950, "currency": "USD",
-                                     "due": "2027-02-15", "status": "outstanding"}
+                                     "due": "2027-02-15", "status": "outstanding",
+                                     "link": None}
     assert len(stored["shared_access"]) == 2
     r = proj.cli("engagement", "remove-item", "northwind-2026", "shared_access", "5")
     assert r.exit_code == 2 and "no item 5" in r.stderr

@@ -161,8 +161,11 @@ def _in_doubt(proj) -> str:
     with store.writer() as w:
         msg = w.state.messages["northwind-2026/timeline_notice/0"]
         import datetime as dt
-        w.update_message(msg, "message.in_doubt", at=dt.datetime(2026, 12, 30, 14, 30,
-                                                                 tzinfo=dt.UTC),
+        at = dt.datetime(2026, 12, 30, 14, 30, tzinfo=dt.UTC)
+        # the one lifecycle (engine/records.py): in doubt only after approved and sending
+        for state in ("approved", "sending"):
+            w.update_message(msg, f"message.{state}", at=at, state=state)
+        w.update_message(msg, "message.in_doubt", at=at,
                          state="in_doubt", attempts_at=["2026-12-30T14:30:00+00:00"])
         w.save()
     return SEND_AT

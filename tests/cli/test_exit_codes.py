@@ -107,7 +107,7 @@ def test_6_smtp_refused_in_run_and_in_check(proj):
 
 
 def test_7_a_draft_that_cannot_be_rendered(proj):
-    tpl = proj.root / "templates/emails/timeline_notice/subject.txt"
+    tpl = proj.root / "templates/emails/en/timeline_notice/subject.txt"
     tpl.write_text("Plan for {{ clent }}\n")
     r = run_in(proj, "run", "--now", "2026-12-28T10:00")
     assert r.returncode == 7 and "clent" in r.stderr

@@ -1,4 +1,4 @@
-"""The durable store: private files, a damaged database is named (with its backup) and never
+"""The durable store: private files, a damaged database is named (with the way out) and never
 reset, a torn journal line is ignored and never swallows the next event, replay is exact."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def test_state_files_are_private(sent):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "array"])
-def test_a_damaged_database_is_named_with_its_backup_and_never_reset(sent, smtp_server, damage):
+def test_a_damaged_database_is_named_with_the_way_out_and_never_reset(sent, smtp_server, damage):
     db = sent.root / ".mailflow" / "state.json"
     good = db.read_bytes()
     bad = {"truncate": good[: len(good) // 2], "garbage": b"\x00\xff{{{", "empty": b"",
@@ -51,21 +51,31 @@ def test_a_damaged_database_is_named_with_its_backup_and_never_reset(sent, smtp_
         lines = r.output.strip().splitlines()
         assert len(lines) == 1, r.output
         assert str(db) in lines[0] and "damaged" in lines[0]
-        assert f"the last good copy is {db}.bak" in lines[0]
+        # issue 11: the way out is doctor (a rebuild from the journal), not copying a backup
+        assert "`mailflow doctor --repair` rebuilds it from the journal" in lines[0]
         assert db.read_bytes() == bad  # nothing was reset to empty, nothing overwritten
     assert len(smtp_server.received) == 2
     # the consultant copies the backup over it: everything is back
     db.write_bytes((db.parent / "state.json.bak").read_bytes())
     assert sent.cli("status", now=SEND_AT).exit_code == 0
+    # or, as the error says, lets doctor rebuild it from the journal: the same state
+    before = Store(sent.project.state_dir).load()
+    db.write_bytes(bad)
+    r = sent.cli("doctor", "--repair", now=SEND_AT)
+    assert r.exit_code == 0, r.output
+    after = Store(sent.project.state_dir).load()
+    assert after.messages == before.messages and after.engagements == before.engagements
+    assert sent.cli("run", now=SEND_AT).exit_code == 0
+    assert len(smtp_server.received) == 2  # nothing went out again
 
 
-def test_a_damaged_database_without_backup_says_so(sent):
+def test_a_damaged_database_without_backup_names_the_way_out(sent):
     db = sent.root / ".mailflow" / "state.json"
     (db.parent / "state.json.bak").unlink()
     db.write_bytes(b'{"messages": ')
     r = sent.cli("status", now=SEND_AT)
     assert r.exit_code == StoreError.exit_code
-    assert "no backup exists" in r.output and str(db) in r.output
+    assert "mailflow doctor --repair" in r.output and str(db) in r.output
 
 
 def test_a_torn_last_journal_line_is_ignored(sent):

@@ -1,0 +1,181 @@
+"""`mailflow doctor`: check the journal, the checkpoint and the bodies; repair what can be.
+
+Checking never changes anything. Repairing rebuilds the checkpoint from the journal, renders
+missing bodies again (those drafts need approving again), and sets damaged journal lines aside
+into `events.damaged.jsonl` only when the user asks for it (`--quarantine`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+
+import orjson
+
+from mailflow.config.loading import Loaded
+from mailflow.engine.records import PENDING
+from mailflow.engine.records import MessageState as S
+from mailflow.errors import MailflowError, StoreError
+from mailflow.store import Store, rebuild_checkpoint
+from mailflow.store.files import AtomicJSONStorage, io, write_atomically
+from mailflow.store.journal import Position, Replay, matches, replay
+from mailflow.store.state import TABLES, State, apply_event
+
+QUARANTINE_NAME = "events.damaged.jsonl"
+
+
+@dataclass
+class Findings:
+    """Problems (each one line naming file, line or message) and notes (fine, worth saying)."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    damaged_lines: int = 0
+    missing_bodies: list[str] = field(default_factory=list)  # message keys
+
+
+def _fold(store: Store) -> tuple[State, Replay]:
+    state = State()
+    found = replay(store.journal_path, Position(), lambda e: apply_event(state, e),
+                   tolerate=True)
+    return state, found
+
+
+def check(store: Store) -> Findings:
+    """Every problem of the journal, the checkpoint and the bodies; changes nothing."""
+    out = Findings()
+    journal = store.journal_path
+    state, found = _fold(store)
+    for d in found.damage:
+        out.problems.append(f"{journal}: line {d.line} is damaged ({d.text[:40]!r}...); "
+                            "`mailflow doctor --repair --quarantine` sets it aside")
+    out.damaged_lines = len(found.damage)
+    for line, count, _ in found.abandoned:
+        out.notes.append(f"{journal}: line {line}: {count} event(s) of a command that did not "
+                         "finish are ignored (it changed nothing)")
+    if found.torn_tail:
+        out.notes.append(f"{journal}: the last line is torn (a crash mid-write); it is ignored "
+                         "and cut off by the next command")
+    _check_checkpoint(store, state, found.position, out)
+    for msg in state.messages.values():
+        ref = msg.get("body")
+        if not ref or ref.startswith("mem-"):
+            continue
+        try:
+            store.body(ref)
+        except StoreError as err:
+            if msg["state"] in PENDING or msg["state"] == S.IN_DOUBT:
+                out.missing_bodies.append(msg["key"])
+                out.problems.append(f"{msg['key']}: {err}")
+            else:
+                out.notes.append(f"{msg['key']} ({msg['state']}): {err} (kept for the record "
+                                 "only; nothing waits on it)")
+    strays = sorted(store.dir.rglob("*.tmp")) if store.dir.exists() else []
+    if strays:
+        out.notes.append(f"{len(strays)} temp file(s) of an interrupted write, e.g. "
+                         f"{strays[0]}; the next command removes them")
+    return out
+
+
+def _check_checkpoint(store: Store, folded: State, end: Position, out: Findings) -> None:
+    db = store.db_path
+    try:
+        data = AtomicJSONStorage(db).read()
+    except StoreError as err:
+        out.problems.append(str(err))
+        return
+    if data is None:
+        if end.offset:
+            out.notes.append(f"{db}: no checkpoint yet; it is rebuilt from the journal")
+        return
+    meta = next(iter((data.get("meta") or {}).values()), {}) or {}
+    pos = Position.from_meta(meta)
+    if not matches(store.journal_path, pos):
+        out.problems.append(f"{db}: does not match {store.journal_path.name} (it names event "
+                            f"{pos.seq} at byte {pos.offset}); it is rebuilt from the journal "
+                            "at the next command, or now by `mailflow doctor --repair`")
+        return
+    state, _ = store.load_at(tolerate=True)
+    for table in TABLES:
+        if getattr(state, table) != getattr(folded, table):
+            out.problems.append(f"{db}: its {table} differ from the journal's (the journal is "
+                                "the truth): `mailflow doctor --repair` rebuilds it")
+            return
+
+
+def repair(store: Store, loaded: Loaded, now: dt.datetime, *, quarantine: bool) -> Findings:
+    """Fix what `check` found: damaged lines (if asked), the checkpoint, missing bodies."""
+    with store.writer_lock():
+        if not store.journal_path.exists() and store.db_path.exists():
+            store.load()  # refuses by name: a rebuild from nothing would forget what was sent
+        before = check(store)
+        if before.damaged_lines and not quarantine:
+            before.problems.append(f"{store.journal_path}: {before.damaged_lines} damaged "
+                                   "line(s) left as they are: add --quarantine to set them "
+                                   f"aside into {QUARANTINE_NAME} (nothing is deleted)")
+            return before
+        if before.damaged_lines:
+            _quarantine(store, before)
+        state, found = _fold(store)
+        rebuild_checkpoint(store, state, found.position)
+        before.repaired.append(f"{store.db_path}: rebuilt from the journal "
+                               f"({found.position.line} lines, event {found.position.seq})")
+    if before.missing_bodies:
+        _render_again(store, loaded, now, before)
+    after = check(store)
+    after.repaired = before.repaired
+    return after
+
+
+def _quarantine(store: Store, out: Findings) -> None:
+    """Move damaged lines into the side file, then rewrite the journal without them."""
+    journal, side = store.journal_path, store.dir / QUARANTINE_NAME
+    raw = journal.read_bytes()
+    keep, moved = [], []
+    for number, line in enumerate(raw.splitlines(keepends=True), start=1):
+        try:
+            event = orjson.loads(line) if line.endswith(b"\n") else None
+            ok = isinstance(event, dict) and isinstance(event.get("seq"), int)
+        except ValueError:
+            ok = False
+        if ok or not line.endswith(b"\n"):
+            keep.append(line)
+        else:
+            moved.append(f"{number}\t".encode() + line)
+    with io(side, "write"):
+        fd = os.open(side, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, b"".join(moved))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    # the side file holds them durably before the journal is rewritten without them
+    write_atomically(journal, b"".join(keep))
+    out.repaired.append(f"{journal}: {len(moved)} damaged line(s) moved to {side}")
+
+
+def _render_again(store: Store, loaded: Loaded, now: dt.datetime, out: Findings) -> None:
+    from mailflow.engine.tick import Tick
+    with store.writer() as w:
+        tick = Tick(loaded, w, now)
+        for key in out.missing_bodies:
+            msg = w.state.messages[key]
+            if msg["state"] == S.IN_DOUBT:
+                out.notes.append(f"{key}: in doubt; `mailflow drafts resolve {key} --resend` "
+                                 "renders it again")
+                continue
+            eng = w.state.engagements[msg["engagement"]]
+            w.update_message(msg, "message.body_missing", at=now, state=S.BLOCKED, body=None,
+                             digest=None, rendered_for=None, edited=None,
+                             error=f"{key}: its body was missing")
+            try:
+                ok = tick.render(msg, eng)
+            except MailflowError as err:
+                ok = False
+                tick.report.problems.append(str(err))
+            if ok:
+                out.repaired.append(f"{key}: rendered again; approve it again "
+                                    f"(`mailflow drafts approve {key}`)")
+        out.problems.extend(tick.report.problems)

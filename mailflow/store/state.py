@@ -1,0 +1,72 @@
+"""The state in memory, and how one journal event changes it (a fold of the journal)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+TABLES = ("engagements", "messages", "replies", "cursors", "digests")
+KEY_FIELD = {"engagements": "id", "messages": "key", "replies": "id", "cursors": "folder",
+             "digests": "id"}
+
+
+def now_iso(now: dt.datetime) -> str:
+    """A UTC instant as stored: ISO 8601 with seconds, sortable as text."""
+    return now.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class State:
+    """The whole database in memory, keyed by natural keys."""
+
+    engagements: dict[str, dict] = field(default_factory=dict)
+    messages: dict[str, dict] = field(default_factory=dict)
+    replies: dict[str, dict] = field(default_factory=dict)
+    cursors: dict[str, dict] = field(default_factory=dict)
+    digests: dict[str, dict] = field(default_factory=dict)  # digests sent, replies to them
+    meta: dict[str, Any] = field(default_factory=dict)
+    # what loading found worth one line (a rebuilt checkpoint, a command that did not finish)
+    notes: list[str] = field(default_factory=list, repr=False, compare=False)
+    # engagement id -> its message keys, rebuilt when messages were added (none are ever
+    # removed, and a message's engagement never changes): per-message work must not scan
+    # every message in the store
+    _keys_by_engagement: dict[str, list[str]] = field(default_factory=dict, repr=False,
+                                                      compare=False)
+    _indexed: int = field(default=-1, repr=False, compare=False)
+
+    def messages_of(self, engagement_id: str) -> list[dict]:
+        """The messages of one engagement (in stage/step order of their keys' creation)."""
+        if self._indexed != len(self.messages):
+            index: dict[str, list[str]] = {}
+            for key, m in self.messages.items():
+                index.setdefault(m["engagement"], []).append(key)
+            self._keys_by_engagement, self._indexed = index, len(self.messages)
+        return [self.messages[k] for k in self._keys_by_engagement.get(engagement_id, ())]
+
+
+    def replies_by_engagement(self) -> dict[str, list[dict]]:
+        """Every engagement's replies, grouped in one pass."""
+        grouped: dict[str, list[dict]] = {}
+        for reply in self.replies.values():
+            if reply.get("engagement"):
+                grouped.setdefault(reply["engagement"], []).append(reply)
+        return grouped
+
+
+def apply_event(state: State, event: dict) -> None:
+    """Apply one journal event's changes to the state (replaying a journal gives the same state)."""
+    eng = state.engagements.get(event.get("engagement", ""))
+    if eng is not None:
+        # anything that happens to an engagement may change its plan: see Tick.plan
+        eng["rev"] = eng.get("rev", 0) + 1
+    for table in TABLES:
+        change = event.get(table)
+        if not change:
+            continue
+        records = getattr(state, table)
+        key = change["key"]
+        record = records.setdefault(key, {KEY_FIELD[table]: key})
+        record.update(change.get("set", {}))
+        for name, value in change.get("append", {}).items():
+            record.setdefault(name, []).append(value)
