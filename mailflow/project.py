@@ -42,6 +42,9 @@ security = "none"              # tls (port 465) | starttls (587) | none (loopbac
 # password_env = "MAILFLOW_IMAP_PASSWORD"
 # folders = ["INBOX"]
 # sent_folder = "Sent"         # "" to turn off copies (Gmail keeps its own)
+# authserv_id = "mx.example.com" # your server's name in Authentication-Results headers:
+#                              # mail it marks as failing DKIM/SPF/DMARC is never acted on
+# trust_contact_domains = false  # true: act on anyone at a contact's domain, not only them
 
 [window]                       # when emails may go out, in each client's local time
 days = "mon-fri"

@@ -278,7 +278,8 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
                Column("intent", rank=4, min_width=8), Column("says", rank=5, min_width=12)]
     views.echo_table(columns, [[r["id"], r["received_local"], r.get("from"),
                                 r.get("engagement"), r.get("stage"),
-                                r.get("kind") + (" !" if r["needs_action"] else ""),
+                                r.get("kind") + (" !" if r["needs_action"] else "")
+                                + ("" if r.get("trusted", True) else " (flagged)"),
                                 views.intent_cell(r.get("intent")),
                                 views.one_line(r.get("text") or "")[:50]] for r in rows])
 
@@ -336,6 +337,11 @@ def replies_show(app: App, rid: str, done: bool) -> None:
         click.echo(f"Bounce:   {b.get('recipient')} {b.get('status')} {b.get('diagnostic')}")
     if r.get("return_date"):
         click.echo(f"Back on:  {r['return_date']}")
+    if not r.get("trusted", True):
+        click.echo(f"Trust:    not acted on: {r.get('distrust')} "
+                   f"(`mailflow replies accept {rid}` acts on it)")
+    elif r.get("accepted_by"):
+        click.echo(f"Trust:    accepted by {r['accepted_by']} at {r.get('accepted_at')}")
     if r.get("intent"):
         click.echo(f"Intent:   {r['intent']['label']} - a suggestion; nothing was done")
     click.echo(f"Raw:      {r.get('raw')}")
@@ -347,3 +353,29 @@ def replies_show(app: App, rid: str, done: bool) -> None:
             mark_reply_handled(w, rid, app.user, app.now)
             w.save()
         click.echo(f"\nmarked {rid} handled", err=True)
+
+
+@replies.command("accept")
+@click.argument("rid", metavar="ID")
+@pass_app
+def replies_accept(app: App, rid: str) -> None:
+    """Act on a reply mailflow flagged instead of trusting (a stranger, a failed check).
+
+    The reply then does what a contact's reply does: its stage's on_reply, a pause for an
+    opt-out, a suppressed address for a bounce, a later reminder for an out-of-office.
+
+    \b
+    Example:
+      mailflow replies show 1
+      mailflow replies accept 1
+    """
+    from mailflow.desk.replies import accept_reply
+    with app.store.writer() as w:
+        reaction = accept_reply(w, app.loaded, rid, app.user, app.now)
+        w.save()
+    done = len(reaction.changes)
+    click.echo(f"accepted reply {rid}: {done} change(s) made"
+               + ("; it still needs you (`mailflow replies show " + rid + " --done` when handled)"
+                  if reaction.needs_action else ""))
+    for line in reaction.problems:
+        click.echo(line, err=True)

@@ -38,6 +38,8 @@ def engagement_add(app: App, files: tuple[Path, ...], replace: bool) -> None:
     from mailflow.desk.actions import add_engagement
     with app.store.writer() as w:
         added = [add_engagement(w, app.loaded, path, app.now, replace=replace) for path in files]
+        if replace:
+            _replan(app, w)  # says at once which approved drafts the new data changed
         w.save()
     for record in added:
         click.echo(f"{'updated' if replace else 'added'} {record['id']} ({record['client']}, "

@@ -26,6 +26,8 @@ def load_engagement_file(path: Path, default_zone: str) -> dict[str, Any]:
     return validate_engagement(read_toml(path), path, default_zone)
 
 
+# Long on purpose: every key of an engagement file, in file order, each checked where it is
+# read, so an error always names the key the consultant is looking at.
 def validate_engagement(data: dict, path: Path, default_zone: str) -> dict[str, Any]:
     """Check an engagement's fields; return the record with dates as ISO strings."""
     s = Section(data, path)

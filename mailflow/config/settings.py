@@ -60,9 +60,10 @@ class ImapConfig(ServerConfig):
 
     folders: tuple[str, ...] = ("INBOX",)
     sent_folder: str = "Sent"
-    # the authserv-id of the consultant's own mail server: only its Authentication-Results
-    # headers are believed (RFC 8601 section 5); None = no such check
+    # the authserv-id your own mail server writes in Authentication-Results; only its
+    # verdicts count (anyone can put such a header in a message they send)
     authserv_id: str | None = None
+    trust_contact_domains: bool = False  # act on anyone at a contact's domain, not only them
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,8 @@ _SERVER_KEYS = ["host", "port", "security", "username", "password_env", "passwor
 
 
 def _server(s: Section, cls: type, default_ports: dict[str, int]) -> ServerConfig:
-    extra = ["folders", "sent_folder", "authserv_id"] if cls is ImapConfig else []
+    extra = ["folders", "sent_folder", "authserv_id", "trust_contact_domains"] \
+        if cls is ImapConfig else []
     s.check_keys(_SERVER_KEYS + extra + ["password"])
     if s.has("password"):
         raise s.error("password", "secrets are never read from mailflow.toml; use password_env "
@@ -308,7 +310,12 @@ def _server(s: Section, cls: type, default_ports: dict[str, int]) -> ServerConfi
             raise s.error("folders", "expected a non-empty array of folder names")
         kwargs["folders"] = tuple(f.strip() for f in folders)
         kwargs["sent_folder"] = s.get("sent_folder", str, "Sent").strip()
-        kwargs["authserv_id"] = (s.text("authserv_id") or "").strip() or None
+        authserv_id = s.text("authserv_id") or None  # "" means: no such check
+        if authserv_id is not None and (len(authserv_id.split()) != 1 or ";" in authserv_id):
+            raise s.error("authserv_id", "expected the one-word name your mail server writes "
+                          "first in Authentication-Results, e.g. \"mx.example.com\"")
+        kwargs["authserv_id"] = authserv_id
+        kwargs["trust_contact_domains"] = s.get("trust_contact_domains", bool, False)
     server = cls(**kwargs)
     if server.security == "none" and _has_secret(creds) and not (
             server.is_loopback or server.allow_insecure):

@@ -21,12 +21,37 @@ def read_toml(path: Path) -> dict[str, Any]:
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})") from err
     except tomllib.TOMLDecodeError as err:
         # tomllib's message already carries "(at line N, column M)"
         raise ConfigError(f"{path}: invalid TOML: {err}") from err
+    except RecursionError:
+        # tomllib recurses per nested array or inline table: a few hundred levels exhaust
+        # the stack before any of our checks can run
+        raise ConfigError(f"{path}: nested too deeply to read (more than {MAX_DEPTH} levels "
+                          "of arrays or tables)") from None
+    _check_depth(data, path)
+    return data
+
+
+MAX_DEPTH = 32  # far beyond any real config; deeper data would break the store's JSON later
+
+
+def _check_depth(data: Any, path: Path) -> None:
+    """Refuse data nested deeper than MAX_DEPTH (dotted keys nest without recursing in tomllib)."""
+    stack: list[tuple[Any, int, str]] = [(data, 0, "")]
+    while stack:
+        value, depth, key = stack.pop()
+        if depth > MAX_DEPTH:
+            shown = key if len(key) <= 60 else key[:57] + "..."
+            raise ConfigError(f"{path}: {shown}: nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1, f"{key}.{k}" if key else str(k))
+                         for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, f"{key}[{i}]") for i, v in enumerate(value))
 
 
 class Section:

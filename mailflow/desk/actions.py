@@ -171,7 +171,8 @@ def replan(w: Writer, loaded: Loaded, now: dt.datetime) -> list[str]:
     tick = Tick(loaded, w, now)
     tick.plan()
     tick.draft()
-    return list(tick.report.problems)
+    # approvals the new data took back first: the command that changed it says so at once
+    return list(tick.report.withdrawn) + list(tick.report.problems)
 
 
 def mark_reply_handled(w: Writer, rid: str, who: str, now: dt.datetime) -> dict:

@@ -27,7 +27,7 @@ def items_of(state: State, loaded: Loaded, engagement: dict) -> list[ChecklistIt
     feedback_stages = {s.id for s in seq.stages if s.on_reply == "feedback"}
     replies = [r for r in state.replies.values()
                if r.get("engagement") == engagement["id"] and r.get("kind") == "human"
-               and r.get("stage") in feedback_stages and not r.get("untrusted")]
+               and r.get("stage") in feedback_stages and r.get("trusted", True)]
     return checklist.derive(hydrate(engagement), feedback_replies=replies,
                             document_shared_at=_document_shared_at(state, loaded, engagement))
 

@@ -17,7 +17,7 @@ from mailflow.config.loading import Loaded, config_problems
 from mailflow.config.rules import Sequence, load_sequence
 from mailflow.config.settings import Config, Identity, load_config
 from mailflow.desk.actions import missing_dates
-from mailflow.errors import ConfigError, MailflowError
+from mailflow.errors import ConfigError, MailflowError, RenderError
 from mailflow.project import Project
 from mailflow.render.templates import TEMPLATE_FILES
 
@@ -145,6 +145,10 @@ def _check_config(project: Project, found: Findings) -> Config | None:
     problems = config_problems(config)
     for problem in problems:
         found.problem(problem)
+    if config.imap is not None and not config.imap.authserv_id:
+        found.notes.append(f"{config.path}: imap.authserv_id is not set: replies are trusted by "
+                           "their sender's address alone; set it to the first word of the "
+                           "Authentication-Results headers your mail server adds")
     ok = not problems
     return config if ok else None
 
@@ -209,6 +213,8 @@ def _check_templates(project: Project, found: Findings) -> Any:
         except TemplateSyntaxError as err:
             found.problem(f"{path}: line {err.lineno}: {err.message}")
         except (TemplateError, UnicodeDecodeError) as err:
+            found.problem(f"{path}: {err}")
+        except RenderError as err:  # e.g. a symlink out of the templates folder
             found.problem(f"{path}: {err}")
     return renderer
 

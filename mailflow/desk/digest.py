@@ -98,6 +98,8 @@ def _due_digest(loaded: Loaded, tick: Tick) -> tuple[str, EmailMessage, dict] | 
     return did, email, record
 
 
+# Long on purpose: the digest reads top to bottom like the email it builds (drafts, replies,
+# troubles, what happens if nothing is done); splitting it would scatter one message's text.
 def _digest_email(loaded: Loaded, tick: Tick, listed, troubles: list[dict],  # noqa: ANN001
                   message_id: str, token: str) -> tuple[EmailMessage, str]:
     state, zone = tick.state, consultant_zone(loaded)

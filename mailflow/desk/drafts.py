@@ -44,7 +44,8 @@ def reply_rows(state: State, *, needs_action: bool = False, eid: str | None = No
         waiting = bool(r.get("needs_action")) and not r.get("handled")
         if eid and r.get("engagement") != eid or needs_action and not waiting:
             continue
-        if not (all_kinds or needs_action or eid or r.get("kind") in ("human", "unsubscribe")):
+        if not (all_kinds or needs_action or eid or r.get("kind") in ("human", "unsubscribe")
+                or not r.get("trusted", True)):  # a flagged bounce shows until accepted
             continue
         zone = state.engagements.get(r.get("engagement") or "", {}).get("time_zone",
                                                                          default_zone)

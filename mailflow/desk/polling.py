@@ -1,8 +1,9 @@
-"""Polling IMAP for clients' replies: record each once, tie it to what it answers, act on it.
+"""Polling IMAP for clients' replies: record each once, tie it to what it answers, hand it over.
 
 The UID cursor of a folder moves only past messages that were fully recorded, and replies are
 keyed by (folder, UIDVALIDITY, UID) and by Message-ID, so a poll cut short, repeated, or
-restarted by a UIDVALIDITY change never records a reply twice.
+restarted by a UIDVALIDITY change never records a reply twice. What a reply changes is
+decided by `mailflow.engine.reactions.react`; this module only reads, records and applies.
 """
 
 from __future__ import annotations
@@ -15,10 +16,20 @@ from pathlib import Path
 
 from mailflow.config.loading import Loaded
 from mailflow.config.settings import Identity
+from mailflow.desk.replies import apply_changes, stage_of
 from mailflow.engine import sending
+from mailflow.engine.reactions import (
+    Reaction,
+    ReplyFacts,
+    ReportedRecipient,
+    Trust,
+    is_contact,
+    react,
+)
 from mailflow.engine.records import MessageState as S
 from mailflow.engine.tick import Tick, TickReport
 from mailflow.errors import MailflowError, StoreError
+from mailflow.inbound.authenticity import auth_failures, is_mail_system, read_trust_headers
 from mailflow.inbound.intent import suggest_intent
 from mailflow.inbound.matching import Match, SentIndex, SentRef
 from mailflow.inbound.message import Inbound, parse_inbound
@@ -99,6 +110,7 @@ def _poll_identity(tick: Tick, ident: Identity,  # noqa: PLR0913 - the poll's sh
     with (functools.partial(open_mailbox, ident) if open_mailbox
           else functools.partial(ImapMailbox, imap))() as mb:
         _settle_in_doubt(tick, mb, ident)
+        tick.polling_imap = imap
         for folder in imap.folders:
             key = ident.cursor_key(folder)
             stored = state.cursors.get(key)
@@ -207,7 +219,14 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
     rid = str(next(ids))
     raw_path = _keep_raw(tick, rid, fetched)
     msg = tick.state.messages[match.key] if match else {}
+    eng = (tick.state.engagements.get(match.engagement) or {}) if match else {}
     received = inbound.date or fetched.internal_date or tick.now
+    trust = _trust(tick, fetched.raw, inbound, match, eng) if match else None
+    # an unreadable message, or one that matches nothing, is never acted on: the consultant
+    # reads the kept .eml
+    reaction = react(_facts(rid, inbound), msg, stage_of(tick.loaded, eng, msg["stage"]), eng,
+                     trust, root=tick.state.messages.get(msg.get("thread_root") or "")
+                     ) if match and trust else Reaction(needs_action=True)
     record = {
         "source": source, "message_id": inbound.message_id, "from": inbound.from_addr,
         "from_name": inbound.from_name, "subject": inbound.subject,
@@ -219,18 +238,20 @@ def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
         "attachments": list(inbound.attachments),
         "return_date": inbound.return_date.isoformat() if inbound.return_date else None,
         "bounce": _bounce_dict(inbound), "problems": list(inbound.problems),
-        "intent": _intent(inbound, tick.state.engagements.get(match.engagement) or {},
-                          msg["stage"], received.date()) if match else None,
+        "intent": _intent(inbound, eng, msg["stage"], received.date()) if match else None,
+        "needs_action": reaction.needs_action, "trusted": reaction.trusted,
+        "distrust": reaction.distrust,
+        "auth_failures": list(trust.auth_failures) if trust else [],
     }
-    # an unreadable message is never acted on: the consultant reads the kept .eml
-    record["needs_action"] = True if inbound.unreadable or not match else _act(
-        tick, inbound, match, msg, rid)
     if inbound.unreadable:
         tick.report.problems.append(f"{source}: a message mailflow cannot read was kept as "
                                     f"{raw_path} (reply {rid}); read it yourself")
     tick.w.record(f"reply.{inbound.kind}", at=tick.now,
                   engagement=match.engagement if match else None,
                   replies={"key": rid, "set": record})
+    # the reply first: a change it causes is never journaled without the reply behind it
+    apply_changes(tick.w, reaction.changes, tick.now)
+    tick.report.problems.extend(reaction.problems)
     if inbound.message_id:
         seen_ids.add(inbound.message_id)
     tick.report.replies += 1
@@ -255,69 +276,30 @@ def _bounce_dict(inbound: Inbound) -> dict | None:
                             "diagnostic": r.diagnostic} for r in inbound.delivery]}
 
 
-def _failed_recipients(inbound: Inbound, msg: dict) -> list[str]:
-    """Failed recipients of a bounce that this message was sent to (never anyone else)."""
-    sent_to = [p["email"].lower() for p in (msg.get("to") or []) + (msg.get("cc") or [])]
-    failed = [r.address for r in inbound.delivery if r.action == "failed"]
-    if not failed and len(sent_to) == 1:
-        return sent_to  # a failure for a one-recipient message can only be about that one
-    return [a for a in dict.fromkeys(failed) if a in sent_to]
+def _facts(rid: str, inbound: Inbound) -> ReplyFacts:
+    """What a reaction needs to know of a parsed reply."""
+    b = inbound.bounce
+    return ReplyFacts(id=rid, kind=inbound.kind, sender=inbound.from_addr, text=inbound.text,
+                      return_date=inbound.return_date,
+                      bounce_recipient=b.recipient if b else None,
+                      bounce_status=b.status if b else None,
+                      bounce_diagnostic=b.diagnostic if b else None,
+                      delivery=tuple(ReportedRecipient(r.address, r.action, r.status, r.diagnostic)
+                                     for r in inbound.delivery))
 
 
-def _act(tick: Tick, inbound: Inbound, match: Match, msg: dict, rid: str) -> bool:
-    """What a reply does, per the stage's on_reply; returns whether it needs the consultant."""
-    eng = tick.state.engagements[match.engagement]
-    if inbound.kind == "auto_reply":
-        if inbound.return_date:
-            root = tick.state.messages.get(msg.get("thread_root") or "") or msg
-            tick.mark(root, "message.out_of_office",
-                      out_of_office_until=inbound.return_date.isoformat())
-        return False  # never stops anything
-    if inbound.kind in ("delay", "delivered"):
-        return False  # a delay is still being tried: it never suppresses an address
-    if inbound.kind == "report":
-        # an abuse/feedback report is about mail we sent, never a reply: only the consultant acts
-        _engagement(tick, eng, flagged=f"a feedback (abuse) report about {msg['stage']} "
-                                       f"arrived (reply {rid}); read it")
-        return True
-    if inbound.kind == "bounce":
-        failed = _failed_recipients(inbound, msg)
-        if not failed:
-            _engagement(tick, eng, flagged=f"a delivery failure for {msg['stage']} names no "
-                                           f"recipient of it (reply {rid}); check it")
-            return True
-        by_address = {r.address: r for r in inbound.delivery}
-        who = ", ".join(failed)
-        tick.mark(msg, "message.bounced", state=S.BOUNCED, note="; ".join(
-            f"{a}: {(by_address[a].status or '') if a in by_address else ''} "
-            f"{(by_address[a].diagnostic or '') if a in by_address else ''}".strip()
-            for a in failed))
-        # a data change: unsent drafts are rendered again without the address
-        _engagement(tick, eng, bounced=sorted({*eng.get("bounced", []), *failed}),
-                    flagged=f"{who} bounced ({msg['stage']}); check the address",
-                    data_rev=eng.get("data_rev", 0) + 1)
-        tick.report.problems.append(f"{msg['key']}: bounced for {who}")
-        return True
-    if inbound.kind == "unsubscribe":
-        _engagement(tick, eng, status="paused",
-                    flagged=f"{inbound.from_addr} asked to stop receiving emails (reply {rid}); "
-                            "paused until you decide")
-        return True
-    stage = tick.loaded.sequence_for(eng).stage(msg["stage"])
-    action = stage.on_reply
-    if action == "feedback":
-        _engagement(tick, eng, feedback=inbound.text, feedback_reply=rid)
-    elif action == "pause":
-        _engagement(tick, eng, status="paused", flagged=f"paused by a reply to {stage.id} "
-                                                         f"(reply {rid})")
-    elif action == "complete":
-        _engagement(tick, eng, status="completed")
-    return action in ("needs_action", "pause")
-
-
-def _engagement(tick: Tick, eng: dict, **changes: object) -> None:
-    tick.w.record("engagement.changed", at=tick.now, engagement=eng["id"],
-                  engagements={"key": eng["id"], "set": changes})
+def _trust(tick: Tick, raw: bytes, inbound: Inbound, match: Match, eng: dict) -> Trust:
+    """What the poller knows about who sent a reply, for the reaction to weigh."""
+    # the mailbox's own server vouches for its mail (issue 15: each identity has its own);
+    # None for `replies add` in a project without IMAP
+    imap = tick.polling_imap or tick.loaded.config.imap
+    headers = read_trust_headers(raw)
+    return Trust(
+        from_contact=is_contact(inbound.from_addr, eng,
+                                bool(imap and imap.trust_contact_domains)),
+        auth_failures=auth_failures(headers.auth_results, imap.authserv_id if imap else None),
+        mail_system=is_mail_system(inbound.from_addr, headers.return_path, headers.from_field),
+        carries_our_message=match.how == "bounce-original")
 
 
 def _keep_raw(tick: Tick, rid: str, fetched) -> Path:  # noqa: ANN001 - imap.Fetched

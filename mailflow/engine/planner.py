@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from mailflow import timing
-from mailflow.config.rules import Sequence, Stage
+from mailflow.config.rules import Reminder, Sequence, Stage
 from mailflow.engine.records import FINAL, PENDING, PlanStatus
 from mailflow.engine.records import PlanStatus as P
 
@@ -54,6 +54,9 @@ def _parse(ts: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(ts) if ts else None
 
 
+# Long on purpose: one pass over the stages in order, carrying the previous stage, the pending
+# one, the skipped set and the original slots; split apart, those would travel as a state object
+# through every piece and the order of the checks (final, condition, anchor, slot, late) would blur.
 def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
                     replies: list[dict], ctx: Context) -> list[PlanItem]:
     """Every stage and reminder of one engagement, in order, with its due time or why not.
@@ -187,7 +190,9 @@ def _past_its_date(stage: Stage, eng: dict, slot: timing.Slot, ctx: Context) -> 
 def _human_replies_by_stage(replies: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for r in replies:
-        if r.get("kind") in ("human", "unsubscribe") and r.get("stage"):
+        # a reply mailflow did not trust stops nothing and times nothing until accepted
+        if r.get("kind") in ("human", "unsubscribe") and r.get("stage") \
+                and r.get("trusted", True):
             out.setdefault(r["stage"], []).append(r)
     for rs in out.values():
         rs.sort(key=lambda r: r.get("received_at") or "")
@@ -236,7 +241,7 @@ def _reminders(eid: str, stage: Stage, messages: dict[str, dict], human: dict[st
             msg = messages.get(key)
 
             def item(status: PlanStatus, due: dt.datetime | None, reasons: tuple[str, ...],
-                     key: str = key, step: int = step, reminder=reminder) -> PlanItem:
+                     key: str = key, step: int = step, reminder: Reminder = reminder) -> PlanItem:
                 return PlanItem(key, eid, stage.id, step, reminder.template, reminder.approval,
                                 status, due, reasons, thread_root=root)
 

@@ -20,6 +20,8 @@ from mailflow.config.settings import Identity
 from mailflow.engine import checklist, sending
 from mailflow.engine.outcomes import Delivery, Transport
 from mailflow.engine.planner import PlanItem, plan_engagement
+from mailflow.engine.reactions import RULE_APPROVAL, waits_for_replies
+from mailflow.engine.recipients import emails, recipients_of, same_people
 from mailflow.engine.records import ENDED, PENDING, EngagementStatus, PlanStatus
 from mailflow.engine.records import MessageState as S
 from mailflow.engine.wire import wire_message
@@ -45,6 +47,7 @@ class TickReport:
     deferred: int = 0  # due but throttled or outside the window; they go out on a later tick
     problems: list[str] = field(default_factory=list)  # each one line; any makes the exit non-zero
     notes: list[str] = field(default_factory=list)  # worth saying, not failures
+    withdrawn: list[str] = field(default_factory=list)  # approvals the new data took back
     replies: int = 0
     unmatched: int = 0  # polled mail that answers nothing we sent
     told: list[str] = field(default_factory=list)  # newly needs the consultant: said once
@@ -86,6 +89,8 @@ class Tick:
         self.unsent: list[dict] = []  # due, but no way to send was given
         self.poll_failed = False  # IMAP was unreachable this tick (any identity's)
         self.poll_failed_for: set[str] = set()  # the identities (emails) whose poll failed
+        # the [imap] of the mailbox being read: its authserv_id judges the mail found there
+        self.polling_imap = None
 
     # -- the steps -------------------------------------------------------------------------
 
@@ -216,16 +221,51 @@ class Tick:
             if state in (S.PLANNED, S.BLOCKED):
                 if _ts(msg["due"]) > horizon:
                     continue
-            elif msg.get("edited") or (msg.get("rendered_for") == self._render_signature(eng)
-                                       and msg.get("rendered_hold") == msg.get("late_hold")):
-                continue  # rendered from the current data and templates (or edited by hand)
+            elif msg.get("rendered_for") == self._render_signature(eng) \
+                    and msg.get("rendered_hold") == msg.get("late_hold"):
+                continue  # rendered from the current data and templates
             if state == S.RETRY and msg.get("sent_at"):
                 continue  # partly delivered: the others must get the very same message
+            if msg.get("edited") and state not in ("planned", "blocked"):
+                # the words are the consultant's and stay; the people follow the data
+                if state in ("awaiting_approval", "approved") \
+                        and msg.get("rendered_for") != self._render_signature(eng):
+                    self.readdress(msg, eng)
+                continue
             self.render(msg, eng)
 
     def _render_signature(self, eng: dict) -> str:
         return f"{eng.get('data_rev', 0)}:{self.loaded.renderer_digest}"
 
+    def readdress(self, msg: dict, eng: dict) -> None:
+        """Bring a hand-edited draft's recipients in line with the engagement's contacts."""
+        to, cc = recipients_of(eng)
+        changes: dict = {"rendered_for": self._render_signature(eng)}
+        if (emails(to), emails(cc)) == (emails(msg.get("to")), emails(msg.get("cc"))):
+            self.mark(msg, "message.rerendered", **changes)
+            return
+        if not to:
+            self.mark(msg, "message.blocked", state="blocked", **changes,
+                      error=f"engagement {eng['id']}: {msg['key']}: every recipient in "
+                            "contacts.to has bounced")
+            return
+        changes.update(to=to, cc=cc)
+        if msg["state"] == "approved" and not same_people(msg, to, cc, eng):
+            changes.update(state="awaiting_approval",
+                           note="approval withdrawn: the recipients changed")
+            self.report.held.append(msg["key"])
+            self._withdrawn(msg, changes["note"])
+        self.mark(msg, "message.readdressed", **changes)
+
+    def _withdrawn(self, msg: dict, note: str) -> None:
+        # not a problem of the run: the draft waits for approval like any other, and is told
+        # as such; the command that changed the data says why at once
+        self.report.withdrawn.append(f"{msg['key']}: {note}; approve it again to send it "
+                                     f"(`mailflow drafts approve {msg['key']}`)")
+        self.report.notes.append(f"{msg['key']}: {note}")
+
+    # Long on purpose: rendering, recipient checks and the approval decision are one atomic
+    # step per draft (one journal event), and each failure blocks only this draft.
     def render(self, msg: dict, eng: dict) -> bool:
         """Render one message and move it to awaiting approval (or approved when none needed)."""
         from mailflow.render.context import template_context
@@ -234,9 +274,7 @@ class Tick:
         ctx = self.loaded.context_for(eng)
         sent = {m["stage"]: _ts(m["sent_at"]).astimezone(ctx.zone)
                 for m in self.state.messages_of(eng["id"]) if m.get("sent_at") and m["step"] == 0}
-        bounced = {a.lower() for a in eng.get("bounced", [])}
-        to = [c for c in eng["contacts"]["to"] if c["email"].lower() not in bounced]
-        cc = [c for c in eng["contacts"].get("cc", []) if c["email"].lower() not in bounced]
+        to, cc = recipients_of(eng)
         seq = self.loaded.sequence_for(eng)
         try:
             stage = seq.stage(msg["stage"])
@@ -284,14 +322,21 @@ class Tick:
         if not msg.get("message_id"):
             changes["message_id"] = make_message_id(ident.domain, self.now)
             changes["reply_token"] = make_reply_token()
-        if msg["state"] in (S.APPROVED, S.RETRY) and msg.get("digest") == digest:
-            # same words: the approval (and a retry's schedule) stands
+        kept_people = same_people(msg, to, cc, eng)
+        if msg["state"] in (S.APPROVED, S.RETRY) and msg.get("digest") == digest and kept_people:
+            # same words to the same people: the approval (and a retry's schedule) stands
             self.mark(msg, "message.rerendered", **changes)
             return True
         needs_approval = msg.get("approval", True) or _late_unasked(msg)
         new_state = S.AWAITING_APPROVAL if needs_approval else S.APPROVED
-        extra = {} if needs_approval else {"approved_by": "rule (no approval needed)",
+        extra = {} if needs_approval else {"approved_by": RULE_APPROVAL,
                                            "approved_at": now_iso(self.now)}
+        if msg["state"] == "approved" and needs_approval:
+            what = [name for name, changed in (
+                ("recipients", not kept_people), ("subject", subject != msg.get("subject")),
+                ("body", changes["body"] != msg.get("body"))) if changed]
+            extra["note"] = f"approval withdrawn: the {' and '.join(what) or 'draft'} changed"
+            self._withdrawn(msg, extra["note"])
         self.mark(msg, "message.drafted", state=new_state, **changes, **extra)
         self.report.drafted.append(msg["key"])
         if needs_approval:
@@ -349,12 +394,37 @@ class Tick:
                 budget.get(g, 0) <= n for g, n in picked.taken.items())):
             self.report.notes.append(f"{self.report.deferred} due message(s) wait for the send "
                                      "window or the rate limit")
-        return picked.due
+        return [m for m in picked.due
+                if not self._held_for_replies(m, self.state.engagements[m["engagement"]])]
 
     def _window_opens(self, msg: dict, eng: dict) -> dt.datetime:
         stage = self.loaded.sequence_for(eng).stage(msg["stage"])
         ctx = self.loaded.context_for(eng)
         return timing.next_opening(self.now, ctx.zone, stage.window, ctx.calendar)[0]
+
+    def _held_for_replies(self, msg: dict, eng: dict) -> bool:
+        """Hold an automatic follow-up that a reply could stop while replies cannot be read.
+
+        Said once per outage (a mark on the message), not on every tick of cron; the mark is
+        cleared by the first tick whose poll succeeded, and the message goes out then.
+        """
+        if not self.poll_failed:
+            if msg.get("held_for_replies"):
+                self.mark(msg, "message.released", held_for_replies=None,
+                          note="replies were read again")
+            return False
+        why = waits_for_replies(msg, self.loaded.sequence_for(eng),
+                                self.state.messages_of(eng["id"]))
+        if why is None:
+            return False
+        self.report.deferred += 1
+        if not msg.get("held_for_replies"):
+            self.mark(msg, "message.held_for_replies", held_for_replies=now_iso(self.now),
+                      note=f"held while replies cannot be read: {why}")
+            self.report.problems.append(
+                f"{msg['key']}: held while replies cannot be read ({why}); it goes out on the "
+                "first run after a successful poll, if still due")
+        return True
 
     def _predecessor_done(self, msg: dict) -> bool:
         return sending.predecessor_done(msg, self.state.messages)

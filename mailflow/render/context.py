@@ -23,6 +23,8 @@ DONE_STATUSES = frozenset({"delivered", "done", "accepted", "complete", "complet
 _NOT_MILESTONES = frozenset({"start", "contract_end"})
 
 
+# Long on purpose: it is the one list of every variable a template may use, each with its
+# default, so a consultant reading it sees the whole template vocabulary in one place.
 def template_context(
     engagement: Mapping[str, Any],
     *,

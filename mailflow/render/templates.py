@@ -68,6 +68,29 @@ class Rendered:
     text: str
 
 
+class _ConfinedLoader(jinja2.FileSystemLoader):
+    """A file loader that refuses any template whose real path lies outside its folder.
+
+    A symlink in templates/emails/ pointing at ~/.ssh/config or another client's folder
+    would otherwise put that file's text into a draft; jinja2 already refuses `..` in names.
+    """
+
+    def __init__(self, search: list[str], root: Path) -> None:
+        super().__init__(search)
+        self.root = root.resolve()
+
+    def get_source(self, environment: jinja2.Environment, template: str
+                   ) -> tuple[str, str | None, Any]:
+        """The template's source, only when its real path is inside the templates folder."""
+        source, filename, uptodate = super().get_source(environment, template)
+        real = Path(filename).resolve() if filename else None
+        if real is None or not real.is_relative_to(self.root):
+            raise RenderError(f"template {template}: refused: it resolves to {real}, outside "
+                              f"{self.root} (a symlink?); templates are read from that folder "
+                              "only")
+        return source, filename, uptodate
+
+
 class Renderer:
     """Renders the stage templates found under one folder (e.g. a project's templates/emails).
 
@@ -89,7 +112,7 @@ class Renderer:
             # templates, and a tick renders thousands of emails
             search = [str(self.templates_dir / language), str(self.templates_dir)]
             env = jinja2.Environment(
-                loader=jinja2.FileSystemLoader(search),
+                loader=_ConfinedLoader(search, self.templates_dir),
                 undefined=jinja2.StrictUndefined,
                 autoescape=jinja2.select_autoescape(
                     enabled_extensions=("html",), default_for_string=False, default=False

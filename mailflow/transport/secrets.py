@@ -11,20 +11,27 @@ from mailflow.errors import SecretError
 
 
 def _run(command: str, what: str) -> str:
-    # The command's output is the secret: never echo it, and keep stderr out of our messages
-    # beyond its first line, which is the command's own explanation.
+    # The command's output is the secret, and a failing command may print it (or part of it,
+    # or the vault's passphrase prompt) on either stream: none of it is ever repeated, only
+    # that it failed and how, so nothing reaches stderr, cron mail or cron.log.
+    name = (command.split() or ["?"])[0]
     try:
         done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60,
                               check=False)
-    except (OSError, ValueError, subprocess.TimeoutExpired) as err:
-        raise SecretError(f"{what}: could not run {command.split()[0]!r}: {err}") from None
+    except subprocess.TimeoutExpired:
+        raise SecretError(f"{what}: command {name!r} did not finish in 60 s") from None
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else \
+            type(err).__name__
+        raise SecretError(f"{what}: could not run {name!r}: {reason}") from None
     if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["no message"])[0][:200]
-        name = command.split()[0]
-        raise SecretError(f"{what}: command {name!r} exited {done.returncode}: {first}")
+        status = (f"killed by signal {-done.returncode}" if done.returncode < 0
+                  else f"exited {done.returncode}")
+        raise SecretError(f"{what}: command {name!r} failed ({status}); its output is not "
+                          "shown, as it may hold the secret: run it yourself to see why")
     value = done.stdout.strip()
     if not value:
-        raise SecretError(f"{what}: command {command.split()[0]!r} printed nothing")
+        raise SecretError(f"{what}: command {name!r} printed nothing")
     return value
 
 

@@ -155,6 +155,17 @@ def _recorded(proj) -> str:
     return now
 
 
+def _flagged(proj) -> str:
+    """Reply 1 is a stranger's, recorded and flagged instead of acted on (issue 12)."""
+    now = _replied(proj)
+    msg = Store(proj.project.state_dir).load().messages["northwind-2026/timeline_notice/0"]
+    (proj.root / "stranger.eml").write_bytes(reply(msg, "unsubscribe", sender="eve@evil.example"))
+    r = proj.cli("replies", "add", "northwind-2026/timeline_notice",
+                 str(proj.root / "stranger.eml"), now=AFTER)
+    assert "mailflow replies accept 1" in r.output, r.output  # told once, exit 1
+    return now
+
+
 def _in_doubt(proj) -> str:
     _drafted(proj)
     store = Store(proj.project.state_dir)
@@ -187,6 +198,7 @@ STATES = {("undo",): _done, ("init",): None, ("demo",): None, ("sink",): None,
           ("engagement", "add"): None,
           ("drafts", "resolve"): _in_doubt, ("replies",): _recorded,
           ("replies", "show"): _recorded, ("replies", "add"): _replied,
+          ("replies", "accept"): _flagged,
           ("engagement", "resume"): _paused}
 
 

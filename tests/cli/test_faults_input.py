@@ -65,7 +65,8 @@ def dumps(doc: dict) -> str:
 WORDS = ["approval", "aproval", "late", "on_reply", "window", "due", "template", "when", "id",
          "stage", "reminder", "after", "max", "at", "name", "email", "to", "cc", "dates",
          "contract_end", "start", "end", "days", "host", "port", "security", "timeout",
-         "per_minute", "grace", "country", "subdiv", "extra", "folders", "time_zone", "client"]
+         "per_minute", "grace", "country", "subdiv", "extra", "folders", "time_zone", "client",
+         "authserv_id", "trust_contact_domains"]
 SAMPLES = ["30 days before contract_end", "2 business days", "on contract_end", "mon-fri",
            "09:00", "24:00", "25:61", "sat-mon", "previous", "2 days after previous",
            "3 business days after reply to timeline_notice", "reply:nope", "x@y.example",
@@ -194,7 +195,8 @@ def test_config_loading_raises_only_mailflow_errors(project, data):
     original = path.read_bytes()
     base = tomllib.loads(original.decode())
     base["imap"] = {"host": "imap.example.com", "security": "tls", "username": "dana",
-                    "password_env": "X", "folders": ["INBOX"]}
+                    "password_env": "X", "folders": ["INBOX"],
+                    "authserv_id": "mx.example.com", "trust_contact_domains": False}
     base["holidays"] = {"country": "US", "extra": [dt.date(2026, 12, 24)]}
     doc = data.draw(mutated(base))
     try:
