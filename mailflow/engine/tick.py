@@ -408,7 +408,11 @@ class Tick:
         Said once per outage (a mark on the message), not on every tick of cron; the mark is
         cleared by the first tick whose poll succeeded, and the message goes out then.
         """
-        if not self.poll_failed:
+        from mailflow.engine.senders import identity_key
+        # only the mailbox of the identity it goes out as matters (issue 15)
+        unread = self.poll_failed and (not self.poll_failed_for
+                                       or identity_key(self, msg) in self.poll_failed_for)
+        if not unread:
             if msg.get("held_for_replies"):
                 self.mark(msg, "message.released", held_for_replies=None,
                           note="replies were read again")
