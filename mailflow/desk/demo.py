@@ -28,8 +28,8 @@ def run_demo(folder: Path | None, echo: Callable[[str], None] = print) -> Path:
     if folder is None:
         with tempfile.TemporaryDirectory(prefix="mailflow-demo-") as tmp:
             _demo(Path(tmp), echo)
-            echo("\n(The demo ran in a temporary folder, now removed; `mailflow demo --dir DIR` "
-                 "keeps the project and the .eml files.)")
+            echo("\n(The demo ran in a temporary folder, now removed with its .eml files; "
+                 "`mailflow demo --dir DIR` keeps the project and the emails to open.)")
         return Path(tmp)
     root = _demo(Path(folder), echo)
     echo(f"\nThe demo project is {root}; try:  mailflow --project {root} status")
@@ -51,8 +51,8 @@ def _demo(root: Path, echo: Callable[[str], None]) -> Path:
         controller.stop()
     files = sorted(outbox.glob("*.eml"))
     echo("")
-    echo(f"{len(files)} emails were delivered to the local SMTP sink (127.0.0.1:{port}) and "
-         f"saved in {outbox}/:")
+    echo(f"{len(files)} emails were delivered to the local SMTP sink (127.0.0.1:{port}), "
+         f"in {outbox}/:")
     for path in files:
         echo(f"  {path.name}")
     return project.root

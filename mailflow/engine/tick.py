@@ -245,13 +245,13 @@ class Tick:
             self.mark(msg, "message.rerendered", **changes)
             return
         if not to:
-            self.mark(msg, "message.blocked", state="blocked", **changes,
+            self.mark(msg, "message.blocked", state=S.BLOCKED, **changes,
                       error=f"engagement {eng['id']}: {msg['key']}: every recipient in "
                             "contacts.to has bounced")
             return
         changes.update(to=to, cc=cc)
-        if msg["state"] == "approved" and not same_people(msg, to, cc, eng):
-            changes.update(state="awaiting_approval",
+        if msg["state"] == S.APPROVED and not same_people(msg, to, cc, eng):
+            changes.update(state=S.AWAITING_APPROVAL,
                            note="approval withdrawn: the recipients changed")
             self.report.held.append(msg["key"])
             self._withdrawn(msg, changes["note"])
