@@ -81,9 +81,14 @@ def drafts_show(app: App, ref: str, html_file: Path | None, open_browser: bool) 
         if msg.get("error"):
             click.echo(f"error: {msg['error']}")
         return
-    s = app.loaded.config.sender
+    from mailflow.errors import ConfigError
+    try:  # the identity it goes out as (issue 15): its lead's, kept on the message
+        s = app.loaded.identity_of(msg, eng)
+        sender = f"{s.name} <{s.email}>"
+    except ConfigError as err:
+        sender = f"(none: {err})"
     click.echo(f"Id:      {msg['key']} ({msg['state'].replace('_', ' ')})")
-    click.echo(f"From:    {s.name} <{s.email}>")
+    click.echo(f"From:    {sender}")
     click.echo("To:      " + ", ".join(views._person(p) for p in msg.get("to") or []))
     if msg.get("cc"):
         click.echo("Cc:      " + ", ".join(views._person(p) for p in msg["cc"]))

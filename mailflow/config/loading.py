@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from mailflow import timing
 from mailflow.config.rules import Sequence, load_rules
-from mailflow.config.settings import SCHEDULE_DEFAULTS, Config, load_config
+from mailflow.config.settings import SCHEDULE_DEFAULTS, Config, Identity, load_config
 from mailflow.engine.planner import Context
 from mailflow.errors import ConfigError
 from mailflow.project import Project
@@ -63,6 +63,35 @@ class Loaded:
             raise ConfigError(f"engagement {engagement['id']}: sequence {name!r} is not defined "
                               f"in {self.project.rules_dir} (have: {', '.join(self.sequences)})"
                               ) from None
+
+    def identity_for(self, engagement: dict) -> Identity:
+        """Who an engagement's mail goes out as: the identity of its lead (issue 15).
+
+        In the one-identity form ([sender] only) every engagement goes out as the sender;
+        once [[identity]] is used, a lead without one is a ConfigError naming them.
+        """
+        config = self.config
+        email = str((engagement.get("consultant") or {}).get("email") or "")
+        found = config.identity(email) if email else None
+        if found is not None:
+            return found
+        if not config.explicit_identities:
+            return config.identities[0]
+        raise ConfigError(f"engagement {engagement.get('id')}: consultant.email "
+                          f"{email or '(none)'} has no [[identity]] in {config.path} (have: "
+                          f"{', '.join(i.email for i in config.identities)})")
+
+    def identity_of(self, msg: dict, engagement: dict) -> Identity:
+        """Who a message goes out as: the identity it was drafted for, kept on the message
+        so that a retry is the very same message; else its engagement's lead."""
+        email = msg.get("sender_email")
+        if not email:
+            return self.identity_for(engagement)
+        found = self.config.identity(email)
+        if found is None:
+            raise ConfigError(f"{msg['key']}: drafted to go out as {email}, which has no "
+                              f"[[identity]] in {self.config.path} any more")
+        return found
 
     def context_for(self, engagement: dict) -> Context:
         """The zone and holiday calendar that apply to an engagement."""

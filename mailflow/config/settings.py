@@ -93,6 +93,36 @@ class Sender:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """One person mail goes out as (issue 15): their address, account, throttle and mailbox."""
+
+    name: str
+    email: str
+    smtp: ServerConfig | None
+    imap: ImapConfig | None
+    reply_to_token: bool = False
+    per_minute: int | None = None  # None: the [schedule] limit
+    per_day: int | None = None
+    # "" for the project's own sender: its IMAP cursors keep their bare folder names, so a
+    # project that adds an [[identity]] later reads its mailbox on from where it was
+    key: str = ""
+
+    @property
+    def domain(self) -> str:
+        """The identity's domain, used for the Message-IDs of its messages."""
+        return self.email.rpartition("@")[2]
+
+    @property
+    def label(self) -> str:
+        """How a line names the identity: `identity lee@… (Lee Park)`."""
+        return f"identity {self.email} ({self.name})"
+
+    def cursor_key(self, folder: str) -> str:
+        """The key of a folder's IMAP cursor: two accounts' INBOX must not collide."""
+        return f"{self.key}:{folder}" if self.key else folder
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole of mailflow.toml."""
 
@@ -107,32 +137,55 @@ class Config:
     approver: str | None = None
     locale: str = "en_US"  # engagements without their own: dates, money and the playbook language
     digest: DigestConfig = field(default_factory=DigestConfig)
+    # every sender identity; the project's [sender] with [smtp]/[imap] is the first unless
+    # [[identity]] tables name every one (see load_config)
+    identities: tuple[Identity, ...] = ()
+    explicit_identities: bool = False  # [[identity]] is used: every lead needs one
+
+    def identity(self, email: str) -> Identity | None:
+        """The identity sending as this address (case-insensitive), or None."""
+        wanted = email.strip().lower()
+        return next((i for i in self.identities if i.email.lower() == wanted), None)
 
 
 def load_config(path: Path) -> Config:
     """Read and validate mailflow.toml."""
     root = Section(read_toml(path), path)
     root.check_keys(["sender", "smtp", "imap", "time_zone", "locale", "window", "holidays",
-                     "schedule", "approver", "digest"])
-    sender_s = root.section("sender", required=True)
-    sender_s.check_keys(["name", "email", "reply_to_token"])
-    sender = Sender(
-        name=check_display_name(sender_s, "name", sender_s.text("name", required=True)),
-        email=check_address(sender_s, "email", sender_s.text("email", required=True)),
-        reply_to_token=sender_s.get("reply_to_token", bool, False),
-    )
+                     "schedule", "approver", "digest", "identity"])
+    listed = _identities(root)
+    sender_s = root.section("sender", required=not listed)
     smtp_s = root.section("smtp")
     imap_s = root.section("imap")
+    smtp = _server(smtp_s, ServerConfig, default_ports=SMTP_PORTS) if smtp_s else None
+    imap = _server(imap_s, ImapConfig, default_ports=IMAP_PORTS) if imap_s else None
+    if sender_s is not None:
+        sender_s.check_keys(["name", "email", "reply_to_token"])
+        sender = Sender(
+            name=check_display_name(sender_s, "name", sender_s.text("name", required=True)),
+            email=check_address(sender_s, "email", sender_s.text("email", required=True)),
+            reply_to_token=sender_s.get("reply_to_token", bool, False),
+        )
+    else:  # the first [[identity]] is the consultant the digest goes to and from
+        sender = Sender(listed[0].name, listed[0].email, listed[0].reply_to_token)
+    own = next((i for i in listed if i.email.lower() == sender.email.lower()), None)
+    if own is not None and (smtp_s or imap_s):
+        raise root.error("smtp" if smtp_s else "imap",
+                         f"{sender.email} has an [[identity]] with its own servers; move "
+                         f"[{'smtp' if smtp_s else 'imap'}] into it (or drop that identity)")
+    if own is None:  # [sender] with [smtp]/[imap]: the one-identity form, and the first one
+        listed.insert(0, Identity(sender.name, sender.email, smtp, imap, sender.reply_to_token))
+    else:  # the project's own account is its identity's: the digest goes through it
+        smtp, imap = own.smtp, own.imap
+        listed[listed.index(own)] = _replace(own, key="")
     schedule_s = root.section("schedule")
     if schedule_s is not None:  # the values are checked with their defaults in loading.py
         schedule_s.check_keys(SCHEDULE_DEFAULTS)  # names typos: "did you mean 'per_day'?"
     return Config(
         path=path,
         sender=sender,
-        smtp=_server(smtp_s, ServerConfig, default_ports={"tls": 465, "starttls": 587, "none": 25})
-        if smtp_s else None,
-        imap=_server(imap_s, ImapConfig, default_ports={"tls": 993, "starttls": 143, "none": 143})
-        if imap_s else None,
+        smtp=smtp,
+        imap=imap,
         time_zone=root.text("time_zone", "UTC") or "UTC",
         window=dict(root.get("window", dict, {})),
         holidays=dict(root.get("holidays", dict, {})),
@@ -140,7 +193,49 @@ def load_config(path: Path) -> Config:
         approver=root.text("approver"),
         locale=_locale(root),
         digest=_digest(root.section("digest")),
+        identities=tuple(listed),
+        explicit_identities=root.has("identity"),
     )
+
+
+SMTP_PORTS = {"tls": 465, "starttls": 587, "none": 25}
+IMAP_PORTS = {"tls": 993, "starttls": 143, "none": 143}
+_IDENTITY_KEYS = ["name", "email", "reply_to_token", "smtp", "imap", "per_minute", "per_day"]
+
+
+def _identities(root: Section) -> list[Identity]:
+    """The [[identity]] tables, each checked; an address may have one identity only."""
+    if not root.has("identity"):
+        return []
+    sections = root.sections("identity")
+    if not sections:
+        raise root.error("identity", "expected [[identity]] tables (name, email, smtp, ...)")
+    out: list[Identity] = []
+    for s in sections:
+        s.check_keys(_IDENTITY_KEYS)
+        email = check_address(s, "email", s.text("email", required=True))
+        if any(i.email.lower() == email.lower() for i in out):
+            raise s.error("email", f"{email} has an [[identity]] already")
+        limits = {}
+        for key in ("per_minute", "per_day"):
+            value = s.get(key, int, -1)
+            if s.has(key) and (isinstance(value, bool) or value < 0):
+                raise s.error(key, f"expected a whole number >= 0, got {value!r}")
+            limits[key] = value if s.has(key) else None
+        smtp_s, imap_s = s.section("smtp"), s.section("imap")
+        out.append(Identity(
+            name=check_display_name(s, "name", s.text("name", required=True)),
+            email=email,
+            smtp=_server(smtp_s, ServerConfig, default_ports=SMTP_PORTS) if smtp_s else None,
+            imap=_server(imap_s, ImapConfig, default_ports=IMAP_PORTS) if imap_s else None,
+            reply_to_token=s.get("reply_to_token", bool, False),
+            key=email.lower(), **limits))
+    return out
+
+
+def _replace(identity: Identity, **changes: object) -> Identity:
+    from dataclasses import replace
+    return replace(identity, **changes)
 
 
 def _locale(root: Section) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from mailflow import timing
 from mailflow.config.loading import Loaded, config_problems
 from mailflow.config.rules import Sequence, load_sequence
-from mailflow.config.settings import Config, load_config
+from mailflow.config.settings import Config, Identity, load_config
 from mailflow.desk.actions import missing_dates
 from mailflow.errors import ConfigError, MailflowError, RenderError
 from mailflow.project import Project
@@ -93,8 +93,12 @@ def check_project(project: Project, connect: bool, now: dt.datetime) -> Findings
         if config is None:
             found.problem("--connect: skipped, mailflow.toml has problems")
         else:
-            check_smtp(config, found)
-            check_imap(config, found)
+            several = len(config.identities) > 1
+            for ident in config.identities:
+                if several:
+                    found.notes.append(f"{ident.label}:")
+                check_smtp(config, found, ident)
+                check_imap(config, found, ident)
     return found
 
 
@@ -252,6 +256,7 @@ def _check_engagement(loaded: Loaded, renderer: Any, where: str, record: dict,
         return 0
     for missing in missing_dates(seq, record):
         found.problem(f"{where}: {missing}")
+    ident = _check_identity(loaded, where, record, found)
     if renderer is None:
         return 0
     try:
@@ -286,20 +291,19 @@ def _check_engagement(loaded: Loaded, renderer: Any, where: str, record: dict,
         for step, template in templates:
             seen = {**sent, stage.id: local} if step else dict(sent)
             count += _render_one(loaded, renderer, where, hydrated, record, stage, step,
-                                 template, local, seen, found)
+                                 template, local, seen, found, ident)
         sent[stage.id] = local
     return count
 
 
 def _render_one(loaded: Loaded, renderer: Any, where: str, hydrated: dict, record: dict,
                 stage: Any, step: int, template: str, now_local: dt.datetime,
-                sent: dict[str, dt.datetime], found: Findings) -> int:
+                sent: dict[str, dt.datetime], found: Findings, sender: Identity) -> int:
     from mailflow.render.compose import build_message
     from mailflow.render.context import template_context
     label = f"{where}: stage {stage.id}" + (f" reminder {step}" if step else "") + \
         f" (template {template})"
     to = record["contacts"]["to"]
-    sender = loaded.config.sender
     try:
         context = template_context(
             hydrated, sender_name=sender.name, sender_email=sender.email, stage_id=stage.id,
@@ -318,17 +322,42 @@ def _render_one(loaded: Loaded, renderer: Any, where: str, hydrated: dict, recor
     return 1
 
 
+def _check_identity(loaded: Loaded, where: str, record: dict, found: Findings) -> Identity:
+    """The identity the engagement's mail goes out as, and whether its From matches the
+    signature (the lead's name and address in the templates): they must never differ."""
+    config = loaded.config
+    try:
+        ident = loaded.identity_for(record)
+    except ConfigError as err:
+        prefix = f"engagement {record.get('id')}: "
+        found.problem(f"{where}: {str(err).removeprefix(prefix)}")
+        return config.identities[0]  # the templates are still checked, as the sender
+    from mailflow.project import PLACEHOLDER_SENDER
+    if (ident.name, ident.email) == PLACEHOLDER_SENDER:
+        return ident  # the sender is still init's placeholder: a warning says so already
+    lead = record.get("consultant") or {}
+    name, email = " ".join(str(lead.get("name") or "").split()), str(lead.get("email") or "")
+    if (name.casefold(), email.strip().lower()) != (" ".join(ident.name.split()).casefold(),
+                                                    ident.email.lower()):
+        source = "[sender]" if not ident.key else f"the [[identity]] of {ident.email}"
+        found.problem(f"{where}: consultant: the emails are signed {name} <{email}> but go out "
+                      f"From {ident.name} <{ident.email}> ({config.path}: {source}); make "
+                      "them the same, or add an [[identity]] for the lead")
+    return ident
+
+
 def _without_prefix(text: str, where: str) -> str:
     return text.removeprefix(f"{where}: ")
 
 
 # -- servers -------------------------------------------------------------------------------
 
-def check_smtp(config: Config, found: Findings) -> None:
+def check_smtp(config: Config, found: Findings, ident: Identity | None = None) -> None:
     """Log in to the SMTP server (no MAIL FROM: nothing is sent) and say what it offers."""
-    cfg = config.smtp
+    cfg = ident.smtp if ident is not None else config.smtp
     if cfg is None:
-        found.problem(f"{config.path}: smtp: not configured; nothing can be sent")
+        who = f" ({ident.label})" if ident is not None and ident.key else ""
+        found.problem(f"{config.path}: smtp: not configured{who}; nothing can be sent")
         return
     from mailflow.transport.smtp import SmtpTransport
     try:
@@ -364,11 +393,12 @@ def _mib(size: str) -> str:
     return f"{int(size) / 1024 / 1024:.0f} MiB max"
 
 
-def check_imap(config: Config, found: Findings) -> None:
+def check_imap(config: Config, found: Findings, ident: Identity | None = None) -> None:
     """Log in to the IMAP server, say what it offers, and check the watched folders exist."""
-    cfg = config.imap
+    cfg = ident.imap if ident is not None else config.imap
     if cfg is None:
-        found.notes.append(f"{config.path}: imap: not configured; replies are not read "
+        who = f" ({ident.label})" if ident is not None and ident.key else ""
+        found.notes.append(f"{config.path}: imap: not configured{who}; replies are not read "
                            "(sequences only stop when you record replies yourself: "
                            "`mailflow replies add ID FILE.eml`)")
         return

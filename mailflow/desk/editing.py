@@ -124,7 +124,10 @@ def save_edit(store: Store, loaded: Loaded, session: EditSession, edited: str | 
         html = inline_css(html)
     if (subject, text, html) == (before["subject"], session.text, session.html):
         return []
-    sender = loaded.config.sender
+    try:  # checked as it will go out: From the identity the draft was written for
+        sender = loaded.identity_of(before, {})
+    except ConfigError:
+        sender = loaded.config.sender
     build_message(subject=subject, html=html, text=text,
                   sender={"name": sender.name, "email": sender.email}, to=before["to"],
                   cc=before.get("cc") or [], message_id="<edit@mailflow>", date=now,

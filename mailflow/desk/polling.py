@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mailflow.config.loading import Loaded
+from mailflow.config.settings import Identity
 from mailflow.desk.replies import apply_changes, stage_of
 from mailflow.engine import sending
 from mailflow.engine.reactions import (
@@ -41,7 +42,7 @@ CURSOR_EVERY = 200  # journal the cursor this often during a long poll
 
 def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
     """`mailflow poll`: one poll under the lock, saved once."""
-    if loaded.config.imap is None:
+    if not any(i.imap for i in loaded.config.identities):
         report = TickReport()
         report.problems.append(f"{loaded.config.path}: [imap] is not configured")
         report.codes.add(2)
@@ -57,78 +58,114 @@ def poll_once(loaded: Loaded, store: Store, now: dt.datetime) -> TickReport:
     return tick.report
 
 
-def poll_into(tick: Tick, open_mailbox: Callable[[], Mailbox] | None = None) -> None:
-    """Settle in-doubt sends and record new replies from every watched folder."""
+def poll_into(tick: Tick, open_mailbox: Callable[[Identity], Mailbox] | None = None) -> None:
+    """Settle in-doubt sends and record new replies from every identity's watched folders.
+
+    Each identity's mailbox is read over its own connection: one that cannot be reached
+    (or whose secret is missing) is one problem naming it, and the others are read all the
+    same (issue 15).
+    """
+    state = tick.state
+    index = _sent_index(tick)
+    seen_uids = {r["source"] for r in state.replies.values() if r.get("source")}
+    seen_ids = {r["message_id"] for r in state.replies.values() if r.get("message_id")}
+    # reply ids follow the replies themselves, never an unjournaled counter
+    ids = itertools.count(max((int(k) for k in state.replies if k.isdigit()), default=0) + 1)
+    identities = [i for i in tick.loaded.config.identities if i.imap is not None]
+    # who has sent anything at all, in one pass (an identity that has not skips old mail)
+    by_engagement: dict[str, str] = {}
+    senders = set()
+    for msg in state.messages.values():
+        if _went_out(msg):
+            if not msg.get("sender_email") and msg["engagement"] not in by_engagement:
+                by_engagement[msg["engagement"]] = _sent_as(tick, msg)
+            senders.add((msg.get("sender_email") or "").lower()
+                        or by_engagement[msg["engagement"]])
+    for ident in identities:
+        try:
+            _poll_identity(tick, ident, open_mailbox, index, seen_uids, seen_ids, ids,
+                           nothing_sent=ident.email.lower() not in senders)
+        except StoreError:
+            raise  # the state cannot be written: not a mail server's problem
+        except MailflowError as err:
+            # the cursor stays where the last fully recorded message left it
+            tick.poll_failed = True
+            tick.poll_failed_for.add(ident.email.lower())
+            who = f"{ident.label}: " if len(tick.loaded.config.identities) > 1 else ""
+            tick.report.problems.append(f"poll: {who}{err}")
+            tick.report.codes.add(err.exit_code)
+    if tick.report.unmatched:
+        tick.report.notes.append(f"{tick.report.unmatched} new message(s) answer nothing "
+                                 "mailflow sent; left alone")
+
+
+def _poll_identity(tick: Tick, ident: Identity,  # noqa: PLR0913 - the poll's shared sets
+                   open_mailbox: Callable[[Identity], Mailbox] | None, index: SentIndex,
+                   seen_uids: set[str], seen_ids: set[str], ids: Iterator[int], *,
+                   nothing_sent: bool) -> None:
     from mailflow.transport.imap import Cursor
     from mailflow.transport.imap import Mailbox as ImapMailbox
-    imap = tick.loaded.config.imap
+    imap = ident.imap
     state = tick.state
-    try:
-        with (open_mailbox or functools.partial(ImapMailbox, imap))() as mb:
-            _settle_in_doubt(tick, mb)
-            index = _sent_index(tick)
-            seen_uids = {r["source"] for r in state.replies.values() if r.get("source")}
-            seen_ids = {r["message_id"] for r in state.replies.values() if r.get("message_id")}
-            # reply ids follow the replies themselves, never an unjournaled counter
-            ids = itertools.count(max((int(k) for k in state.replies if k.isdigit()),
-                                      default=0) + 1)
-            nothing_sent = not any(map(_went_out, state.messages.values()))
-            for folder in imap.folders:
-                stored = state.cursors.get(folder)
-                cursor = Cursor(folder, stored["uidvalidity"], stored["last_uid"]) if stored \
-                    else None
-                if cursor is None and nothing_sent:
-                    # no reply can predate our first email: skip the mail already there
-                    # rather than fetching a whole existing inbox
-                    uidvalidity, uidnext = mb.folder_state(folder)
-                    cursor = Cursor(folder, uidvalidity, uidnext - 1)
-                    _move_cursor(tick, folder, cursor)
-                poll = mb.poll(folder, cursor)
-                for done, fetched in enumerate(poll, start=1):
-                    source = f"{folder}:{fetched.uidvalidity}:{fetched.uid}"
-                    if source not in seen_uids:
-                        _record(tick, fetched, source, index, seen_ids, ids)
-                        seen_uids.add(source)
-                    if done % CURSOR_EVERY == 0:
-                        _move_cursor(tick, folder, fetched.cursor)
-                if poll.cursor is not None and (cursor is None or poll.cursor != cursor):
-                    _move_cursor(tick, folder, poll.cursor)
-                if cursor is not None and poll.cursor is not None \
-                        and poll.cursor.uidvalidity != cursor.uidvalidity:
-                    tick.report.notes.append(
-                        f"{folder}: UIDVALIDITY changed ({cursor.uidvalidity} -> "
-                        f"{poll.cursor.uidvalidity}): the folder was read again from the "
-                        "start; replies already recorded were skipped")
-            if tick.report.unmatched:
-                tick.report.notes.append(f"{tick.report.unmatched} new message(s) answer nothing "
-                                         "mailflow sent; left alone")
-    except StoreError:
-        raise  # the state cannot be written: not a mail server's problem
-    except MailflowError as err:
-        # the cursor stays where the last fully recorded message left it
-        tick.poll_failed = True
-        tick.report.problems.append(f"poll: {err}")
-        tick.report.codes.add(err.exit_code)
+    with (functools.partial(open_mailbox, ident) if open_mailbox
+          else functools.partial(ImapMailbox, imap))() as mb:
+        _settle_in_doubt(tick, mb, ident)
+        tick.polling_imap = imap
+        for folder in imap.folders:
+            key = ident.cursor_key(folder)
+            stored = state.cursors.get(key)
+            cursor = Cursor(folder, stored["uidvalidity"], stored["last_uid"]) if stored \
+                else None
+            if cursor is None and nothing_sent:
+                # no reply can predate our first email: skip the mail already there
+                # rather than fetching a whole existing inbox
+                uidvalidity, uidnext = mb.folder_state(folder)
+                cursor = Cursor(folder, uidvalidity, uidnext - 1)
+                _move_cursor(tick, key, cursor)
+            poll = mb.poll(folder, cursor)
+            for done, fetched in enumerate(poll, start=1):
+                source = f"{key}:{fetched.uidvalidity}:{fetched.uid}"
+                if source not in seen_uids:
+                    _record(tick, fetched, source, index, seen_ids, ids)
+                    seen_uids.add(source)
+                if done % CURSOR_EVERY == 0:
+                    _move_cursor(tick, key, fetched.cursor)
+            if poll.cursor is not None and (cursor is None or poll.cursor != cursor):
+                _move_cursor(tick, key, poll.cursor)
+            if cursor is not None and poll.cursor is not None \
+                    and poll.cursor.uidvalidity != cursor.uidvalidity:
+                tick.report.notes.append(
+                    f"{key}: UIDVALIDITY changed ({cursor.uidvalidity} -> "
+                    f"{poll.cursor.uidvalidity}): the folder was read again from the "
+                    "start; replies already recorded were skipped")
 
 
-def _move_cursor(tick: Tick, folder: str, cursor) -> None:  # noqa: ANN001
+def _sent_as(tick: Tick, msg: dict) -> str:
+    from mailflow.engine.senders import identity_key
+    return identity_key(tick, msg)
+
+
+def _move_cursor(tick: Tick, key: str, cursor) -> None:  # noqa: ANN001
     # committed with the replies read before it: a long poll killed later keeps its progress
     tick.w.record("cursor.moved", at=tick.now, durable=True, cursors={
-        "key": folder, "set": {"uidvalidity": cursor.uidvalidity, "last_uid": cursor.last_uid}})
+        "key": key, "set": {"uidvalidity": cursor.uidvalidity, "last_uid": cursor.last_uid}})
 
 
-def _settle_in_doubt(tick: Tick, mb: Mailbox) -> None:
-    """A message in doubt whose Message-ID is in the Sent folder did go out...
+def _settle_in_doubt(tick: Tick, mb: Mailbox, ident: Identity) -> None:
+    """A message in doubt whose Message-ID is in its identity's Sent folder did go out...
 
     ...unless mailflow put that copy there itself (after an earlier, partial delivery of the
     same message): then it proves nothing, and the message stays in doubt for the consultant.
     """
-    folder = tick.loaded.config.imap.sent_folder
+    folder = ident.imap.sent_folder
     if not folder:
         return
+    mine = ident.email.lower()
     for msg in list(tick.state.messages.values()):
         if msg["state"] != S.IN_DOUBT or not msg.get("message_id"):
             continue
+        if _sent_as(tick, msg) != mine:
+            continue  # its copy would be in the Sent folder of the identity it went out as
         try:
             found = mb.find_message_id(folder, msg["message_id"])
         except MailflowError as err:
@@ -160,7 +197,8 @@ def _sent_index(tick: Tick, only: str | None = None) -> SentIndex:
                                 subject=m.get("subject") or "", engagement=m["engagement"],
                                 sent_at=dt.datetime.fromisoformat(m["sent_at"])
                                 if m.get("sent_at") else None))
-    return SentIndex(refs, sub_address=tick.loaded.config.sender.reply_to_token)
+    return SentIndex(refs, sub_address=any(i.reply_to_token
+                                           for i in tick.loaded.config.identities))
 
 
 def _record(tick: Tick, fetched, source: str, index: SentIndex,  # noqa: ANN001
@@ -252,7 +290,9 @@ def _facts(rid: str, inbound: Inbound) -> ReplyFacts:
 
 def _trust(tick: Tick, raw: bytes, inbound: Inbound, match: Match, eng: dict) -> Trust:
     """What the poller knows about who sent a reply, for the reaction to weigh."""
-    imap = tick.loaded.config.imap  # None for `replies add` in a project without IMAP
+    # the mailbox's own server vouches for its mail (issue 15: each identity has its own);
+    # None for `replies add` in a project without IMAP
+    imap = tick.polling_imap or tick.loaded.config.imap
     headers = read_trust_headers(raw)
     return Trust(
         from_contact=is_contact(inbound.from_addr, eng,

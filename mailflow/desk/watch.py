@@ -128,8 +128,10 @@ class Watcher:
         return self.pending and time.monotonic() - self._last_try >= self.settings.retry_locked
 
     def _renew_after(self) -> float:
-        """Seconds of IDLE before renewing: sooner when other folders need polling too."""
-        if len(self.imap.folders) > 1:
+        """Seconds of IDLE before renewing: sooner when other folders (or other identities'
+        mailboxes, which are polled but not IDLEd on) need polling too."""
+        mailboxes = sum(1 for i in self.loaded.config.identities if i.imap is not None)
+        if len(self.imap.folders) > 1 or mailboxes > 1:
             return min(self.settings.idle_renew, self.settings.poll_every)
         return self.settings.idle_renew
 

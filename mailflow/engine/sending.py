@@ -60,6 +60,7 @@ class DueSelection:
     due: list[dict] = field(default_factory=list)
     outside_window: int = 0
     over_limit: int = 0
+    taken: dict[str, int] = field(default_factory=dict)  # picked per throttle group
 
     @property
     def deferred(self) -> int:
@@ -68,12 +69,15 @@ class DueSelection:
 
 
 def select_due(messages: Mapping[str, dict], engagements: Mapping[str, Mapping],
-               now: dt.datetime, budget: int,
-               window_opens: Callable[[dict, Mapping], dt.datetime]) -> DueSelection:
+               now: dt.datetime, budget: int | Mapping[str, int],
+               window_opens: Callable[[dict, Mapping], dt.datetime],
+               group_of: Callable[[dict], str] | None = None) -> DueSelection:
     """Approved messages whose time has come, and retries whose next attempt has, in order.
 
     `window_opens(msg, engagement)` is the next opening of the message's send window at or
     after `now` (the caller knows stages, zones and calendars); a message waits until then.
+    With `group_of` (a message's sender identity), `budget` maps each group to its own limit
+    (a group it does not name has none).
     """
     candidates = [m for m in messages.values()
                   if m["state"] == S.APPROVED and _ts(m["due"]) <= now
@@ -86,12 +90,15 @@ def select_due(messages: Mapping[str, dict], engagements: Mapping[str, Mapping],
             continue
         if not predecessor_done(msg, messages):
             continue
+        group = group_of(msg) if group_of is not None else ""
+        limit = budget.get(group, 10**9) if isinstance(budget, Mapping) else budget
         if window_opens(msg, eng) > now:
             out.outside_window += 1  # never at 3 a.m.: waits for the window to open
-        elif len(out.due) >= budget:
+        elif out.taken.get(group, 0) >= limit:
             out.over_limit += 1
         else:
             out.due.append(msg)
+            out.taken[group] = out.taken.get(group, 0) + 1
     return out
 
 

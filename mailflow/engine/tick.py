@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from contextlib import AbstractContextManager, closing, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from mailflow import timing
 from mailflow.config.engagements import hydrate
 from mailflow.config.loading import Loaded, schedule
 from mailflow.config.rules import Stage
+from mailflow.config.settings import Identity
 from mailflow.engine import checklist, sending
 from mailflow.engine.outcomes import Delivery, Transport
 from mailflow.engine.planner import PlanItem, plan_engagement
@@ -25,7 +26,7 @@ from mailflow.engine.recipients import emails, recipients_of, same_people
 from mailflow.engine.records import ENDED, PENDING, EngagementStatus, PlanStatus
 from mailflow.engine.records import MessageState as S
 from mailflow.engine.wire import wire_message
-from mailflow.errors import DependencyError, MailflowError, RenderError
+from mailflow.errors import ConfigError, DependencyError, MailflowError, RenderError
 from mailflow.render.compose import (
     address,
     make_message_id,
@@ -87,13 +88,17 @@ class Tick:
         self.progress = progress  # total -> a progress bar (a context with .update(n))
         self.delivered: list[tuple[dict, bytes]] = []  # sent this tick, for the Sent copy
         self.unsent: list[dict] = []  # due, but no way to send was given
-        self.poll_failed = False  # IMAP was unreachable this tick
+        self.poll_failed = False  # IMAP was unreachable this tick (any identity's)
+        self.poll_failed_for: set[str] = set()  # the identities (emails) whose poll failed
+        # the [imap] of the mailbox being read: its authserv_id judges the mail found there
+        self.polling_imap = None
 
     # -- the steps -------------------------------------------------------------------------
 
     def run(self, poll: Callable[[Tick], None] | None = None,
-            send_with: Callable[[], Transport] | None = None) -> TickReport:
-        """Every step in order; `poll` plugs in the mailbox, `send_with` opens a transport."""
+            send_with: Callable[[Identity], Transport] | None = None) -> TickReport:
+        """Every step in order; `poll` plugs in the mailboxes, `send_with` opens the
+        transport of one sender identity."""
         self.settle_interrupted()
         if poll is not None:
             poll(self)
@@ -277,12 +282,14 @@ class Tick:
             names = self._attachment_names(msg, eng, stage)
             if not to:
                 raise RenderError(f"{msg['key']}: every recipient in contacts.to has bounced")
+            # the lead's own identity: From, Reply-To, Message-ID and signature agree
+            ident = self.loaded.identity_for(eng)
             reminder = stage.reminder_at(msg["step"]) if msg["step"] else None
             if reminder is not None and not reminder.cc:
                 cc = []  # the rule sends this reminder to the To recipients only
             context = template_context(
-                hydrated, sender_name=self.loaded.config.sender.name,
-                sender_email=self.loaded.config.sender.email, stage_id=stage.id,
+                hydrated, sender_name=ident.name,
+                sender_email=ident.email, stage_id=stage.id,
                 stage_name=stage.name, step=msg["step"], now_local=self.now.astimezone(ctx.zone),
                 sent=sent, recipient=to[0], to=to, cc=cc,
                 locale=eng.get("locale") or self.loaded.config.locale,
@@ -299,12 +306,14 @@ class Tick:
             for field, people in (("contacts.to", to), ("contacts.cc", cc)):
                 for person in people:
                     address(person, f"engagement {eng['id']}: {field}")
-        except (RenderError, DependencyError, KeyError) as err:
-            error = f"engagement {eng['id']}: {msg['key']}: {err}"
+        except (RenderError, DependencyError, ConfigError, KeyError) as err:
+            error = f"engagement {eng['id']}: {msg['key']}: {err}".replace(
+                f"engagement {eng['id']}: {msg['key']}: engagement {eng['id']}: ",
+                f"engagement {eng['id']}: {msg['key']}: ")
             if msg.get("error") != error or msg["state"] != S.BLOCKED:
                 self.mark(msg, "message.blocked", state=S.BLOCKED, error=error)
             self.report.problems.append(error)
-            self.report.codes.add(RenderError.exit_code)
+            self.report.codes.add(getattr(err, "exit_code", RenderError.exit_code))
             return False
         kept = [{"name": name, "filename": filename, "content_type": ctype, "size": len(data),
                  "ref": self.w.put_attachment(data)}
@@ -317,10 +326,11 @@ class Tick:
                    "attachments": kept,
                    "to": to, "cc": cc, "digest": digest,
                    "rendered_for": self._render_signature(eng), "error": None,
+                   "sender_email": ident.email,
                    # held as late: rendered again, so no "before <date>" is already past
                    "rendered_hold": msg.get("late_hold")}
         if not msg.get("message_id"):
-            changes["message_id"] = make_message_id(self.loaded.config.sender.domain, self.now)
+            changes["message_id"] = make_message_id(ident.domain, self.now)
             changes["reply_token"] = make_reply_token()
         kept_people = same_people(msg, to, cc, eng)
         if msg["state"] in (S.APPROVED, S.RETRY) and msg.get("digest") == digest and kept_people:
@@ -361,10 +371,6 @@ class Tick:
         files = draft_attachments(self.loaded.project, self.state, self.loaded, eng, names,
                                   stage.attach_format, max(_ts(msg["due"]), self.now))
         return list(zip(names, files, strict=True))
-
-    def _sender(self) -> dict:
-        s = self.loaded.config.sender
-        return {"name": s.name, "email": s.email}
 
     def hold_overdue(self) -> None:
         """After downtime, a message far past its time waits for the consultant (no burst)."""
@@ -408,13 +414,13 @@ class Tick:
 
     def due_messages(self) -> list[dict]:
         """Approved messages that may go out now: due, in order, in the window, under the limit."""
-        cfg = self.loaded.config
-        budget = sending.throttle_budget(self.state.messages.values(), self.now,
-                                         schedule(cfg, "per_minute"), schedule(cfg, "per_day"))
+        from mailflow.engine.senders import budgets
+        budget, group_of = budgets(self)  # each identity has its own limits
         picked = sending.select_due(self.state.messages, self.state.engagements, self.now,
-                                    budget, self._window_opens)
+                                    budget, self._window_opens, group_of=group_of)
         self.report.deferred += picked.deferred
-        if picked.deferred and budget <= len(picked.due):
+        if picked.deferred and (picked.over_limit or any(
+                budget.get(g, 0) <= n for g, n in picked.taken.items())):
             self.report.notes.append(f"{self.report.deferred} due message(s) wait for the send "
                                      "window or the rate limit")
         return [m for m in picked.due
@@ -431,7 +437,11 @@ class Tick:
         Said once per outage (a mark on the message), not on every tick of cron; the mark is
         cleared by the first tick whose poll succeeded, and the message goes out then.
         """
-        if not self.poll_failed:
+        from mailflow.engine.senders import identity_key
+        # only the mailbox of the identity it goes out as matters (issue 15)
+        unread = self.poll_failed and (not self.poll_failed_for
+                                       or identity_key(self, msg) in self.poll_failed_for)
+        if not unread:
             if msg.get("held_for_replies"):
                 self.mark(msg, "message.released", held_for_replies=None,
                           note="replies were read again")
@@ -452,62 +462,20 @@ class Tick:
     def _predecessor_done(self, msg: dict) -> bool:
         return sending.predecessor_done(msg, self.state.messages)
 
-    def send(self, due: list[dict], open_transport: Callable[[], Transport]
+    def send(self, due: list[dict], open_transport: Callable[[Identity], Transport]
              ) -> list[tuple[dict, bytes]]:
-        """Send each due message over one connection; returns what went out, for the Sent copy.
+        """Send each identity's due messages over its own connection; returns what went out.
 
-        One message that cannot be built or offered fails alone; only a server that cannot
-        be reached at all stops the batch (the rest wait for the next tick, untouched).
+        One message that cannot be built or offered fails alone; a server that cannot be
+        reached at all (or whose secret is missing) stops only its identity's batch: the
+        rest wait for the next tick, untouched, and the other identities go on.
         """
+        from mailflow.engine.senders import by_identity, send_as
         delivered: list[tuple[dict, bytes]] = []
-        sender = self.loaded.config.sender
         bar_cm = self.progress(len(due)) if self.progress and len(due) > 3 else nullcontext()
-        transport = open_transport()
-        with closing(transport), bar_cm as bar:
-            try:
-                transport.connect()  # a refused login or unreachable server changes nothing
-            except MailflowError as err:
-                self.report.problems.append(str(err))
-                self.report.codes.add(err.exit_code)
-                self.report.deferred += len(due)
-                return delivered
-            for i, msg in enumerate(due):
-                try:
-                    raw, rcpts = self.wire(msg)
-                except MailflowError as err:
-                    # this message cannot be built (a body lost, an address gone bad): it
-                    # alone waits for the consultant; nothing was offered to the server
-                    self.mark(msg, "message.blocked", state=S.BLOCKED, error=str(err))
-                    self.report.problems.append(f"{msg['key']}: not sent: {err}")
-                    continue
-                before = msg["state"]
-                # durable before the transaction: if we die now, the next run knows
-                self.mark(msg, "message.sending", durable=True, state=S.SENDING,
-                          attempt_to=rcpts, append={"attempts_at": now_iso(self.now)})
-                try:
-                    result = transport.send(raw, sender.email, rcpts)
-                except MailflowError as err:
-                    # the connection failed before the message body went out: undo the mark
-                    self.mark(msg, "message.not_sent", durable=True, state=before,
-                              note=str(err))
-                    self.report.problems.append(str(err))
-                    self.report.codes.add(err.exit_code)
-                    self.report.deferred += len(due) - i - 1
-                    break
-                except Exception as err:  # noqa: BLE001 - a transport's bug, not the batch's
-                    # nobody knows how far it got: in doubt (never resent blindly), and the
-                    # connection is started afresh for the rest of the batch
-                    self.mark(msg, "message.in_doubt", durable=True,
-                              **sending.interrupted(msg, self.now))
-                    self.report.problems.append(
-                        f"{msg['key']}: in doubt: the transport failed ({type(err).__name__}: "
-                        f"{err}); `mailflow drafts resolve {msg['key']} --sent|--resend`")
-                    transport.close()
-                    continue
-                if self._record_result(msg, result):
-                    delivered.append((msg, raw))
-                if bar is not None:
-                    bar.update(1)
+        with bar_cm as bar:
+            for ident, batch in by_identity(self, due):
+                delivered += send_as(self, ident, batch, open_transport, bar)
         return delivered
 
     def wire(self, msg: dict) -> tuple[bytes, list[str]]:
@@ -516,8 +484,10 @@ class Tick:
         siblings = self.state.messages_of(msg["engagement"]) if root is not None else []
         files = tuple((a["filename"], a["content_type"], self.w.attachment(a["ref"]))
                       for a in msg.get("attachments") or ())
-        return wire_message(msg, root, siblings, self.w.body(msg["body"]), self._sender(),
-                            self.loaded.config.sender.reply_to_token, self.now, files)
+        ident = self.loaded.identity_of(msg, self.state.engagements.get(msg["engagement"], {}))
+        return wire_message(msg, root, siblings, self.w.body(msg["body"]),
+                            {"name": ident.name, "email": ident.email},
+                            ident.reply_to_token, self.now, files)
 
     def _record_result(self, msg: dict, result: Delivery) -> bool:
         """Journal one attempt's per-recipient outcomes; True when someone got it just now."""

@@ -1,0 +1,145 @@
+"""Which identity each message goes out as, and each identity's own throttle (issue 15).
+
+A message keeps the address it was drafted to go out as (`sender_email`), so a retry is the
+very same message; one recorded before identities existed goes out as its engagement's lead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import closing
+from typing import Any
+
+from mailflow.config.loading import schedule
+from mailflow.config.settings import Identity
+from mailflow.engine import sending
+from mailflow.engine.outcomes import Transport
+from mailflow.engine.records import MessageState as S
+from mailflow.errors import ConfigError, MailflowError
+from mailflow.store import now_iso
+
+# `tick` below is an engine.tick.Tick (not imported: tick.py imports this module)
+Tick = Any
+
+UNKNOWN = "?"  # the group of a message whose identity cannot be found (it is blocked on send)
+
+
+def identity_key(tick: Tick, msg: dict) -> str:
+    """The (lower-case) address a message goes out as, or UNKNOWN."""
+    email = msg.get("sender_email")
+    if email:
+        return email.lower()
+    eng = tick.state.engagements.get(msg["engagement"])
+    try:
+        return tick.loaded.identity_for(eng or {}).email.lower()
+    except ConfigError:
+        return UNKNOWN
+
+
+def budgets(tick: Tick) -> tuple[dict[str, int], Callable[[dict], str]]:
+    """How many messages each identity may start now, and the grouping function."""
+    cfg = tick.loaded.config
+    cache: dict[str, str] = {}
+
+    def group_of(msg: dict) -> str:
+        email = msg.get("sender_email")
+        if email:
+            return email.lower()
+        # one lookup per engagement: the tick may hold thousands of messages
+        if msg["engagement"] not in cache:
+            cache[msg["engagement"]] = identity_key(tick, msg)
+        return cache[msg["engagement"]]
+
+    attempted: dict[str, list[dict]] = {}
+    for msg in tick.state.messages.values():
+        if msg.get("attempts_at"):
+            attempted.setdefault(group_of(msg), []).append(msg)
+    out = {UNKNOWN: 10**9}
+    for ident in cfg.identities:
+        per_minute = ident.per_minute if ident.per_minute is not None \
+            else schedule(cfg, "per_minute")
+        per_day = ident.per_day if ident.per_day is not None else schedule(cfg, "per_day")
+        out[ident.email.lower()] = sending.throttle_budget(
+            attempted.get(ident.email.lower(), []), tick.now, per_minute, per_day)
+    return out, group_of
+
+
+def by_identity(tick: Tick, due: list[dict]) -> list[tuple[Identity, list[dict]]]:
+    """The due messages per identity, in order; one whose identity is gone is blocked."""
+    groups: dict[str, tuple[Identity, list[dict]]] = {}
+    for msg in due:
+        eng = tick.state.engagements.get(msg["engagement"]) or {}
+        try:
+            ident = tick.loaded.identity_of(msg, eng)
+        except ConfigError as err:
+            tick.mark(msg, "message.blocked", state=S.BLOCKED, error=str(err))
+            tick.report.problems.append(f"{msg['key']}: not sent: {err}")
+            tick.report.codes.add(err.exit_code)
+            continue
+        groups.setdefault(ident.email.lower(), (ident, []))[1].append(msg)
+    return list(groups.values())
+
+
+def send_as(tick: Tick, ident: Identity, due: list[dict],
+            open_transport: Callable[[Identity], Transport], bar: Any
+            ) -> list[tuple[dict, bytes]]:
+    """One identity's batch over one connection, opened only when it has something due."""
+    delivered: list[tuple[dict, bytes]] = []
+    several = len(tick.loaded.config.identities) > 1
+
+    def said(err: MailflowError) -> str:
+        return f"{ident.label}: {err}" if several else str(err)
+
+    try:
+        transport = open_transport(ident)
+    except MailflowError as err:  # e.g. an identity without [smtp]
+        tick.report.problems.append(said(err))
+        tick.report.codes.add(err.exit_code)
+        tick.report.deferred += len(due)
+        return delivered
+    with closing(transport):
+        try:
+            transport.connect()  # a refused login or unreachable server changes nothing
+        except MailflowError as err:
+            tick.report.problems.append(said(err))
+            tick.report.codes.add(err.exit_code)
+            tick.report.deferred += len(due)
+            return delivered
+        for i, msg in enumerate(due):
+            try:
+                raw, rcpts = tick.wire(msg)
+            except MailflowError as err:
+                # this message cannot be built (a body lost, an address gone bad): it
+                # alone waits for the consultant; nothing was offered to the server
+                tick.mark(msg, "message.blocked", state=S.BLOCKED, error=str(err))
+                tick.report.problems.append(f"{msg['key']}: not sent: {err}")
+                continue
+            before = msg["state"]
+            # durable before the transaction: if we die now, the next run knows
+            tick.mark(msg, "message.sending", durable=True, state=S.SENDING,
+                      attempt_to=rcpts, append={"attempts_at": now_iso(tick.now)})
+            try:
+                result = transport.send(raw, ident.email, rcpts)
+            except MailflowError as err:
+                # the connection failed before the message body went out: undo the mark
+                tick.mark(msg, "message.not_sent", durable=True, state=before,
+                          note=str(err))
+                tick.report.problems.append(said(err))
+                tick.report.codes.add(err.exit_code)
+                tick.report.deferred += len(due) - i - 1
+                break
+            except Exception as err:  # noqa: BLE001 - a transport's bug, not the batch's
+                # nobody knows how far it got: in doubt (never resent blindly), and the
+                # connection is started afresh for the rest of the batch
+                tick.mark(msg, "message.in_doubt", durable=True,
+                          **sending.interrupted(msg, tick.now))
+                tick.report.problems.append(
+                    f"{msg['key']}: in doubt: the transport failed ({type(err).__name__}: "
+                    f"{err}); `mailflow drafts resolve {msg['key']} --sent|--resend`")
+                transport.close()
+                continue
+            if tick._record_result(msg, result):
+                delivered.append((msg, raw))
+            if bar is not None:
+                bar.update(1)
+    return delivered
