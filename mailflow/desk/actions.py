@@ -14,6 +14,7 @@ from mailflow.desk.lookup import (
     missing_dates,
 )
 from mailflow.engine import sending
+from mailflow.engine.outcomes import Outcome
 from mailflow.engine.records import EDITABLE, ENDED, PENDING
 from mailflow.engine.records import MessageState as S
 from mailflow.errors import ConfigError, NotFoundError, StateError
@@ -140,6 +141,14 @@ def apply_edit(w: Writer, msg: dict, subject: str, html: str, text: str, who: st
     if msg["state"] not in EDITABLE:
         raise StateError(f"{msg['key']} is {msg['state'].replace('_', ' ')}; only unsent drafts "
                          "can be edited")
+    # a retry or resend carries the same Message-ID: once anyone has the message, every other
+    # recipient must get the very same words (found by the engine's state-machine test)
+    got = sorted(r for r, o in (msg.get("recipients") or {}).items()
+                 if o.get("outcome") == Outcome.DELIVERED.value)
+    if got:
+        raise StateError(f"{msg['key']} was already delivered to {', '.join(got)}; the others "
+                         "get the same message, so it cannot be edited (reject it and write "
+                         "a new email instead)")
     if any(c in subject for c in "\r\n") or not subject.strip():
         raise ConfigError(f"{msg['key']}: the subject must be one non-empty line")
     w.update_message(msg, "message.edited", at=now, state=S.AWAITING_APPROVAL,

@@ -166,9 +166,19 @@ class EngineMachine(RuleBasedStateMachine):
         if not drafts:
             return
         key = data.draw(st.sampled_from(drafts))
+        from mailflow.errors import StateError
         with self.p.store.writer() as w:
-            apply_edit(w, w.state.messages[key], f"Edited {len(self.edited)}", "<p>Edited</p>",
-                       "Edited", "test", self.p.at(self.when))
+            msg = w.state.messages[key]
+            got = [r for r, o in (msg.get("recipients") or {}).items()
+                   if o.get("outcome") == "delivered"]
+            try:
+                apply_edit(w, msg, f"Edited {len(self.edited)}", "<p>Edited</p>",
+                           "Edited", "test", self.p.at(self.when))
+            except StateError:
+                # someone already has it: the rest must get the same words, so no edit
+                assert got, f"{key} refused an edit although nobody has it"
+                return
+            assert not got, f"{key} was edited after it reached {got}"
             w.save()
         self.edited[self.p.messages[key]["message_id"]] = f"Edited {len(self.edited)}"
 
