@@ -180,15 +180,19 @@ class Store:
         """
         payload = json.dumps({"html": html, "text": text}, ensure_ascii=False).encode("utf-8")
         ref = hashlib.sha256(payload).hexdigest()[:32]
-        path = self.body_path(ref)
-        if not path.exists():
-            faults.point("body write")
-            with io(path.parent, "create a folder"):
-                if not path.parent.exists():
-                    path.parent.mkdir(mode=0o700, parents=True)
-                    fsync_dir(path.parent.parent)
-            write_atomically(path, payload)
+        self._keep(self.body_path(ref), payload)
         return ref
+
+    def _keep(self, path: Path, content: bytes) -> None:
+        """Write content-addressed bytes once, durably (folder made and fsynced if new)."""
+        if path.exists():
+            return
+        faults.point("body write")
+        with io(path.parent, "create a folder"):
+            if not path.parent.exists():
+                path.parent.mkdir(mode=0o700, parents=True)
+                fsync_dir(path.parent.parent)
+        write_atomically(path, content)
 
     def attachment_path(self, ref: str) -> Path:
         """Where an attachment's bytes with this content address are kept (beside the bodies)."""
@@ -208,14 +212,7 @@ class Store:
     def put_attachment(self, content: bytes) -> str:
         """Keep an attachment (a document a stage attaches) once, durably, by content address."""
         ref = hashlib.sha256(content).hexdigest()[:32]
-        path = self.attachment_path(ref)
-        if not path.exists():
-            faults.point("body write")
-            with io(path.parent, "create a folder"):
-                if not path.parent.exists():
-                    path.parent.mkdir(mode=0o700, parents=True)
-                    fsync_dir(path.parent.parent)
-            write_atomically(path, content)
+        self._keep(self.attachment_path(ref), content)
         return ref
 
     @contextmanager
