@@ -302,3 +302,28 @@ def test_a_storage_fault_at_any_write_is_one_line_exit_5_and_leaves_no_temp_file
             root, smtp_server, SEND_AT, {}))
     FIGURES[f"storage fault ({mode})"] = {"points": len(io_points)}
     assert not failures, "\n".join(failures[:10])
+
+
+def test_crash_points_of_a_retry_after_a_per_recipient_4xx(tmp_path, smtp_server):
+    """The Cc of each first email was refused for now (451); the retry goes to the Cc alone.
+    Killed anywhere in that retry, the To never gets it again and the Cc gets it at most once."""
+    template, files = two_engagements(tmp_path, smtp_server.port, approval=False)
+    assert invoke(template, "engagement", "add", *files, now=DRAFT_AT)[0] == 0
+    ccs = [f"it{i:02d}@client{i:02d}.example" for i in range(2)]
+    smtp_server.handler.behaviour.rcpt_replies = {cc: "451 4.3.0 try again later" for cc in ccs}
+    invoke(template, "run", now=SEND_AT)
+    smtp_server.handler.behaviour.rcpt_replies = {}
+    firsts = [m for m in state_of(template).messages.values() if m["stage"] == "timeline_notice"]
+    assert firsts and all(m["state"] == S.RETRY for m in firsts), [m["state"] for m in firsts]
+    retry_at = "2026-12-30T10:30"  # past the first retry delay, inside the send window
+
+    def only_the_cc(state) -> list[str]:  # noqa: ANN001
+        problems = []
+        for received in smtp_server.handler.received:
+            if set(received.rcpt_tos) - set(ccs):
+                problems.append(f"the retry went to {received.rcpt_tos}, not only the Cc")
+        return problems
+
+    crash_everywhere(tmp_path, smtp_server, template,
+                     lambda root: invoke(root, "run", now=retry_at), "retry after a 4xx",
+                     recover_at=retry_at, check=only_the_cc)
