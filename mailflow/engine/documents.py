@@ -56,6 +56,14 @@ def docs_dir(project: Project) -> Path:
     return own if own.is_dir() else playbook_dir() / "templates" / "docs"
 
 
+def _document_locale(locale: str) -> str:
+    """The client's conventions, as in the emails, while the documents are written in English:
+    a French client's document reads "29 January 2027", never English words around a French
+    date (en_GB's day-month order reads naturally outside the US)."""
+    from mailflow.render.locale import language_of
+    return locale if language_of(locale) == "en" else "en_GB"
+
+
 def plan_of(state: State, loaded: Loaded, engagement: dict
             ) -> tuple[dict[str, Any], dict[str, dict], list[PlanItem]]:
     """An engagement's data (with the checklist's planning facts), messages by key, and plan."""
@@ -81,8 +89,7 @@ def document_context(state: State, loaded: Loaded, engagement: dict, now: dt.dat
         data, sender_name=data["consultant"]["name"], sender_email=data["consultant"]["email"],
         stage_id="document", stage_name="Offboarding document", step=0, now_local=local_now,
         sent={}, recipient=to[0],
-        # the client's conventions, as in the emails: the same date reads the same in both
-        locale=engagement.get("locale") or loaded.config.locale)
+        locale=_document_locale(engagement.get("locale") or loaded.config.locale))
     emails = []
     for item in plan:
         if item.step != 0 or item.status not in (PlanStatus.SCHEDULED, _STAGE_DONE):
