@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import authres
@@ -215,22 +214,12 @@ def test_a_stray_none_among_results_does_not_break_the_check():
         "dmarc=fail",)
 
 
-# -- the bounce rule measured on sisimai's 629 real bounces (shared/corpora) -------------------
-
-def _sisimai() -> Path | None:
-    root = Path(__file__).resolve().parents[2]
-    for base in (root.parent, root.parent.parent):
-        folder = base / "shared" / "corpora" / "sisimai" / "maildir" / "bsd"
-        if folder.is_dir():
-            return folder
-    return None
-
+# -- the bounce rule measured on sisimai's real bounces (tests/data/corpora) --------------------
 
 def test_real_bounces_come_from_mail_systems_and_most_can_be_attributed():
-    folder = _sisimai()
-    if folder is None:
-        assert os.environ.get("CI") != "true", "shared/corpora is missing"
-        pytest.skip("shared/corpora/sisimai is not beside the project")
+    # sisimai's real bounces, kept in the repository with their license (tests/data/corpora)
+    folder = Path(__file__).resolve().parents[1] / "data" / "corpora" / "sisimai" / "bsd"
+    assert folder.is_dir(), folder
     bounces = system = attributable = 0
     for path in sorted(folder.glob("*.eml")):
         raw = path.read_bytes()
@@ -244,9 +233,11 @@ def test_real_bounces_come_from_mail_systems_and_most_can_be_attributed():
         system += from_system
         attributable += from_system and bool(inbound.bounce.original_message_id) \
             and any(r.action == "failed" for r in inbound.delivery)
-    # measured: 559 of 562 from a mail system (Amazon SES's two notices come from
-    # no-reply@sns.amazonaws.com, one has neither From nor Return-Path), 477 with the original
+    # the repository keeps 590 of sisimai's 629 (those with public expected results), 530 of
+    # them bounces. Measured on all 629: 559 of 562 from a mail system (Amazon SES's two
+    # notices come from no-reply@sns.amazonaws.com, one has neither From nor Return-Path),
+    # 477 with the original
     # Message-ID and a failed recipient too; the rest are flagged for the consultant
-    assert bounces >= 540
+    assert bounces >= 525
     assert system / bounces >= 0.99
     assert attributable / bounces >= 0.84
