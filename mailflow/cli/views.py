@@ -7,7 +7,6 @@ import json
 import click
 
 from mailflow.cli.app import App, cli, complete_engagement, echo_json, json_option, pass_app
-from mailflow.desk import views
 
 
 @cli.command()
@@ -28,6 +27,7 @@ def status(app: App, archived: bool, as_json: bool) -> None:
       mailflow status --all-archived
       mailflow status --json | jq '.engagements[] | select(.flagged)'
     """
+    from mailflow.desk import views
     from mailflow.desk.status import needs_you_now, status_grid
     from mailflow.desk.tables import Column
     state = app.store.load()
@@ -87,6 +87,7 @@ def plan(app: App, eid: str | None, as_json: bool) -> None:
       mailflow plan northwind-2026
       mailflow --now 2027-01-05 plan --json
     """
+    from mailflow.desk import views
     from mailflow.desk.actions import find_engagement
     from mailflow.desk.tables import natural_key
     from mailflow.errors import MailflowError
@@ -139,6 +140,7 @@ def log(app: App, eid: str | None, limit: int, as_json: bool) -> None:
       mailflow log --engagement northwind-2026
       mailflow log -n 20
     """
+    from mailflow.desk import views
     state = app.store.load()
     if eid:
         from mailflow.desk.actions import find_engagement
