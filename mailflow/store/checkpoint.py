@@ -15,6 +15,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from mailflow.store.lazy import decode, encode
+
 LINES_START = b"{\n"  # the first line of the lined layout; a compact document starts `{"`
 
 
@@ -29,8 +31,11 @@ def write_lined(f: BinaryIO, data: dict[str, dict[str, Any]], default: Any = Non
         lines = []
         for i, (doc_id, doc) in enumerate(docs.items()):
             sep = b"\n" if i == last else b",\n"
-            lines.append(b'"%s":%s%s' % (str(doc_id).encode(), orjson.dumps(doc, default=default),
-                                          sep))
+            body, cut = encode(name, doc, default)
+            # a lazy record's id says where its hot fields end: `"17~93":{...}`
+            doc_id = str(doc_id).partition("~")[0].encode()  # (read whole, ids keep their cut)
+            tag = b"%s~%d" % (doc_id, cut) if cut else doc_id
+            lines.append(b'"%s":%s%s' % (tag, body, sep))
             if len(lines) >= 4096:  # bounded: a table's bytes never sit in memory at once
                 f.write(b"".join(lines))
                 lines.clear()
@@ -52,14 +57,14 @@ class Lined:
         if name != "meta":
             raise ValueError(f"the first table is {name!r}, not 'meta'")
         meta: dict[str, Any] = {}
-        for _, doc in self._records():
+        for _, doc in self._records("meta"):
             meta = doc
         return meta
 
     def tables(self) -> Iterator[tuple[str, Iterable[dict[str, Any]]]]:
         """Each further table's name and its records, parsed one line at a time."""
         while (name := self._open_table()) is not None:
-            yield name, (doc for _, doc in self._records())
+            yield name, (doc for _, doc in self._records(name))
 
     def _open_table(self) -> str | None:
         line = next(self._lines, b"}\n")
@@ -69,12 +74,12 @@ class Lined:
             raise ValueError(f"a table's opening line expected, found {line[:40]!r}")
         return orjson.loads(line[:-3])
 
-    def _records(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        loads = orjson.loads
+    def _records(self, table: str) -> Iterator[tuple[str, dict[str, Any]]]:
         for line in self._lines:
             if line[0] == 0x7D:  # "}": the table's end
                 return
             colon = line.index(b'":')
             end = -2 if line.endswith(b",\n") else -1
-            yield line[1:colon].decode(), loads(line[colon + 2:end])
+            doc_id, _, cut = line[1:colon].decode().partition("~")
+            yield doc_id, decode(table, line[colon + 2:end], int(cut or 0))
         raise ValueError("the file ends inside a table")
