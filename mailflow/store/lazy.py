@@ -20,33 +20,42 @@ import orjson
 # or changed, parses the whole record once (correct either way: this list is only about speed)
 HOT: dict[str, frozenset[str]] = {
     "messages": frozenset((
-        "key", "engagement", "stage", "step", "state", "due", "sent_at", "next_attempt",
-        "late_hold", "late_ok", "late_ok_for", "overdue", "after", "edited", "rendered_for",
-        "rendered_hold", "held_for_replies", "approval", "template", "thread_root",
-        "sender_email", "attempts_at")),
+        "key", "engagement", "stage", "step", "state", "due", "sent_at", "attempts_at",
+        "sender_email")),
     "engagements": frozenset((
         "id", "client", "status", "archived", "archived_at", "rev", "data_rev", "planned",
         "time_zone", "holidays", "sequence", "flagged", "feedback", "locale", "source",
         "source_stamp", "source_hash")),
 }
-# records in these states are history: no tick changes them, views read their hot fields
-LAZY_STATES = frozenset(("sent", "cancelled", "rejected", "failed", "bounced"))
+# a waiting message is read further by every tick (drafting, holding, telling: see
+# engine/tick.py and engine/attention.py); a finished one, most of the store's bytes, only
+# by the views that show it
+WAITING_HOT = HOT["messages"] | {
+    "history", "told", "late_hold", "late_ok", "late_ok_for", "overdue", "rendered_for",
+    "rendered_hold", "edited", "next_attempt", "held_for_replies", "after", "approval",
+    "template", "thread_root"}
+FINISHED = frozenset(("sent", "cancelled", "rejected", "failed", "bounced"))
 
 _MISSING = object()
+
+
+def hot_names(table: str, doc: dict[str, Any]) -> frozenset[str] | None:
+    """The fields of this record that load at once (None: the whole record does)."""
+    names = HOT.get(table)
+    if table == "messages" and doc.get("state") not in FINISHED:
+        return WAITING_HOT
+    return names
 
 
 class LazyRecord(dict):
     """A record whose non-hot fields are parsed from its JSON on first use."""
 
-    __slots__ = ("_blob", "_cut", "_hot")
+    __slots__ = ("_blob", "_hot")
 
-    def __init__(self, hot: dict[str, Any], blob: bytes, cut: int,
-                 hot_names: frozenset[str]) -> None:
-        """`hot`: the hot fields present; `blob`: the whole record as JSON, hot fields first,
-        the first `cut` bytes of it being the hot ones (see `encode`)."""
+    def __init__(self, hot: dict[str, Any], cold: bytes, hot_names: frozenset[str]) -> None:
+        """`hot`: the hot fields present; `cold`: the other fields, as a JSON object."""
         dict.__init__(self, hot)
-        self._blob: bytes | None = blob
-        self._cut = cut
+        self._blob: bytes | None = cold
         self._hot = hot_names
 
     # -- the cold fields ---------------------------------------------------------------------
@@ -62,8 +71,12 @@ class LazyRecord(dict):
                     dict.__setitem__(self, key, value)
 
     def frozen(self) -> tuple[bytes, int] | None:
-        """The record's JSON and cut when it was never thawed (unchanged since loading)."""
-        return None if self._blob is None else (self._blob, self._cut)
+        """The record's JSON and cut (see `encode`) while it was never thawed: unchanged
+        since loading, its cold fields are written back as they were read, unparsed."""
+        if self._blob is None:
+            return None
+        head = orjson.dumps(dict(dict.items(self)))
+        return head[:-1] + b"," + self._blob[1:], len(head) - 1
 
     def __missing__(self, key: str) -> Any:
         if self._blob is None or key in self._hot:
@@ -191,11 +204,11 @@ def encode(table: str, doc: dict[str, Any], default: Any = None) -> tuple[bytes,
         frozen = doc.frozen()
         if frozen is not None:
             return frozen  # unchanged since loading: its bytes as they were, unparsed
-    hot_names = HOT.get(table)
-    if hot_names is None or (table == "messages" and doc.get("state") not in LAZY_STATES):
+    names = hot_names(table, doc)
+    if names is None:
         return orjson.dumps(doc, default=default), 0
-    hot = {k: v for k, v in doc.items() if k in hot_names}
-    cold = {k: v for k, v in doc.items() if k not in hot_names}
+    hot = {k: v for k, v in doc.items() if k in names}
+    cold = {k: v for k, v in doc.items() if k not in names}
     if not hot or not cold:
         return orjson.dumps(doc, default=default), 0
     head = orjson.dumps(hot, default=default)
@@ -206,4 +219,6 @@ def decode(table: str, body: bytes, cut: int) -> dict[str, Any]:
     """A record from its checkpoint JSON: whole, or (with a cut) lazily."""
     if not cut:
         return orjson.loads(body)
-    return LazyRecord(orjson.loads(body[:cut] + b"}"), body, cut, HOT[table])
+    hot = orjson.loads(body[:cut] + b"}")
+    # only the cold part is kept: the hot one is in the dict already
+    return LazyRecord(hot, b"{" + body[cut + 1:], hot_names(table, hot))
