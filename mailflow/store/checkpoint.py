@@ -74,12 +74,14 @@ class Lined:
             raise ValueError(f"a table's opening line expected, found {line[:40]!r}")
         return orjson.loads(line[:-3])
 
-    def _records(self, table: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _records(self, table: str) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        loads = orjson.loads
         for line in self._lines:
             if line[0] == 0x7D:  # "}": the table's end
                 return
             colon = line.index(b'":')
-            end = -2 if line.endswith(b",\n") else -1
-            doc_id, _, cut = line[1:colon].decode().partition("~")
-            yield doc_id, decode(table, line[colon + 2:end], int(cut or 0))
+            body = line[colon + 2:-2] if line[-2] == 0x2C else line[colon + 2:-1]  # ",\n"
+            tilde = line.find(b"~", 0, colon)
+            yield line[1:colon], (loads(body) if tilde < 0 else
+                                  decode(table, body, int(line[tilde + 1:colon])))
         raise ValueError("the file ends inside a table")
