@@ -32,7 +32,7 @@ def status(app: App, archived: bool, as_json: bool) -> None:
     from mailflow.desk.tables import Column
     state = app.store.load()
     grid = status_grid(state, app.loaded, app.now, archived=archived)
-    attention = needs_you_now(state, app.loaded, app.now, grid.plans)
+    attention = needs_you_now(state, app.loaded, app.now, grid.plans, grid.wraps)
     if as_json:
         echo_json({"engagements": [r.data for r in grid.rows], "needs_attention": attention})
         return
