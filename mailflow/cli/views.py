@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from mailflow.cli.app import App, cli, complete_engagement, echo_json, json_option, pass_app
@@ -195,6 +193,7 @@ def _event_summary(event: dict) -> dict:
 
 
 def _short(value: object) -> str:
+    import json
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     text = " ".join(text.split())
     return text if len(text) <= 80 else text[:77] + "..."
