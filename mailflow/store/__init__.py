@@ -77,14 +77,11 @@ def read_checkpoint(path: Path, usable: Callable[[dict, Position], bool]
                 if not usable(meta, pos):
                     return None, pos
                 state = State(meta=meta)
-                for table, docs in reader.tables():
+                for table in reader.tables():
                     if table in KEY_FIELD:
-                        key_field, records = KEY_FIELD[table], getattr(state, table)
-                        for doc in docs:
-                            records[doc[key_field]] = doc
+                        reader.fill(table, getattr(state, table), KEY_FIELD[table])
                     else:
-                        for _ in docs:  # a table this version does not know: skipped
-                            pass
+                        reader.skip()  # a table this version does not know
                 return state, pos
         except (ValueError, KeyError, TypeError) as err:  # orjson's errors are ValueErrors
             raise StoreError(f"{path}: the database is damaged ({err}); nothing was "
