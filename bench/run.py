@@ -108,9 +108,9 @@ def child_cpu(argv: list[str]) -> tuple[float, float, int, bytes]:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err_f)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must know
         err_f.seek(0)
-        return (wall, usage.ru_utime + usage.ru_stime, os.waitstatus_to_exitcode(status),
-                err_f.read())
+        return wall, usage.ru_utime + usage.ru_stime, proc.returncode, err_f.read()
 
 
 _HWM = """\
