@@ -215,6 +215,39 @@ class Store:
         self._keep(self.attachment_path(ref), content)
         return ref
 
+    def wire_copy_path(self, ref: str) -> Path:
+        """Where a prebuilt message's bytes with this content address are kept."""
+        return self.dir / BODIES_DIR / ref[:2] / f"{ref}.eml"
+
+    def wire_copy(self, ref: str) -> bytes | None:
+        """A prebuilt message's bytes, or None when gone or not what its address says."""
+        try:
+            content = self.wire_copy_path(ref).read_bytes()
+        except OSError:
+            return None
+        return content if hashlib.sha256(content).hexdigest()[:32] == ref else None
+
+    def put_wire_copy(self, content: bytes) -> str:
+        """Keep a prebuilt message by content address; a cache, so not fsynced: a copy lost
+        or torn by a power cut fails its address check and the message is built again."""
+        ref = hashlib.sha256(content).hexdigest()[:32]
+        path = self.wire_copy_path(ref)
+        if path.exists():
+            return ref
+        faults.point("body write (prebuilt message)")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with io(path, "write"):
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            faults.replacing(path)  # a power cut may undo it: the cache then misses
+            try:
+                with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+                    f.write(content)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        return ref
+
     @contextmanager
     def writer_lock(self) -> Iterator[None]:
         """Hold the project's write lock; a second holder fails at once (exit 75)."""
