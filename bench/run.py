@@ -312,18 +312,19 @@ class Bench:
         return root
 
     def _render_beforehand(self, root: Path) -> None:
-        """Draft (and approve, by rule) every due message without sending: the everyday state
-        of a project whose drafts were rendered and approved on earlier ticks."""
+        """The tick of the day before: it drafts (and approves, by rule) every message due
+        today without sending any, as cron's earlier ticks do within the review period."""
         from mailflow.config.loading import load_project
-        from mailflow.engine.tick import Tick
+        from mailflow.desk.run import run_tick
         from mailflow.project import Project
         from mailflow.store import Store
         project = Project(root)
-        with Store(project.state_dir).writer() as w:
-            report = Tick(load_project(project), w, SEND_NOW).run(poll=None, send_with=None)
-        if len(report.drafted) != self.sizes.sends or report.held:
+        report = run_tick(load_project(project), Store(project.state_dir),
+                          SEND_NOW - dt.timedelta(days=1))
+        if len(report.drafted) != self.sizes.sends or report.held or report.sent:
             raise RuntimeError(f"render beforehand: drafted {len(report.drafted)}, held "
-                               f"{len(report.held)}, problems {report.problems[:3]}")
+                               f"{len(report.held)}, sent {len(report.sent)}, problems "
+                               f"{report.problems[:3]}")
 
     def _send_once(self, root: Path, sink: SmtpSink) -> tuple[float, dict, list]:
         from mailflow.config.loading import load_project

@@ -100,23 +100,27 @@ def _build(msg: dict, body: tuple[str, str], sender: dict, reply_to_token: bool,
 def _splice(prebuilt: bytes, message_id: str, date: dt.datetime, in_reply_to: str | None,
             references: tuple[str, ...]) -> bytes:
     """The prebuilt bytes with the real Date and threading headers, where build_message puts
-    them (after Subject, around Message-ID); each header is folded on its own, as there."""
-    head = EmailMessage(policy=POLICY)
-    head["Date"] = format_datetime(date.astimezone(dt.UTC))
-    head["Message-ID"] = message_id
-    if in_reply_to:
-        head["In-Reply-To"] = in_reply_to
-        head["References"] = " ".join(references or (in_reply_to,))
-    block = head.as_bytes()[:-2]  # without the blank line that ends a header section
-    placeholder = _placeholder_block(message_id)
-    at = prebuilt.find(b"\r\n" + placeholder) + 2
+    them (after Subject, around Message-ID)."""
+    placeholder = b"\r\n" + _headers(_PLACEHOLDER, message_id, None, ())
+    at = prebuilt.find(placeholder) + 2
     if at < 2 or at > prebuilt.find(b"\r\n\r\n"):
         raise ValueError("the prebuilt message has no placeholder Date")
-    return prebuilt[:at] + block + prebuilt[at + len(placeholder):]
+    block = _headers(date, message_id, in_reply_to, references)
+    return prebuilt[:at] + block + prebuilt[at + len(placeholder) - 2:]
 
 
-def _placeholder_block(message_id: str) -> bytes:
+def _headers(date: dt.datetime, message_id: str, in_reply_to: str | None,
+             references: tuple[str, ...]) -> bytes:
+    """Date, Message-ID and threading headers as the email package writes them."""
+    fields = [("Date", format_datetime(date.astimezone(dt.UTC))), ("Message-ID", message_id)]
+    if in_reply_to:
+        fields += [("In-Reply-To", in_reply_to),
+                   ("References", " ".join(references or (in_reply_to,)))]
+    lines = [f"{name}: {value}" for name, value in fields]
+    if all(len(line) <= POLICY.max_line_length and line.isascii() for line in lines):
+        # short ASCII lines: folding leaves them as they are (tests/unit/test_wire_prebuilt.py)
+        return "".join(f"{line}\r\n" for line in lines).encode("ascii")
     head = EmailMessage(policy=POLICY)
-    head["Date"] = format_datetime(_PLACEHOLDER)
-    head["Message-ID"] = message_id
-    return head.as_bytes()[:-2]
+    for name, value in fields:
+        head[name] = value
+    return head.as_bytes()[:-2]  # without the blank line that ends a header section

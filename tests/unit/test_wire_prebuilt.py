@@ -38,6 +38,10 @@ CASES = {
     "first message": (record(0), None, (), True),
     "no cc, no reply token": (record(0, cc=[]), None, (), False),
     "a follow-up with a long References": (record(3), ROOT, (), True),
+    "a second message in its thread": (record(1), ROOT, (), True),
+    "a long Message-ID domain": (record(0, message_id="<20261230150000.0000000000000001@"
+                                                      + "mail." * 12 + "example>"),
+                                 None, (), True),
     "a long subject": (record(0, subject=LONG), None, (), True),
     "an international name and domain": (record(0, to=[{"name": "Jürgen Groß",
                                                         "email": "jurgen@bücher.example"}]),
