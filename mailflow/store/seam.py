@@ -55,6 +55,10 @@ class StateStore(Protocol):
         """A draft's prebuilt message, or None when gone or damaged (it is built again)."""
         ...
 
+    def make_durable(self) -> None:
+        """Make the bodies and attachments kept so far durable (before events refer to them)."""
+        ...
+
     def put_wire_copy(self, content: bytes) -> str:
         """Keep a draft's prebuilt message under its content address; return the address."""
         ...
@@ -132,6 +136,9 @@ class MemoryStore:
         self.attachments.setdefault(ref, content)
         return ref
 
+
+    def make_durable(self) -> None:
+        """Bodies in memory are as durable as memory gets."""
 
     def wire_copy(self, ref: str) -> bytes | None:
         """A prebuilt message, by content address (None: not kept)."""

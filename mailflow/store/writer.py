@@ -37,6 +37,7 @@ class Store(Protocol):
     def put_attachment(self, content: bytes) -> str: ...  # noqa: D102
     def wire_copy(self, ref: str) -> bytes | None: ...  # noqa: D102
     def put_wire_copy(self, content: bytes) -> str: ...  # noqa: D102
+    def make_durable(self) -> None: ...  # noqa: D102
 
 
 def encode(event: dict) -> bytes:
@@ -143,6 +144,8 @@ class Writer:
     def _flush(self) -> None:
         if not self._buffer:
             return
+        # the bodies these lines may refer to are durable before any of the lines is written
+        self.store.make_durable()
         data = b"".join(self._buffer)
         self._buffer.clear()
         self._buffered = 0
