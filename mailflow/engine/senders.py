@@ -113,12 +113,13 @@ def send_as(tick: Tick, ident: Identity, due: list[dict],
             tick.report.deferred += len(due)
             return delivered
         for start in range(0, len(due), k):
-            group = _mark_sending(tick, due[start:start + k])
+            chunk = due[start:start + k]
+            group = _mark_sending(tick, chunk)
             tick.w.commit()  # durable before the transactions: if we die now, the next run knows
             stopped = _send_group(tick, transport, ident.email, group, said, delivered, bar)
             tick.w.commit()  # the group's outcomes, durable at once
             if stopped:
-                tick.report.deferred += len(due) - start - len(group)
+                tick.report.deferred += len(due) - start - len(chunk)
                 break
     return delivered
 
