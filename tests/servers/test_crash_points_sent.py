@@ -164,3 +164,30 @@ def test_crash_points_of_runs_that_find_only_their_own_copy_in_sent(
                          check=still_in_doubt, reset=reset)
     finally:
         smtp_server.handler.hook = None
+
+
+def test_a_run_killed_right_after_filing_its_sent_copy_does_not_file_it_twice(
+        tmp_path, smtp_server, imap_account):  # noqa: F811
+    """The kill lands after the APPEND and before the copy is marked made: the next run finds
+    the copy it announced in Sent instead of appending a second one (found by the scenario
+    above, at its points 46-50)."""
+    from mailflow import faults
+    from tests.helpers import copy_project, in_child
+    template = with_imap(tmp_path, smtp_server, imap_account)
+    restore = restorer(imap_account)
+    invoke(copy_project(template, tmp_path / "warm"), "run", now=SEND_AT)  # imports first
+    restore()
+    count = copy_project(template, tmp_path / "count")
+    status, data = in_child(lambda: invoke(count, "run", now=SEND_AT), arm=(0, "count"))
+    assert status == 0, data
+    appended = data["names"].index("imap APPEND done") + 1  # its point's number
+    smtp_server.received.clear()
+    restore()
+    assert sent_folder(imap_account) == collections.Counter()
+    status, _ = in_child(lambda: invoke(template, "run", now=SEND_AT), arm=(appended + 1, "kill"))
+    assert status == faults.CRASH_EXIT
+    assert sum(sent_folder(imap_account).values()) == 1  # the first copy is in
+    assert invoke(template, "run", now="2026-12-30T09:40")[0] in (0, 1)
+    assert list(sent_folder(imap_account).values()) == [1, 1]  # both messages, once each
+    assert all(m["sent_copy"] == "Sent" for m in state_of(template).messages.values()
+               if m.get("sent_at"))
