@@ -58,19 +58,56 @@ def test_crash_points_of_drafts_approve_all(tmp_path, smtp_server):
                      "drafts approve --all", recover_at=DRAFT_AT, check=all_or_none)
 
 
-def test_crash_points_of_engagement_add_of_several_files(tmp_path, smtp_server):
-    template, files = two_engagements(tmp_path, smtp_server.port, approval=True)
+@pytest.mark.parametrize("n", [2, 8])
+def test_crash_points_of_engagement_add_of_several_files(tmp_path, smtp_server, n):
+    """The issue's killed add of 40 files left 3 added and the retry failed: 8 files take the
+    same paths (one group of every file's events, then the checkpoint) at a sane cost. Added
+    a month before anything is due, so recovering drafts nothing (cheap) but still runs."""
+    template, files = two_engagements(tmp_path, smtp_server.port, approval=True, n=n)
     rel = [os.path.relpath(f, template) for f in files]
+    early = "2026-12-01T09:00"
 
     def add(root: Path) -> object:
-        return invoke(root, "engagement", "add", *(str(root / f) for f in rel), now=DRAFT_AT)
+        return invoke(root, "engagement", "add", *(str(root / f) for f in rel), now=early)
 
     def all_or_none(state) -> list[str]:  # noqa: ANN001
-        return [] if len(state.engagements) in (0, 2) else [
-            f"engagement add half done: {sorted(state.engagements)}"]
+        if len(state.engagements) not in (0, n):
+            return [f"engagement add half done: {sorted(state.engagements)}"]
+        if not state.engagements:  # the consultant adds them again: it works
+            code, out = add(tmp_path / "run")
+            if code != 0 or len(state_of(tmp_path / "run").engagements) != n:
+                return [f"adding again after the crash: exit {code}: {out.strip()[:300]}"]
+        return []
 
-    crash_everywhere(tmp_path, smtp_server, template, add, "engagement add (2 files)",
-                     recover_at=DRAFT_AT, check=all_or_none)
+    crash_everywhere(tmp_path, smtp_server, template, add, f"engagement add ({n} files)",
+                     recover_at=early if n > 2 else DRAFT_AT, check=all_or_none)
+
+
+def test_crash_points_of_the_checkpoint_save_alone(tmp_path, smtp_server):
+    """`doctor --repair` over a checkpoint that is sound but behind its journal: its only
+    durable work is the checkpoint (temp file, fsync, the .bak link, rename, folder fsync)."""
+    template, files = two_engagements(tmp_path, smtp_server.port, approval=True)
+    assert invoke(template, "engagement", "add", *files, now=DRAFT_AT)[0] == 0
+    db = template / ".mailflow" / "state.json"
+    older = db.read_bytes()
+    assert invoke(template, "run", now=DRAFT_AT)[0] == 1  # drafts that need you (issue 13)
+    db.write_bytes(older)  # the checkpoint of the add: it matches, and the run follows it
+    expected = {k: m["state"] for k, m in state_of(template).messages.items()}
+    assert list(expected.values()).count(S.AWAITING_APPROVAL) == 2
+
+    def same_state(state) -> list[str]:  # noqa: ANN001
+        from mailflow.desk.doctor import check
+        from mailflow.store import Store
+        got = {k: m["state"] for k, m in state.messages.items()}
+        found = check(Store(tmp_path / "run" / ".mailflow"))
+        return ([] if got == expected else [f"states after recovery: {got}"]) + [
+            f"doctor: {p}" for p in found.problems]
+
+    figures = crash_everywhere(
+        tmp_path, smtp_server, template,
+        lambda root: invoke(root, "doctor", "--repair", now=DRAFT_AT),
+        "checkpoint save alone (doctor --repair)", recover_at=DRAFT_AT, check=same_state)
+    assert figures["points"] >= 4  # write, fsync, rename, folder fsync: nothing else
 
 
 def test_crash_points_of_engagement_set_moving_a_date(tmp_path, smtp_server):
