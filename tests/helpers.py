@@ -272,7 +272,8 @@ def invoke(root: Path, *args: str, now: str) -> tuple[int, str]:
 
 def in_child(fn, arm: tuple[int, str] | None = None) -> tuple[int, dict]:  # noqa: ANN001
     """Run `fn` in a forked child (armed to crash at a point); its exit status and a dict of
-    its JSON result, the points it passed and their names (or the error it died of)."""
+    its JSON result, the points it passed, their names and those where a power cut would
+    drop a write (or the error it died of)."""
     import json
     import os
 
@@ -287,7 +288,7 @@ def in_child(fn, arm: tuple[int, str] | None = None) -> tuple[int, dict]:  # noq
                 faults.arm(*arm)
             result = fn()
             payload = json.dumps({"result": result, "points": faults.count(),
-                                  "names": faults.names()})
+                                  "names": faults.names(), "exposed": faults.exposed()})
         except BaseException as err:  # noqa: BLE001 - reported to the parent, which fails
             payload, code = json.dumps({"error": f"{type(err).__name__}: {err}"}), 3
         os.write(write, payload.encode())
@@ -307,11 +308,20 @@ def state_of(root: Path):  # noqa: ANN201 - store.State
 
 
 def copy_project(template: Path, dest: Path) -> Path:
-    """A fresh copy of a project folder (state included) at `dest`."""
+    """A fresh copy of a project folder (state included) at `dest`; its templates and rules,
+    which no command writes, are links to the template's (a crash run copies no more than
+    the state and the engagement files, the part a command may change)."""
     import shutil
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(template, dest, symlinks=True)
+    dest.mkdir()
+    for item in template.iterdir():
+        if item.name in ("templates", "rules"):
+            (dest / item.name).symlink_to(item.resolve(), target_is_directory=True)
+        elif item.is_dir():
+            shutil.copytree(item, dest / item.name, symlinks=True)
+        else:
+            shutil.copy2(item, dest / item.name)
     return dest
 
 
@@ -376,7 +386,10 @@ def crash_everywhere(tmp_path: Path, server, template: Path, scenario, name: str
                      every: int = 1, reset=None) -> dict[str, int]:  # noqa: ANN001
     """Count the scenario's K points, then crash a fresh copy of `template` at each point
     1..K in each mode, recover with a plain run and check the invariants; returns the
-    figures ({"points": K, mode: crashes tried}).
+    figures ({"points": K, mode: crashes tried, "powercut as kill": points skipped}).
+
+    A power cut is tried at the points where it would drop a write not yet durable; at the
+    others it leaves the very files a kill leaves (faults.exposed), already tried as a kill.
 
     `scenario(root)` runs in a forked child; `reset()`, when given, puts the servers back as
     they were for the template before each run (e.g. the IMAP Sent folder).
@@ -397,12 +410,15 @@ def crash_everywhere(tmp_path: Path, server, template: Path, scenario, name: str
         reset()
     status, data = in_child(lambda: scenario(work), arm=(0, "count"))
     assert status == 0, data
-    points = data["points"]
+    points, exposed = data["points"], set(data["exposed"])
     assert points > 0
     figures, failures = {"points": points}, []
     for mode in modes:
         tried = 0
         for n in range(1, points + 1, every):
+            if mode == "powercut" and "kill" in modes and n not in exposed:
+                figures["powercut as kill"] = figures.get("powercut as kill", 0) + 1
+                continue
             root = copy_project(template, tmp_path / "run")
             server.handler.received.clear()
             if reset is not None:
