@@ -4,10 +4,13 @@ Each scenario runs once in a forked child that only counts its durability points
 appends and fsyncs, checkpoint writes and renames, body writes, each SMTP and IMAP command):
 K of them. Then for every N in 1..K a fresh copy of the project is handed to a forked child
 that ends itself at point N, as a kill (`os._exit`) or a power cut (also dropping every write
-not yet fsynced). A plain `mailflow run` recovers, and the invariants must hold: the state
+not yet fsynced; tried at the points where it would drop one, as elsewhere it leaves the very
+files a kill leaves). A plain `mailflow run` recovers, and the invariants must hold: the state
 loads and every command works; no recipient receives a message twice (counted by the test
-SMTP server); every message is sent and recorded, pending, or in doubt and shown in `drafts`;
-a command's changes are all there or none; no reply is lost.
+SMTP server, with what it got before the scenario); every message is sent and recorded,
+pending, or in doubt and shown in `drafts` and `status`; a command's changes are all there or
+none; no reply is lost. The harness is `crash_everywhere` in tests/helpers.py; the Sent-folder
+scenarios are in test_crash_points_sent.py.
 """
 
 from __future__ import annotations
