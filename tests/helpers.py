@@ -408,7 +408,8 @@ def crash_everywhere(tmp_path: Path, server, template: Path, scenario, name: str
     others it leaves the very files a kill leaves (faults.exposed), already tried as a kill.
 
     `scenario(root)` runs in a forked child; `reset()`, when given, puts the servers back as
-    they were for the template before each run (e.g. the IMAP Sent folder).
+    they were for the template before each run (e.g. the IMAP Sent folder). Each crashed and
+    recovered copy is `tmp_path / "run"` when `check(state)` is called.
     """
     from mailflow import faults
     old = list(server.handler.received)  # what the template's own runs sent
