@@ -227,22 +227,6 @@ def test_crash_points_of_a_retry_after_a_per_recipient_4xx(tmp_path, smtp_server
 
 # -- batched sending (issue 18): `sending` marks fsynced once per group of k ------------------
 
-def _batch_project(tmp_path: Path, port: int, engagements: int, k: int) -> tuple[Path, list[str]]:
-    proj = make_project(tmp_path / "template", port)
-    proj.set_config(r"^per_minute = .*$", f"per_minute = 1000\nsend_batch = {k}")
-    rules = proj.root / "rules" / "offboarding.toml"
-    rules.write_text(rules.read_text().replace("approval = true", "approval = false", 1))
-    files = []
-    for i in range(engagements):
-        text = proj.example(**{
-            r'^id = "northwind-2026"': f'id = "client-{i:02d}"',
-            r"mj\.alvarez@northwind\.example": f"contact{i:02d}@client{i:02d}.example",
-            r"tom\.becker@northwind\.example": f"it{i:02d}@client{i:02d}.example"})
-        files.append(str(proj.write_engagement(f"client-{i:02d}", text)))
-    (proj.root / "engagements" / "example.toml").unlink()
-    return proj.root, files
-
-
 def test_crash_points_of_a_batched_send_leave_at_most_one_group_in_doubt(tmp_path, smtp_server):
     """Three first emails sent in groups of k = 2 (`[schedule] send_batch`: a group of two,
     then one): a group's `sending` marks share one fsync before its SMTP transactions, its
@@ -250,7 +234,10 @@ def test_crash_points_of_a_batched_send_leave_at_most_one_group_in_doubt(tmp_pat
     twice, and at most the k messages of one group are left in doubt (a lost `sent` mark only
     ever means in doubt, never a resend)."""
     k = 2
-    template, files = _batch_project(tmp_path, smtp_server.port, 3, k)
+    template, files = two_engagements(tmp_path, smtp_server.port, approval=False, n=3)
+    cfg = template / "mailflow.toml"
+    cfg.write_text(cfg.read_text().replace("per_minute = 1000",
+                                           f"per_minute = 1000\nsend_batch = {k}"))
     assert invoke(template, "engagement", "add", *files, now=DRAFT_AT)[0] == 0
 
     def at_most_one_group(state) -> list[str]:  # noqa: ANN001
