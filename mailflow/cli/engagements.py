@@ -92,7 +92,7 @@ def engagement_show(app: App, eid: str, as_json: bool) -> None:
     record = find_engagement(state, eid)
     plan = views.preview(state, app.loaded, app.now, [eid])
     if as_json:
-        echo_json({**{k: v for k, v in record.items() if k not in ("planned", "rev")},
+        echo_json({**{k: v for k, v in record.items() if k not in ("planned", "plan", "rev")},
                    "messages": views.message_rows(state, record, plan),
                    "error": plan.errors.get(eid)})
         return

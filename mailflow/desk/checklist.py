@@ -13,7 +13,7 @@ from mailflow import timing
 from mailflow.config.loading import Loaded
 from mailflow.engine import checklist
 from mailflow.engine.checklist import ChecklistItem
-from mailflow.engine.documents import items_of
+from mailflow.engine.checklist_of import items_of
 from mailflow.engine.records import MessageState
 from mailflow.errors import ConfigError, MailflowError, NotFoundError, StateError
 from mailflow.store import State, Writer, now_iso

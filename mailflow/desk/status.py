@@ -74,7 +74,8 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
         replies = [r for m in stage_msgs for r in replies_by_msg.get(m["key"], [])]
         item = items.get(s.id)
         first = next((m for m in stage_msgs if m["step"] == 0), None)
-        at = plan.when(first, item)  # the one answer every view gives
+        # the one answer every view gives; a sent stage shows when it went, never this
+        at = None if (first or {}).get("sent_at") else plan.when(first, item)
         cells[s.id] = views.stage_mark(stage_msgs, item, replies, eng["time_zone"], when=at)
         if at is not None and not (first or {}).get("sent_at") and (
                 first is None or first["state"] not in ("rejected", "cancelled", "failed")):

@@ -275,17 +275,22 @@ class Preview:
 
 
 def preview(state, loaded, now: dt.datetime, ids: list[str] | None = None) -> Preview:  # noqa: ANN001
-    """Plan each active engagement in memory; a broken one is kept with its error, not hidden."""
-    from mailflow.engine.planner import plan_stored
+    """Each active engagement's plan at `now`: the one its last tick kept while its inputs are
+    unchanged (engine/stored_plan.py), else planned in memory; a broken one keeps its error."""
+    from mailflow.engine import stored_plan
     replies = state.replies_by_engagement()
     out = Preview(loaded, state, now)
     for eid in ids if ids is not None else list(state.engagements):
         eng = state.engagements[eid]
         if eng.get("status") != "active" or eng.get("archived"):
             continue
-        msgs = {m["key"]: m for m in state.messages_of(eid)}
         try:
-            out.items[eid] = plan_stored(loaded, eng, msgs, replies.get(eid, []))
+            items = stored_plan.kept(loaded, eng)
+            if items is None:
+                from mailflow.engine.planner import plan_stored  # (only for a changed one)
+                msgs = {m["key"]: m for m in state.messages_of(eid)}
+                items = plan_stored(loaded, eng, msgs, replies.get(eid, []))
+            out.items[eid] = items
         except Exception as err:  # noqa: BLE001 - shown as this engagement's broken row
             out.errors[eid] = f"{type(err).__name__}: {err}" if not str(err) else str(err)
     return out

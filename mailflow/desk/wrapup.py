@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from mailflow.config.loading import Loaded
 from mailflow.engine import checklist
 from mailflow.engine.checklist import ChecklistItem
-from mailflow.engine.documents import items_of, plan_of
+from mailflow.engine.checklist_of import items_of
 from mailflow.engine.planner import FINAL, PlanItem
 from mailflow.engine.records import PlanStatus
 from mailflow.errors import MailflowError, StateError
@@ -55,6 +55,7 @@ def wrapup(state: State, loaded: Loaded, engagement: dict, now: dt.datetime,
     """What is still open on one engagement, as of `now` (`plan`: its plan, when known)."""
     today = now.astimezone(loaded.context_for(engagement).zone).date()
     if plan is None:
+        from mailflow.engine.documents import plan_of  # (the renderer: only when it must plan)
         _, _, plan = plan_of(state, loaded, engagement)
     messages = {m["key"]: m for m in state.messages_of(engagement["id"])}
     # an email is open while planned to go out (or waiting, e.g. for the checklist) and not

@@ -14,7 +14,7 @@ from typing import Any
 from mailflow.config.engagements import hydrate
 from mailflow.config.loading import Loaded
 from mailflow.engine import checklist
-from mailflow.engine.checklist import ChecklistItem
+from mailflow.engine.checklist_of import items_of  # noqa: F401 - (its old home)
 from mailflow.engine.planner import PlanItem, plan_engagement
 from mailflow.engine.records import MessageState as S
 from mailflow.engine.records import PlanStatus
@@ -25,29 +25,6 @@ from mailflow.render.document import DocumentRenderer, html_to_pdf
 from mailflow.store import State
 
 _STAGE_DONE = PlanStatus.DONE
-SENT = S.SENT
-
-
-def items_of(state: State, loaded: Loaded, engagement: dict) -> list[ChecklistItem]:
-    """Every checklist item of a stored engagement, as of its messages and replies."""
-    seq = loaded.sequence_for(engagement)
-    feedback_stages = {s.id for s in seq.stages if s.on_reply == "feedback"}
-    replies = [r for r in state.replies.values()
-               if r.get("engagement") == engagement["id"] and r.get("kind") == "human"
-               and r.get("stage") in feedback_stages and r.get("trusted", True)]
-    return checklist.derive(hydrate(engagement), feedback_replies=replies,
-                            document_shared_at=_document_shared_at(state, loaded, engagement))
-
-
-def _document_shared_at(state: State, loaded: Loaded, engagement: dict) -> str | None:
-    """When the first email that carries or links the offboarding document went out."""
-    seq = loaded.sequence_for(engagement)
-    carriers = {s.id for s in seq.stages if "offboarding_doc" in getattr(s, "attach", ())}
-    if not carriers and (engagement.get("links") or {}).get("offboarding_doc") and seq.stages:
-        carriers = {seq.stages[0].id}  # the timeline notice links the document
-    sent = [m.get("sent_at") or "" for m in state.messages_of(engagement["id"])
-            if m["stage"] in carriers and m.get("state") == SENT]
-    return min(sent) if sent else None
 
 
 def docs_dir(project: Project) -> Path:

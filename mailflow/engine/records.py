@@ -123,6 +123,7 @@ class Engagement(TypedDict):
     data_rev: NotRequired[int]           # bumped by every data change: drafts re-render
     rev: NotRequired[int]                # bumped by every event about it: the plan is redone
     planned: NotRequired[str]            # the signature the current plan was made for
+    plan: NotRequired[list[list]]        # that plan's items (engine/stored_plan.py)
     bounced: NotRequired[list[str]]      # addresses that bounced; drafts leave them out
     flagged: NotRequired[str]            # why the consultant should look at it
 

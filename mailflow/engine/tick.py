@@ -18,7 +18,7 @@ from mailflow.config.engagements import hydrate
 from mailflow.config.loading import Loaded, schedule
 from mailflow.config.rules import Stage
 from mailflow.config.settings import Identity
-from mailflow.engine import checklist, sending
+from mailflow.engine import checklist, sending, stored_plan
 from mailflow.engine.outcomes import Delivery, Transport
 from mailflow.engine.planner import PlanItem, plan_stored
 from mailflow.engine.reactions import RULE_APPROVAL, waits_for_replies
@@ -158,16 +158,17 @@ class Tick:
             if not any(i.status == PlanStatus.ERROR for i in items):
                 # journaled too (the checkpoint holds nothing the journal lacks), yet without
                 # `engagement=`: that would bump the engagement's rev and void the signature
+                # the items too, so that views show this plan without planning again
                 self.w.record("engagement.planned", at=self.now, engagements={
-                    "key": eng["id"], "set": {"planned": self._signature(eng)}})
+                    "key": eng["id"], "set": {"planned": self._signature(eng),
+                                              "plan": stored_plan.pack(items)}})
 
     def plan_one(self, eng: dict, msgs: dict[str, dict], replies: list[dict]) -> list[PlanItem]:
         """The planner's items for one engagement (pure)."""
         return plan_stored(self.loaded, eng, msgs, replies)
 
     def _signature(self, eng: dict) -> str:
-        seq = self.loaded.sequence_for(eng)
-        return f"{seq.digest}:{self.loaded.config_digest}:{eng.get('rev', 0)}"
+        return stored_plan.signature(self.loaded, eng)
 
     def _apply_plan(self, eng: dict, items: list[PlanItem], msgs: dict[str, dict]) -> None:
         for item in items:

@@ -1,0 +1,46 @@
+"""The plan a tick keeps on the engagement, so views need not plan again (issue 18).
+
+A tick plans an engagement only when its signature (rules, config, the engagement's revision)
+changed, and keeps the items it planned with the signature. A view uses those items while the
+signature still matches, the very test the tick uses to skip planning, and plans only the
+engagements changed since (a hand-edited file, new rules): one function still computes every
+date a view shows (Preview.when), from the same items.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from mailflow.engine.planner import PlanItem, message_key
+from mailflow.engine.records import PlanStatus
+
+
+def signature(loaded, eng: dict) -> str:  # noqa: ANN001 - a config.loading.Loaded
+    """What planning an engagement depends on: the tick re-plans when this changes."""
+    seq = loaded.sequence_for(eng)
+    return f"{seq.digest}:{loaded.config_digest}:{eng.get('rev', 0)}"
+
+
+def pack(items: list[PlanItem]) -> list[list]:
+    """Plan items as compact JSON lists (key and engagement follow from the record)."""
+    return [[i.stage, i.step, i.template, i.approval, i.status.value,
+             i.due.isoformat() if i.due else None, list(i.reasons), i.thread_root, i.after,
+             i.hold] for i in items]
+
+
+def unpack(eid: str, packed: list[list]) -> list[PlanItem]:
+    """The plan items `pack` kept for engagement `eid`."""
+    out = []
+    for stage, step, template, approval, status, due, reasons, root, after, hold in packed:
+        out.append(PlanItem(message_key(eid, stage, step), eid, stage, step, template, approval,
+                            PlanStatus(status), dt.datetime.fromisoformat(due) if due else None,
+                            tuple(reasons), root, after, hold))
+    return out
+
+
+def kept(loaded, eng: dict) -> list[PlanItem] | None:  # noqa: ANN001 - a config.loading.Loaded
+    """The items the last tick planned, while nothing they depend on changed; else None."""
+    packed = eng.get("plan")
+    if packed is None or eng.get("planned") != signature(loaded, eng):
+        return None
+    return unpack(eng["id"], packed)
