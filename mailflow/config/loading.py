@@ -95,9 +95,16 @@ class Loaded:
 
     def context_for(self, engagement: dict) -> Context:
         """The zone and holiday calendar that apply to an engagement."""
-        return _context(engagement.get("time_zone") or self.config.time_zone,
-                        json.dumps(_merge_holidays(self.config.holidays,
-                                                   engagement.get("holidays")), sort_keys=True))
+        zone = engagement.get("time_zone") or self.config.time_zone
+        own = engagement.get("holidays")
+        if not own:  # most engagements: the project's calendar, its JSON made once
+            return _context(zone, self._project_holidays_json)
+        return _context(zone, json.dumps(_merge_holidays(self.config.holidays, own),
+                                         sort_keys=True))
+
+    @cached_property
+    def _project_holidays_json(self) -> str:
+        return json.dumps(_merge_holidays(self.config.holidays, None), sort_keys=True)
 
     @cached_property
     def zone(self) -> ZoneInfo:

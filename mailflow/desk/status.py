@@ -69,8 +69,11 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
     msgs = state.messages_of(eng["id"])
     cells, stages = {}, {}
     upcoming = []
+    by_stage: dict[str, list[dict]] = {}
+    for m in msgs:
+        by_stage.setdefault(m["stage"], []).append(m)
     for s in seq.stages:
-        stage_msgs = [m for m in msgs if m["stage"] == s.id]
+        stage_msgs = by_stage.get(s.id, [])
         replies = [r for m in stage_msgs for r in replies_by_msg.get(m["key"], [])]
         item = items.get(s.id)
         first = next((m for m in stage_msgs if m["step"] == 0), None)
