@@ -1,0 +1,75 @@
+"""Issue 18: views show the plan the last tick kept, and plan again only what changed since."""
+
+from __future__ import annotations
+
+from mailflow.config.loading import load_project
+from mailflow.engine import stored_plan
+from mailflow.engine.planner import plan_stored
+from tests.helpers import DRAFTED, KEY, add, load, make_project, told_only
+
+LATER = "2027-01-02T18:00"  # a Saturday evening: drafts overdue, later stages still planned
+VIEWS = (("status",), ("status", "--json"), ("drafts",), ("drafts", "--json", "--all-states"),
+         ("plan",), ("plan", "--json"))
+
+
+def _kept(proj) -> dict[str, bool]:  # noqa: ANN001 - tests.helpers.ProjectUnderTest
+    """Engagement id -> whether a view would use its kept plan (else it plans it again)."""
+    loaded, state = load_project(proj.project), load(proj)
+    out = {}
+    for eid, eng in state.engagements.items():
+        items = stored_plan.kept(loaded, eng)
+        out[eid] = items is not None
+        if items is not None:  # what the tick kept is what planning now would give
+            msgs = {m["key"]: m for m in state.messages_of(eid)}
+            fresh = plan_stored(loaded, eng, msgs, state.replies_by_engagement().get(eid, []))
+            assert items == fresh, eid
+    return out
+
+
+def _outputs(proj) -> dict[tuple[str, ...], str]:  # noqa: ANN001
+    out = {}
+    for args in VIEWS:
+        r = proj.cli(*args, now=LATER)
+        assert r.exit_code == 0, r.output
+        out[args] = r.output
+    return out
+
+
+def test_views_print_the_same_bytes_from_kept_stale_and_replanned_plans(tmp_path):
+    proj = make_project(tmp_path)
+    add(proj)
+    for n in (2, 3):
+        add(proj, f"client-{n}", **{r'^id = "northwind-2026"': f'id = "client-{n}"'})
+    assert told_only(proj.cli("run", now=DRAFTED))
+    # drafting changed the engagements after they were planned: the next tick plans them again
+    assert _kept(proj) == {"northwind-2026": False, "client-2": False, "client-3": False}
+    assert told_only(proj.cli("run", now=DRAFTED))
+    assert _kept(proj) == {"northwind-2026": True, "client-2": True, "client-3": True}
+    # approving a draft is an event of its engagement: its kept plan is stale until a tick
+    r = proj.cli("drafts", "approve", KEY, now=DRAFTED)
+    assert r.exit_code == 0, r.output
+    assert _kept(proj) == {"northwind-2026": False, "client-2": True, "client-3": True}
+    partly_kept = _outputs(proj)
+    # a rule file changed (a comment changes no date): every engagement is planned again
+    rules = proj.root / "rules" / "offboarding.toml"
+    rules.write_text(rules.read_text() + "\n# reviewed\n")
+    assert not any(_kept(proj).values())
+    assert _outputs(proj) == partly_kept
+    assert "client-2/timeline_notice/0" in partly_kept[("drafts",)]
+
+
+def test_a_changed_rule_is_planned_again_by_the_views_before_any_tick(tmp_path):
+    proj = make_project(tmp_path)
+    add(proj)
+    assert told_only(proj.cli("run", now=DRAFTED))
+    assert told_only(proj.cli("run", now=DRAFTED))
+    rules = proj.root / "rules" / "offboarding.toml"
+    text = rules.read_text()
+    rules.write_text(text.replace('due = "30 days before contract_end"',
+                                  'due = "20 days before contract_end"', 1))
+    assert _kept(proj) == {"northwind-2026": False}
+    plan = proj.cli("plan", "--json", now=DRAFTED)
+    assert plan.exit_code == 0, plan.output
+    rules.write_text(text)  # back: the kept plan holds again, and says the old date
+    assert _kept(proj) == {"northwind-2026": True}
+    assert proj.cli("plan", "--json", now=DRAFTED).output != plan.output
