@@ -19,13 +19,17 @@ DEFAULT_LOCALE = "en_US"
 PLAYBOOK_LANGUAGES = ("en", "fr", "de", "es")
 # the locale a bare language means, for `mailflow init --language`
 LANGUAGE_LOCALES = {"en": "en_US", "fr": "fr_FR", "de": "de_DE", "es": "es_ES"}
+# locales Babel parses to themselves (a test checks it): most projects use one of them
+_KNOWN = frozenset({DEFAULT_LOCALE, "en_GB", *LANGUAGE_LOCALES.values()})
 
 
 def parse_locale(value: str) -> str:
     """'fr-fr' or 'fr_FR' -> 'fr_FR'; ValueError naming the value when CLDR does not know it."""
+    text = str(value).strip()
+    if text in _KNOWN:
+        return text  # what CLDR says of it, without importing Babel on every start (issue 18)
     from babel import Locale, UnknownLocaleError
 
-    text = str(value).strip()
     if not re.fullmatch(r"[A-Za-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})*", text):
         raise ValueError(f"expected a locale like en_US, fr_FR or de_DE, got {value!r}")
     try:

@@ -87,3 +87,14 @@ def test_completion_offers_subcommands():
                        check=False)
     assert r.returncode == 0
     assert "plain,drafts" in r.stdout.splitlines()
+
+
+@pytest.mark.parametrize("columns", [None, "", "0", "wide", "37", "123"])
+def test_help_is_as_wide_as_click_would_make_it(monkeypatch, columns):
+    # `mailflow --help` sizes itself without shutil (start-up time, issue 18)
+    from mailflow.cli.app import terminal_columns
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert terminal_columns() == shutil.get_terminal_size().columns

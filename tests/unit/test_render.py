@@ -263,3 +263,13 @@ def test_wrapping_never_splits_a_date_or_an_amount() -> None:
     text = normalize_text(line)
     for phrase in ("3 Dec 2026", "14,250.00 USD", "15 January"):
         assert any(phrase in x for x in text.splitlines()), text
+
+
+def test_the_locales_known_without_babel_are_what_babel_makes_of_them():
+    # parse_locale skips Babel for these (start-up time, issue 18): they must stay exact
+    from babel import Locale
+
+    from mailflow.render import locale as loc
+    for name in loc._KNOWN:
+        assert str(Locale.parse(name)) == name == loc.parse_locale(name)
+    assert loc.parse_locale("fr-fr") == "fr_FR"
