@@ -200,10 +200,16 @@ def _load_stage(s: Section, seen: set[str], stages: list[Stage], all_ids: set,
         attach_when=_checked_condition(s, "attach_when"))
 
 
+# names joined by and/or, each maybe negated: valid Jinja2 whatever the names, so loading the
+# rules needs not import Jinja2 for the usual conditions (every command loads them: issue 18)
+_PLAIN_NAME = r"(?:not\s+)?(?!(?:and|or|not|in|is|if|else)\b)[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+_PLAIN_CONDITION = re.compile(rf"\s*{_PLAIN_NAME}(?:\s+(?:and|or)\s+{_PLAIN_NAME})*\s*")
+
+
 def _checked_condition(s: Section, key: str) -> str | None:
     """A condition key (`when`, `attach_when`), compiled once to find syntax errors up front."""
     text = s.text(key)
-    if text:
+    if text and not _PLAIN_CONDITION.fullmatch(text):
         from jinja2 import TemplateSyntaxError
         try:
             _condition(text)

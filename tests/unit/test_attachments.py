@@ -102,3 +102,30 @@ def test_an_approval_by_number_binds_to_the_attachment_too():
     with_doc = content_digest({**msg, "attachments": [{"ref": ref}]})
     assert with_doc != before
     assert content_digest({**msg, "attachments": [{"ref": "0" * 32}]}) != with_doc
+
+
+@pytest.mark.parametrize("condition", [
+    "support_offer", "not links.offboarding_doc", "shared_access or invoices_open",
+    "deliverables or links.deliverables_folder", " a and not b.c or d ", "notes and orders",
+    "none", "true or false"])
+def test_a_plain_condition_loads_without_jinja2_and_is_valid_jinja2(condition):
+    # rule loading skips Jinja2 for these (start-up time, issue 18): each must compile
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from mailflow.config.rules import _PLAIN_CONDITION
+    assert _PLAIN_CONDITION.fullmatch(condition)
+    SandboxedEnvironment().compile_expression(condition)
+
+
+@pytest.mark.parametrize("condition", [
+    "support_offer and", "not", "a or or b", "a and in", "links.(", "a.b.", "x if y",
+    "a == 1", "not not", "and a"])
+def test_any_other_condition_is_checked_by_jinja2_when_the_rules_load(tmp_path, condition):
+    from mailflow.config.rules import _PLAIN_CONDITION
+    assert not _PLAIN_CONDITION.fullmatch(condition)
+    try:
+        from jinja2.sandbox import SandboxedEnvironment
+        SandboxedEnvironment().compile_expression(condition)
+    except Exception:  # noqa: BLE001 - a syntax error: loading must name file and key
+        with pytest.raises(ConfigError, match="when: cannot read condition"):
+            _rules(tmp_path, f'when = "{condition}"')
