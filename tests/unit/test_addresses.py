@@ -57,3 +57,27 @@ def test_every_accepted_display_name_folds_under_the_smtp_line_limit(name):
 def test_idna_2008_not_2003():
     # UTS 46 non-transitional: the German sharp s is kept (IDNA 2003 would map it to "ss")
     assert idna_domain("straße.example") == "xn--strae-oqa.example"
+
+
+@pytest.mark.parametrize("local", [
+    "dana", "mj.alvarez", "a+tag", "o'brien", "x_y-z", "jürgen", "a!#$%&'*+/=?^_`{|}~-b",
+    '"quoted"', '"two words"', "a..b", ".a", "a.", "a b", "a@b", "", "(comment)a"])
+def test_the_dot_atom_shortcut_agrees_with_the_mail_parser(local):
+    # split_address skips email.headerregistry for dot-atoms (start-up time, issue 18)
+    from email.errors import HeaderParseError
+    from email.headerregistry import Address
+
+    from mailflow.addresses import _DOT_ATOM, _NON_ASCII
+    ascii_local = _NON_ASCII.sub("a", local)
+    try:
+        parsed = Address(addr_spec=ascii_local + "@x.example").username
+    except (ValueError, IndexError, HeaderParseError):
+        parsed = None
+    if _DOT_ATOM.fullmatch(ascii_local):
+        assert parsed == ascii_local
+    try:
+        split_address(f"{local}@x.example")
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert accepted == bool(parsed)
