@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -83,6 +82,7 @@ class Section:
         allowed = list(allowed)
         for name in self.data:
             if name not in allowed:
+                import difflib  # (only for a typo: every command loads config)
                 close = difflib.get_close_matches(name, allowed, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise self.error(name, f"unknown key{hint}; expected one of: {', '.join(allowed)}")

@@ -6,7 +6,6 @@ Piped output (no terminal) is never narrowed: scripts and grep get every cell wh
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 from dataclasses import dataclass
 
@@ -34,6 +33,7 @@ def terminal_width() -> int | None:
     """The terminal's width, or None when output is piped (never narrowed then)."""
     if not sys.stdout.isatty():
         return None
+    import shutil  # (only on a terminal: it imports bz2 and lzma)
     return shutil.get_terminal_size((120, 20)).columns
 
 

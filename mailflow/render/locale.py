@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 DEFAULT_LOCALE = "en_US"
 # the languages the default playbook is written in
@@ -141,6 +143,8 @@ def _weekday_pattern(locale: str) -> str:
 
 
 def _decimal(amount: Any) -> Decimal:
+    from decimal import Decimal, InvalidOperation  # noqa: F811 - (emails only: a view loads this module)
+
     if isinstance(amount, bool):
         raise ValueError(f"expected a number, got {amount!r}")
     try:
