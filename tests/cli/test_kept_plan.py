@@ -73,3 +73,4 @@ def test_a_changed_rule_is_planned_again_by_the_views_before_any_tick(tmp_path):
     rules.write_text(text)  # back: the kept plan holds again, and says the old date
     assert _kept(proj) == {"northwind-2026": True}
     assert proj.cli("plan", "--json", now=DRAFTED).output != plan.output
+
