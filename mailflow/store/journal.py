@@ -67,6 +67,8 @@ class Replay:
     damage: list[Damage] = field(default_factory=list)
     torn_tail: bool = False
     open_tail: bool = False  # the last group has no commit mark (yet: its writer may be alive)
+    first_seq: int | None = None  # the first whole event read (segments must follow on)
+    gaps: list[str] = field(default_factory=list)  # segments that do not follow on (doctor)
 
 
 def matches(path: Path, pos: Position) -> bool:
@@ -129,6 +131,8 @@ def replay_lines(lines: Iterable[bytes], start: Position, apply: Callable[[dict]
             pos.line, offset = lineno, offset + len(raw)
             pos.offset = offset
             continue
+        if out.first_seq is None:
+            out.first_seq = event["seq"]
         kind, g = event.get("kind"), event.get("g")
         if kind == COMMIT:
             if g == group:

@@ -1,0 +1,168 @@
+"""Journal segments: the journal rotated once it is folded into a checkpoint, old ones folded away.
+
+The journal is `events.jsonl` (the current segment, the only one ever appended to) and older
+segments `events.<seq>.jsonl`, each named by the sequence number of its last line, so their
+names sort in journal order and a checkpoint that names event `seq` at the end of a segment
+finds it by name, without listing the folder. A segment is made by renaming `events.jsonl`
+when the checkpoint covers all of it and it passed a size: nothing is copied or rewritten.
+
+An old segment is deleted ("folded") once every event in it that the audit log needs lives in
+an archive: the events of engagements moved out of the hot state. The other events in a
+segment (IMAP cursors, digests, replies that matched no engagement) are folded away: their
+effect stays in the state, their lines leave the global log. Before the first deletion the
+fold writes `base.json`, the state as of the end of the newest deleted segment (the fold of
+everything deleted), so the state can still be rebuilt from the journal: base + segments +
+`events.jsonl`. Every step is a rename, a whole-file atomic write or an unlink of a file the
+base already holds; a crash between any two leaves a state that loads to the same fold.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from mailflow import faults
+from mailflow.errors import StoreError
+from mailflow.store.files import AtomicJSONStorage, fsync_dir, io
+from mailflow.store.journal import Position, Replay, committed, matches, replay
+from mailflow.store.state import State, apply_event
+from mailflow.store.writer import write_checkpoint
+
+BASE_NAME = "base.json"
+SEGMENT_BYTES = 4 << 20  # rotate the journal past this size (the checkpoint covering it all)
+_SEGMENT = re.compile(r"events\.(\d{12})\.jsonl")
+
+
+def segment_path(folder: Path, seq: int) -> Path:
+    """The segment whose last line is event `seq`."""
+    return folder / f"events.{seq:012d}.jsonl"
+
+
+def segments(folder: Path) -> list[tuple[int, Path]]:
+    """The old segments, oldest first, as (seq of their last line, path); lists the folder."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    found = [(int(m[1]), folder / n) for n in names if (m := _SEGMENT.fullmatch(n))]
+    return sorted(found)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def chain_from(folder: Path, journal: Path, pos: Position) -> list[Path] | None:
+    """The files to replay after `pos` (the first from `pos.offset`), or None when no file
+    holds the event `pos` names. The common cases look at one or two files, never the folder."""
+    if matches(journal, pos):
+        return [journal]
+    if pos.seq <= 0:
+        return None
+    named = segment_path(folder, pos.seq)
+    if _size(named) == pos.offset and matches(named, pos):
+        return [named, journal]  # the journal was rotated right after this checkpoint
+    # an older checkpoint (the .bak) may stand inside a segment: look for it by order
+    later = [p for seq, p in segments(folder) if seq >= pos.seq]
+    if later and matches(later[0], pos):
+        return [*later, journal]
+    return None
+
+
+def replay_chain(chain: list[Path], start: Position, apply: Callable[[dict], None], *,
+                 tolerate: bool = False) -> list[tuple[Path, Replay]]:
+    """Replay each file of a chain in turn (the first from `start`); one Replay per file."""
+    out: list[tuple[Path, Replay]] = []
+    pos = start
+    for i, path in enumerate(chain):
+        if i:  # a later file starts at its first byte and must go on from the event before
+            pos = Position(0, 0, pos.seq, pos.hash, 0)
+        found = replay(path, pos, apply, tolerate=tolerate)
+        first = found.first_seq
+        if i and first is not None and pos.seq and first != pos.seq + 1:
+            problem = (f"{path}: begins with event {first}, but the segment before it ends "
+                       f"with event {pos.seq}: a journal segment is missing")
+            if not tolerate:
+                raise StoreError(f"{problem}; nothing was changed: put it back, or run "
+                                 "`mailflow doctor`")
+            found.gaps.append(problem)
+        out.append((path, found))
+        pos = found.position
+    return out
+
+
+def load_base(folder: Path, decode: Callable[[dict], State]) -> tuple[State, Position]:
+    """The fold of every deleted segment (an empty state before any was deleted);
+    `decode` reads a checkpoint's data (the base is one)."""
+    data = AtomicJSONStorage(folder / BASE_NAME).read()
+    if data is None:
+        return State(), Position()
+    state = decode(data)
+    return state, Position.from_meta(state.meta)
+
+
+def full_chain(folder: Path, journal: Path, base: Position) -> list[Path]:
+    """Every segment not yet folded into the base, then the journal (lists the folder)."""
+    return [p for seq, p in segments(folder) if seq > base.seq] + [journal]
+
+
+def rotate(folder: Path, journal: Path, pos: Position, limit: int = SEGMENT_BYTES) -> Path | None:
+    """Start a new journal when the checkpoint at `pos` covers all of a big enough one."""
+    size = _size(journal)
+    if size < limit or pos.offset != size or pos.seq <= 0 or not matches(journal, pos):
+        return None
+    target = segment_path(folder, pos.seq)
+    if target.exists():
+        return None  # never replace a segment (it cannot be: seq only grows)
+    with io(journal, "start a new journal segment"):
+        faults.point("rotate journal")
+        faults.replacing(journal)
+        faults.replacing(target)
+        os.rename(journal, target)
+        fsync_dir(folder)
+    return target
+
+
+def engagements_in(path: Path) -> set[str]:
+    """The engagements the committed events of one segment are about."""
+    return {e["engagement"] for e in committed(path) if e.get("engagement")}
+
+
+def fold(folder: Path, hot: State, decode: Callable[[dict], State]) -> list[Path]:
+    """Delete the oldest segments no engagement of the hot state has events in; returns them.
+
+    Only a run that moved engagements out or rotated calls this: it reads old segments.
+    """
+    base_state, base_pos = load_base(folder, decode)
+    done: list[Path] = []  # already folded into the base (a crash before their unlink)
+    new: list[Path] = []
+    for seq, path in segments(folder):
+        if seq <= base_pos.seq:
+            done.append(path)
+            continue
+        if engagements_in(path) & hot.engagements.keys():
+            break  # an engagement still in the hot state: its history stays in the journal
+        new.append(path)
+    if new:
+        found = replay_chain(new, Position(0, 0, base_pos.seq, base_pos.hash, 0),
+                             lambda e: apply_event(base_state, e))
+        end = found[-1][1].position
+        base = folder / BASE_NAME
+        write_checkpoint(base, base_state, end)
+        # write_checkpoint keeps the checkpoint it replaces beside it; a base needs no copy
+        faults.replacing(base.with_name(BASE_NAME + ".bak"))
+        base.with_name(BASE_NAME + ".bak").unlink(missing_ok=True)
+    gone = done + new
+    for path in gone:
+        with io(path, "delete a folded journal segment"):
+            faults.point("delete segment")
+            faults.replacing(path)
+            path.unlink(missing_ok=True)
+    if gone:
+        fsync_dir(folder)
+    return gone
