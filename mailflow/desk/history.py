@@ -13,11 +13,11 @@ import datetime as dt
 from collections.abc import Callable
 
 from mailflow import faults
-from mailflow.store import Store, Writer, now_iso
-from mailflow.store.archive import build, due_to_move, referenced
+from mailflow.store import Store, Writer, now_iso, segments
+from mailflow.store.archive import build, due_to_move, referenced, subject
 from mailflow.store.files import fsync_dir, io
 from mailflow.store.journal import committed
-from mailflow.store.segments import SEGMENT_BYTES, fold, rotate
+from mailflow.store.segments import fold, rotate
 
 
 def move_out(w: Writer, store: Store, now: dt.datetime, days: int) -> set[str]:
@@ -31,8 +31,8 @@ def move_out(w: Writer, store: Store, now: dt.datetime, days: int) -> set[str]:
     events: dict[str, list[dict]] = {eid: [] for eid in due}
     for path in store.journal_files():  # reads the journal: only on a run that moves some
         for event in committed(path):
-            if event.get("engagement") in wanted:
-                events[event["engagement"]].append(event)
+            if (eid := subject(event)) in wanted:
+                events[eid].append(event)
     _sweep_archive_tmp(store)
     refs: set[str] = set()
     moved_at = now_iso(now)
@@ -52,17 +52,18 @@ def move_out(w: Writer, store: Store, now: dt.datetime, days: int) -> set[str]:
 
 
 def housekeeping(store: Store, unreferenced: Callable[[], set[str]],
-                 segment_bytes: int = SEGMENT_BYTES) -> Callable[[Writer], None]:
+                 segment_bytes: int | None = None) -> Callable[[Writer], None]:
     """What a run does after its checkpoint is saved, still under the lock: delete the
     bodies of engagements moved out, rotate the journal when it is big, fold old segments."""
     def after(w: Writer) -> None:
         gone = unreferenced()
         if gone:
             remove_bodies(store, gone)
-        rotated = rotate(store.dir, store.journal_path, w.position, segment_bytes)
+        rotated = rotate(store.dir, store.journal_path, w.position,
+                         segment_bytes or segments.SEGMENT_BYTES)
         if gone or rotated is not None:
             from mailflow.store import _from_checkpoint
-            fold(store.dir, w.state, _from_checkpoint)
+            fold(store.dir, w.state, _from_checkpoint, keep=w.position.seq)
     return after
 
 

@@ -24,10 +24,11 @@ import orjson
 
 from mailflow import faults
 from mailflow.errors import LockedError, StoreError
-from mailflow.store.archive import ARCHIVE_DIR, Shelf
+from mailflow.store.archive import ARCHIVE_DIR, Shelf, subject
 from mailflow.store.files import AtomicJSONStorage, fsync_dir, io, write_atomically
 from mailflow.store.journal import Position, committed
-from mailflow.store.segments import chain_from, full_chain, load_base, replay_chain, segments
+from mailflow.store.segments import chain_from, full_chain, load_base, replay_chain
+from mailflow.store.segments import segments as old_segments  # the module keeps its name
 from mailflow.store.state import KEY_FIELD, TABLES, State, apply_event, now_iso
 from mailflow.store.writer import MemoryWriter, Writer, write_checkpoint
 
@@ -123,6 +124,10 @@ class Store:
             os.close(fd)  # releases the shared lock taken to look
         return False
 
+    def journal_chain(self) -> tuple[State, Position, list[Path]]:
+        """The fold of deleted segments, and every file to replay after it (doctor)."""
+        return self._from_base()
+
     def _from_base(self) -> tuple[State, Position, list[Path]]:
         """The fold of deleted segments, and every file to replay after it."""
         state, base = load_base(self.dir, _from_checkpoint)
@@ -142,7 +147,7 @@ class Store:
         chain = chain_from(self.dir, self.journal_path, pos)
         if chain is not None:
             return state, pos, chain
-        if pos.offset and not self.journal_path.exists() and not segments(self.dir):
+        if pos.offset and not self.journal_path.exists() and not old_segments(self.dir):
             # rebuilding from nothing would forget what was sent: the journal must come back
             raise StoreError(f"{self.journal_path}: the journal is missing (the checkpoint "
                              f"holds its first {pos.seq} events); nothing was changed: put it "
@@ -193,11 +198,11 @@ class Store:
             yield from data.get("events") or ()
             return
         for path in self.journal_files():
-            yield from (e for e in committed(path) if e.get("engagement") == eid)
+            yield from (e for e in committed(path) if subject(e) == eid)
 
     def journal_files(self) -> list[Path]:
         """The old segments not folded yet, then the current one (lists the folder)."""
-        return [p for _, p in segments(self.dir)] + [self.journal_path]
+        return [p for _, p in old_segments(self.dir)] + [self.journal_path]
 
     def body_path(self, ref: str) -> Path:
         """Where the body (HTML and text) with this content address is kept."""

@@ -97,6 +97,12 @@ class Shelf:
                 yield from data.get("events") or ()
 
 
+def subject(event: dict) -> str | None:
+    """The engagement an event is about: its `engagement`, else the engagement record it
+    changes (`engagement.planned` names none, so as not to count as a change to it)."""
+    return event.get("engagement") or (event.get("engagements") or {}).get("key")
+
+
 def ended_at(record: dict, messages: list[dict]) -> str | None:
     """When an engagement ended (UTC ISO text), or None while it goes on."""
     if record.get("archived"):

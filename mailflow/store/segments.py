@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mailflow import faults
 from mailflow.errors import StoreError
+from mailflow.store.archive import subject
 from mailflow.store.files import AtomicJSONStorage, fsync_dir, io
 from mailflow.store.journal import Position, Replay, committed, matches, replay
 from mailflow.store.state import State, apply_event
@@ -80,6 +81,7 @@ def replay_chain(chain: list[Path], start: Position, apply: Callable[[dict], Non
     out: list[tuple[Path, Replay]] = []
     pos = start
     for i, path in enumerate(chain):
+        before = pos
         if i:  # a later file starts at its first byte and must go on from the event before
             pos = Position(0, 0, pos.seq, pos.hash, 0)
         found = replay(path, pos, apply, tolerate=tolerate)
@@ -91,6 +93,10 @@ def replay_chain(chain: list[Path], start: Position, apply: Callable[[dict], Non
                 raise StoreError(f"{problem}; nothing was changed: put it back, or run "
                                  "`mailflow doctor`")
             found.gaps.append(problem)
+        if i and found.position.offset == 0:
+            # nothing after the segment before (a journal just rotated): the fold stands at
+            # that segment's last event, which a checkpoint can name and find again
+            found.position = Position(**vars(before))
         out.append((path, found))
         pos = found.position
     return out
@@ -130,13 +136,15 @@ def rotate(folder: Path, journal: Path, pos: Position, limit: int = SEGMENT_BYTE
 
 def engagements_in(path: Path) -> set[str]:
     """The engagements the committed events of one segment are about."""
-    return {e["engagement"] for e in committed(path) if e.get("engagement")}
+    return {eid for e in committed(path) if (eid := subject(e))}
 
 
-def fold(folder: Path, hot: State, decode: Callable[[dict], State]) -> list[Path]:
+def fold(folder: Path, hot: State, decode: Callable[[dict], State], keep: int) -> list[Path]:
     """Delete the oldest segments no engagement of the hot state has events in; returns them.
 
-    Only a run that moved engagements out or rotated calls this: it reads old segments.
+    The segment ending with event `keep` (the one the checkpoint names, just rotated) stays:
+    the checkpoint is found by it, without reading the base. Only a run that moved
+    engagements out or rotated calls this: it reads old segments.
     """
     base_state, base_pos = load_base(folder, decode)
     done: list[Path] = []  # already folded into the base (a crash before their unlink)
@@ -145,7 +153,7 @@ def fold(folder: Path, hot: State, decode: Callable[[dict], State]) -> list[Path
         if seq <= base_pos.seq:
             done.append(path)
             continue
-        if engagements_in(path) & hot.engagements.keys():
+        if seq >= keep or engagements_in(path) & hot.engagements.keys():
             break  # an engagement still in the hot state: its history stays in the journal
         new.append(path)
     if new:
