@@ -59,11 +59,14 @@ def housekeeping(store: Store, unreferenced: Callable[[], set[str]],
         gone = unreferenced()
         if gone:
             remove_bodies(store, gone)
+        # only a journal the checkpoint on disk covers whole is rotated: this run's
         rotated = rotate(store.dir, store.journal_path, w.position,
-                         segment_bytes or segments.SEGMENT_BYTES)
+                         segment_bytes or segments.SEGMENT_BYTES) if w.saved else None
         if gone or rotated is not None:
             from mailflow.store import _from_checkpoint
-            fold(store.dir, w.state, _from_checkpoint, keep=w.position.seq)
+            # the segment the checkpoint names stays (found by name, without the base)
+            keep = w.position.seq if w.saved else store.checkpoint_seq
+            fold(store.dir, w.state, _from_checkpoint, keep=keep)
     return after
 
 

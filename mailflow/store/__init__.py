@@ -68,6 +68,8 @@ class Store:
         self.journal_path = state_dir / JOURNAL_NAME
         self.notes: list[str] = []  # what loading found worth one line, for the CLI to say
         self.shelf = Shelf(state_dir / ARCHIVE_DIR)  # engagements moved out of the hot state
+        # the event the checkpoint found at loading names (its segment must stay), 0: none
+        self.checkpoint_seq = 0
 
     def load(self) -> State:
         """The checkpoint plus every committed journal event written after it (read-only)."""
@@ -132,6 +134,7 @@ class Store:
         """The fold of deleted segments, and every file to replay after it."""
         state, base = load_base(self.dir, _from_checkpoint)
         start = Position(0, 0, base.seq, base.hash, 0)
+        self.checkpoint_seq = 0  # no checkpoint to keep the segment of
         return state, start, full_chain(self.dir, self.journal_path, base)
 
     def _checkpoint(self) -> tuple[State, Position, list[Path]]:
@@ -143,9 +146,11 @@ class Store:
         state = _from_checkpoint(data)
         pos = Position.from_meta(state.meta)
         if "hash" not in state.meta and 0 < pos.offset <= _size(self.journal_path):
+            self.checkpoint_seq = 0
             return state, pos, [self.journal_path]  # before checkpoints named their event
         chain = chain_from(self.dir, self.journal_path, pos)
         if chain is not None:
+            self.checkpoint_seq = pos.seq
             return state, pos, chain
         if pos.offset and not self.journal_path.exists() and not old_segments(self.dir):
             # rebuilding from nothing would forget what was sent: the journal must come back
@@ -161,6 +166,7 @@ class Store:
             older_chain = chain_from(self.dir, self.journal_path, older_pos) \
                 if "hash" in older.meta else None
             if older_chain is not None:
+                self.checkpoint_seq = 0  # the newest checkpoint is not the one loaded
                 older.notes.append(f"{why}; rebuilt from the older checkpoint and the journal")
                 return older, older_pos, older_chain
         except (OSError, ValueError, KeyError, TypeError, AttributeError):

@@ -86,8 +86,8 @@ def replay_chain(chain: list[Path], start: Position, apply: Callable[[dict], Non
             pos = Position(0, 0, pos.seq, pos.hash, 0)
         found = replay(path, pos, apply, tolerate=tolerate)
         first = found.first_seq
-        if i and first is not None and pos.seq and first != pos.seq + 1:
-            problem = (f"{path}: begins with event {first}, but the segment before it ends "
+        if pos.offset == 0 and first is not None and first != pos.seq + 1:
+            problem = (f"{path}: begins with event {first}, but the journal before it ends "
                        f"with event {pos.seq}: a journal segment is missing")
             if not tolerate:
                 raise StoreError(f"{problem}; nothing was changed: put it back, or run "
