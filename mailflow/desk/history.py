@@ -36,17 +36,23 @@ def move_out(w: Writer, store: Store, now: dt.datetime, days: int) -> set[str]:
     _sweep_archive_tmp(store)
     refs: set[str] = set()
     moved_at = now_iso(now)
+    by_engagement = w.state.replies_by_engagement()
+    drops = []
     for eid in due:
-        data = build(w.state, eid, events[eid], moved_at, store.body)
+        data = build(w.state, eid, events[eid], moved_at, store.body,
+                     by_engagement.get(eid, []))
         refs |= referenced(data["messages"]) | referenced(
             [e["messages"].get("set", {}) for e in events[eid] if e.get("messages")])
-        replies = [r["id"] for r in data["replies"]]
+        store.shelf.write(eid, data, sync_dir=False)  # each file fsynced; the folder below
+        drops.append((eid, [m["key"] for m in data["messages"]],
+                      [r["id"] for r in data["replies"]]))
+    store.shelf.sync()  # every archive durable before any event that drops its records
+    for eid, keys, replies in drops:
         floor = max((int(r) for r in replies if r.isdigit()), default=0)
-        store.shelf.write(eid, data)  # durable before the event that drops its records
         w.record("engagement.moved_out", at=now, engagement=eid,
                  archive=f"{store.shelf.dir.name}/{store.shelf.path(eid).name}",
-                 drop={"engagements": [eid], "messages": [m["key"] for m in data["messages"]],
-                       "replies": replies}, reply_floor=floor)
+                 drop={"engagements": [eid], "messages": keys, "replies": replies},
+                 reply_floor=floor)
     w.commit()
     return refs - referenced(list(w.state.messages.values()))
 

@@ -68,8 +68,9 @@ class Shelf:
                              "names every damaged file") from err
         return data
 
-    def write(self, eid: str, data: dict) -> None:
-        """Keep one engagement's archive durably (replacing an earlier copy of it whole)."""
+    def write(self, eid: str, data: dict, *, sync_dir: bool = True) -> None:
+        """Keep one engagement's archive (replacing an earlier copy of it whole); durably
+        unless `sync_dir` is false: then `sync()` must follow before anything relies on it."""
         with io(self.dir, "create the archive folder"):
             if not self.dir.exists():
                 self.dir.mkdir(mode=0o700)
@@ -77,7 +78,12 @@ class Shelf:
         # mtime 0: the same records give the same bytes, whoever writes them when
         payload = gzip.compress(orjson.dumps(data, default=json_default), compresslevel=6,
                                 mtime=0)
-        write_atomically(self.path(eid), payload)
+        write_atomically(self.path(eid), payload, sync_dir=sync_dir)
+
+    def sync(self) -> None:
+        """Make the archives written so far durable (their names in the folder)."""
+        with io(self.dir, "make the archives durable"):
+            fsync_dir(self.dir)
 
     def ids(self) -> list[str]:
         """Every archived engagement's id, sorted (lists the folder: never in a tick)."""
@@ -131,10 +137,10 @@ def due_to_move(state: State, now: dt.datetime, days: int) -> list[str]:
 
 
 def build(state: State, eid: str, events: list[dict], moved_at: str,
-          body: Callable[[str], tuple[str, str]]) -> dict:
-    """One engagement's archive: its records, its events, the text of what went out."""
+          body: Callable[[str], tuple[str, str]], replies: list[dict]) -> dict:
+    """One engagement's archive: its records, its events, its replies, the text of what
+    went out."""
     messages = state.messages_of(eid)
-    replies = [r for r in state.replies.values() if r.get("engagement") == eid]
     bodies: dict[str, dict] = {}
     for msg in messages:
         ref = msg.get("body")

@@ -79,11 +79,19 @@ def apply_event(state: State, event: dict) -> None:
 
 def _drop(state: State, event: dict) -> None:
     """Records moved out of the hot state (into an archive written before the event)."""
+    # the per-engagement index is kept up to date rather than rebuilt: moving thousands of
+    # engagements out one event each would rebuild it (every message) thousands of times
+    valid = state._indexed == len(state.messages)
+    index = state._keys_by_engagement
     for table, keys in event["drop"].items():
         records = getattr(state, table)
         for key in keys:
-            records.pop(key, None)
-    state._indexed = -1  # a removal and an addition may leave the count unchanged
+            record = records.pop(key, None)
+            if table == "messages" and record is not None and valid:
+                owned = index.get(record.get("engagement"), [])
+                if key in owned:
+                    owned.remove(key)
+    state._indexed = len(state.messages) if valid else -1
     # reply ids count on from the highest ever given, archived ones included
     floor = event.get("reply_floor") or 0
     if floor > state.meta.get("reply_floor", 0):
