@@ -66,8 +66,8 @@ def housekeeping(store: Store, unreferenced: Callable[[], set[str]],
         if gone:
             remove_bodies(store, gone)
         # only a journal the checkpoint on disk covers whole is rotated: this run's
-        rotated = rotate(store.dir, store.journal_path, w.position,
-                         segment_bytes or segments.SEGMENT_BYTES) if w.saved else None
+        limit = segments.rotation_size(store.db_path, segment_bytes)
+        rotated = rotate(store.dir, store.journal_path, w.position, limit) if w.saved else None
         if gone or rotated is not None:
             from mailflow.store import _from_checkpoint
             # the segment the checkpoint names stays (found by name, without the base)

@@ -32,7 +32,16 @@ from mailflow.store.state import State, apply_event
 from mailflow.store.writer import write_checkpoint
 
 BASE_NAME = "base.json"
-SEGMENT_BYTES = 4 << 20  # rotate the journal past this size (the checkpoint covering it all)
+# the journal is rotated (the checkpoint covering it all) once it is as big as the checkpoint,
+# within these bounds: what stays on disk then follows the working state, not the history
+SEGMENT_BYTES = 4 << 20
+MIN_SEGMENT_BYTES = 256 << 10
+
+
+def rotation_size(checkpoint: Path, limit: int | None = None) -> int:
+    """How big the journal may grow before it is rotated."""
+    top = SEGMENT_BYTES if limit is None else limit
+    return min(top, max(min(MIN_SEGMENT_BYTES, top), _size(checkpoint)))
 _SEGMENT = re.compile(r"events\.(\d{12})\.jsonl")
 
 
