@@ -20,16 +20,22 @@ from pathlib import Path
 from bench import data
 
 
-def _folder_bytes(state_dir: Path) -> tuple[int, int]:
-    """(hot bytes: the state folder without archive/, archive bytes)."""
+def _folder_bytes(state_dir: Path, parts: dict | None = None) -> tuple[int, int]:
+    """(hot bytes: the state folder without archive/, archive bytes); `parts` gets the hot
+    bytes by kind of file."""
     hot = cold = 0
     for path in state_dir.rglob("*"):
         if path.is_file():
             size = path.stat().st_size
-            if "archive" in path.relative_to(state_dir).parts[:1]:
+            top = path.relative_to(state_dir).parts[0]
+            if top == "archive":
                 cold += size
-            else:
-                hot += size
+                continue
+            hot += size
+            if parts is not None:
+                kind = "segments" if top.startswith("events.") and top != "events.jsonl" \
+                    else top
+                parts[kind] = parts.get(kind, 0) + size
     return hot, cold
 
 
@@ -180,14 +186,16 @@ def years_figure(bench, run_child, cmd, Row) -> None:  # noqa: ANN001, N803
             month = day == 30
             end = day >= days and (active == samples["month"]["active"] or day == days + 60)
             if month or end:
-                hot, cold = _folder_bytes(project.state_dir)
+                parts: dict[str, int] = {}
+                hot, cold = _folder_bytes(project.state_dir, parts)
                 later = now + dt.timedelta(hours=4)
                 inproc, sub = idle_times(project.root, bench.sizes.repeat, later, run_child, cmd)
                 samples["month" if month else "end"] = {
                     "day": day, "active": active, "hot_engagements": len(state.engagements),
                     "hot_bytes": hot, "archive_bytes": cold, "idle_in_process_s": inproc,
                     "idle_subprocess_s": sub, "sent": sink.received,
-                    "segments": len(list(project.state_dir.glob("events.*.jsonl")))}
+                    "segments": len(list(project.state_dir.glob("events.*.jsonl"))),
+                    "hot_parts": parts}
                 bench.log(f"years day {day}: {samples['month' if month else 'end']}")
                 if end:
                     break

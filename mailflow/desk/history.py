@@ -69,10 +69,9 @@ def housekeeping(store: Store, unreferenced: Callable[[], set[str]],
         limit = segments.rotation_size(store.db_path, segment_bytes)
         rotated = rotate(store.dir, store.journal_path, w.position, limit) if w.saved else None
         if gone or rotated is not None:
-            from mailflow.store import _from_checkpoint
             # the segment the checkpoint names stays (found by name, without the base)
             keep = w.position.seq if w.saved else store.checkpoint_seq
-            fold(store.dir, w.state, _from_checkpoint, keep=keep)
+            fold(store.dir, w.state, keep=keep)
     return after
 
 

@@ -132,7 +132,7 @@ class Store:
 
     def _from_base(self) -> tuple[State, Position, list[Path]]:
         """The fold of deleted segments, and every file to replay after it."""
-        state, base = load_base(self.dir, _from_checkpoint)
+        state, base = load_base(self.dir)
         start = Position(0, 0, base.seq, base.hash, 0)
         self.checkpoint_seq = 0  # no checkpoint to keep the segment of
         return state, start, full_chain(self.dir, self.journal_path, base)

@@ -8,10 +8,12 @@ Events without `g` come from journals written before groups existed: each stands
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -71,15 +73,22 @@ class Replay:
     gaps: list[str] = field(default_factory=list)  # segments that do not follow on (doctor)
 
 
+def open_journal(path: Path) -> BinaryIO:
+    """A journal segment for reading (an old one may be compressed)."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
 def matches(path: Path, pos: Position) -> bool:
     """Whether the journal's line ending at `pos.offset` is the event `pos` names."""
     if pos.offset == 0:
         return pos.seq == 0
     try:
-        with path.open("rb") as f:
+        with open_journal(path) as f:
             f.seek(pos.last_start)
             line = f.read(pos.offset - pos.last_start)
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):
         return False
     if len(line) != pos.offset - pos.last_start or not line.endswith(b"\n") \
             or line_hash(line) != pos.hash:
@@ -94,7 +103,7 @@ def replay(path: Path, start: Position, apply: Callable[[dict], None], *,
            tolerate: bool = False) -> Replay:
     """Apply every committed event after `start`; damage raises unless `tolerate` (doctor)."""
     try:
-        f = path.open("rb")
+        f = open_journal(path)
     except FileNotFoundError:
         return Replay(Position(**vars(start)))
     with io(path, "read"), f:
@@ -161,7 +170,7 @@ def replay_lines(lines: Iterable[bytes], start: Position, apply: Callable[[dict]
 def committed(path: Path, since: int = 0) -> Iterator[dict]:
     """The committed events from byte `since` on, streamed (the audit log); damage skipped."""
     try:
-        f = path.open("rb")
+        f = open_journal(path)
     except FileNotFoundError:
         return
     with f:

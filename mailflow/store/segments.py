@@ -18,20 +18,22 @@ base already holds; a crash between any two leaves a state that loads to the sam
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
+
 from mailflow import faults
 from mailflow.errors import StoreError
 from mailflow.store.archive import subject
-from mailflow.store.files import AtomicJSONStorage, fsync_dir, io
+from mailflow.store.files import fsync_dir, io, json_default, write_atomically
 from mailflow.store.journal import Position, Replay, committed, matches, replay
-from mailflow.store.state import State, apply_event
-from mailflow.store.writer import write_checkpoint
+from mailflow.store.state import KEY_FIELD, TABLES, State, apply_event
 
-BASE_NAME = "base.json"
+BASE_NAME = "base.json.gz"  # compressed: read only to rebuild the state from the journal
 # the journal is rotated (the checkpoint covering it all) once it is as big as the checkpoint,
 # within these bounds: what stays on disk then follows the working state, not the history
 SEGMENT_BYTES = 4 << 20
@@ -42,7 +44,9 @@ def rotation_size(checkpoint: Path, limit: int | None = None) -> int:
     """How big the journal may grow before it is rotated."""
     top = SEGMENT_BYTES if limit is None else limit
     return min(top, max(min(MIN_SEGMENT_BYTES, top), _size(checkpoint)))
-_SEGMENT = re.compile(r"events\.(\d{12})\.jsonl")
+# an old segment is compressed once no checkpoint can name it (`.gz`): read only by rebuilds,
+# folds and the audit log, never by a tick
+_SEGMENT = re.compile(r"events\.(\d{12})\.jsonl(\.gz)?")
 
 
 def segment_path(folder: Path, seq: int) -> Path:
@@ -56,8 +60,14 @@ def segments(folder: Path) -> list[tuple[int, Path]]:
         names = os.listdir(folder)
     except FileNotFoundError:
         return []
-    found = [(int(m[1]), folder / n) for n in names if (m := _SEGMENT.fullmatch(n))]
-    return sorted(found)
+    found: dict[int, Path] = {}
+    for name in names:
+        if m := _SEGMENT.fullmatch(name):
+            seq = int(m[1])
+            # both forms after a crash mid-compression: the plain one is whole for sure
+            if seq not in found or not m[2]:
+                found[seq] = folder / name
+    return sorted(found.items())
 
 
 def _size(path: Path) -> int:
@@ -111,14 +121,34 @@ def replay_chain(chain: list[Path], start: Position, apply: Callable[[dict], Non
     return out
 
 
-def load_base(folder: Path, decode: Callable[[dict], State]) -> tuple[State, Position]:
-    """The fold of every deleted segment (an empty state before any was deleted);
-    `decode` reads a checkpoint's data (the base is one)."""
-    data = AtomicJSONStorage(folder / BASE_NAME).read()
-    if data is None:
-        return State(), Position()
-    state = decode(data)
+def load_base(folder: Path) -> tuple[State, Position]:
+    """The fold of every deleted segment (an empty state before any was deleted)."""
+    path = folder / BASE_NAME
+    try:
+        with io(path, "read"):
+            raw = path.read_bytes()
+    except StoreError as err:
+        if isinstance(err.__cause__, FileNotFoundError):
+            return State(), Position()
+        raise
+    try:
+        data = orjson.loads(gzip.decompress(raw))
+        state = State(meta=data["meta"])
+        for table in TABLES:
+            records = getattr(state, table)
+            for record in data["tables"].get(table, ()):
+                records[record[KEY_FIELD[table]]] = record
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as err:
+        raise StoreError(f"{path}: the fold of the deleted journal segments is damaged "
+                         f"({err}); the checkpoint still works: keep state.json") from err
     return state, Position.from_meta(state.meta)
+
+
+def _write_base(folder: Path, state: State, end: Position) -> None:
+    data = {"meta": {**state.meta, **end.as_meta()},
+            "tables": {t: list(getattr(state, t).values()) for t in TABLES}}
+    write_atomically(folder / BASE_NAME, gzip.compress(
+        orjson.dumps(data, default=json_default), compresslevel=6, mtime=0))
 
 
 def full_chain(folder: Path, journal: Path, base: Position) -> list[Path]:
@@ -148,32 +178,32 @@ def engagements_in(path: Path) -> set[str]:
     return {eid for e in committed(path) if (eid := subject(e))}
 
 
-def fold(folder: Path, hot: State, decode: Callable[[dict], State], keep: int) -> list[Path]:
+def fold(folder: Path, hot: State, keep: int) -> list[Path]:
     """Delete the oldest segments no engagement of the hot state has events in; returns them.
 
     The segment ending with event `keep` (the one the checkpoint names, just rotated) stays:
     the checkpoint is found by it, without reading the base. Only a run that moved
     engagements out or rotated calls this: it reads old segments.
     """
-    base_state, base_pos = load_base(folder, decode)
+    base_state, base_pos = load_base(folder)
     done: list[Path] = []  # already folded into the base (a crash before their unlink)
     new: list[Path] = []
+    kept: list[tuple[int, Path]] = []
     for seq, path in segments(folder):
+        if kept or seq >= keep:
+            kept.append((seq, path))
+            continue
         if seq <= base_pos.seq:
             done.append(path)
             continue
-        if seq >= keep or engagements_in(path) & hot.engagements.keys():
-            break  # an engagement still in the hot state: its history stays in the journal
+        if engagements_in(path) & hot.engagements.keys():
+            kept.append((seq, path))  # an engagement still in the hot state: its history
+            continue                  # stays in the journal (and so does every later one)
         new.append(path)
     if new:
         found = replay_chain(new, Position(0, 0, base_pos.seq, base_pos.hash, 0),
                              lambda e: apply_event(base_state, e))
-        end = found[-1][1].position
-        base = folder / BASE_NAME
-        write_checkpoint(base, base_state, end)
-        # write_checkpoint keeps the checkpoint it replaces beside it; a base needs no copy
-        faults.replacing(base.with_name(BASE_NAME + ".bak"))
-        base.with_name(BASE_NAME + ".bak").unlink(missing_ok=True)
+        _write_base(folder, base_state, found[-1][1].position)
     gone = done + new
     for path in gone:
         with io(path, "delete a folded journal segment"):
@@ -182,4 +212,23 @@ def fold(folder: Path, hot: State, decode: Callable[[dict], State], keep: int) -
             path.unlink(missing_ok=True)
     if gone:
         fsync_dir(folder)
+    _compress(folder, [(seq, p) for seq, p in kept if seq < keep])
     return gone
+
+
+def _compress(folder: Path, kept: list[tuple[int, Path]]) -> None:
+    """Compress the old segments no checkpoint names (written whole, then the plain one gone)."""
+    plain = [p for _, p in kept if p.suffix == ".jsonl"]
+    for path in plain:
+        with io(path, "compress a journal segment"):
+            payload = gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
+        write_atomically(path.with_name(path.name + ".gz"), payload, sync_dir=False)
+    if not plain:
+        return
+    fsync_dir(folder)  # every compressed copy durable before a plain one goes
+    for path in plain:
+        with io(path, "delete a compressed journal segment"):
+            faults.point("delete segment")
+            faults.replacing(path)
+            path.unlink(missing_ok=True)
+    fsync_dir(folder)

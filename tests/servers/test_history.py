@@ -181,3 +181,20 @@ def test_a_missing_segment_is_one_line_naming_it(small_segments, sent):
     r = sent.cli("status", now=LATER)
     lines = r.output.strip().splitlines()
     assert r.exit_code == 5 and len(lines) == 1 and "segment is missing" in lines[0], r.output
+
+
+def test_segments_an_engagement_still_needs_stay_compressed_and_readable(small_segments, sent):
+    folder = sent.project.state_dir
+    whole = [e["seq"] for e in Store(folder).events()]
+    run(sent, LATER)  # client-00 moves out; client-01's events keep the old segments
+    kept = segs.segments(folder)
+    assert [p.name for _, p in kept[:-1]] and all(p.suffix == ".gz" for _, p in kept[:-1])
+    assert kept[-1][1].suffix == ".jsonl"  # the one the checkpoint names stays plain
+    store = Store(folder)
+    state = store.load()
+    rebuilt, _ = Store(folder).load_at(trust_checkpoint=False)
+    assert tables(rebuilt) == tables(state)
+    assert set(whole) <= {e["seq"] for e in store.events()}
+    r = sent.cli("log", "--engagement", "client-01", now=LATER)
+    assert r.exit_code == 0 and "client-01/timeline_notice/0" in r.output, r.output
+    assert sent.cli("doctor", now=LATER).exit_code == 0
