@@ -5,12 +5,13 @@ segments `events.<seq>.jsonl`, each named by the sequence number of its last lin
 names sort in journal order and a checkpoint that names event `seq` at the end of a segment
 finds it by name, without listing the folder. A segment is made by renaming `events.jsonl`
 when the checkpoint covers all of it and it passed a size: nothing is copied or rewritten.
+A segment no checkpoint can name any more is kept compressed (`.jsonl.gz`).
 
 An old segment is deleted ("folded") once every event in it that the audit log needs lives in
 an archive: the events of engagements moved out of the hot state. The other events in a
 segment (IMAP cursors, digests, replies that matched no engagement) are folded away: their
 effect stays in the state, their lines leave the global log. Before the first deletion the
-fold writes `base.json`, the state as of the end of the newest deleted segment (the fold of
+fold writes `base.json.gz`, the state as of the end of the newest deleted segment (the fold of
 everything deleted), so the state can still be rebuilt from the journal: base + segments +
 `events.jsonl`. Every step is a rename, a whole-file atomic write or an unlink of a file the
 base already holds; a crash between any two leaves a state that loads to the same fold.
