@@ -189,7 +189,9 @@ def years_figure(bench, run_child, cmd, Row) -> None:  # noqa: ANN001, N803
                 parts: dict[str, int] = {}
                 hot, cold = _folder_bytes(project.state_dir, parts)
                 later = now + dt.timedelta(hours=4)
-                inproc, sub = idle_times(project.root, bench.sizes.repeat, later, run_child, cmd)
+                # small and noisy: more repeats (the best of them)
+                inproc, sub = idle_times(project.root, 2 * bench.sizes.repeat + 1, later,
+                                         run_child, cmd)
                 samples["month" if month else "end"] = {
                     "day": day, "active": active, "hot_engagements": len(state.engagements),
                     "hot_bytes": hot, "archive_bytes": cold, "idle_in_process_s": inproc,
