@@ -173,8 +173,9 @@ _BULKY = ("body", "to", "cc", "digest", "rendered_for", "history", "entries", "c
 
 
 def _event_summary(event: dict) -> dict:
+    from mailflow.store.archive import subject
     out = {"seq": event["seq"], "at": event["at"], "kind": event["kind"],
-           "engagement": event.get("engagement")}
+           "engagement": subject(event)}
     for table in ("messages", "replies", "engagements", "cursors", "digests"):
         part = event.get(table)
         if part:
