@@ -235,6 +235,7 @@ def test_crash_points_of_a_run_that_archives_engagements_and_folds_a_segment(
     engagement is in the hot state or in its archive (with every event and the sent text),
     the global log loses none of their events, and the journal folded from its base gives
     the checkpoint's state."""
+    from mailflow.store import Store
     from mailflow.store import segments as segs
     monkeypatch.setattr(segs, "SEGMENT_BYTES", 1)  # every run that saves rotates the journal
     template, files = two_engagements(tmp_path, smtp_server.port, approval=False)
