@@ -66,8 +66,10 @@ def housekeeping(store: Store, unreferenced: Callable[[], set[str]],
         if gone:
             remove_bodies(store, gone)
         # only a journal the checkpoint on disk covers whole is rotated: this run's
-        limit = segments.rotation_size(store.db_path, segment_bytes)
-        rotated = rotate(store.dir, store.journal_path, w.position, limit) if w.saved else None
+        rotated = None
+        if w.saved:  # (an idle tick saves nothing: it stats nothing more here)
+            limit = segments.rotation_size(store.db_path, segment_bytes)
+            rotated = rotate(store.dir, store.journal_path, w.position, limit)
         if gone or rotated is not None:
             # the segment the checkpoint names stays (found by name, without the base)
             keep = w.position.seq if w.saved else store.checkpoint_seq

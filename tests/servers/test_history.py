@@ -198,3 +198,17 @@ def test_segments_an_engagement_still_needs_stay_compressed_and_readable(small_s
     r = sent.cli("log", "--engagement", "client-01", now=LATER)
     assert r.exit_code == 0 and "client-01/timeline_notice/0" in r.output, r.output
     assert sent.cli("doctor", now=LATER).exit_code == 0
+
+
+def test_the_idle_tick_never_reads_lists_or_stats_the_archive(sent, monkeypatch):
+    from mailflow.store.archive import Shelf
+    run(sent, LATER)
+    assert (sent.project.state_dir / "archive" / f"{EID}.json.gz").exists()
+
+    def touched(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the archive was touched")
+
+    for name in ("has", "read", "write", "ids", "events", "sync"):
+        monkeypatch.setattr(Shelf, name, touched)
+    run(sent, "2027-02-05T10:05")
+    assert sent.cli("status", now="2027-02-05T10:06").exit_code in (0, 1)
