@@ -170,6 +170,8 @@ def rotate(folder: Path, journal: Path, pos: Position, limit: int = SEGMENT_BYTE
         faults.replacing(journal)
         faults.replacing(target)
         os.rename(journal, target)
+        # the current segment always exists (empty until the next command appends to it)
+        os.close(os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         fsync_dir(folder)
     return target
 
