@@ -84,6 +84,15 @@ timeout = 10
 
 # -- moved from test modules: shared by several tiers ------------------------------------
 
+def is_to_consultant(raw: bytes) -> bool:
+    """A digest (on by default) or a confirmation of a digest reply: mailflow's own mail to
+    the consultant, never a client's; tests counting client mail leave these out."""
+    import email
+    from email.policy import default
+    mid = str(email.message_from_bytes(raw, policy=default)["Message-ID"] or "")
+    return mid.startswith(("<mailflow-digest.", "<mailflow-confirm."))
+
+
 def told_only(result: Result) -> bool:
     """A run that failed at nothing: exit 0, or exit 1 with only "needs you" lines (issue 13:
     a run tells each thing that newly needs the consultant once, with a non-zero exit)."""
@@ -205,6 +214,12 @@ class SeamProject:
         self.transport = MemoryTransport()
         self.mailbox = MemoryMailbox(["INBOX", "Sent"])
         self.store = Store(self.proj.project.state_dir)
+
+    @property
+    def client_accepted(self) -> list:
+        """What the transport took for clients: not the digest to the consultant (on by
+        default, it goes through the same transport)."""
+        return [a for a in self.transport.accepted if not is_to_consultant(a.raw)]
 
     @property
     def loaded(self):  # noqa: ANN201 - config.loading.Loaded

@@ -62,7 +62,8 @@ def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport
             for key, email, record in outgoing:
                 result = session.send(email.as_bytes(), loaded.config.sender.email, [to])
                 if not result.having(Outcome.DELIVERED):
-                    tick.report.problems.append(f"digest to {to}: {result.summary}")
+                    tick.report.notes.append(f"digest to {to} not sent (tried again next "
+                                             f"run): {result.summary}")
                     continue
                 if record:  # a new digest: recorded once it is out, with its token
                     tick.w.record("digest.sent", at=tick.now, durable=True,
@@ -72,7 +73,9 @@ def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport
                                   digests={"key": key, "set": {"confirmed_at": now_iso(
                                       tick.now)}})
     except MailflowError as err:
-        tick.report.problems.append(f"digest to {to} not sent (tried again next run): {err}")
+        # a note, not a problem: everything the digest would list is also said on stderr
+        # (once, issue 13), so an unreachable server must not make cron mail every run
+        tick.report.notes.append(f"digest to {to} not sent (tried again next run): {err}")
 
 
 def _due_digest(loaded: Loaded, tick: Tick) -> tuple[str, EmailMessage, dict] | None:
