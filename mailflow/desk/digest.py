@@ -120,14 +120,21 @@ def _digest_email(loaded: Loaded, tick: Tick, listed, troubles: list[dict],  # n
         parts.append(f"{len(troubles)} in doubt or failed")
     subject = f"{SUBJECT_MARK} {', '.join(parts) or 'nothing waits'}"
     valid = tick.now + dt.timedelta(days=cfg.digest.valid_for_days)
-    lines = [f"What waits for you, {timing.format_local(tick.now, zone)}.", "",
-             "Reply to this email, one command per line (a reply is as good as the CLI):",
-             "    approve 1 3  |  approve all  |  reject 2 not needed",
-             "    pause ENGAGEMENT-ID  |  handled 4   (a reply dealt with)",
-             f"Replies count until {timing.format_local(valid, zone)}, from "
-             f"{consultant_address(loaded)} only, and only for drafts unchanged since this "
-             "digest.",
-             "If you do nothing, the drafts wait: nothing goes out unapproved.", ""]
+    lines = [f"What waits for you, {timing.format_local(tick.now, zone)}.", ""]
+    own = cfg.identity(cfg.sender.email) or cfg.identities[0]
+    if own.imap is None:
+        # on by default, so also where no mailbox is read: never invite a reply nobody reads
+        lines += ["mailflow reads no mailbox here ([imap] is not set up in mailflow.toml), "
+                  "so a reply to this email does nothing: approve with `mailflow drafts "
+                  "approve ID` (each draft's Id is below)."]
+    else:
+        lines += ["Reply to this email, one command per line (a reply is as good as the CLI):",
+                  "    approve 1 3  |  approve all  |  reject 2 not needed",
+                  "    pause ENGAGEMENT-ID  |  handled 4   (a reply dealt with)",
+                  f"Replies count until {timing.format_local(valid, zone)}, from "
+                  f"{consultant_address(loaded)} only, and only for drafts unchanged since "
+                  "this digest."]
+    lines += ["If you do nothing, the drafts wait: nothing goes out unapproved.", ""]
     attachments = []
     if drafts:
         lines += ["DRAFTS TO APPROVE", ""]
