@@ -93,6 +93,22 @@ def is_to_consultant(raw: bytes) -> bool:
     return mid.startswith(("<mailflow-digest.", "<mailflow-confirm."))
 
 
+def polling_project(proj, account, extra_toml: str = ""):  # noqa: ANN001, ANN201
+    """`proj` sending to the test SMTP server, polling the test Dovecot `account`, with the
+    example engagement added; `extra_toml` is appended to the [imap] table."""
+    cfg = proj.project.config_path
+    cfg.write_text(cfg.read_text() + imap_toml(account) + extra_toml)
+    proj.account = account
+    assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
+                    ).exit_code == 0
+    return proj
+
+
+def messages_by_step(proj) -> dict[str, dict]:  # noqa: ANN001
+    """The stored messages keyed "stage/step" (one engagement's sequence)."""
+    return {f"{m['stage']}/{m['step']}": m for m in load(proj).messages.values()}
+
+
 def told_only(result: Result) -> bool:
     """A run that failed at nothing: exit 0, or exit 1 with only "needs you" lines (issue 13:
     a run tells each thing that newly needs the consultant once, with a non-zero exit)."""

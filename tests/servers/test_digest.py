@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from mailflow.store import Store
-from tests.helpers import SENDER, imap_toml, told_only
+from tests.helpers import SENDER, polling_project, told_only
 from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
 
 DRAFTED = "2026-12-28T10:00"  # the timeline notice is drafted; the 08:30 digest slot is past
@@ -22,13 +22,8 @@ TRUSTED = "mx.whitfield-consulting.example"
 @pytest.fixture
 def digestproj(proj, imap_account):
     """A project with [digest] and [imap] (with authserv_id), its first digest sent."""
-    cfg = proj.project.config_path
-    cfg.write_text(cfg.read_text() + imap_toml(imap_account)
-                   + f'authserv_id = "{TRUSTED}"\n\n[digest]\nvalid_for = "7 days"\n')
-    proj.account = imap_account
-    assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
-                    ).exit_code == 0
-    return proj
+    return polling_project(proj, imap_account,
+                           f'authserv_id = "{TRUSTED}"\n\n[digest]\nvalid_for = "7 days"\n')
 
 
 def digests(smtp_server) -> list:

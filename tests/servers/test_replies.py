@@ -8,29 +8,19 @@ from email.utils import format_datetime
 import pytest
 
 from mailflow.store import Store
-from tests.helpers import dates, imap_toml, reply, walk
+from tests.helpers import dates, messages_by_step, polling_project, reply, walk
 from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
 
 
 @pytest.fixture
 def mailproj(proj, imap_account):
     """A project that sends to the test SMTP server and polls the test Dovecot account."""
-    cfg = proj.project.config_path
-    cfg.write_text(cfg.read_text() + imap_toml(imap_account))
-    proj.account = imap_account
-    assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
-                    ).exit_code == 0
-    return proj
-
-
-def sent_messages(proj) -> dict[str, dict]:
-    state = Store(proj.project.state_dir).load()
-    return {f"{m['stage']}/{m['step']}": m for m in state.messages.values()}
+    return polling_project(proj, imap_account)
 
 
 def test_a_reply_is_found_recorded_once_and_needs_action(mailproj, smtp_server):
     walk(mailproj, dates("2026-12-26", "2026-12-30"))
-    timeline = sent_messages(mailproj)["timeline_notice/0"]
+    timeline = messages_by_step(mailproj)["timeline_notice/0"]
     assert timeline["state"] == "sent"
     mailproj.account.append("INBOX", reply(timeline, "Could we move the handover to 22 Jan?"))
     r = mailproj.cli("-v", "poll", now="2026-12-31T11:00")
@@ -64,12 +54,12 @@ def test_a_reply_is_found_recorded_once_and_needs_action(mailproj, smtp_server):
 
 def test_feedback_reply_is_recorded_and_stops_the_reminder(mailproj, smtp_server):
     walk(mailproj, dates("2026-12-26", "2027-02-03"))
-    fb = sent_messages(mailproj)["feedback_request/0"]
+    fb = messages_by_step(mailproj)["feedback_request/0"]
     assert fb["state"] == "sent"
     mailproj.account.append("INBOX", reply(fb, "Great work overall; the runbook was the best "
                                                "part.", date="Wed, 3 Feb 2027 16:00:00 -0500"))
     walk(mailproj, dates("2027-02-04", "2027-02-20"))
-    msgs = sent_messages(mailproj)
+    msgs = messages_by_step(mailproj)
     assert msgs["feedback_request/1"]["state"] == "cancelled"
     subjects = [str(m.msg["Subject"]) for m in smtp_server.client_mail]
     assert not any(s.startswith("Re: ") for s in subjects)
@@ -80,13 +70,13 @@ def test_feedback_reply_is_recorded_and_stops_the_reminder(mailproj, smtp_server
 def test_auto_reply_with_return_date_does_not_stop_but_delays_the_reminder(mailproj,
                                                                            smtp_server):
     walk(mailproj, dates("2026-12-26", "2027-02-03"))
-    fb = sent_messages(mailproj)["feedback_request/0"]
+    fb = messages_by_step(mailproj)["feedback_request/0"]
     ooo = reply(fb, "I am out of the office until 22 February 2027 with limited access to "
                     "email.", subject="Automatic reply: " + fb["subject"],
                 extra="Auto-Submitted: auto-replied\r\n", mid="<ooo@northwind.example>")
     mailproj.account.append("INBOX", ooo)
     walk(mailproj, dates("2027-02-04", "2027-03-05"))
-    msgs = sent_messages(mailproj)
+    msgs = messages_by_step(mailproj)
     reminder = msgs["feedback_request/1"]
     assert reminder["state"] == "sent"
     assert reminder["sent_at"] >= "2027-02-22"
@@ -97,7 +87,7 @@ def test_auto_reply_with_return_date_does_not_stop_but_delays_the_reminder(mailp
 
 def test_dsn_bounce_marks_message_bounced_and_flags_engagement(mailproj, smtp_server):
     walk(mailproj, dates("2026-12-26", "2026-12-30"))
-    t = sent_messages(mailproj)["timeline_notice/0"]
+    t = messages_by_step(mailproj)["timeline_notice/0"]
     dsn = (
         "From: Mail Delivery System <MAILER-DAEMON@mx.northwind.example>\r\n"
         "To: dana@whitfield-consulting.example\r\nSubject: Undelivered Mail Returned to Sender\r\n"
@@ -114,7 +104,7 @@ def test_dsn_bounce_marks_message_bounced_and_flags_engagement(mailproj, smtp_se
     mailproj.account.append("INBOX", dsn)
     r = mailproj.cli("poll", now="2027-01-16T09:00")
     assert r.exit_code == 1 and "bounced for tom.becker@northwind.example" in r.output
-    msgs = sent_messages(mailproj)
+    msgs = messages_by_step(mailproj)
     assert msgs["timeline_notice/0"]["state"] == "bounced"
     eng = json.loads(mailproj.cli("engagement", "show", "northwind-2026", "--json").output)
     assert "tom.becker@northwind.example" in eng["bounced"] and eng["flagged"]
@@ -125,7 +115,7 @@ def test_dsn_bounce_marks_message_bounced_and_flags_engagement(mailproj, smtp_se
 
 def test_uidvalidity_change_records_no_reply_twice(mailproj, smtp_server):
     walk(mailproj, dates("2026-12-26", "2026-12-30"))
-    t = sent_messages(mailproj)["timeline_notice/0"]
+    t = messages_by_step(mailproj)["timeline_notice/0"]
     raw = reply(t, "Thanks, all clear.")
     mailproj.account.create_folder("Clients")
     mailproj.set_config(r'^folders = \["INBOX"\]', 'folders = ["INBOX", "Clients"]')
@@ -158,7 +148,7 @@ def test_first_poll_skips_mail_that_predates_our_first_email(mailproj, smtp_serv
     state = Store(mailproj.project.state_dir).load()
     assert state.cursors["INBOX"]["last_uid"] == 300
     walk(mailproj, dates("2026-12-26", "2026-12-30"))
-    timeline = sent_messages(mailproj)["timeline_notice/0"]
+    timeline = messages_by_step(mailproj)["timeline_notice/0"]
     mailproj.account.append("INBOX", reply(timeline, "Noted, thanks."))
     mailproj.account.append("INBOX", b"From: a@b.example\r\nSubject: lunch?\r\n\r\nhi\r\n")
     r = mailproj.cli("-v", "run", now="2026-12-31T11:00")
@@ -174,10 +164,10 @@ def test_sent_copy_missed_while_imap_was_down_is_made_later(mailproj, smtp_serve
     # issue 17: README's code for a server not reached (was 1)
     assert r.exit_code == 6 and len(smtp_server.client_mail) == 1
     assert len([ln for ln in r.output.splitlines() if ln.strip()]) == 1  # one line, not two
-    assert sent_messages(mailproj)["timeline_notice/0"].get("sent_copy") is None
+    assert messages_by_step(mailproj)["timeline_notice/0"].get("sent_copy") is None
     monkeypatch.undo()
     assert mailproj.cli("run", now="2026-12-30T10:05").exit_code == 0
-    assert sent_messages(mailproj)["timeline_notice/0"]["sent_copy"] == "Sent"
+    assert messages_by_step(mailproj)["timeline_notice/0"]["sent_copy"] == "Sent"
     assert len(mailproj.account.flags("Sent")) == 1
     assert mailproj.cli("run", now="2026-12-30T10:10").exit_code == 0
     assert len(mailproj.account.flags("Sent")) == 1  # once

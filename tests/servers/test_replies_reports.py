@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mailflow.store import Store
-from tests.helpers import dates, imap_toml, walk
+from tests.helpers import dates, polling_project, walk
 from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
 
 HEAD = ("To: dana@whitfield-consulting.example\r\nDate: Wed, 30 Dec 2026 15:00:00 -0500\r\n"
@@ -17,11 +17,7 @@ HEAD = ("To: dana@whitfield-consulting.example\r\nDate: Wed, 30 Dec 2026 15:00:0
 @pytest.fixture
 def mailproj(proj, imap_account):
     """A project that sends to the test SMTP server and polls the test Dovecot account."""
-    cfg = proj.project.config_path
-    cfg.write_text(cfg.read_text() + imap_toml(imap_account))
-    proj.account = imap_account
-    assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
-                    ).exit_code == 0
+    polling_project(proj, imap_account)
     walk(proj, dates("2026-12-26", "2026-12-30"))
     return proj
 

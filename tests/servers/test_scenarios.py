@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailflow.store import Store
-from tests.helpers import dates, told_only, walk
+from tests.helpers import dates, messages_by_step, told_only, walk
 
 NY = ZoneInfo("America/New_York")
 
@@ -21,9 +20,7 @@ def add_example(proj, **replace):
     assert r.exit_code == 0, r.output
 
 
-def messages(proj) -> dict[str, dict]:
-    state = Store(proj.project.state_dir).load()
-    return {f"{m['stage']}/{m['step']}": m for m in state.messages.values()}
+messages = messages_by_step
 
 
 def local_sent(msg, zone=NY) -> dt.datetime:

@@ -7,8 +7,17 @@ import json
 
 import pytest
 
-from mailflow.store import Store
-from tests.helpers import DRAFTED, KEY, SEND_AT, add, dates, imap_toml, reply, walk
+from tests.helpers import (
+    DRAFTED,
+    KEY,
+    SEND_AT,
+    add,
+    dates,
+    messages_by_step,
+    polling_project,
+    reply,
+    walk,
+)
 from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
 
 AUTHSERV = "mx.whitfield-consulting.example"
@@ -17,18 +26,7 @@ AUTHSERV = "mx.whitfield-consulting.example"
 @pytest.fixture
 def mailproj(proj, imap_account):
     """A project sending to the test SMTP server, polling Dovecot, trusting AUTHSERV's verdicts."""
-    cfg = proj.project.config_path
-    cfg.write_text(cfg.read_text() + imap_toml(imap_account)
-                   + f'authserv_id = "{AUTHSERV}"\n')
-    proj.account = imap_account
-    assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
-                    ).exit_code == 0
-    return proj
-
-
-def messages(proj) -> dict[str, dict]:
-    state = Store(proj.project.state_dir).load()
-    return {f"{m['stage']}/{m['step']}": m for m in state.messages.values()}
+    return polling_project(proj, imap_account, f'authserv_id = "{AUTHSERV}"\n')
 
 
 def engagement(proj) -> dict:
@@ -41,7 +39,7 @@ def replies(proj) -> list[dict]:
 
 def test_a_strangers_unsubscribe_with_a_real_references_header_pauses_nothing(mailproj):
     walk(mailproj, dates("2026-12-26", "2026-12-30"))
-    timeline = messages(mailproj)["timeline_notice/0"]
+    timeline = messages_by_step(mailproj)["timeline_notice/0"]
     mailproj.account.append("INBOX", reply(timeline, "unsubscribe", sender="eve@evil.example",
                                            mid="<eve1@evil.example>"))
     r = mailproj.cli("run", now="2026-12-31T11:00")
@@ -67,7 +65,7 @@ def test_a_strangers_unsubscribe_with_a_real_references_header_pauses_nothing(ma
 
 def test_a_contacts_unsubscribe_pauses_and_a_domain_colleague_needs_the_setting(mailproj):
     walk(mailproj, dates("2026-12-26", "2026-12-30"))
-    timeline = messages(mailproj)["timeline_notice/0"]
+    timeline = messages_by_step(mailproj)["timeline_notice/0"]
     mailproj.account.append("INBOX", reply(timeline, "Please unsubscribe me.",
                                            sender="cfo@northwind.example", mid="<c1@nw>"))
     assert mailproj.cli("poll", now="2026-12-31T09:00").exit_code == 1
@@ -86,7 +84,7 @@ def test_a_contacts_unsubscribe_pauses_and_a_domain_colleague_needs_the_setting(
 def test_the_clients_address_failing_authentication_is_never_acted_on(mailproj, smtp_server,
                                                                       verdict):
     walk(mailproj, dates("2026-12-26", "2027-02-03"))
-    fb = messages(mailproj)["feedback_request/0"]
+    fb = messages_by_step(mailproj)["feedback_request/0"]
     assert fb["state"] == "sent"
     forged = reply(fb, "Loved it, no need to follow up.", date="Wed, 3 Feb 2027 16:00:00 -0500",
                    extra=f"Authentication-Results: {AUTHSERV}; {verdict}\r\n")
@@ -96,7 +94,7 @@ def test_the_clients_address_failing_authentication_is_never_acted_on(mailproj, 
     walk(mailproj, dates("2027-02-04", "2027-02-20"))
     assert "feedback" not in engagement(mailproj)
     # not trusted, so it stopped nothing: the automatic reminder still went out
-    assert messages(mailproj)["feedback_request/1"]["state"] == "sent"
+    assert messages_by_step(mailproj)["feedback_request/1"]["state"] == "sent"
     (row,) = replies(mailproj)
     assert row["trusted"] is False and verdict.split()[0] in row["distrust"]
     # nor does it tick the checklist's "feedback received"
@@ -108,7 +106,7 @@ def test_the_clients_address_failing_authentication_is_never_acted_on(mailproj, 
 def test_a_pass_from_the_trusted_server_and_a_fail_from_another_server_are_acted_on(
         mailproj, smtp_server):
     walk(mailproj, dates("2026-12-26", "2027-02-03"))
-    fb = messages(mailproj)["feedback_request/0"]
+    fb = messages_by_step(mailproj)["feedback_request/0"]
     extra = (f"Authentication-Results: {AUTHSERV}; dkim=pass header.d=northwind.example;"
              " dmarc=pass header.from=northwind.example\r\n"
              "Authentication-Results: relay.evil.example; dmarc=fail\r\n")
@@ -116,7 +114,7 @@ def test_a_pass_from_the_trusted_server_and_a_fail_from_another_server_are_acted
                                            date="Wed, 3 Feb 2027 16:00:00 -0500"))
     walk(mailproj, dates("2027-02-04", "2027-02-20"))
     assert engagement(mailproj)["feedback"].startswith("Great work overall")
-    assert messages(mailproj)["feedback_request/1"]["state"] == "cancelled"
+    assert messages_by_step(mailproj)["feedback_request/1"]["state"] == "cancelled"
 
 
 def _dsn(sender: str, message_id: str | None, recipient: str, return_path: str = "<>",
@@ -138,7 +136,7 @@ def _dsn(sender: str, message_id: str | None, recipient: str, return_path: str =
 
 def test_a_fake_bounce_suppresses_nothing_and_a_real_one_does(mailproj, smtp_server):
     walk(mailproj, dates("2026-12-26", "2026-12-30"))
-    t = messages(mailproj)["timeline_notice/0"]
+    t = messages_by_step(mailproj)["timeline_notice/0"]
     client = "mj.alvarez@northwind.example"
     # a stranger's report naming our message: not from a mail system
     mailproj.account.append("INBOX", _dsn("Eve <eve@evil.example>", t["message_id"], client,
@@ -150,20 +148,20 @@ def test_a_fake_bounce_suppresses_nothing_and_a_real_one_does(mailproj, smtp_ser
     assert r.exit_code == 1 and r.output.count("not acted on") == 2
     assert mailproj.cli("replies").output.count("bounce ! (flagged)") == 2  # shown by default
     assert "bounced" not in engagement(mailproj) or not engagement(mailproj)["bounced"]
-    assert messages(mailproj)["timeline_notice/0"]["state"] == "sent"
+    assert messages_by_step(mailproj)["timeline_notice/0"]["state"] == "sent"
     # the real one: from the null sender, carrying the Message-ID we sent
     mailproj.account.append("INBOX", _dsn("MAILER-DAEMON@mx.northwind.example",
                                           t["message_id"], client))
     r = mailproj.cli("poll", now="2026-12-31T09:10")
     assert r.exit_code == 1 and f"bounced for {client}" in r.output
     assert engagement(mailproj)["bounced"] == [client]
-    assert messages(mailproj)["timeline_notice/0"]["state"] == "bounced"
+    assert messages_by_step(mailproj)["timeline_notice/0"]["state"] == "bounced"
 
 
 def _reminder_due(mailproj) -> dict:
     """The feedback request sent and its automatic reminder approved; nothing replied yet."""
     walk(mailproj, dates("2026-12-26", "2027-02-08"))
-    msgs = messages(mailproj)
+    msgs = messages_by_step(mailproj)
     assert msgs["feedback_request/0"]["state"] == "sent"
     reminder = msgs["feedback_request/1"]
     assert reminder["state"] == "approved" and reminder["due"] < "2027-02-10"
@@ -186,7 +184,7 @@ def test_a_reminder_is_held_while_imap_is_down_and_a_reply_read_later_stops_it(
     assert len(smtp_server.client_mail) == sent_before  # nothing went out blind
     monkeypatch.undo()
     assert mailproj.cli("run", now="2027-02-10T10:10").exit_code == 0
-    assert messages(mailproj)["feedback_request/1"]["state"] == "cancelled"
+    assert messages_by_step(mailproj)["feedback_request/1"]["state"] == "cancelled"
     assert len(smtp_server.client_mail) == sent_before
 
 
@@ -196,14 +194,14 @@ def test_a_held_reminder_goes_out_on_the_first_run_after_a_successful_poll(
     monkeypatch.setenv(mailproj.account.password_env, "wrong-password")
     sent_before = len(smtp_server.client_mail)
     assert mailproj.cli("run", now="2027-02-10T10:00").exit_code in (1, 6)
-    assert messages(mailproj)["feedback_request/1"]["state"] == "approved"
+    assert messages_by_step(mailproj)["feedback_request/1"]["state"] == "approved"
     monkeypatch.undo()
     assert mailproj.cli("run", now="2027-02-10T10:05").exit_code == 0
-    assert messages(mailproj)["feedback_request/1"]["state"] == "sent"
+    assert messages_by_step(mailproj)["feedback_request/1"]["state"] == "sent"
     assert len(smtp_server.client_mail) == sent_before + 1
     # a later outage is a new one: said again
     monkeypatch.setenv(mailproj.account.password_env, "wrong-password")
-    assert messages(mailproj)["feedback_request/1"].get("held_for_replies") is None
+    assert messages_by_step(mailproj)["feedback_request/1"].get("held_for_replies") is None
 
 
 def test_a_replaced_to_address_is_not_sent_on_the_old_approval(proj, smtp_server):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mailflow.store import Store
-from tests.helpers import dates, imap_toml, reply, told_only, walk
+from tests.helpers import dates, polling_project, reply, told_only, walk
 from tests.imap_server import DOVECOT, Dovecot, dovecot_fixture, imap_account_fixture  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,11 +40,7 @@ def until(what: Callable[[], object], seconds: float, why: str) -> object:
 @pytest.fixture
 def mailproj(proj, imap_account):
     """A project whose timeline notice went out, polling the test Dovecot account."""
-    cfg = proj.project.config_path
-    cfg.write_text(cfg.read_text() + imap_toml(imap_account))
-    proj.account = imap_account
-    assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
-                    ).exit_code == 0
+    polling_project(proj, imap_account)
     walk(proj, dates("2026-12-26", "2026-12-30"))
     proj.sent = next(m for m in Store(proj.project.state_dir).load().messages.values()
                      if m["stage"] == "timeline_notice" and m["step"] == 0)
@@ -168,10 +164,7 @@ def dovecot_without_idle() -> Iterator[Dovecot]:
 
 def test_without_idle_the_server_is_polled(proj, dovecot_without_idle):
     account = dovecot_without_idle.add_user()
-    cfg = proj.project.config_path
-    cfg.write_text(cfg.read_text() + imap_toml(account))
-    assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
-                    ).exit_code == 0
+    polling_project(proj, account)
     walk(proj, dates("2026-12-26", "2026-12-30"))
     sent = next(m for m in Store(proj.project.state_dir).load().messages.values()
                 if m["stage"] == "timeline_notice" and m["step"] == 0)
