@@ -153,11 +153,8 @@ def test_the_digest_is_on_by_default_and_a_reply_to_it_approves(proj, smtp_serve
                                                                 imap_account):
     """No [digest] table at all (as `mailflow init` writes it): the digest still goes out to
     the sender's address, daily and at once when urgent, and a reply to it approves."""
-    cfg = proj.project.config_path
-    assert "\n[digest]" not in cfg.read_text()
-    cfg.write_text(cfg.read_text() + imap_toml(imap_account))
-    assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
-                    ).exit_code == 0
+    assert "\n[digest]" not in proj.project.config_path.read_text()
+    polling_project(proj, imap_account)
     assert told_only(proj.cli("run", now=DRAFTED))
     (digest,) = digests(smtp_server)
     assert digest.rcpt_tos == [SENDER[1]]
