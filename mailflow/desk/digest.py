@@ -48,7 +48,7 @@ def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport
     outgoing: list[tuple[str, EmailMessage, dict]] = []
     for record in sorted(tick.state.digests.values(), key=lambda d: d["id"]):
         if record.get("kind") == "reply" and record.get("confirmation") \
-                and not record.get("confirmed_at"):
+                and not record.get("confirmed_at") and not record.get("confirming_at"):
             outgoing.append((record["id"], _confirmation_email(loaded, record, tick.now), {}))
     digest = _due_digest(loaded, tick)
     if digest is not None:
@@ -56,22 +56,37 @@ def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport
     if not outgoing:
         return
     to = consultant_address(loaded)
+    at = now_iso(tick.now)
     try:
         with closing(open_session()) as session:
             session.connect()
             for key, email, record in outgoing:
-                result = session.send(email.as_bytes(), loaded.config.sender.email, [to])
-                if not result.having(Outcome.DELIVERED):
-                    tick.report.notes.append(f"digest to {to} not sent (tried again next "
-                                             f"run): {result.summary}")
-                    continue
-                if record:  # a new digest: recorded once it is out, with its token
-                    tick.w.record("digest.sent", at=tick.now, durable=True,
-                                  digests={"key": key, "set": record})
+                # announced and fsynced before the SMTP transaction, as a client message's
+                # `sending` mark: after a crash once the server took it, it is never sent
+                # again, and a reply to a digest that went out unrecorded still finds it
+                if record:
+                    tick.w.record("digest.sending", at=tick.now, durable=True,
+                                  digests={"key": key, "set": {**record, "outcome": "sending"}})
                 else:
-                    tick.w.record("digest.confirmed", at=tick.now, durable=True,
-                                  digests={"key": key, "set": {"confirmed_at": now_iso(
-                                      tick.now)}})
+                    tick.w.record("digest.confirming", at=tick.now, durable=True, digests={
+                        "key": key, "set": {"confirming_at": at,
+                                            "confirm_message_id": str(email["Message-ID"])}})
+                result = session.send(email.as_bytes(), loaded.config.sender.email, [to])
+                if result.having(Outcome.DELIVERED):
+                    done = {"outcome": "sent"} if record else {"confirmed_at": at}
+                    tick.w.record("digest.sent" if record else "digest.confirmed", at=tick.now,
+                                  durable=True, digests={"key": key, "set": done})
+                    continue
+                tick.report.notes.append(f"digest to {to} not sent (tried again next run): "
+                                         f"{result.summary}")
+                if result.having(Outcome.IN_DOUBT):
+                    continue  # it may have gone: kept as sent, never sent twice
+                # refused: it never went, so it neither counts as the last digest nor can
+                # be answered (no Message-ID); a confirmation is tried again next run
+                undo = {"kind": "unsent", "message_id": None, "outcome": "refused"} if record \
+                    else {"confirming_at": None, "confirm_message_id": None}
+                tick.w.record("digest.unsent", at=tick.now, durable=True,
+                              digests={"key": key, "set": undo})
     except MailflowError as err:
         # a note, not a problem: everything the digest would list is also said on stderr
         # (once, issue 13), so an unreachable server must not make cron mail every run
