@@ -10,6 +10,10 @@ whose folder was not fsynced are undone. In the errno modes (`enospc`, `erofs`, 
 `enoent`) the N-th call into the kernel fails with that error instead: a full disk, a
 read-only folder, a file of another user, a file that vanished, each of which must end in one
 line and leave nothing half-written.
+
+Counting (`arm(0, "count")`) keeps the power-cut bookkeeping too, and notes the points where a
+power cut would drop something (`exposed()`): at every other point a power cut leaves exactly
+what a kill leaves, so a test need not try it twice (as ALICE explores only distinct states).
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ _mode = os.environ.get("MAILFLOW_CRASH_MODE") or "kill"
 ERRNO_MODES = {"enospc": errno.ENOSPC, "erofs": errno.EROFS, "eacces": errno.EACCES,
                "enoent": errno.ENOENT}
 _NOT_IO = ("journal append", "smtp", "imap", "body write")
+_TRACKING = ("powercut", "count")  # the modes that keep the power-cut bookkeeping
 _count = 0
 _names: list[str] = []
 # power-cut bookkeeping: a file's size at its last fsync, and folder changes not yet durable
 _synced: dict[str, int] = {}
 _undo: list[tuple[Path, bytes | None]] = []
+_exposed: list[int] = []  # while counting: points where a power cut would drop a write
 
 
 def arm(at: int, mode: str = "kill") -> None:
@@ -40,6 +46,7 @@ def arm(at: int, mode: str = "kill") -> None:
     _names.clear()
     _synced.clear()
     _undo.clear()
+    _exposed.clear()
 
 
 def count() -> int:
@@ -50,6 +57,11 @@ def count() -> int:
 def names() -> list[str]:
     """The names of the points passed so far (tracked only while armed)."""
     return list(_names)
+
+
+def exposed() -> list[int]:
+    """The points (counted so far) at which a power cut would drop a write not yet durable."""
+    return list(_exposed)
 
 
 def active() -> bool:
@@ -66,6 +78,8 @@ def point(name: str) -> None:
         return  # an error can only come from a call into the kernel
     _count += 1
     _names.append(name)
+    if _mode == "count" and _unsynced():
+        _exposed.append(_count)
     if _count != _at:
         return
     if _mode in ERRNO_MODES:
@@ -78,13 +92,13 @@ def point(name: str) -> None:
 
 def synced(path: Path, size: int) -> None:
     """`path` was fsynced at `size` bytes: what lies before survives a power cut."""
-    if _mode == "powercut":
+    if _mode in _TRACKING:
         _synced[str(path)] = size
 
 
 def replacing(path: Path) -> None:
     """`path` is about to be replaced or created; until its folder is fsynced it may revert."""
-    if _mode == "powercut":
+    if _mode in _TRACKING:
         try:
             old: bytes | None = path.read_bytes()
         except FileNotFoundError:
@@ -94,8 +108,21 @@ def replacing(path: Path) -> None:
 
 def folder_synced(folder: Path) -> None:
     """The folder's entries are durable: renames and new files in it stay after a power cut."""
-    if _mode == "powercut":
+    if _mode in _TRACKING:
         _undo[:] = [(p, old) for p, old in _undo if p.parent != folder]
+
+
+def _unsynced() -> bool:
+    """Whether a power cut now would change anything on disk (see `_power_cut`)."""
+    if _undo:
+        return True
+    for path, size in _synced.items():
+        try:
+            if os.path.getsize(path) > size:
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def _power_cut() -> None:

@@ -290,3 +290,206 @@ class SeamProject:
     def state(self):  # noqa: ANN201 - store.State
         """The whole state as the next run would load it."""
         return self.store.load()
+
+
+# -- crash points (issue 11): every durability point of a scenario tried, not sampled ---------
+
+def invoke(root: Path, *args: str, now: str) -> tuple[int, str]:
+    """The CLI in this process, as the entry point would run it (exceptions propagate)."""
+    r = CliRunner().invoke(cli, ["--project", str(root), "--now", now, *args],
+                           catch_exceptions=False)
+    return r.exit_code, r.output
+
+
+def in_child(fn, arm: tuple[int, str] | None = None) -> tuple[int, dict]:  # noqa: ANN001
+    """Run `fn` in a forked child (armed to crash at a point); its exit status and a dict of
+    its JSON result, the points it passed, their names and those where a power cut would
+    drop a write (or the error it died of)."""
+    import json
+    import os
+
+    from mailflow import faults
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        os.close(read)
+        code = 0
+        try:
+            if arm is not None:
+                faults.arm(*arm)
+            result = fn()
+            payload = json.dumps({"result": result, "points": faults.count(),
+                                  "names": faults.names(), "exposed": faults.exposed()})
+        except BaseException as err:  # noqa: BLE001 - reported to the parent, which fails
+            payload, code = json.dumps({"error": f"{type(err).__name__}: {err}"}), 3
+        os.write(write, payload.encode())
+        os._exit(code)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), json.loads(b"".join(chunks) or b"{}")
+
+
+def state_of(root: Path):  # noqa: ANN201 - store.State
+    """The state of the project at `root`, as the next command would load it."""
+    return Store(root / ".mailflow").load()
+
+
+def copy_project(template: Path, dest: Path) -> Path:
+    """A fresh copy of a project folder (state included) at `dest`; its templates and rules,
+    which no command writes, are links to the template's (a crash run copies no more than
+    the state and the engagement files, the part a command may change)."""
+    import shutil
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir()
+    for item in template.iterdir():
+        if item.name in ("templates", "rules"):
+            (dest / item.name).symlink_to(item.resolve(), target_is_directory=True)
+        elif item.is_dir():
+            shutil.copytree(item, dest / item.name, symlinks=True)
+        else:
+            shutil.copy2(item, dest / item.name)
+    return dest
+
+
+def received_pairs(received) -> collections.Counter:  # noqa: ANN001 - [smtp_server.Received]
+    """How often each (Message-ID, recipient) reached the test SMTP server."""
+    return collections.Counter((str(r.msg["Message-ID"]), rcpt.lower())
+                               for r in received for rcpt in r.rcpt_tos)
+
+
+def check_invariants(root: Path, server, recover_at: str, before: dict) -> list[str]:  # noqa: ANN001
+    """Recover with a plain run, then check every invariant of issue 11; returns what broke.
+
+    `before`: "received" (what the server got before the scenario), "sent_before" (keys sent
+    before it) and "check" (the scenario's own invariant, given the recovered state).
+    """
+    from mailflow.engine.records import FINAL, PENDING
+    from mailflow.engine.records import MessageState as S
+    broken: list[str] = []
+
+    def recover() -> dict:
+        return {" ".join(args): invoke(root, *args, now=recover_at)
+                for args in (("run",), ("status",), ("drafts",), ("doctor",))}
+
+    status, data = in_child(recover)
+    if status != 0:
+        return [f"recovery crashed: {data.get('error')}"]
+    for cmd, (code, output) in data["result"].items():
+        if "Traceback" in output or code not in (0, 1):
+            broken.append(f"`{cmd}` exit {code}: {output.strip()[:300]}")
+    state = state_of(root)
+    earlier = before.get("sent_before", set())
+    old = before.get("received", [])
+    twice = [k for k, n in received_pairs([*old, *server.handler.received]).items() if n > 1]
+    if twice:
+        broken.append(f"received twice (Message-ID, recipient): {twice}")
+    mids = {str(r.msg["Message-ID"]) for r in server.handler.received}
+    old_mids = {str(r.msg["Message-ID"]) for r in old}
+    by_mid = {m.get("message_id"): m for m in state.messages.values() if m.get("message_id")}
+    drafts, shown = data["result"]["drafts"][1], data["result"]["status"][1]
+    # the digest to the consultant (on by default) and confirmations are announced before
+    # they go, so they cannot go twice either
+    ours = {d.get(k) for d in state.digests.values() for k in ("message_id", "confirm_message_id")
+            if d.get("kind") in ("digest", "reply")}
+    for mid in mids:
+        if mid in ours:
+            continue
+        msg = by_mid.get(mid)
+        if msg is None or not (msg.get("sent_at") or msg["state"] == S.IN_DOUBT):
+            broken.append(f"{mid} was received but is recorded as "
+                          f"{msg and msg['state']} (it could go out again)")
+    for msg in state.messages.values():
+        for field_ in ("engagement", "stage", "due", "state"):
+            if field_ not in msg:
+                broken.append(f"{msg['key']}: no {field_}")
+        if msg["state"] == S.IN_DOUBT and (msg["key"] not in drafts or msg["key"] not in shown):
+            broken.append(f"{msg['key']} is in doubt but not shown in drafts and status")
+        if msg["state"] not in FINAL | PENDING | {S.IN_DOUBT}:
+            broken.append(f"{msg['key']}: left {msg['state']}")
+        if msg.get("sent_at") and msg.get("message_id") not in mids | old_mids \
+                and msg["key"] not in earlier:
+            broken.append(f"{msg['key']}: recorded sent but never received")
+    broken.extend((before.get("check") or (lambda s: []))(state))
+    return broken
+
+
+def crash_everywhere(tmp_path: Path, server, template: Path, scenario, name: str, *,  # noqa: ANN001, PLR0913
+                     recover_at: str, check=None, modes=("kill", "powercut"),  # noqa: ANN001
+                     every: int = 1, reset=None) -> dict[str, int]:  # noqa: ANN001
+    """Count the scenario's K points, then crash a fresh copy of `template` at each point
+    1..K in each mode, recover with a plain run and check the invariants; returns the
+    figures ({"points": K, mode: crashes tried, "powercut as kill": points skipped}).
+
+    A power cut is tried at the points where it would drop a write not yet durable; at the
+    others it leaves the very files a kill leaves (faults.exposed), already tried as a kill.
+
+    `scenario(root)` runs in a forked child; `reset()`, when given, puts the servers back as
+    they were for the template before each run (e.g. the IMAP Sent folder). Each crashed and
+    recovered copy is `tmp_path / "run"` when `check(state)` is called.
+    """
+    from mailflow import faults
+    old = list(server.handler.received)  # what the template's own runs sent
+    # once in this process first: every module the scenario needs is imported before the
+    # forks, so that each child only does the scenario's own work
+    for step in (reset, lambda: scenario(copy_project(template, tmp_path / "warm"))):
+        if step is not None:
+            step()
+    invoke(tmp_path / "warm", "drafts", now=recover_at)
+    invoke(tmp_path / "warm", "status", now=recover_at)
+    sent_before = {k for k, m in state_of(template).messages.items() if m.get("sent_at")}
+    work = copy_project(template, tmp_path / "count")
+    server.handler.received.clear()
+    if reset is not None:
+        reset()
+    status, data = in_child(lambda: scenario(work), arm=(0, "count"))
+    assert status == 0, data
+    points, exposed = data["points"], set(data["exposed"])
+    assert points > 0
+    figures, failures = {"points": points}, []
+    for mode in modes:
+        tried = 0
+        for n in range(1, points + 1, every):
+            if mode == "powercut" and "kill" in modes and n not in exposed:
+                figures["powercut as kill"] = figures.get("powercut as kill", 0) + 1
+                continue
+            root = copy_project(template, tmp_path / "run")
+            server.handler.received.clear()
+            if reset is not None:
+                reset()
+            status, data = in_child(lambda root=root: scenario(root), arm=(n, mode))
+            if status != faults.CRASH_EXIT:
+                failures.append(f"{mode} at {n}: the scenario did not crash ({status}, {data})")
+                continue
+            tried += 1
+            for problem in check_invariants(root, server, recover_at, {
+                    "check": check, "sent_before": sent_before, "received": old}):
+                failures.append(f"{mode} at point {n}: {problem}")
+        figures[mode] = tried
+    print(f"\n{name}: {points} crash points, tried {figures}")
+    assert not failures, "\n".join(failures[:20])
+    return figures
+
+
+def two_engagements(tmp_path: Path, port: int, approval: bool, n: int = 2
+                    ) -> tuple[Path, list[str]]:
+    """A project of n engagements (client-00...), the first stage without approval unless
+    `approval`; returns its folder and the engagement files (not added yet)."""
+    proj = make_project(tmp_path / "template", port)
+    proj.set_config(r"^per_minute = .*$", "per_minute = 1000")
+    if not approval:
+        rules = proj.root / "rules" / "offboarding.toml"
+        rules.write_text(rules.read_text().replace("approval = true", "approval = false", 1))
+    files = []
+    for i in range(n):
+        text = proj.example(**{
+            r'^id = "northwind-2026"': f'id = "client-{i:02d}"',
+            r"mj\.alvarez@northwind\.example": f"contact{i:02d}@client{i:02d}.example",
+            r"tom\.becker@northwind\.example": f"it{i:02d}@client{i:02d}.example"})
+        files.append(str(proj.write_engagement(f"client-{i:02d}", text)))
+    (proj.root / "engagements" / "example.toml").unlink()
+    return proj.root, files

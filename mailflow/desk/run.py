@@ -114,11 +114,25 @@ def _copy_to_sent(loaded: Loaded, tick: Tick, ident: Identity,
     try:
         with open_mailbox() as mb:
             for msg in sorted(pending, key=lambda m: m["sent_at"]):
-                raw = sent_now.get(msg["key"]) or tick.wire(msg)[0]
-                tick.mark(msg, "message.copying", durable=True, copied_at=now_iso(tick.now))
-                mb.append(imap.sent_folder, raw, when=dt.datetime.fromisoformat(msg["sent_at"]))
+                if not _already_filed(mb, imap.sent_folder, msg):
+                    raw = sent_now.get(msg["key"]) or tick.wire(msg)[0]
+                    tick.mark(msg, "message.copying", durable=True,
+                              copied_at=now_iso(tick.now))
+                    mb.append(imap.sent_folder, raw,
+                              when=dt.datetime.fromisoformat(msg["sent_at"]))
                 tick.mark(msg, "message.copied", sent_copy=imap.sent_folder)
     except MailflowError as err:
         who = f"{ident.label}: " if len(loaded.config.identities) > 1 else ""
         tick.report.problems.append(f"{who}copy to {imap.sent_folder} failed (the messages "
                                     f"were sent; it is tried again next run): {err}")
+
+
+def _already_filed(mb: Mailbox, folder: str, msg: dict) -> bool:
+    """Whether a copy announced by an earlier run (which may have died right after its
+    APPEND, before marking it made) is in the folder: a second APPEND would file it twice."""
+    if not (msg.get("copied_at") and msg.get("message_id")):
+        return False
+    try:
+        return mb.find_message_id(folder, msg["message_id"])
+    except MailflowError:
+        return False  # e.g. no such folder yet: the APPEND creates it, or says what failed

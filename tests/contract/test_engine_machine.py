@@ -5,6 +5,12 @@ servers refusing, losing connections or going down, the process dying mid-transa
 consultant resolving what is in doubt, and ticks through weeks of time; after every step it
 checks that nobody got a message twice, nothing went out unapproved or paused or unedited, and
 every message is in a legal state that agrees with what the transport saw.
+
+Two rules die through the real fault injector (mailflow/faults.py) instead of an exception: a
+tick, or `drafts approve --all`, runs in a forked child that ends itself, as a kill or a power
+cut, at one of its durability points on the file store (counted first in another child); the
+parent then reloads the state and every invariant above must hold, plus: the state loads
+whole, every confirmed approval is kept, and an approval of several drafts is all or nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email
+import os
+import pickle
 import shutil
+import struct
 import tempfile
 from email.policy import default
 from pathlib import Path
@@ -27,8 +36,9 @@ from hypothesis.stateful import (
     rule,
 )
 
+from mailflow import faults
 from mailflow.engine.outcomes import Outcome
-from mailflow.transport.memory import MemoryTransport
+from mailflow.transport.memory import Accepted, MemoryTransport
 from tests.helpers import SeamProject, reply
 
 STATES = {"planned", "awaiting_approval", "approved", "rejected", "sending", "sent", "retry",
@@ -64,6 +74,71 @@ class DyingTransport(MemoryTransport):
         return got
 
 
+def in_crashing_child(p: SeamProject, act, at: int, mode: str) -> tuple[int, list]:  # noqa: ANN001
+    """Run `act()` in a forked child armed to end itself at durability point `at` of the file
+    store (`faults`, as `MAILFLOW_CRASH_AT` does), as a kill or a power cut; returns its exit
+    status and what its in-memory servers saw, in order (the parent's copies never see it):
+    ("accepted", Accepted), ("script", transport scripting left), ("appended", folder, raw,
+    when), and ("points", how many it passed) when it finished. Each is written to a pipe
+    as it happens, so a crash loses none of them."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into hypothesis
+        os.close(read)
+        code = 0
+        try:
+            _report_to(write, p)
+            faults.arm(at, mode)
+            with contextlib.suppress(Killed):
+                act()
+            _frame(write, ("points", faults.count()))
+        except BaseException:  # noqa: BLE001 - the parent fails on the status
+            code = 3
+        os._exit(code)
+    os.close(write)
+    data = bytearray()
+    while chunk := os.read(read, 1 << 16):
+        data += chunk
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    frames, i = [], 0
+    while i < len(data):
+        (size,) = struct.unpack_from("!I", data, i)
+        frames.append(pickle.loads(bytes(data[i + 4:i + 4 + size])))
+        i += 4 + size
+    return os.waitstatus_to_exitcode(status), frames
+
+
+def _frame(fd: int, item: tuple) -> None:
+    blob = pickle.dumps(item)
+    os.write(fd, struct.pack("!I", len(blob)) + blob)
+
+
+def _report_to(fd: int, p: SeamProject) -> None:
+    """In the child: every message the servers take goes to the parent at once."""
+    t, mb = p.transport, p.mailbox
+
+    def frame(item: tuple) -> None:
+        _frame(fd, item)
+
+    send, append = t.send, mb.append
+
+    def reporting_send(raw, sender, recipients):  # noqa: ANN001, ANN202
+        before = len(t.accepted)
+        try:
+            return send(raw, sender, recipients)
+        finally:
+            for took in t.accepted[before:]:
+                frame(("accepted", took))
+            frame(("script", t._script, t._message_script, t.die_after_next))
+
+    def reporting_append(folder, raw, flags=(b"\\Seen",), when=None):  # noqa: ANN001, ANN202
+        append(folder, raw, flags, when)
+        frame(("appended", folder, raw, when))
+
+    t.send, mb.append = reporting_send, reporting_append
+
+
 class EngineMachine(RuleBasedStateMachine):
     """The engine through weeks of ticks, with everything that can go wrong going wrong."""
 
@@ -77,6 +152,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.replied: set[str] = set()
         self.paused_sent: dict[str, int | None] = {}  # engagement -> sent when it was paused
         self.edited: dict[str, str] = {}  # Message-ID -> the subject it was last edited to
+        self.approved: set[str] = set()  # keys whose approval was confirmed (saved)
 
     def teardown(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -108,7 +184,7 @@ class EngineMachine(RuleBasedStateMachine):
     def tick(self, step: dt.timedelta, approve: bool) -> None:
         self.now += step
         if approve:  # the consultant approves what waits, then cron runs
-            self.p.approve_all(self.when)
+            self.approved.update(self.p.approve_all(self.when))
         # a death mid-transaction: the next tick finds the message `sending`, in doubt
         with contextlib.suppress(Killed):
             self.p.tick(self.when)
@@ -119,7 +195,79 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule()
     def approve_drafts(self) -> None:
-        self.p.approve_all(self.when)
+        self.approved.update(self.p.approve_all(self.when))
+
+    # -- the process dies at a durability point (the real injector, issue 11 item 5) ----------
+
+    @rule(step=st.sampled_from([dt.timedelta(minutes=20), dt.timedelta(hours=3),
+                                dt.timedelta(days=1)]),
+          at=st.integers(1, 500), mode=st.sampled_from(["kill", "powercut"]))
+    def cron_dies_at_a_durability_point(self, step: dt.timedelta, at: int, mode: str) -> None:
+        """A tick in a child that ends itself at one of its K durability points (counted
+        first, on a copy): what its servers took is folded into the parent's servers."""
+        self.now += step
+        when = self.when
+        points = self._points(lambda: self.p.tick(when))
+        if not points:
+            return  # a tick with nothing durable to do: nowhere to die
+        status, frames = in_crashing_child(self.p, lambda: self.p.tick(when),
+                                           1 + (at - 1) % points, mode)
+        assert status in (0, faults.CRASH_EXIT), f"the tick failed in the child ({status})"
+        t, mb = self.p.transport, self.p.mailbox
+        took: list[Accepted] = []
+        for item in frames:
+            if item[0] == "accepted":
+                took.append(item[1])
+                t.accepted.append(item[1])
+            elif item[0] == "script":
+                t._script, t._message_script, t.die_after_next = item[1:]
+            else:  # a copy filed in Sent, even while the parent's mailbox is "down"
+                _, folder, raw, when_ = item
+                mb.folders.setdefault(folder, type(next(iter(mb.folders.values())))(1))
+                mb.deliver(folder, raw, when_)
+                mb.appended.append((folder, raw))
+        # mailflow heard "delivered" only if it recorded so durably before it died; any other
+        # acceptance is in doubt to it, as with DyingTransport
+        by_mid = {m.get("message_id"): m for m in self.p.messages.values()}
+        for accepted in took:
+            mid = str(email.message_from_bytes(accepted.raw, policy=default)["Message-ID"])
+            outcomes = (by_mid.get(mid) or {}).get("recipients") or {}
+            heard = [r for r in accepted.confirmed
+                     if (outcomes.get(r) or {}).get("outcome") == "delivered"]
+            if heard != accepted.confirmed:
+                accepted.confirmed, accepted.in_doubt = heard, True
+
+    @rule(at=st.integers(1, 500), mode=st.sampled_from(["kill", "powercut"]))
+    def the_consultant_approves_and_dies(self, at: int, mode: str) -> None:
+        """`drafts approve --all` killed at a point: every draft approved, or none."""
+        waiting = sorted(k for k, m in self.p.messages.items()
+                         if m["state"] == "awaiting_approval")
+        when = self.when
+        points = self._points(lambda: self.p.approve_all(when))
+        if not points:
+            return
+        status, _ = in_crashing_child(self.p, lambda: self.p.approve_all(when),
+                                      1 + (at - 1) % points, mode)
+        assert status in (0, faults.CRASH_EXIT), f"approving failed in the child ({status})"
+        after = self.p.messages
+        done = {k for k in waiting if after[k]["state"] == "approved"}
+        assert done in (set(), set(waiting)), f"approve --all half done: {sorted(done)}"
+        if status == 0:
+            self.approved.update(done)
+
+    def _points(self, act) -> int:  # noqa: ANN001
+        """How many durability points `act` passes, counted in a child on the state as it
+        is now (which is put back afterwards, so the count leaves no trace)."""
+        state_dir = self.p.proj.project.state_dir
+        kept = self.tmp / "before-count"
+        shutil.copytree(state_dir, kept)
+        try:
+            status, frames = in_crashing_child(self.p, act, 0, "count")
+        finally:
+            shutil.rmtree(state_dir)
+            kept.rename(state_dir)
+        assert status == 0, f"counting failed in the child ({status})"
+        return next((f[1] for f in frames if f[0] == "points"), 0)
 
     @rule(fault=st.sampled_from([
         ("refuse", "to", Outcome.TEMPORARY), ("refuse", "cc", Outcome.TEMPORARY),
@@ -228,6 +376,15 @@ class EngineMachine(RuleBasedStateMachine):
             for rcpt in accepted.confirmed:
                 got[(mid, rcpt)] = got.get((mid, rcpt), 0) + 1
         return got
+
+    @invariant()
+    def the_state_loads_whole_and_confirmed_approvals_stay(self) -> None:
+        for key, msg in self.p.messages.items():
+            missing = [f for f in ("engagement", "stage", "due", "state") if f not in msg]
+            assert not missing, f"{key}: no {missing}"
+        for key in self.approved:
+            history = [h["state"] for h in self.p.messages[key].get("history", [])]
+            assert "approved" in history, f"{key}: its confirmed approval is gone: {history}"
 
     @invariant()
     def nobody_gets_a_message_twice(self) -> None:
