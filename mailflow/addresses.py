@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from email.errors import HeaderParseError
 from email.headerregistry import Address
+from functools import lru_cache
 
 import idna
 
@@ -31,6 +32,7 @@ def idna_domain(domain: str) -> str:
         raise ValueError(f"{domain!r} is not a valid international domain ({err})") from err
 
 
+@lru_cache(maxsize=4096)  # pure, and parsed for every header and envelope of every message
 def split_address(addr_spec: str) -> tuple[str, str]:
     """(local part, wire domain) of a bare address; ValueError when it is not one."""
     local, at, domain = addr_spec.rpartition("@")

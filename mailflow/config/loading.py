@@ -165,6 +165,10 @@ def check_schedule(config: Config, where: str) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{where}: schedule.{key}: expected a whole number >= 0, "
                               f"got {value!r}")
+    batch = s.get("send_batch", SCHEDULE_DEFAULTS["send_batch"])
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ConfigError(f"{where}: schedule.send_batch: expected a whole number >= 1, "
+                          f"got {batch!r}")
     try:
         timing.parse_duration(str(s.get("grace", SCHEDULE_DEFAULTS["grace"])))
     except ValueError as err:

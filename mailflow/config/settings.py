@@ -13,7 +13,9 @@ from mailflow.config.tomlfile import Section, read_toml
 SECURITY_MODES = ("tls", "starttls", "none")
 # [schedule] settings and their defaults; the values are checked in loading.check_schedule
 SCHEDULE_DEFAULTS = {"review_days": 5, "grace": "2 business days", "per_minute": 20,
-                     "per_day": 400, "retry_lifetime_hours": 72}
+                     "per_day": 400, "retry_lifetime_hours": 72,
+                     # messages whose `sending` marks share one fsync (README: Never twice)
+                     "send_batch": 1}
 
 
 @dataclass(frozen=True)

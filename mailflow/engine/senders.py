@@ -83,7 +83,13 @@ def by_identity(tick: Tick, due: list[dict]) -> list[tuple[Identity, list[dict]]
 def send_as(tick: Tick, ident: Identity, due: list[dict],
             open_transport: Callable[[Identity], Transport], bar: Any
             ) -> list[tuple[dict, bytes]]:
-    """One identity's batch over one connection, opened only when it has something due."""
+    """One identity's batch over one connection, opened only when it has something due.
+
+    Messages go in groups of `[schedule] send_batch` (k): the group's `sending` marks are
+    made durable by one fsync before any of its SMTP transactions, and the outcomes by one
+    fsync after them. A crash inside a group leaves at most its k messages `sending`, which
+    the next run marks in doubt (never resent blindly); k = 1 fsyncs around every message.
+    """
     delivered: list[tuple[dict, bytes]] = []
     several = len(tick.loaded.config.identities) > 1
 
@@ -97,6 +103,7 @@ def send_as(tick: Tick, ident: Identity, due: list[dict],
         tick.report.codes.add(err.exit_code)
         tick.report.deferred += len(due)
         return delivered
+    k = max(1, int(schedule(tick.loaded.config, "send_batch")))
     with closing(transport):
         try:
             transport.connect()  # a refused login or unreachable server changes nothing
@@ -105,41 +112,66 @@ def send_as(tick: Tick, ident: Identity, due: list[dict],
             tick.report.codes.add(err.exit_code)
             tick.report.deferred += len(due)
             return delivered
-        for i, msg in enumerate(due):
-            try:
-                raw, rcpts = tick.wire(msg)
-            except MailflowError as err:
-                # this message cannot be built (a body lost, an address gone bad): it
-                # alone waits for the consultant; nothing was offered to the server
-                tick.mark(msg, "message.blocked", state=S.BLOCKED, error=str(err))
-                tick.report.problems.append(f"{msg['key']}: not sent: {err}")
-                continue
-            before = msg["state"]
-            # durable before the transaction: if we die now, the next run knows
-            tick.mark(msg, "message.sending", durable=True, state=S.SENDING,
-                      attempt_to=rcpts, append={"attempts_at": now_iso(tick.now)})
-            try:
-                result = transport.send(raw, ident.email, rcpts)
-            except MailflowError as err:
-                # the connection failed before the message body went out: undo the mark
-                tick.mark(msg, "message.not_sent", durable=True, state=before,
-                          note=str(err))
-                tick.report.problems.append(said(err))
-                tick.report.codes.add(err.exit_code)
-                tick.report.deferred += len(due) - i - 1
+        for start in range(0, len(due), k):
+            chunk = due[start:start + k]
+            group = _mark_sending(tick, chunk)
+            tick.w.commit()  # durable before the transactions: if we die now, the next run knows
+            stopped = _send_group(tick, transport, ident.email, group, said, delivered, bar)
+            tick.w.commit()  # the group's outcomes, durable at once
+            if stopped:
+                tick.report.deferred += len(due) - start - len(chunk)
                 break
-            except Exception as err:  # noqa: BLE001 - a transport's bug, not the batch's
-                # nobody knows how far it got: in doubt (never resent blindly), and the
-                # connection is started afresh for the rest of the batch
-                tick.mark(msg, "message.in_doubt", durable=True,
-                          **sending.interrupted(msg, tick.now))
-                tick.report.problems.append(
-                    f"{msg['key']}: in doubt: the transport failed ({type(err).__name__}: "
-                    f"{err}); `mailflow drafts resolve {msg['key']} --sent|--resend`")
-                transport.close()
-                continue
-            if tick._record_result(msg, result):
-                delivered.append((msg, raw))
-            if bar is not None:
-                bar.update(1)
     return delivered
+
+
+def _mark_sending(tick: Tick, group: list[dict]) -> list[tuple[dict, bytes, list[str], str]]:
+    """Build each message of a group and mark it `sending` (made durable by the caller)."""
+    built = []
+    for msg in group:
+        try:
+            raw, rcpts = tick.wire(msg)
+        except MailflowError as err:
+            # this message cannot be built (a body lost, an address gone bad): it
+            # alone waits for the consultant; nothing was offered to the server
+            tick.mark(msg, "message.blocked", state=S.BLOCKED, error=str(err))
+            tick.report.problems.append(f"{msg['key']}: not sent: {err}")
+            continue
+        before = msg["state"]
+        tick.mark(msg, "message.sending", state=S.SENDING, attempt_to=rcpts,
+                  append={"attempts_at": now_iso(tick.now)})
+        built.append((msg, raw, rcpts, before))
+    return built
+
+
+def _send_group(tick: Tick, transport: Transport, sender: str,
+                group: list[tuple[dict, bytes, list[str], str]],
+                said: Callable[[MailflowError], str], delivered: list[tuple[dict, bytes]],
+                bar: Any) -> bool:
+    """The SMTP transactions of one marked group; True when the connection is lost for good
+    (the rest of the group is unmarked, untouched)."""
+    for i, (msg, raw, rcpts, _) in enumerate(group):
+        try:
+            result = transport.send(raw, sender, rcpts)
+        except MailflowError as err:
+            # the connection failed before the message body went out: undo the marks of
+            # this message and of the group's others, none of which was offered
+            for other, _, _, was in group[i:]:
+                tick.mark(other, "message.not_sent", state=was, note=str(err))
+            tick.report.problems.append(said(err))
+            tick.report.codes.add(err.exit_code)
+            tick.report.deferred += len(group) - i - 1
+            return True
+        except Exception as err:  # noqa: BLE001 - a transport's bug, not the batch's
+            # nobody knows how far it got: in doubt (never resent blindly), and the
+            # connection is started afresh for the rest of the batch
+            tick.mark(msg, "message.in_doubt", **sending.interrupted(msg, tick.now))
+            tick.report.problems.append(
+                f"{msg['key']}: in doubt: the transport failed ({type(err).__name__}: "
+                f"{err}); `mailflow drafts resolve {msg['key']} --sent|--resend`")
+            transport.close()
+            continue
+        if tick._record_result(msg, result, durable=False):
+            delivered.append((msg, raw))
+        if bar is not None:
+            bar.update(1)
+    return False

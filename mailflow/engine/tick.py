@@ -25,7 +25,7 @@ from mailflow.engine.reactions import RULE_APPROVAL, waits_for_replies
 from mailflow.engine.recipients import emails, recipients_of, same_people
 from mailflow.engine.records import ENDED, PENDING, EngagementStatus, PlanStatus
 from mailflow.engine.records import MessageState as S
-from mailflow.engine.wire import wire_message
+from mailflow.engine.wire import prebuild, prebuilt_key, wire_message
 from mailflow.errors import ConfigError, DependencyError, MailflowError, RenderError
 from mailflow.render.compose import (
     address,
@@ -332,6 +332,10 @@ class Tick:
         if not msg.get("message_id"):
             changes["message_id"] = make_message_id(ident.domain, self.now)
             changes["reply_token"] = make_reply_token()
+        changes["prebuilt"] = self._prebuild(
+            msg, changes, rendered.html, rendered.text, ident,
+            tuple((a["filename"], a["content_type"], data)
+                  for a, (_, (_, _, data)) in zip(kept, attachments, strict=True)))
         kept_people = same_people(msg, to, cc, eng)
         if msg["state"] in (S.APPROVED, S.RETRY) and msg.get("digest") == digest and kept_people:
             # same words to the same people: the approval (and a retry's schedule) stands
@@ -479,18 +483,42 @@ class Tick:
         return delivered
 
     def wire(self, msg: dict) -> tuple[bytes, list[str]]:
-        """The message as it goes on the wire, and its envelope recipients (engine/wire.py)."""
+        """The message as it goes on the wire, and its envelope recipients (engine/wire.py):
+        from the copy prebuilt when it was drafted, else built now."""
         root = self.state.messages.get(msg.get("thread_root") or "")
         siblings = self.state.messages_of(msg["engagement"]) if root is not None else []
+        ident = self.loaded.identity_of(msg, self.state.engagements.get(msg["engagement"], {}))
+        sender = {"name": ident.name, "email": ident.email}
+        # read even when prebuilt: a draft whose body or document is lost is blocked, as the
+        # approved words must stay in the store for `drafts show` and the audit
+        body = self.w.body(msg["body"])
         files = tuple((a["filename"], a["content_type"], self.w.attachment(a["ref"]))
                       for a in msg.get("attachments") or ())
-        ident = self.loaded.identity_of(msg, self.state.engagements.get(msg["engagement"], {}))
-        return wire_message(msg, root, siblings, self.w.body(msg["body"]),
-                            {"name": ident.name, "email": ident.email},
-                            ident.reply_to_token, self.now, files)
+        kept = msg.get("prebuilt") or {}
+        if kept.get("key") == prebuilt_key(msg, sender, ident.reply_to_token):
+            raw = self.w.wire_copy(kept["ref"])  # None: gone or damaged, built afresh
+            if raw is not None:
+                return wire_message(msg, root, siblings, None, sender, ident.reply_to_token,
+                                    self.now, prebuilt=(raw, kept["envelope"]))
+        return wire_message(msg, root, siblings, body, sender, ident.reply_to_token, self.now,
+                            files)
 
-    def _record_result(self, msg: dict, result: Delivery) -> bool:
-        """Journal one attempt's per-recipient outcomes; True when someone got it just now."""
+    def _prebuild(self, msg: dict, changes: dict, html: str, text: str, ident: Identity,
+                  files: tuple[tuple[str, str, bytes], ...]) -> dict | None:
+        """The draft's MIME bytes, built now and kept, so that sending it later is a read."""
+        draft = {**msg, **changes}
+        sender = {"name": ident.name, "email": ident.email}
+        try:
+            raw, envelope = prebuild(draft, (html, text), sender, ident.reply_to_token, files)
+        except RenderError:
+            return None  # said when it is sent, by the full build, as before
+        return {"ref": self.w.put_wire_copy(raw), "envelope": envelope,
+                "key": prebuilt_key(draft, sender, ident.reply_to_token)}
+
+    def _record_result(self, msg: dict, result: Delivery, *, durable: bool = True) -> bool:
+        """Journal one attempt's per-recipient outcomes; True when someone got it just now.
+
+        `durable` false: the caller commits them with the rest of its send group."""
         lifetime = dt.timedelta(hours=schedule(self.loaded.config, "retry_lifetime_hours"))
         rec = sending.record_delivery(msg, result, self.now, lifetime)
         if rec.bounced:
@@ -500,7 +528,7 @@ class Tick:
                        "data_rev": eng.get("data_rev", 0) + 1}  # redraft without them
             self.w.record("engagement.bounced", at=self.now,
                           engagements={"key": eng["id"], "set": changes})
-        self.mark(msg, rec.kind, durable=True, **rec.changes)
+        self.mark(msg, rec.kind, durable=durable, **rec.changes)
         if rec.delivered:
             self.report.sent.append(msg["key"])
         if rec.retrying:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import textwrap
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -340,12 +342,30 @@ def strip_period(value: Any) -> str:
     return str(value).strip().rstrip(".").rstrip()
 
 
+# values whose formatting is memoised: Babel's formatting is pure but slow, and a tick's
+# emails show the same dates and sums again and again (issue 18: render speed)
+_PLAIN = (str, int, float, Decimal, dt.date, dt.time)
+_FORMATTED: dict[tuple, str] = {}
+
+
 def _localized(function: Any) -> Any:
     """A filter that formats in the locale of the email being rendered (`locale` in context)."""
 
     @jinja2.pass_context
     def fmt(context: Any, value: Any, *args: Any) -> str:
-        return function(value, *args, locale=context.get("locale") or DEFAULT_LOCALE)
+        locale = context.get("locale") or DEFAULT_LOCALE
+        if not (isinstance(value, _PLAIN) and all(isinstance(a, _PLAIN) for a in args)):
+            return function(value, *args, locale=locale)
+        # the type and repr, not the value: 1 == 1.0 == True, date(...) != datetime(...)
+        key = (function, locale, type(value), repr(value),
+               *((type(a), repr(a)) for a in args))
+        found = _FORMATTED.get(key)
+        if found is None:
+            found = function(value, *args, locale=locale)  # errors are raised, never kept
+            if len(_FORMATTED) >= 8192:
+                _FORMATTED.clear()
+            _FORMATTED[key] = found
+        return found
 
     fmt.__doc__ = function.__doc__
     return fmt

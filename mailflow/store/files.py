@@ -103,6 +103,34 @@ def write_streamed(path: Path, fill: Callable[[BinaryIO], object], *,
         fsync_dir(path.parent)
 
 
+def write_deferred(path: Path, payload: bytes) -> None:
+    """As write_atomically without its fsyncs: the caller makes the file and its folder
+    durable (fsync_file, fsync_dir) before anything that refers to it is."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with io(path, "write"):
+        try:
+            faults.point(f"write {path.name}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+            faults.point(f"rename {path.name}")
+            faults.replacing(path)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def fsync_file(path: Path) -> None:
+    """Make a file's content durable."""
+    faults.point(f"fsync {path.name}")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def json_default(value: Any) -> Any:
     """Dates as ISO text; anything else unknown is a bug."""
     if isinstance(value, dt.datetime | dt.date):

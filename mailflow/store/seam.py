@@ -51,6 +51,18 @@ class StateStore(Protocol):
         """Keep an attachment under its content address and return the address."""
         ...
 
+    def wire_copy(self, ref: str) -> bytes | None:
+        """A draft's prebuilt message, or None when gone or damaged (it is built again)."""
+        ...
+
+    def make_durable(self) -> None:
+        """Make the bodies and attachments kept so far durable (before events refer to them)."""
+        ...
+
+    def put_wire_copy(self, content: bytes) -> str:
+        """Keep a draft's prebuilt message under its content address; return the address."""
+        ...
+
 
 class MemoryStore:
     """A state store in memory: the journal's lines in a list, bodies in a dict."""
@@ -59,6 +71,7 @@ class MemoryStore:
         self.lines: list[bytes] = []
         self.bodies: dict[str, bytes] = {}
         self.attachments: dict[str, bytes] = {}
+        self.wire_copies: dict[str, bytes] = {}
         self.notes: list[str] = []
         self._locked = False
 
@@ -121,6 +134,20 @@ class MemoryStore:
         """Keep an attachment once under its content address (the file store's addresses)."""
         ref = hashlib.sha256(content).hexdigest()[:32]
         self.attachments.setdefault(ref, content)
+        return ref
+
+
+    def make_durable(self) -> None:
+        """Bodies in memory are as durable as memory gets."""
+
+    def wire_copy(self, ref: str) -> bytes | None:
+        """A prebuilt message, by content address (None: not kept)."""
+        return self.wire_copies.get(ref)
+
+    def put_wire_copy(self, content: bytes) -> str:
+        """Keep a prebuilt message under its content address (the file store's addresses)."""
+        ref = hashlib.sha256(content).hexdigest()[:32]
+        self.wire_copies.setdefault(ref, content)
         return ref
 
 

@@ -35,6 +35,9 @@ class Store(Protocol):
     def put_body(self, html: str, text: str) -> str: ...  # noqa: D102
     def attachment(self, ref: str) -> bytes: ...  # noqa: D102
     def put_attachment(self, content: bytes) -> str: ...  # noqa: D102
+    def wire_copy(self, ref: str) -> bytes | None: ...  # noqa: D102
+    def put_wire_copy(self, content: bytes) -> str: ...  # noqa: D102
+    def make_durable(self) -> None: ...  # noqa: D102
 
 
 def encode(event: dict) -> bytes:
@@ -141,6 +144,8 @@ class Writer:
     def _flush(self) -> None:
         if not self._buffer:
             return
+        # the bodies these lines may refer to are durable before any of the lines is written
+        self.store.make_durable()
         data = b"".join(self._buffer)
         self._buffer.clear()
         self._buffered = 0
@@ -182,6 +187,14 @@ class Writer:
     def attachment(self, ref: str) -> bytes:
         """A kept attachment's bytes."""
         return self.store.attachment(ref)
+
+    def put_wire_copy(self, content: bytes) -> str:
+        """Keep a draft's prebuilt message (a cache: see Store.put_wire_copy)."""
+        return self.store.put_wire_copy(content)
+
+    def wire_copy(self, ref: str) -> bytes | None:
+        """A draft's prebuilt message, or None when it must be built again."""
+        return self.store.wire_copy(ref)
 
     def save(self) -> None:
         """Commit, then write the checkpoint once if anything changed."""
@@ -285,6 +298,18 @@ class MemoryWriter(Writer):
         if self.store is None:
             raise StoreError(f"attachment {ref} is not available in a preview")
         return self.store.attachment(ref)
+
+    def put_wire_copy(self, content: bytes) -> str:
+        """Keep a prebuilt message in memory only."""
+        ref = "mem-" + hashlib.sha256(content).hexdigest()[:28]
+        self._attachments[ref] = content
+        return ref
+
+    def wire_copy(self, ref: str) -> bytes | None:
+        """A prebuilt message kept in memory, else on disk."""
+        if ref in self._attachments:
+            return self._attachments[ref]
+        return None if self.store is None else self.store.wire_copy(ref)
 
     def _append(self, line: bytes) -> None:
         """Nothing is written."""

@@ -32,8 +32,13 @@ def _text(reply: bytes | str) -> str:
 
 def _dot_stuff(raw: bytes) -> bytes:
     # RFC 5321 4.5.2: CRLF line ends, a leading '.' doubled, end with CRLF.CRLF
-    data = re.sub(rb"\r\n|\n|\r", b"\r\n", raw)
-    data = re.sub(rb"(?m)^\.", b"..", data)
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\n") == crlf == raw.count(b"\r"):
+        data = raw  # already CRLF throughout (policy.SMTP writes it so): no pass over it
+    else:
+        data = re.sub(rb"\r\n|\n|\r", b"\r\n", raw)
+    if data.startswith(b".") or b"\n." in data:
+        data = re.sub(rb"(?m)^\.", b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
@@ -266,7 +271,7 @@ def _by_code(code: int) -> Outcome:
 
 def _eight_bit_headers(raw: bytes) -> bool:
     head = raw.split(b"\r\n\r\n", 1)[0]
-    return any(b >= 0x80 for b in head)
+    return not head.isascii()
 
 
 def _non_ascii(sender: str, recipients: list[str]) -> str:

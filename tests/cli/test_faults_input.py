@@ -250,7 +250,7 @@ def test_a_typo_in_mailflow_toml_exits_2_naming_file_and_key(proj, smtp_server):
     assert r.output.strip().splitlines() == [
         f"mailflow: {proj.project.config_path}: schedule.per_dya: unknown key (did you mean "
         "'per_day'?); expected one of: review_days, grace, per_minute, per_day, "
-        "retry_lifetime_hours"]
+        "retry_lifetime_hours, send_batch"]
     assert smtp_server.client_mail == []
 
 

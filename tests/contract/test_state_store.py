@@ -119,6 +119,23 @@ def test_attachments_are_kept_byte_for_byte_by_content_and_a_missing_one_is_name
         store.attachment("0123456789abcdef0123456789abcdef")
 
 
+def test_prebuilt_messages_are_kept_by_content_and_a_missing_one_is_none(store):
+    raw = b"From: a@b.example\r\nSubject: Hi\r\n\r\nHi\r\n"
+    ref = store.put_wire_copy(raw)
+    assert store.put_wire_copy(raw) == ref
+    assert reopen(store).wire_copy(ref) == raw
+    with store.writer() as w:
+        assert w.wire_copy(ref) == raw
+    assert store.wire_copy("0123456789abcdef0123456789abcdef") is None
+
+
+def test_a_damaged_prebuilt_message_on_disk_is_none_never_its_torn_bytes(tmp_path):
+    store = Store(tmp_path / ".mailflow")
+    ref = store.put_wire_copy(b"From: a@b.example\r\n\r\nHi\r\n")
+    store.wire_copy_path(ref).write_bytes(b"From: a@b.exa")  # a power cut tore it
+    assert store.wire_copy(ref) is None
+
+
 def test_folding_the_journal_from_empty_gives_the_same_state(store):
     with store.writer() as w:
         w.record("engagement.added", at=NOW, engagement="acme",

@@ -223,3 +223,27 @@ def test_crash_points_of_a_retry_after_a_per_recipient_4xx(tmp_path, smtp_server
     crash_everywhere(tmp_path, smtp_server, template,
                      lambda root: invoke(root, "run", now=retry_at), "retry after a 4xx",
                      recover_at=retry_at, check=only_the_cc)
+
+
+# -- batched sending (issue 18): `sending` marks fsynced once per group of k ------------------
+
+def test_crash_points_of_a_batched_send_leave_at_most_one_group_in_doubt(tmp_path, smtp_server):
+    """Three first emails sent in groups of k = 2 (`[schedule] send_batch`: a group of two,
+    then one): a group's `sending` marks share one fsync before its SMTP transactions, its
+    outcomes one after. Crashed at any point, as a kill or a power cut, nobody gets a message
+    twice, and at most the k messages of one group are left in doubt (a lost `sent` mark only
+    ever means in doubt, never a resend)."""
+    k = 2
+    template, files = two_engagements(tmp_path, smtp_server.port, approval=False, n=3)
+    cfg = template / "mailflow.toml"
+    cfg.write_text(cfg.read_text().replace("per_minute = 1000",
+                                           f"per_minute = 1000\nsend_batch = {k}"))
+    assert invoke(template, "engagement", "add", *files, now=DRAFT_AT)[0] == 0
+
+    def at_most_one_group(state) -> list[str]:  # noqa: ANN001
+        doubt = sorted(m["key"] for m in state.messages.values() if m["state"] == S.IN_DOUBT)
+        return [] if len(doubt) <= k else [f"{len(doubt)} in doubt (k = {k}): {doubt}"]
+
+    crash_everywhere(tmp_path, smtp_server, template,
+                     lambda root: invoke(root, "run", now=SEND_AT), f"batched send (k={k})",
+                     recover_at=SEND_AT, check=at_most_one_group)

@@ -1,0 +1,95 @@
+"""Sending in groups (issue 18): one fsync for a group's `sending` marks, one for its outcomes;
+a draft's MIME message built once when rendered, and built afresh whenever it changed."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailflow import faults
+from mailflow.config.loading import load_project
+from mailflow.desk.actions import apply_edit
+from mailflow.errors import ConfigError
+from tests.helpers import SeamProject
+
+DRAFT, SEND = "2026-12-28T10:00", "2026-12-30T09:30"
+
+
+def five_approved(tmp_path, batch: int) -> SeamProject:  # noqa: ANN001
+    p = SeamProject(tmp_path, imap=False)
+    p.proj.set_config(r"^per_minute = .*$", f"per_minute = 100\nsend_batch = {batch}")
+    for i in range(5):
+        path = p.proj.write_engagement(f"c{i}", p.proj.example(**{
+            r'^id = "northwind-2026"': f'id = "c{i}"',
+            r"mj\.alvarez@northwind\.example": f"to{i}@client{i}.example",
+            r"tom\.becker@northwind\.example": f"cc{i}@client{i}.example"}))
+        p.add(path)
+    p.tick(DRAFT)
+    assert len(p.approve_all(DRAFT)) == 5
+    return p
+
+
+def journal_fsyncs_of_the_send_tick(p: SeamProject) -> int:
+    faults.arm(0, "count")
+    try:
+        report = p.tick(SEND)
+        names = faults.names()
+    finally:
+        faults.arm(0)
+    assert len(report.sent) == 5, report.problems
+    return names.count("journal fsync")
+
+
+def test_a_group_of_k_messages_shares_one_fsync_before_and_one_after_its_transactions(tmp_path):
+    one = journal_fsyncs_of_the_send_tick(five_approved(tmp_path / "k1", 1))
+    five = journal_fsyncs_of_the_send_tick(five_approved(tmp_path / "k5", 5))
+    two = journal_fsyncs_of_the_send_tick(five_approved(tmp_path / "k2", 2))
+    # 5 groups of 1, 3 groups (2, 2, 1), 1 group of 5: two fsyncs a group, the rest alike
+    assert one - five == 2 * (5 - 1)
+    assert two - five == 2 * (3 - 1)
+
+
+def test_a_connection_lost_inside_a_group_leaves_the_rest_of_the_group_untouched(tmp_path):
+    p = five_approved(tmp_path, 5)
+    p.transport.answer_message("delivered")
+    p.transport.answer_message("drop")
+    report = p.tick(SEND)
+    states = sorted(m["state"] for k, m in p.messages.items() if "timeline_notice/0" in k)
+    # the first went out, the second's connection was lost before DATA (reopened once by
+    # SMTP, not by the memory transport): it and the three after it wait, none in doubt
+    assert states == ["approved"] * 4 + ["sent"], states
+    assert len(report.sent) == 1 and report.deferred >= 3
+    assert sum(p.transport.received_by(f"to{i}@client{i}.example") for i in range(5)) == 1
+
+
+def test_an_edited_draft_goes_out_with_its_new_words_not_the_copy_built_before(tmp_path):
+    p = five_approved(tmp_path, 16)
+    key = "c0/timeline_notice/0"
+    assert p.messages[key]["prebuilt"]["ref"]
+    with p.store.writer() as w:
+        msg = w.state.messages[key]
+        apply_edit(w, msg, msg["subject"], "<p>Edited by hand: see you Friday.</p>",
+                   "Edited by hand: see you Friday.\n", "test", p.at(DRAFT))
+        w.save()
+    p.approve_all(DRAFT)
+    p.tick(SEND)
+    [sent] = [a for a in p.transport.accepted if "to0@client0.example" in a.recipients]
+    assert b"Edited by hand: see you Friday." in sent.raw
+
+
+def test_a_lost_prebuilt_copy_is_built_again_and_the_message_still_goes_out(tmp_path):
+    p = five_approved(tmp_path, 16)
+    for msg in p.messages.values():
+        if msg.get("prebuilt"):
+            p.store.wire_copy_path(msg["prebuilt"]["ref"]).unlink(missing_ok=True)
+    report = p.tick(SEND)
+    assert len(report.sent) == 5 and not report.problems
+    assert all(b"Date: Sat, 01 Jan 2000" not in a.raw for a in p.transport.accepted)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", '"16"', "true"])
+def test_send_batch_must_be_a_whole_number_of_at_least_one(tmp_path, value):
+    p = SeamProject(tmp_path, imap=False)
+    p.proj.set_config(r"^per_minute = .*$", f"per_minute = 20\nsend_batch = {value}")
+    with pytest.raises(ConfigError, match=r"mailflow\.toml: schedule\.send_batch: expected a "
+                                          r"whole number >= 1"):
+        load_project(p.proj.project)
