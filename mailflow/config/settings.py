@@ -72,7 +72,7 @@ class ImapConfig(ServerConfig):
 class DigestConfig:
     """[digest]: the email that lists what waits for the consultant (issue 13)."""
 
-    enabled: bool = True  # on when mailflow.toml has a [digest] table
+    enabled: bool = True  # on by default; [digest] enabled = false turns it off
     to: str | None = None  # default: the sender's own address
     every: tuple[int, bool] = (24, False)  # (hours, weekly-ish: whole days) see digest_every
     at: str = "08:30"  # local time of the regular digest, in the consultant's zone
@@ -264,7 +264,9 @@ def _locale(root: Section) -> str:
 
 def _digest(s: Section | None) -> DigestConfig:
     if s is None:
-        return DigestConfig(enabled=False)  # opt-in: a [digest] table turns it on
+        # on by default (issue 13): a consultant who never set it up must still hear of
+        # drafts waiting for them; `[digest] enabled = false` turns it off
+        return DigestConfig()
     s.check_keys(["enabled", "to", "every", "at", "valid_for", "time_zone"])
     to = s.text("to")
     every = s.text("every", "daily") or "daily"
