@@ -422,7 +422,10 @@ class EngineMachine(RuleBasedStateMachine):
                 assert msg.get("message_id")
 
 
+# MACHINE_EXAMPLES=150 for a longer hunt than the suite's
+EXAMPLES = int(os.environ.get("MACHINE_EXAMPLES", "10"))
+
 EngineMachine.TestCase.settings = settings(
-    max_examples=10, stateful_step_count=40, deadline=None,
+    max_examples=EXAMPLES, stateful_step_count=40, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_engine_machine = EngineMachine.TestCase
