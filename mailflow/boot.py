@@ -11,14 +11,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mailflow import faults
+
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")  # Linux: a fresh UUID at every boot
 
 
 def boot_id() -> str | None:
     """This boot's identity; None when it cannot be known (not Linux, or unreadable).
 
-    `MAILFLOW_BOOT_ID` overrides it (tests simulate a reboot after a power cut; empty means
-    unknown)."""
+    A process armed for a simulated power cut is a boot of its own (mailflow/faults.py);
+    `MAILFLOW_BOOT_ID` overrides the rest (for tests; empty means unknown)."""
+    simulated = faults.simulated_boot()
+    if simulated is not None:
+        return simulated
     override = os.environ.get("MAILFLOW_BOOT_ID")
     if override is not None:
         return override.strip() or None

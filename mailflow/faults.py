@@ -11,10 +11,8 @@ whose folder was not fsynced are undone. In the errno modes (`enospc`, `erofs`, 
 read-only folder, a file of another user, a file that vanished, each of which must end in one
 line and leave nothing half-written.
 
-A power cut also reboots the machine: what a process of the next boot may trust differs (see
-mailflow/boot.py). The process that recovers from a simulated power cut is started by the test,
-not by the crashed one, so the test calls `reboot()` before starting it (it sets
-`MAILFLOW_BOOT_ID` to a fresh value); a kill keeps the boot.
+A power cut also reboots the machine: a process armed for one runs in a boot of its own
+(`simulated_boot`), so whatever recovers after it sees another boot; a kill keeps the boot.
 
 Counting (`arm(0, "count")`) keeps the power-cut bookkeeping too, and notes the points where a
 power cut would drop something (`exposed()`): at every other point a power cut leaves exactly
@@ -95,20 +93,13 @@ def point(name: str) -> None:
     os._exit(CRASH_EXIT)
 
 
-def reboot() -> str | None:
-    """Simulate the boot after a power cut for this process and those it starts: a fresh
-    `MAILFLOW_BOOT_ID`. Returns the value it replaced (None: unset), for the test to restore."""
-    old = os.environ.get("MAILFLOW_BOOT_ID")
-    os.environ["MAILFLOW_BOOT_ID"] = "simulated-" + os.urandom(8).hex()
-    return old
+def simulated_boot() -> str | None:
+    """While armed for a power cut, this process counts as a boot of its own (None otherwise).
 
-
-def restore_boot(old: str | None) -> None:
-    """Undo `reboot()`: `MAILFLOW_BOOT_ID` as it was before."""
-    if old is None:
-        os.environ.pop("MAILFLOW_BOOT_ID", None)
-    else:
-        os.environ["MAILFLOW_BOOT_ID"] = old
+    A real power cut also reboots the machine, and what the next process may trust of the
+    journal depends on it (mailflow/boot.py): marks made by a process that dies in a simulated
+    power cut must not look like the recovering process's boot, whoever starts that one."""
+    return f"simulated-power-cut-{os.getpid()}" if _mode == "powercut" and _at else None
 
 
 def synced(path: Path, size: int) -> None:

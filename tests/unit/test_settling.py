@@ -67,3 +67,33 @@ def test_an_interrupted_message_in_doubt_drops_its_sending_mark():
     msg = {**left("a", 0), "attempt_to": ["x@example.com"]}
     changes = sending.interrupted(msg, dt.datetime(2026, 12, 30, tzinfo=dt.UTC))
     assert changes["state"] == "in_doubt" and changes["sending"] is None
+
+
+# -- which boot a process runs in (mailflow/boot.py) ---------------------------------------
+
+def test_the_boot_is_the_kernels_boot_id_or_unknown_when_it_cannot_be_read(tmp_path,
+                                                                            monkeypatch):
+    from mailflow import boot
+    monkeypatch.delenv("MAILFLOW_BOOT_ID", raising=False)
+    monkeypatch.setattr(boot, "BOOT_ID_FILE", tmp_path / "boot_id")
+    assert boot.boot_id() is None  # not Linux, or /proc unreadable: unknown
+    (tmp_path / "boot_id").write_text("3f1c0a2e-1111-2222-3333-444455556666\n")
+    assert boot.boot_id() == "3f1c0a2e-1111-2222-3333-444455556666"
+    monkeypatch.setenv("MAILFLOW_BOOT_ID", "another")
+    assert boot.boot_id() == "another"
+    monkeypatch.setenv("MAILFLOW_BOOT_ID", "")
+    assert boot.boot_id() is None
+
+
+def test_a_process_armed_for_a_power_cut_is_a_boot_of_its_own_and_a_kill_keeps_the_boot(
+        monkeypatch):
+    from mailflow import boot, faults
+    monkeypatch.setenv("MAILFLOW_BOOT_ID", "this-boot")
+    try:
+        faults.arm(10**6, "kill")
+        assert boot.boot_id() == "this-boot"
+        faults.arm(10**6, "powercut")
+        assert boot.boot_id() not in ("this-boot", None)
+    finally:
+        faults.arm(0)
+    assert boot.boot_id() == "this-boot"
