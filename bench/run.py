@@ -100,6 +100,21 @@ def run_child(argv: list[str], env: dict | None = None) -> tuple[float, int, sub
         return wall, usage.ru_maxrss, proc, out_f.read(), err_f.read()
 
 
+def child_cpu(argv: list[str]) -> tuple[float, float, int, bytes]:
+    """Run a command; (wall seconds, its CPU seconds (user + system), exit code, stderr).
+
+    On a machine shared with other work the wall time counts their load too; the CPU time
+    says what the command itself cost."""
+    with tempfile.TemporaryFile() as err_f:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err_f)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must know
+        err_f.seek(0)
+        return wall, usage.ru_utime + usage.ru_stime, proc.returncode, err_f.read()
+
+
 _HWM = """\
 import sys
 from mailflow.cli import main
@@ -230,21 +245,24 @@ class Bench:
                                        f"problems {report.problems[:3]}")
             rewritten = db.stat().st_mtime_ns != before
             inproc[n] = best(times)
-            subs = []
+            subs, cpus = [], []
             for k in range(self.sizes.repeat):
                 now = data.NOW + dt.timedelta(hours=1, minutes=5 * k)
-                wall, _, proc, _, err = run_child(
+                wall, cpu, code, err = child_cpu(
                     [*mailflow_cmd(), "--project", str(root), "--now", iso(now), "run"])
-                if proc.returncode != 0:
-                    raise RuntimeError(f"mailflow run exited {proc.returncode}: {err[-500:]!r}")
+                if code != 0:
+                    raise RuntimeError(f"mailflow run exited {code}: {err[-500:]!r}")
                 subs.append(wall)
+                cpus.append(cpu)
             sub[n] = best(subs)
             details[str(n)] = {"in_process_s": round(inproc[n], 4),
                                "subprocess_s": round(sub[n], 4),
+                               "subprocess_cpu_s": round(best(cpus), 4),
                                "steps_s": {k: round(v, 4) for k, v in steps.items()},
                                "checkpoint_rewritten": rewritten,
                                "state_bytes": db.stat().st_size}
-            self.log(f"idle {n}: in-process {inproc[n]:.3f}s, subprocess {sub[n]:.3f}s, "
+            self.log(f"idle {n}: in-process {inproc[n]:.3f}s, subprocess {sub[n]:.3f}s "
+                     f"(CPU {details[str(n)]['subprocess_cpu_s']:.3f}s), "
                      f"steps {details[str(n)]['steps_s']}, rewritten {rewritten}")
         growth = large / small
         cap = 12 * growth / 10  # "10x engagements, at most ~12x time"
@@ -256,6 +274,11 @@ class Bench:
                 f"{t[small]:.3f} s", round(ratio, 2),
                 f"< 1 s and ratio <= {cap:g}", under and ratio <= cap, details))
         self.rows[-1].details = {}
+        cpu = {n: details[str(n)]["subprocess_cpu_s"] for n in (small, large)}
+        self.rows.append(Row(f"idle tick (subprocess CPU, user+sys) {large:,} vs {small:,}",
+                             f"{cpu[large]:.3f} s", f"{cpu[small]:.3f} s",
+                             round(cpu[large] / cpu[small], 2),
+                             "reported (the wall time less others' load)", None))
         self.rows.append(Row("idle tick writes the checkpoint", str(any(
             d["checkpoint_rewritten"] for d in details.values())), "False", None, "no write",
             not any(d["checkpoint_rewritten"] for d in details.values())))
@@ -613,28 +636,32 @@ class Bench:
         help_t = best(helps)
         self.rows.append(Row("start-up: mailflow --help", f"{help_t * 1000:.0f} ms",
                              f"{bare * 1000:.0f} ms (python -c 'import click')",
-                             round(help_t / bare, 2), "<= 2", help_t / bare <= 2))
+                             round(help_t / bare, 2), "<= 1.5", help_t / bare <= 1.5))
         n = self.sizes.status_engagements
         root = self.idle_project(n)
-        status_args = ["--project", str(root), "--now", iso(data.NOW), "status"]
-        statuses = []
-        for _ in range(rep):
-            wall, _, proc, _, err = run_child([*mailflow_cmd(), *status_args])
-            if proc.returncode != 0:
-                raise RuntimeError(f"mailflow status exited {proc.returncode}: {err[-300:]!r}")
-            statuses.append(wall)
-        status_t = best(statuses)
-        _, _, _, _, err = run_child([sys.executable, "-X", "importtime", "-m", "mailflow",
-                                     *status_args])
-        imported = {m.group(1) for m in re.finditer(rb"\|\s+([\w.]+)\s*$", err, re.M)}
-        heavy = sorted(m.decode() for m in imported
-                       if m.split(b".")[0] in (b"premailer", b"lxml", b"cssutils"))
-        self.rows.append(Row(f"start-up: mailflow status, {n:,} engagements",
-                             f"{status_t * 1000:.0f} ms",
-                             f"{bare * 1000:.0f} ms (python -c 'import click')",
-                             round(status_t / bare, 2), "reported", None))
-        self.rows.append(Row("start-up: status imports premailer/lxml/cssutils",
-                             ", ".join(heavy[:4]) or "none", "none", None, "none", not heavy))
+        heavy: set[str] = set()
+        for command in ("status", "drafts"):
+            args = ["--project", str(root), "--now", iso(data.NOW), command]
+            walls = []
+            for _ in range(rep):
+                wall, _, proc, _, err = run_child([*mailflow_cmd(), *args])
+                if proc.returncode != 0:
+                    raise RuntimeError(f"mailflow {command} exited {proc.returncode}: "
+                                       f"{err[-300:]!r}")
+                walls.append(wall)
+            t = best(walls)
+            _, _, _, _, err = run_child([sys.executable, "-X", "importtime", "-m", "mailflow",
+                                         *args])
+            imported = {m.group(1) for m in re.finditer(rb"\|\s+([\w.]+)\s*$", err, re.M)}
+            heavy |= {f"{command}: {m.decode()}" for m in imported
+                      if m.split(b".")[0] in (b"premailer", b"lxml", b"cssutils")}
+            self.rows.append(Row(f"start-up: mailflow {command}, {n:,} engagements",
+                                 f"{t * 1000:.0f} ms",
+                                 f"{bare * 1000:.0f} ms (python -c 'import click')",
+                                 round(t / bare, 2), "<= 3", t / bare <= 3))
+        self.rows.append(Row("start-up: status/drafts import premailer/lxml/cssutils",
+                             ", ".join(sorted(heavy)[:4]) or "none", "none", None, "none",
+                             not heavy))
 
     # -- memory ------------------------------------------------------------------------------
 
@@ -655,7 +682,8 @@ class Bench:
                              f"{max(rss) / 1024:.0f} MiB",
                              f"{bare_rss / 1024:.0f} MiB (mailflow --help)",
                              round(max(rss) / bare_rss, 1),
-                             f"reported (checkpoint {state_mib:.0f} MiB)", None))
+                             f"<= 200 MiB (checkpoint {state_mib:.0f} MiB)",
+                             max(rss) <= 200 * 1024))
 
 
 # the send figure's engagements are in London, where data.NOW (a Saturday) is noon; their

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from mailflow.errors import ConfigError, NoProjectError
@@ -122,6 +120,7 @@ def find_project(explicit: str | os.PathLike | None = None, cwd: Path | None = N
 
 def playbook_dir() -> Path:
     """The default playbook shipped inside the package (rules, templates, example engagement)."""
+    from importlib import resources  # (a tenth of `--help`'s start-up, needed by few)
     return Path(str(resources.files("mailflow") / "playbook"))
 
 
@@ -177,6 +176,8 @@ def init_project(dest: Path, *, sender_name: str = PLACEHOLDER_SENDER[0],
                  force: bool = False) -> Project:
     """Create a project folder from the default playbook, signed by the consultant, in a
     default language and locale."""
+    import shutil
+
     from mailflow.render.locale import LANGUAGE_LOCALES, language_of, parse_locale
     try:
         locale = parse_locale(locale or LANGUAGE_LOCALES.get(language or "en", "en_US"))

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import re
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mailflow import __version__
 from mailflow.errors import USAGE_EXIT_CODE, MailflowError
 from mailflow.project import Project, find_project
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 
 class App:
@@ -64,6 +65,7 @@ pass_app = click.make_pass_decorator(App)
 
 def echo_json(data: Any) -> None:
     """Print data as JSON for scripts (dates as ISO strings)."""
+    import json
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 

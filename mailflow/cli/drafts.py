@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import webbrowser
 from pathlib import Path
 
 import click
@@ -18,7 +17,6 @@ from mailflow.cli.app import (
     pass_app,
 )
 from mailflow.cli.run import fail_on_problems
-from mailflow.desk import views
 
 
 @cli.group(invoke_without_command=True)
@@ -34,6 +32,7 @@ def drafts(ctx: click.Context, as_json: bool, all_states: bool) -> None:
       mailflow drafts show northwind-2026/timeline_notice
       mailflow drafts approve northwind-2026/timeline_notice
     """
+    from mailflow.desk import views
     if ctx.invoked_subcommand is not None:
         return
     app: App = ctx.obj
@@ -71,6 +70,9 @@ def drafts_show(app: App, ref: str, html_file: Path | None, open_browser: bool) 
     Example:
       mailflow drafts show northwind-2026/timeline_notice --open
     """
+    import webbrowser
+
+    from mailflow.desk import views
     from mailflow.desk.actions import find_message
     state = app.store.load()
     msg = find_message(state, ref)
@@ -131,6 +133,7 @@ def drafts_approve(app: App, refs: tuple[str, ...], eid: str | None, approve_all
       mailflow drafts approve northwind-2026/timeline_notice
       mailflow drafts approve --engagement northwind-2026 -y
     """
+    from mailflow.desk import views
     from mailflow.desk.actions import approve, find_engagement, find_message
     if not (refs or eid or approve_all):
         raise click.UsageError("name drafts to approve, or use --engagement ID or --all")
@@ -257,6 +260,7 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
       mailflow replies --needs-action
       mailflow replies show 1
     """
+    from mailflow.desk import views
     if ctx.invoked_subcommand is not None:
         return
     app: App = ctx.obj
@@ -322,6 +326,7 @@ def replies_show(app: App, rid: str, done: bool) -> None:
     Example:
       mailflow replies show 1 --done
     """
+    from mailflow.desk import views
     from mailflow.errors import NotFoundError
     state = app.store.load()
     r = state.replies.get(rid)

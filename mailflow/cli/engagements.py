@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from mailflow.cli.app import App, cli, complete_engagement, echo_json, json_option, pass_app
-from mailflow.desk import views
 
 
 @cli.group()
@@ -58,6 +57,7 @@ def engagement_list(app: App, as_json: bool) -> None:
     Example:
       mailflow engagement list --json
     """
+    from mailflow.desk import views
     from mailflow.desk.tables import natural_key
     state = app.store.load()
     rows = [views.engagement_row(e) for e in sorted(
@@ -86,6 +86,7 @@ def engagement_show(app: App, eid: str, as_json: bool) -> None:
     Example:
       mailflow engagement show northwind-2026
     """
+    from mailflow.desk import views
     from mailflow.desk.actions import find_engagement
     state = app.store.load()
     record = find_engagement(state, eid)

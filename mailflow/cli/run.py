@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -40,6 +38,8 @@ def init(directory: Path, sender_name: str, sender_email: str, time_zone: str,
           --time-zone America/New_York
       mailflow init ~/clients-fr --language fr --time-zone Europe/Paris
     """
+    import shlex
+
     from mailflow.errors import ConfigError
     from mailflow.project import PLACEHOLDER_SENDER, check_identity, init_project
     try:
@@ -222,6 +222,7 @@ def systemd_units(app: App, install: bool, folder: Path | None) -> None:
 
 def _mailflow_executable() -> str:
     # the script next to this interpreter, not a shim (pyenv, asdf) that needs a login shell
+    import shutil
     beside = Path(sys.executable).with_name("mailflow")
     if beside.is_file():
         return str(beside)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from mailflow.cli.app import App, cli, complete_engagement, echo_json, json_option, pass_app
-from mailflow.desk import views
 
 
 @cli.command()
@@ -28,11 +25,12 @@ def status(app: App, archived: bool, as_json: bool) -> None:
       mailflow status --all-archived
       mailflow status --json | jq '.engagements[] | select(.flagged)'
     """
+    from mailflow.desk import views
     from mailflow.desk.status import needs_you_now, status_grid
     from mailflow.desk.tables import Column
     state = app.store.load()
     grid = status_grid(state, app.loaded, app.now, archived=archived)
-    attention = needs_you_now(state, app.loaded, app.now, grid.plans)
+    attention = needs_you_now(state, app.loaded, app.now, grid.plans, grid.wraps)
     if as_json:
         echo_json({"engagements": [r.data for r in grid.rows], "needs_attention": attention})
         return
@@ -87,6 +85,7 @@ def plan(app: App, eid: str | None, as_json: bool) -> None:
       mailflow plan northwind-2026
       mailflow --now 2027-01-05 plan --json
     """
+    from mailflow.desk import views
     from mailflow.desk.actions import find_engagement
     from mailflow.desk.tables import natural_key
     from mailflow.errors import MailflowError
@@ -139,6 +138,7 @@ def log(app: App, eid: str | None, limit: int, as_json: bool) -> None:
       mailflow log --engagement northwind-2026
       mailflow log -n 20
     """
+    from mailflow.desk import views
     state = app.store.load()
     if eid:
         from mailflow.desk.actions import find_engagement
@@ -193,6 +193,7 @@ def _event_summary(event: dict) -> dict:
 
 
 def _short(value: object) -> str:
+    import json
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     text = " ".join(text.split())
     return text if len(text) <= 80 else text[:77] + "..."

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 import click
@@ -35,6 +34,8 @@ def watch(app: App, renew_minutes: float, poll_every: float, no_idle: bool) -> N
       mailflow watch -v
       mailflow watch --poll-every 120 --no-idle
     """
+    import signal
+
     from mailflow.desk.watch import StopFlag, Watcher, WatchSettings, running_clock
     given = app.now_text or os.environ.get("MAILFLOW_NOW")
     clock = running_clock(app.now if given else None)

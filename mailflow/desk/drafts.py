@@ -8,7 +8,6 @@ from pathlib import Path
 
 from mailflow.config.loading import Loaded
 from mailflow.desk import tables, views
-from mailflow.desk.checklist import done_suggestions
 from mailflow.errors import MailflowError
 from mailflow.store import State, Store
 
@@ -59,6 +58,7 @@ def reply_rows(state: State, *, needs_action: bool = False, eid: str | None = No
                      "received_local": views.local(r.get("received_at"), zone,
                                                    "%a %Y-%m-%d %H:%M %Z")})
         if loaded is not None:
+            from mailflow.desk.checklist import done_suggestions  # (its renderer: on use)
             rows[-1]["suggested_done"] = done_suggestions(state, loaded, r)
     return rows
 

@@ -34,6 +34,7 @@ class Grid:
     stages: list[str] = field(default_factory=list)
     rows: list[GridRow] = field(default_factory=list)
     plans: dict = field(default_factory=dict)  # engagement id -> its PlanItems
+    wraps: dict = field(default_factory=dict)  # engagement id -> its Wrapup (made once)
 
 
 def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool = False) -> Grid:
@@ -46,7 +47,7 @@ def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool =
     grid = Grid(plans=plan.items)
     for eng in chosen:
         try:
-            row = _row(eng, state, loaded, plan, replies_by_msg, grid.stages, now)
+            row = _row(eng, state, loaded, plan, replies_by_msg, grid.stages, now, grid.wraps)
         except Exception as err:  # noqa: BLE001 - a broken engagement is a row with its error
             row = GridRow(eng["id"], eng.get("status", "?"), {}, {
                 **{"id": eng["id"], "status": eng.get("status")}, "error": str(err)},
@@ -58,8 +59,8 @@ def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool =
 
 
 def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
-         replies_by_msg: dict[str, list[dict]], stage_names: list[str], plan_now: dt.datetime
-         ) -> GridRow:
+         replies_by_msg: dict[str, list[dict]], stage_names: list[str], plan_now: dt.datetime,
+         wraps: dict) -> GridRow:
     seq = loaded.sequence_for(eng)
     for s in seq.stages:
         if s.id not in stage_names:
@@ -88,6 +89,8 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
     error = plan.errors.get(eng["id"])
     # the grid's plan is the one `wrapup` would make: planning twice tripled `status`'s time
     wrap = wrapup(state, loaded, eng, plan_now, plan.items.get(eng["id"], []))
+    if eng["id"] in plan.items:  # (else "needs you now" plans it: a paused one, say)
+        wraps[eng["id"]] = wrap
     data = {**views.engagement_row(eng), "stages": stages, "error": error,
             "checklist": {"open": len(wrap.items), "overdue": len(wrap.overdue),
                           "open_items": [i.id for i in wrap.items]},
@@ -97,10 +100,11 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
 
 
 def needs_you_now(state: State, loaded: Loaded | None = None, now: dt.datetime | None = None,
-                  plans: dict | None = None) -> list[str]:
+                  plans: dict | None = None, wraps: dict | None = None) -> list[str]:
     """One line per thing waiting for the consultant: drafts, failures, replies, flags, and
     (given `loaded` and `now`) overdue checklist items and engagements ready to complete;
-    `plans` are the engagements' plans when already made (Grid.plans)."""
+    `plans` and `wraps` are the engagements' plans and wrap-ups when already made (Grid's:
+    making them twice was a third of `status`)."""
     lines = []
     waiting = 0
     archived = {k for k, e in state.engagements.items() if e.get("archived")}
@@ -121,5 +125,5 @@ def needs_you_now(state: State, loaded: Loaded | None = None, now: dt.datetime |
         if e.get("flagged") and not e.get("archived"):
             lines.append(f"engagement {e['id']}: {e['flagged']}")
     if loaded is not None and now is not None:
-        lines += wrapup_lines(state, loaded, now, plans)
+        lines += wrapup_lines(state, loaded, now, plans, wraps)
     return lines

@@ -276,9 +276,7 @@ class Preview:
 
 def preview(state, loaded, now: dt.datetime, ids: list[str] | None = None) -> Preview:  # noqa: ANN001
     """Plan each active engagement in memory; a broken one is kept with its error, not hidden."""
-    from mailflow.engine.tick import Tick
-    from mailflow.store import MemoryWriter
-    tick = Tick(loaded, MemoryWriter(state), now)
+    from mailflow.engine.planner import plan_stored
     replies = state.replies_by_engagement()
     out = Preview(loaded, state, now)
     for eid in ids if ids is not None else list(state.engagements):
@@ -287,7 +285,7 @@ def preview(state, loaded, now: dt.datetime, ids: list[str] | None = None) -> Pr
             continue
         msgs = {m["key"]: m for m in state.messages_of(eid)}
         try:
-            out.items[eid] = tick.plan_one(eng, msgs, replies.get(eid, []))
+            out.items[eid] = plan_stored(loaded, eng, msgs, replies.get(eid, []))
         except Exception as err:  # noqa: BLE001 - shown as this engagement's broken row
             out.errors[eid] = f"{type(err).__name__}: {err}" if not str(err) else str(err)
     return out

@@ -80,14 +80,17 @@ def completion_refusal(state: State, loaded: Loaded, engagement: dict, now: dt.d
 
 
 def wrapup_lines(state: State, loaded: Loaded, now: dt.datetime,
-                 plans: dict[str, list[PlanItem]] | None = None) -> list[str]:
-    """For "needs you now": overdue checklist items, and engagements ready to complete."""
+                 plans: dict[str, list[PlanItem]] | None = None,
+                 wraps: dict[str, Wrapup] | None = None) -> list[str]:
+    """For "needs you now": overdue checklist items, and engagements ready to complete
+    (`wraps`: engagements' wrap-ups already made at this `now`, e.g. by the status grid)."""
     lines = []
     for eng in sorted(state.engagements.values(), key=lambda e: e["id"]):
         if eng.get("archived") or eng.get("status") not in ("active", "paused"):
             continue
         try:
-            w = wrapup(state, loaded, eng, now, (plans or {}).get(eng["id"]))
+            w = (wraps or {}).get(eng["id"]) or wrapup(state, loaded, eng, now,
+                                                       (plans or {}).get(eng["id"]))
         except MailflowError:
             continue  # a broken engagement shows as its row's error in the status grid
         for item in w.overdue:

@@ -282,3 +282,19 @@ def _return_date(messages: dict[str, dict], eid: str, stage_id: str) -> dt.date 
     root = messages.get(message_key(eid, stage_id, 0)) or {}
     value = root.get("out_of_office_until")
     return dt.date.fromisoformat(value) if value else None
+
+
+def plan_stored(loaded, eng: dict, msgs: dict[str, dict], replies: list[dict]  # noqa: ANN001
+                ) -> list[PlanItem]:
+    """The planner's items for one stored engagement (pure): what a tick and every view plan.
+
+    `loaded` is a config.loading.Loaded. Kept out of engine/tick.py so that views plan
+    without importing the send path (rendering, MIME) they never use.
+    """
+    from mailflow.config.engagements import hydrate
+    from mailflow.engine import checklist
+    seq = loaded.sequence_for(eng)
+    data = hydrate(eng)
+    # rule conditions and "when access done" timing see the wrap-up checklist
+    data.update(checklist.planning_facts(data))
+    return plan_engagement(data, seq, msgs, replies, loaded.context_for(eng))

@@ -20,7 +20,7 @@ from mailflow.config.rules import Stage
 from mailflow.config.settings import Identity
 from mailflow.engine import checklist, sending
 from mailflow.engine.outcomes import Delivery, Transport
-from mailflow.engine.planner import PlanItem, plan_engagement
+from mailflow.engine.planner import PlanItem, plan_stored
 from mailflow.engine.reactions import RULE_APPROVAL, waits_for_replies
 from mailflow.engine.recipients import emails, recipients_of, same_people
 from mailflow.engine.records import ENDED, PENDING, EngagementStatus, PlanStatus
@@ -172,11 +172,7 @@ class Tick:
 
     def plan_one(self, eng: dict, msgs: dict[str, dict], replies: list[dict]) -> list[PlanItem]:
         """The planner's items for one engagement (pure)."""
-        seq = self.loaded.sequence_for(eng)
-        data = hydrate(eng)
-        # rule conditions and "when access done" timing see the wrap-up checklist
-        data.update(checklist.planning_facts(data))
-        return plan_engagement(data, seq, msgs, replies, self.loaded.context_for(eng))
+        return plan_stored(self.loaded, eng, msgs, replies)
 
     def _signature(self, eng: dict) -> str:
         seq = self.loaded.sequence_for(eng)

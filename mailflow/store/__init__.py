@@ -15,7 +15,7 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import orjson
 
 from mailflow import faults
 from mailflow.errors import LockedError, StoreError
+from mailflow.store.checkpoint import LINES_START, Lined
 from mailflow.store.files import (
     AtomicJSONStorage,
     fsync_dir,
@@ -52,6 +53,46 @@ def _from_checkpoint(data: dict) -> State:
             records[doc[key_field]] = doc
     state.meta = next(iter((data.get("meta") or {}).values()), {}) or {}
     return state
+
+
+def read_checkpoint(path: Path, usable: Callable[[dict, Position], bool]
+                    ) -> tuple[State | None, Position] | None:
+    """A checkpoint's state and position; the state is None when `usable(meta, position)`
+    says no (its records are then not even parsed); None when there is no file."""
+    try:
+        with io(path, "read"):
+            f = path.open("rb")
+    except StoreError as err:
+        if isinstance(err.__cause__, FileNotFoundError):
+            return None
+        raise
+    with f:
+        try:
+            with io(path, "read"):
+                first = f.readline()
+                if first != LINES_START:  # a compact document (older mailflow, or edited)
+                    data = orjson.loads(first + f.read())
+                    if not isinstance(data, dict):
+                        raise ValueError("not a JSON object")
+                    state = _from_checkpoint(data)
+                    pos = Position.from_meta(state.meta)
+                    return (state if usable(state.meta, pos) else None), pos
+                reader = Lined(f)
+                meta = reader.meta()
+                pos = Position.from_meta(meta)
+                if not usable(meta, pos):
+                    return None, pos
+                state = State(meta=meta)
+                for table in reader.tables():
+                    if table in KEY_FIELD:
+                        reader.fill(table, getattr(state, table), KEY_FIELD[table])
+                    else:
+                        reader.skip()  # a table this version does not know
+                return state, pos
+        except (ValueError, KeyError, TypeError) as err:  # orjson's errors are ValueErrors
+            raise StoreError(f"{path}: the database is damaged ({err}); nothing was "
+                             "changed: `mailflow doctor --repair` rebuilds it from the "
+                             "journal (the damaged file is kept beside it)") from err
 
 
 def _size(path: Path) -> int:
@@ -129,14 +170,11 @@ class Store:
 
     def _checkpoint(self) -> tuple[State, Position]:
         """The newest checkpoint that matches the journal, else an empty state."""
-        data = AtomicJSONStorage(self.db_path).read()
-        if data is None:
+        found = read_checkpoint(self.db_path, self._usable)
+        if found is None:
             return State(), Position()
-        state = _from_checkpoint(data)
-        pos = Position.from_meta(state.meta)
-        if "hash" not in state.meta and 0 < pos.offset <= _size(self.journal_path):
-            return state, pos  # written before checkpoints named their last event
-        if matches(self.journal_path, pos):
+        state, pos = found
+        if state is not None:
             return state, pos
         if pos.offset and not self.journal_path.exists():
             # rebuilding from nothing would forget what was sent: the journal must come back
@@ -147,16 +185,23 @@ class Store:
                f"(it names event {pos.seq} at byte {pos.offset})")
         backup = self.db_path.with_name(self.db_path.name + ".bak")
         try:
-            older = _from_checkpoint(orjson.loads(backup.read_bytes()))
-            older_pos = Position.from_meta(older.meta)
-            if "hash" in older.meta and matches(self.journal_path, older_pos):
-                older.notes.append(f"{why}; rebuilt from the older checkpoint and the journal")
-                return older, older_pos
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            older = read_checkpoint(backup, lambda meta, pos: "hash" in meta and matches(
+                self.journal_path, pos))
+            if older is not None and older[0] is not None:
+                older[0].notes.append(f"{why}; rebuilt from the older checkpoint and the "
+                                      "journal")
+                return older[0], older[1]
+        except (StoreError, OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
         state = State()
         state.notes.append(f"{why}; rebuilt from the journal")
         return state, Position()
+
+    def _usable(self, meta: dict, pos: Position) -> bool:
+        """Whether a checkpoint with this meta stands on this project's journal."""
+        if "hash" not in meta and 0 < pos.offset <= _size(self.journal_path):
+            return True  # written before checkpoints named their last event
+        return matches(self.journal_path, pos)
 
     def events(self, since: int = 0) -> Iterator[dict]:
         """The committed journal events from a byte offset on, in order (the audit log).

@@ -168,9 +168,10 @@ class AtomicJSONStorage(Storage):
         return data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        """Replace the file atomically with `data`."""
-        write_atomically(self.path, orjson.dumps(data, default=json_default),
-                         backup=self.path.with_name(self.path.name + ".bak"))
+        """Replace the file atomically with `data`, one record per line (store/checkpoint.py)."""
+        from mailflow.store.checkpoint import write_lined
+        write_streamed(self.path, lambda f: write_lined(f, data, json_default),
+                       backup=self.path.with_name(self.path.name + ".bak"))
 
     def close(self) -> None:
         """Nothing to release: the file is not held open."""
