@@ -3,7 +3,7 @@
     python -m bench                 # full sizes (a few minutes; needs Dovecot for the polls)
     python -m bench --quick         # tiny sizes, seconds (what tests/cli/test_bench_smoke.py runs)
     python -m bench --only idle     # one figure: idle, send, store, poll, busy, big, startup,
-                                    # memory
+                                    # memory, archive, years
 
 Prints one table and writes it as JSON to bench/results/ (or --out DIR).
 """
@@ -41,7 +41,8 @@ from bench.servers import (  # noqa: E402
 )
 from mailflow.config.settings import SCHEDULE_DEFAULTS  # noqa: E402
 
-FIGURES = ("idle", "send", "store", "poll", "busy", "big", "startup", "memory")
+FIGURES = ("idle", "send", "store", "poll", "busy", "big", "startup", "memory", "archive",
+           "years")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -57,10 +58,13 @@ class Sizes:
     big: tuple[int, int] = (6, 40 * 2**20)  # replies with attachments: how many, bytes each
     status_engagements: int = 1_000
     repeat: int = 3
+    archive: tuple[int, int] = (1_000, 20_000)  # active, and moved out into archives
+    years: tuple[int, int] = (300, 730)  # engagements, simulated days
 
 
 QUICK = Sizes(idle=(20, 100), sends=20, store=(20, 100), folder=(20, 200), busy_new=20,
-              big=(2, 2**20), status_engagements=20, repeat=1)
+              big=(2, 2**20), status_engagements=20, repeat=1, archive=(20, 100),
+              years=(16, 60))
 
 
 @dataclass
@@ -295,6 +299,10 @@ class Bench:
         project = data.new_project(root / "p", smtp_port=sink_port, per_minute=10**6,
                                    per_day=10**7, approval=False, all_week=True)
         # the default configuration: `send_batch` as a user gets it (README: Never twice)
+        with project.config_path.open("a") as f:
+            # the figure is the client sends against a bare smtplib loop over the same bytes;
+            # the digest to the consultant (on by default) is not part of that comparison
+            f.write("\n[digest]\nenabled = false\n")
         loaded = load_project(project)
         names = data.Names(11)
         # the timeline notice (30 days before contract_end) is due today
@@ -684,6 +692,17 @@ class Bench:
                              round(max(rss) / bare_rss, 1),
                              f"<= 200 MiB (checkpoint {state_mib:.0f} MiB)",
                              max(rss) <= 200 * 1024))
+
+
+    # -- history (bench/history.py) ----------------------------------------------------------
+
+    def archive(self) -> None:
+        from bench.history import archive_figure
+        archive_figure(self, run_child, mailflow_cmd(), Row)
+
+    def years(self) -> None:
+        from bench.history import years_figure
+        years_figure(self, run_child, mailflow_cmd(), Row)
 
 
 # the send figure's engagements are in London, where data.NOW (a Saturday) is noon; their

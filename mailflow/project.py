@@ -54,7 +54,8 @@ end = "17:00"
 # subdiv = "NY"
 # extra = ["2026-12-24", "2026-12-31"]
 
-# [digest]                     # an email listing what waits for you; reply "approve 1 3"
+# [digest]                     # on by default: an email listing what waits for you;
+# enabled = true               # reply "approve 1 3"; false: no digest (cron's stderr only)
 # to = "{sender_email}"        # default: the sender's own address (the mailbox [imap] reads)
 # every = "daily"              # daily | weekly | hourly | "N hours"; at once when urgent
 # at = "08:30"                 # in your own time zone (time_zone above, or [digest] time_zone)

@@ -15,6 +15,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from mailflow.transport.sink import Sink, free_port
+from tests.helpers import is_to_consultant
 
 
 @dataclass
@@ -131,6 +132,12 @@ class SmtpServer:
     def received(self) -> list[Received]:
         """Messages accepted so far."""
         return self.handler.received
+
+    @property
+    def client_mail(self) -> list[Received]:
+        """Messages accepted so far, less mailflow's own to the consultant (the digest, on by
+        default, and the confirmations of digest replies): what clients were sent."""
+        return [r for r in self.handler.received if not is_to_consultant(r.raw)]
 
     def by_subject(self) -> dict[str, Received]:
         """Received messages keyed by subject."""

@@ -58,7 +58,7 @@ def checklist(app: App, eid: str | None, show_all: bool, as_json: bool) -> None:
     from mailflow.desk.checklist import item_row, items_of, open_summary
     from mailflow.engine.checklist import ordered
     state = app.store.load()
-    engagements = ([find_engagement(state, eid)] if eid else
+    engagements = ([find_engagement(state, eid, archived_ok=True)] if eid else
                    [e for e in sorted(state.engagements.values(), key=lambda e: e["id"])
                     if e["status"] in ("active", "paused")])
     out = []

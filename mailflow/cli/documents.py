@@ -44,7 +44,7 @@ def doc(app: App, eid: str, kind: str, fmt: str | None, out: Path | None) -> Non
     if fmt == "pdf" and out is None:
         raise click.UsageError("a PDF needs --out FILE.pdf")
     state = app.store.load()
-    eng = find_engagement(state, eid)
+    eng = find_engagement(state, eid, archived_ok=True)
     content = render_document(app.project, state, app.loaded, eng, app.now, kind=kind, fmt=fmt)
     if out is None:
         sys.stdout.write(content.decode("utf-8"))

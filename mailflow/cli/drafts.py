@@ -269,7 +269,7 @@ def replies(ctx: click.Context, needs_action: bool, eid: str | None, all_kinds: 
     state = app.store.load()
     if eid:
         from mailflow.desk.actions import find_engagement
-        find_engagement(state, eid)  # an unknown id is exit 3, not "No replies."
+        find_engagement(state, eid, archived_ok=True)  # unknown: exit 3, not "No replies."
     rows = reply_rows(state, needs_action=needs_action, eid=eid, all_kinds=all_kinds,
                       default_zone=app.loaded.config.time_zone, loaded=app.loaded)
     if as_json:

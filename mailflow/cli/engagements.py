@@ -89,7 +89,7 @@ def engagement_show(app: App, eid: str, as_json: bool) -> None:
     from mailflow.desk import views
     from mailflow.desk.actions import find_engagement
     state = app.store.load()
-    record = find_engagement(state, eid)
+    record = find_engagement(state, eid, archived_ok=True)
     plan = views.preview(state, app.loaded, app.now, [eid])
     if as_json:
         echo_json({**{k: v for k, v in record.items() if k not in ("planned", "rev")},
@@ -97,6 +97,9 @@ def engagement_show(app: App, eid: str, as_json: bool) -> None:
                    "error": plan.errors.get(eid)})
         return
     click.echo(views.engagement_text(record, state, app.loaded, plan))
+    if record.get("moved_out"):
+        click.echo(f"archived: moved out of the working state on {record['moved_out'][:10]} "
+                   f"({app.store.shelf.path(eid)})")
     if eid in plan.errors:
         click.echo(f"mailflow: engagement {eid}: {plan.errors[eid]}", err=True)
 

@@ -29,6 +29,10 @@ def status(app: App, archived: bool, as_json: bool) -> None:
     from mailflow.desk.status import needs_you_now, status_grid
     from mailflow.desk.tables import Column
     state = app.store.load()
+    if archived:  # and those moved out into archives (reads every one: only when asked)
+        from mailflow.desk.actions import find_engagement
+        for eid in app.store.shelf.ids():
+            find_engagement(state, eid, archived_ok=True)
     grid = status_grid(state, app.loaded, app.now, archived=archived)
     attention = needs_you_now(state, app.loaded, app.now, grid.plans, grid.wraps)
     if as_json:
@@ -90,7 +94,7 @@ def plan(app: App, eid: str | None, as_json: bool) -> None:
     from mailflow.desk.tables import natural_key
     from mailflow.errors import MailflowError
     state = app.store.load()
-    engagements = [find_engagement(state, eid)] if eid else sorted(
+    engagements = [find_engagement(state, eid, archived_ok=True)] if eid else sorted(
         (e for e in state.engagements.values() if not e.get("archived")),
         key=lambda e: (e["dates"]["contract_end"], natural_key(e["id"])))
     plan = views.preview(state, app.loaded, app.now, [e["id"] for e in engagements])
@@ -142,12 +146,12 @@ def log(app: App, eid: str | None, limit: int, as_json: bool) -> None:
     state = app.store.load()
     if eid:
         from mailflow.desk.actions import find_engagement
-        find_engagement(state, eid)  # an unknown id is exit 3, not an empty log
-    events = []
-    for event in app.store.events():
-        if eid and event.get("engagement") != eid:
-            continue
-        events.append(_event_summary(event))
+        # an unknown id is exit 3, not an empty log; an archived one is read from its archive
+        record = find_engagement(state, eid, archived_ok=True)
+        found = app.store.events_of(eid, hot=not record.get("moved_out"))
+    else:
+        found = app.store.events(hot=set(state.engagements))
+    events = [_event_summary(event) for event in found]
     if limit:
         events = events[-limit:]
     if as_json:
@@ -169,8 +173,9 @@ _BULKY = ("body", "to", "cc", "digest", "rendered_for", "history", "entries", "c
 
 
 def _event_summary(event: dict) -> dict:
+    from mailflow.store.archive import subject
     out = {"seq": event["seq"], "at": event["at"], "kind": event["kind"],
-           "engagement": event.get("engagement")}
+           "engagement": subject(event)}
     for table in ("messages", "replies", "engagements", "cursors", "digests"):
         part = event.get(table)
         if part:

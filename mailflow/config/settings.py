@@ -72,7 +72,7 @@ class ImapConfig(ServerConfig):
 class DigestConfig:
     """[digest]: the email that lists what waits for the consultant (issue 13)."""
 
-    enabled: bool = True  # on when mailflow.toml has a [digest] table
+    enabled: bool = True  # on by default; [digest] enabled = false turns it off
     to: str | None = None  # default: the sender's own address
     every: tuple[int, bool] = (24, False)  # (hours, weekly-ish: whole days) see digest_every
     at: str = "08:30"  # local time of the regular digest, in the consultant's zone
@@ -143,6 +143,8 @@ class Config:
     # [[identity]] tables name every one (see load_config)
     identities: tuple[Identity, ...] = ()
     explicit_identities: bool = False  # [[identity]] is used: every lead needs one
+    # [state] archive_after_days: an engagement ended this long ago moves out of the hot state
+    archive_after_days: int = 30
 
     def identity(self, email: str) -> Identity | None:
         """The identity sending as this address (case-insensitive), or None."""
@@ -154,7 +156,7 @@ def load_config(path: Path) -> Config:
     """Read and validate mailflow.toml."""
     root = Section(read_toml(path), path)
     root.check_keys(["sender", "smtp", "imap", "time_zone", "locale", "window", "holidays",
-                     "schedule", "approver", "digest", "identity"])
+                     "schedule", "approver", "digest", "identity", "state"])
     listed = _identities(root)
     sender_s = root.section("sender", required=not listed)
     smtp_s = root.section("smtp")
@@ -197,7 +199,19 @@ def load_config(path: Path) -> Config:
         digest=_digest(root.section("digest")),
         identities=tuple(listed),
         explicit_identities=root.has("identity"),
+        archive_after_days=_archive_after_days(root.section("state")),
     )
+
+
+def _archive_after_days(s: Section | None) -> int:
+    """[state] archive_after_days: a whole number of days, 0 or more (default 30)."""
+    if s is None:
+        return 30
+    s.check_keys(["archive_after_days"])
+    days = s.get("archive_after_days", int, 30)
+    if days < 0:
+        raise s.error("archive_after_days", f"expected a number of days, 0 or more, got {days}")
+    return days
 
 
 SMTP_PORTS = {"tls": 465, "starttls": 587, "none": 25}
@@ -250,7 +264,9 @@ def _locale(root: Section) -> str:
 
 def _digest(s: Section | None) -> DigestConfig:
     if s is None:
-        return DigestConfig(enabled=False)  # opt-in: a [digest] table turns it on
+        # on by default (issue 13): a consultant who never set it up must still hear of
+        # drafts waiting for them; `[digest] enabled = false` turns it off
+        return DigestConfig()
     s.check_keys(["enabled", "to", "every", "at", "valid_for", "time_zone"])
     to = s.text("to")
     every = s.text("every", "daily") or "daily"

@@ -36,6 +36,10 @@ def add_engagement(w: Writer, loaded: Loaded, path: Path, now: dt.datetime,
     record["source_hash"] = file_hash(path)
     record["source_stamp"] = file_stamp(path)
     existing = w.state.engagements.get(record["id"])
+    if existing is None and w.state.shelf is not None and w.state.shelf.has(record["id"]):
+        raise ConfigError(f"{path}: id: engagement {record['id']!r} already exists (archived, "
+                          f"in {w.state.shelf.path(record['id'])}); an id stays taken: give "
+                          "the file a new id")
     if existing and not replace:
         raise ConfigError(f"{path}: id: engagement {record['id']!r} already exists; use "
                           "`mailflow engagement add --replace` to update it")
@@ -88,8 +92,11 @@ def set_status(w: Writer, eid: str, status: str, now: dt.datetime) -> dict:
             "cancelled and are not brought back. To run the offboarding again, give the file "
             "a new id and `mailflow engagement add` it; `mailflow engagement archive "
             f"{eid}` puts this one away")
+    changes = {"status": status}
+    if status in ENDED:  # when it ended decides when it moves out of the hot state
+        changes["ended_at"] = now_iso(now)
     w.record(f"engagement.{status}", at=now, engagement=eid,
-             engagements={"key": eid, "set": {"status": status}})
+             engagements={"key": eid, "set": changes})
     if status in ENDED:
         for msg in w.state.messages_of(eid):
             if msg["state"] in PENDING:

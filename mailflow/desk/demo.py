@@ -50,9 +50,12 @@ def _demo(root: Path, echo: Callable[[str], None]) -> Path:
     finally:
         controller.stop()
     files = sorted(outbox.glob("*.eml"))
+    digests = sum(1 for d in Store(project.state_dir).load().digests.values()
+                  if d.get("kind") == "digest")
     echo("")
     echo(f"{len(files)} emails were delivered to the local SMTP sink (127.0.0.1:{port}), "
-         f"in {outbox}/:")
+         f"in {outbox}/" + (f" ({len(files) - digests} to the client, {digests} digest"
+                            f"{'s' if digests != 1 else ''} to you)" if digests else "") + ":")
     for path in files:
         echo(f"  {path.name}")
     return project.root
@@ -72,6 +75,7 @@ def _walk(project, echo: Callable[[str], None]) -> None:  # noqa: ANN001
     echo("Each day the clock stops at 08:00, 10:30 and 15:00 New York time and runs "
          "`mailflow run`; drafts are approved at 08:00 as a consultant would.\n")
     day = start
+    digests: set[str] = set()
     for _ in range(75):
         for hour, minute in ((8, 0), (10, 30), (15, 0)):
             now = day.replace(hour=hour, minute=minute)
@@ -87,6 +91,7 @@ def _walk(project, echo: Callable[[str], None]) -> None:  # noqa: ANN001
                      f"-> {', '.join(p['email'] for p in msg['to'] + msg.get('cc', []))}")
             for line in report.problems:
                 echo(f"{timing.format_local(now, zone)}  problem   {line}")
+            _say_digests(state, digests, now, zone, echo)
             if hour == 8:
                 waiting = [m for m in state.messages.values()
                            if m["state"] == MessageState.AWAITING_APPROVAL]
@@ -97,3 +102,20 @@ def _walk(project, echo: Callable[[str], None]) -> None:  # noqa: ANN001
                             echo(f"{timing.format_local(now, zone)}  approved  {msg['key']}")
                         w.save()
         day += dt.timedelta(days=1)
+
+
+def _say_digests(state, seen: set[str], now: dt.datetime, zone,  # noqa: ANN001
+                 echo: Callable[[str], None]) -> None:
+    """Name each digest the run sent; the first one says what a digest is for."""
+    for did, record in sorted(state.digests.items()):
+        if did in seen or record.get("kind") != "digest":
+            continue
+        seen.add(did)
+        echo(f"{timing.format_local(now, zone)}  digest    to {record['to']}: "
+             f"\"{record['subject']}\"")
+        if len(seen) == 1:
+            pad = " " * 26
+            echo(f"{pad}(the digest: an email to you, never to a client, listing each draft "
+                 f"that waits\n{pad} for you with a number; replying \"approve 1\" approves "
+                 f"it. Here the demo\n{pad} approves at the terminal instead; [digest] in "
+                 f"mailflow.toml sets\n{pad} when it goes, enabled = false stops it.)")

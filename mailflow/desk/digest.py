@@ -48,7 +48,7 @@ def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport
     outgoing: list[tuple[str, EmailMessage, dict]] = []
     for record in sorted(tick.state.digests.values(), key=lambda d: d["id"]):
         if record.get("kind") == "reply" and record.get("confirmation") \
-                and not record.get("confirmed_at"):
+                and not record.get("confirmed_at") and not record.get("confirming_at"):
             outgoing.append((record["id"], _confirmation_email(loaded, record, tick.now), {}))
     digest = _due_digest(loaded, tick)
     if digest is not None:
@@ -56,23 +56,41 @@ def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport
     if not outgoing:
         return
     to = consultant_address(loaded)
+    at = now_iso(tick.now)
     try:
         with closing(open_session()) as session:
             session.connect()
             for key, email, record in outgoing:
-                result = session.send(email.as_bytes(), loaded.config.sender.email, [to])
-                if not result.having(Outcome.DELIVERED):
-                    tick.report.problems.append(f"digest to {to}: {result.summary}")
-                    continue
-                if record:  # a new digest: recorded once it is out, with its token
-                    tick.w.record("digest.sent", at=tick.now, durable=True,
-                                  digests={"key": key, "set": record})
+                # announced and fsynced before the SMTP transaction, as a client message's
+                # `sending` mark: after a crash once the server took it, it is never sent
+                # again, and a reply to a digest that went out unrecorded still finds it
+                if record:
+                    tick.w.record("digest.sending", at=tick.now, durable=True,
+                                  digests={"key": key, "set": {**record, "outcome": "sending"}})
                 else:
-                    tick.w.record("digest.confirmed", at=tick.now, durable=True,
-                                  digests={"key": key, "set": {"confirmed_at": now_iso(
-                                      tick.now)}})
+                    tick.w.record("digest.confirming", at=tick.now, durable=True, digests={
+                        "key": key, "set": {"confirming_at": at,
+                                            "confirm_message_id": str(email["Message-ID"])}})
+                result = session.send(email.as_bytes(), loaded.config.sender.email, [to])
+                if result.having(Outcome.DELIVERED):
+                    done = {"outcome": "sent"} if record else {"confirmed_at": at}
+                    tick.w.record("digest.sent" if record else "digest.confirmed", at=tick.now,
+                                  durable=True, digests={"key": key, "set": done})
+                    continue
+                tick.report.notes.append(f"digest to {to} not sent (tried again next run): "
+                                         f"{result.summary}")
+                if result.having(Outcome.IN_DOUBT):
+                    continue  # it may have gone: kept as sent, never sent twice
+                # refused: it never went, so it neither counts as the last digest nor can
+                # be answered (no Message-ID); a confirmation is tried again next run
+                undo = {"kind": "unsent", "message_id": None, "outcome": "refused"} if record \
+                    else {"confirming_at": None, "confirm_message_id": None}
+                tick.w.record("digest.unsent", at=tick.now, durable=True,
+                              digests={"key": key, "set": undo})
     except MailflowError as err:
-        tick.report.problems.append(f"digest to {to} not sent (tried again next run): {err}")
+        # a note, not a problem: everything the digest would list is also said on stderr
+        # (once, issue 13), so an unreachable server must not make cron mail every run
+        tick.report.notes.append(f"digest to {to} not sent (tried again next run): {err}")
 
 
 def _due_digest(loaded: Loaded, tick: Tick) -> tuple[str, EmailMessage, dict] | None:
@@ -117,14 +135,21 @@ def _digest_email(loaded: Loaded, tick: Tick, listed, troubles: list[dict],  # n
         parts.append(f"{len(troubles)} in doubt or failed")
     subject = f"{SUBJECT_MARK} {', '.join(parts) or 'nothing waits'}"
     valid = tick.now + dt.timedelta(days=cfg.digest.valid_for_days)
-    lines = [f"What waits for you, {timing.format_local(tick.now, zone)}.", "",
-             "Reply to this email, one command per line (a reply is as good as the CLI):",
-             "    approve 1 3  |  approve all  |  reject 2 not needed",
-             "    pause ENGAGEMENT-ID  |  handled 4   (a reply dealt with)",
-             f"Replies count until {timing.format_local(valid, zone)}, from "
-             f"{consultant_address(loaded)} only, and only for drafts unchanged since this "
-             "digest.",
-             "If you do nothing, the drafts wait: nothing goes out unapproved.", ""]
+    lines = [f"What waits for you, {timing.format_local(tick.now, zone)}.", ""]
+    own = cfg.identity(cfg.sender.email) or cfg.identities[0]
+    if own.imap is None:
+        # on by default, so also where no mailbox is read: never invite a reply nobody reads
+        lines += ["mailflow reads no mailbox here ([imap] is not set up in mailflow.toml), "
+                  "so a reply to this email does nothing: approve with `mailflow drafts "
+                  "approve ID` (each draft's Id is below)."]
+    else:
+        lines += ["Reply to this email, one command per line (a reply is as good as the CLI):",
+                  "    approve 1 3  |  approve all  |  reject 2 not needed",
+                  "    pause ENGAGEMENT-ID  |  handled 4   (a reply dealt with)",
+                  f"Replies count until {timing.format_local(valid, zone)}, from "
+                  f"{consultant_address(loaded)} only, and only for drafts unchanged since "
+                  "this digest."]
+    lines += ["If you do nothing, the drafts wait: nothing goes out unapproved.", ""]
     attachments = []
     if drafts:
         lines += ["DRAFTS TO APPROVE", ""]

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 import orjson
 
 from mailflow.config.loading import Loaded
+from mailflow.desk.history import remove_bodies
 from mailflow.engine.records import PENDING
 from mailflow.engine.records import MessageState as S
 from mailflow.errors import MailflowError, StoreError
-from mailflow.store import Store, rebuild_checkpoint
+from mailflow.store import BODIES_DIR, Store, rebuild_checkpoint
+from mailflow.store.archive import referenced
 from mailflow.store.files import AtomicJSONStorage, io, write_atomically
-from mailflow.store.journal import Position, Replay, matches, replay
+from mailflow.store.journal import Position, Replay
+from mailflow.store.segments import chain_from, replay_chain, segments
 from mailflow.store.state import TABLES, State, apply_event
 
 QUARANTINE_NAME = "events.damaged.jsonl"
@@ -34,20 +37,32 @@ class Findings:
     repaired: list[str] = field(default_factory=list)
     damaged_lines: int = 0
     missing_bodies: list[str] = field(default_factory=list)  # message keys
+    unused_bodies: set[str] = field(default_factory=set)  # body and attachment references
 
 
-def _fold(store: Store) -> tuple[State, Replay]:
-    state = State()
-    found = replay(store.journal_path, Position(), lambda e: apply_event(state, e),
-                   tolerate=True)
-    return state, found
+def _fold(store: Store, out: Findings | None = None) -> tuple[State, Replay]:
+    """The journal folded from its base through every segment (what a checkpoint must hold)."""
+    state, start, chain = store.journal_chain()
+    found = replay_chain(chain, start, lambda e: apply_event(state, e), tolerate=True)
+    for path, seg in found[:-1]:  # old segments: never appended to, so never quarantined
+        if out is None:
+            continue
+        out.problems.extend(seg.gaps)
+        for d in seg.damage:
+            out.problems.append(f"{path}: line {d.line} is damaged ({d.text[:40]!r}...); "
+                                "restore the segment from a backup")
+    last = found[-1][1]
+    if out is not None:
+        out.problems.extend(last.gaps)
+    return state, last
 
 
 def check(store: Store) -> Findings:
-    """Every problem of the journal, the checkpoint and the bodies; changes nothing."""
+    """Every problem of the journal, the checkpoint, the bodies and the archives; changes
+    nothing."""
     out = Findings()
     journal = store.journal_path
-    state, found = _fold(store)
+    state, found = _fold(store, out)
     for d in found.damage:
         out.problems.append(f"{journal}: line {d.line} is damaged ({d.text[:40]!r}...); "
                             "`mailflow doctor --repair --quarantine` sets it aside")
@@ -72,11 +87,46 @@ def check(store: Store) -> Findings:
             else:
                 out.notes.append(f"{msg['key']} ({msg['state']}): {err} (kept for the record "
                                  "only; nothing waits on it)")
+    _check_archives(store, state, out)
+    unused = unreferenced_bodies(store, state)
+    if unused:
+        out.unused_bodies = unused
+        out.notes.append(f"{len(unused)} body or attachment file(s) no message refers to (of "
+                         "edited drafts, or of a run cut short while archiving); `mailflow "
+                         "doctor --repair` deletes them")
     strays = sorted(store.dir.rglob("*.tmp")) if store.dir.exists() else []
     if strays:
         out.notes.append(f"{len(strays)} temp file(s) of an interrupted write, e.g. "
                          f"{strays[0]}; the next command removes them")
     return out
+
+
+def unreferenced_bodies(store: Store, state: State) -> set[str]:
+    """The kept bodies and attachments no message of the hot state refers to (lists them)."""
+    folder = store.dir / BODIES_DIR
+    if not folder.is_dir():
+        return set()
+    kept = {p.name.split(".", 1)[0] for p in folder.glob("*/*") if p.suffix in (".json", ".bin")}
+    return kept - referenced(list(state.messages.values()))
+
+
+def _check_archives(store: Store, state: State, out: Findings) -> None:
+    """Every archive readable; one also in the hot state is a move cut short (harmless)."""
+    ids = store.shelf.ids()
+    for eid in ids:
+        try:
+            store.shelf.read(eid)
+        except StoreError as err:
+            out.problems.append(str(err))
+            continue
+        if eid in state.engagements:
+            out.notes.append(f"{store.shelf.path(eid)}: {eid} is still in the working state "
+                             "(a run was cut short while moving it out); the next run "
+                             "writes its archive again")
+    segs = len(segments(store.dir))
+    if ids or segs:
+        out.notes.append(f"{len(ids)} archived engagement(s) in {store.shelf.dir}; "
+                         f"{segs} old journal segment(s) not folded yet")
 
 
 def _check_checkpoint(store: Store, folded: State, end: Position, out: Findings) -> None:
@@ -92,7 +142,7 @@ def _check_checkpoint(store: Store, folded: State, end: Position, out: Findings)
         return
     meta = next(iter((data.get("meta") or {}).values()), {}) or {}
     pos = Position.from_meta(meta)
-    if not matches(store.journal_path, pos):
+    if chain_from(store.dir, store.journal_path, pos) is None:
         out.problems.append(f"{db}: does not match {store.journal_path.name} (it names event "
                             f"{pos.seq} at byte {pos.offset}); it is rebuilt from the journal "
                             "at the next command, or now by `mailflow doctor --repair`")
@@ -122,6 +172,11 @@ def repair(store: Store, loaded: Loaded, now: dt.datetime, *, quarantine: bool) 
         rebuild_checkpoint(store, state, found.position)
         before.repaired.append(f"{store.db_path}: rebuilt from the journal "
                                f"({found.position.line} lines, event {found.position.seq})")
+    if before.unused_bodies:
+        with store.writer_lock():  # the state is read again under the lock: nothing new
+            unused = unreferenced_bodies(store, store.load())  # since the check
+            removed = remove_bodies(store, unused)
+        before.repaired.append(f"{removed} unused body or attachment file(s) deleted")
     if before.missing_bodies:
         _render_again(store, loaded, now, before)
     after = check(store)

@@ -6,17 +6,34 @@ from pathlib import Path
 
 from mailflow.config.loading import Loaded
 from mailflow.config.rules import Sequence
-from mailflow.errors import ConfigError, NotFoundError
+from mailflow.errors import ConfigError, NotFoundError, StateError
 from mailflow.store import State
+from mailflow.store.archive import merge_into
 
 
-def find_engagement(state: State, eid: str) -> dict:
-    """The engagement with this id, or a NotFoundError listing what exists."""
+def find_engagement(state: State, eid: str, *, archived_ok: bool = False) -> dict:
+    """The engagement with this id, or a NotFoundError listing what exists.
+
+    One moved out of the hot state into its archive is read back into `state` for a command
+    that only reads (`archived_ok`); any other command gets one line saying it is archived.
+    """
     try:
         return state.engagements[eid]
     except KeyError:
-        known = ", ".join(sorted(state.engagements)[:10]) or "none yet"
-        raise NotFoundError(f"no engagement {eid!r} (known: {known})") from None
+        pass
+    if state.shelf is not None and state.shelf.has(eid):  # only for an id not in the state
+        if archived_ok:
+            return merge_into(state, state.shelf.read(eid))
+        raise archived_error(state, eid)
+    known = ", ".join(sorted(state.engagements)[:10]) or "none yet"
+    raise NotFoundError(f"no engagement {eid!r} (known: {known})")
+
+
+def archived_error(state: State, eid: str) -> StateError:
+    """The one line for a change asked of an engagement moved out into its archive."""
+    return StateError(f"engagement {eid} is archived ({state.shelf.path(eid)}); nothing more "
+                      f"happens to it: `mailflow engagement show {eid}` and `mailflow log "
+                      f"--engagement {eid}` read it")
 
 
 def find_message(state: State, ref: str) -> dict:
@@ -30,6 +47,9 @@ def find_message(state: State, ref: str) -> dict:
         return state.messages[hits[0]]
     if len(hits) > 1:
         raise NotFoundError(f"{ref!r} matches {len(hits)} messages: {', '.join(sorted(hits)[:5])}")
+    eid = ref.split("/", 1)[0]
+    if eid not in state.engagements and state.shelf is not None and state.shelf.has(eid):
+        raise archived_error(state, eid)
     raise NotFoundError(f"no draft or message {ref!r} (see `mailflow drafts` or `mailflow status`)")
 
 

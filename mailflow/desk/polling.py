@@ -70,7 +70,9 @@ def poll_into(tick: Tick, open_mailbox: Callable[[Identity], Mailbox] | None = N
     seen_uids = {r["source"] for r in state.replies.values() if r.get("source")}
     seen_ids = {r["message_id"] for r in state.replies.values() if r.get("message_id")}
     # reply ids follow the replies themselves, never an unjournaled counter
-    ids = itertools.count(max((int(k) for k in state.replies if k.isdigit()), default=0) + 1)
+    # (archived replies' ids included: `reply_floor`, kept when they were moved out)
+    highest = max((int(k) for k in state.replies if k.isdigit()), default=0)
+    ids = itertools.count(max(highest, state.meta.get("reply_floor", 0)) + 1)
     identities = [i for i in tick.loaded.config.identities if i.imap is not None]
     # who has sent anything at all, in one pass (an identity that has not skips old mail)
     by_engagement: dict[str, str] = {}

@@ -14,6 +14,7 @@ from mailflow.engine.reactions import (
     Trust,
     react,
 )
+from mailflow.engine.records import ENDED
 from mailflow.errors import NotFoundError, StateError
 from mailflow.store import Writer, now_iso
 
@@ -22,8 +23,11 @@ def apply_changes(w: Writer, changes: Iterable[Change], now: dt.datetime) -> Non
     """Record each change of a reaction as a journal event."""
     for change in changes:
         if isinstance(change, EngagementChange):
+            changes = dict(change.changes)
+            if changes.get("status") in ENDED:  # when it moves out of the hot state
+                changes["ended_at"] = now_iso(now)
             w.record(change.kind, at=now, engagement=change.engagement,
-                     engagements={"key": change.engagement, "set": dict(change.changes)})
+                     engagements={"key": change.engagement, "set": changes})
         else:
             w.update_message(w.state.messages[change.key], change.kind, at=now,
                              **dict(change.changes))

@@ -34,7 +34,12 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
     if mailboxes is None:
         mailboxes = (lambda ident: mailbox()) if mailbox is not None else _imap
     polled = [i for i in config.identities if i.imap is not None]
-    writer_cm = nullcontext(MemoryWriter(store.load(), store)) if dry_run else store.writer()
+    moved: set[str] = set()  # bodies only engagements moved out this run referred to
+    if dry_run:
+        writer_cm = nullcontext(MemoryWriter(store.load(), store))
+    else:
+        from mailflow.desk.history import housekeeping
+        writer_cm = store.writer(after=housekeeping(store, lambda: moved))
     with writer_cm as writer:
         tick = Tick(loaded, writer, now, dry_run=dry_run, progress=progress)
         poll = None
@@ -63,6 +68,9 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
             for ident in polled:
                 if ident.imap.sent_folder:
                     _copy_to_sent(loaded, tick, ident, functools.partial(mailboxes, ident))
+        if not dry_run:  # last: what this run did is in the archive of what it moves out
+            from mailflow.desk.history import move_out
+            moved |= move_out(writer, store, now, config.archive_after_days)
         # the writer commits and saves when this block ends; an exception voids what the
         # tick had not committed yet (sends are committed one by one, around each one)
     if not can_send and tick.unsent and not dry_run:

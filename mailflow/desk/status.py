@@ -39,7 +39,8 @@ class Grid:
 
 def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool = False) -> Grid:
     """One row per engagement (archived ones only with `archived`), soonest next email first."""
-    chosen = [e for e in state.engagements.values() if bool(e.get("archived")) == archived]
+    chosen = [e for e in state.engagements.values()
+              if bool(e.get("archived") or e.get("moved_out")) == archived]
     plan = views.preview(state, loaded, now, [e["id"] for e in chosen])
     replies_by_msg: dict[str, list[dict]] = {}
     for r in state.replies.values():

@@ -11,10 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
+from mailflow import timing
 from mailflow.engine.records import MessageState as S
 
 _WAITING = frozenset({S.AWAITING_APPROVAL, S.IN_DOUBT, S.FAILED, S.PLANNED})
+_WEEKENDS = timing.make_calendar(None)  # no holidays: Monday to Friday are working days
+_UTC = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
@@ -32,19 +36,43 @@ def _ts(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
+def next_working_day(now: dt.datetime, zone: ZoneInfo, calendar: timing.Calendar
+                     ) -> dt.datetime:
+    """The same local time on the first working day after today (UTC): a Friday's is Monday,
+    and a holiday or closure of `calendar` is skipped (the day before Christmas, it is the
+    27th or later)."""
+    local = now.astimezone(zone)
+    day = local.date() + dt.timedelta(days=1)
+    for _ in range(timing.MAX_SEARCH_DAYS):
+        if calendar.is_business_day(day):
+            break
+        day += dt.timedelta(days=1)
+    return timing.local_instant(day, local.time().replace(tzinfo=None), zone).astimezone(dt.UTC)
+
+
 def needs(state, now: dt.datetime, review_days: int,  # noqa: ANN001 - store.State
-          describe=None) -> list[Need]:  # noqa: ANN001 - (msg) -> str
+          describe=None, context=None) -> list[Need]:  # noqa: ANN001 - callables
     """Everything waiting for the consultant now, each with the mark that telling it records.
 
-    `describe(msg)` names a draft for people ("Northwind, Deliverables recap, goes out ...").
+    `describe(msg)` names a draft for people ("Northwind, Deliverables recap, goes out ...");
+    `context(engagement)` gives its zone and holiday calendar (default: UTC, weekends only),
+    which say when "the next working day" is for the urgency of a draft.
     """
     describe = describe or (lambda m: m["key"])
     out: list[Need] = []
     horizon = now + dt.timedelta(days=review_days)
-    # urgent: due within the next working day (a Friday's "tomorrow" is Monday)
-    next_day = now + dt.timedelta(days=1)
-    while next_day.weekday() >= 5:
-        next_day += dt.timedelta(days=1)
+    # urgent: due within the next working day of the engagement's own calendar; engagements
+    # share a handful of calendars, so each is asked once
+    next_days: dict[tuple, dt.datetime] = {}
+
+    def next_day_for(eng: dict) -> dt.datetime:
+        zone, calendar = (context(eng).zone, context(eng).calendar) if context and eng \
+            else (_UTC, _WEEKENDS)
+        key = (str(zone), calendar)
+        if key not in next_days:
+            next_days[key] = next_working_day(now, zone, calendar)
+        return next_days[key]
+
     for msg in state.messages.values():
         state_name = msg["state"]
         if state_name not in _WAITING:
@@ -67,7 +95,8 @@ def needs(state, now: dt.datetime, review_days: int,  # noqa: ANN001 - store.Sta
                 mark, what, urgent = (f"approval:overdue:{episode}",
                                       "draft past due, not sent without you", True)
             elif due <= horizon:
-                mark, what, urgent = f"approval:due:{episode}", "draft to approve", due <= next_day
+                mark, what = f"approval:due:{episode}", "draft to approve"
+                urgent = due <= next_day_for(eng)
             else:
                 continue
             # naming a draft costs a send-time computation: only for what is said now

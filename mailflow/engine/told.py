@@ -16,7 +16,7 @@ from mailflow.errors import MailflowError
 def tell(tick) -> None:  # noqa: ANN001 - engine.tick.Tick
     """Record and report what is newly waiting; keep the whole waiting list for the digest."""
     items = needs(tick.state, tick.now, schedule(tick.loaded.config, "review_days"),
-                  describe=lambda msg: describe(tick, msg))
+                  describe=lambda msg: describe(tick, msg), context=tick.loaded.context_for)
     tick.report.waiting = items
     for need in untold(items, tick.state):
         # no engagement on the event: being told changes no plan

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import gc
 import hashlib
+import heapq
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ import orjson
 
 from mailflow import faults
 from mailflow.errors import LockedError, StoreError
+from mailflow.store.archive import ARCHIVE_DIR, Shelf, subject
 from mailflow.store.checkpoint import LINES_START, Lined
 from mailflow.store.files import (
     AtomicJSONStorage,
@@ -31,7 +33,9 @@ from mailflow.store.files import (
     io,
     write_deferred,
 )
-from mailflow.store.journal import Position, committed, matches, replay
+from mailflow.store.journal import Position, committed
+from mailflow.store.segments import chain_from, full_chain, load_base, replay_chain
+from mailflow.store.segments import segments as old_segments  # the module keeps its name
 from mailflow.store.state import KEY_FIELD, TABLES, State, apply_event, now_iso
 from mailflow.store.writer import MemoryWriter, Writer, write_checkpoint
 
@@ -110,6 +114,10 @@ class Store:
         self.db_path = state_dir / DB_NAME
         self.journal_path = state_dir / JOURNAL_NAME
         self.notes: list[str] = []  # what loading found worth one line, for the CLI to say
+        self.shelf = Shelf(state_dir / ARCHIVE_DIR)  # engagements moved out of the hot state
+        # the event the checkpoint found at loading names (its segment must stay), 0: none
+        self.checkpoint_seq = 0
+        self._chain: list[Path] = [self.journal_path]  # what to replay after the checkpoint
         # bodies and attachments written but not yet durable, and folders made for them:
         # made durable together (make_durable) before any journal line is written after them
         self._unsynced: dict[Path, None] = {}
@@ -140,12 +148,14 @@ class Store:
 
     def _load(self, tolerate: bool, trust_checkpoint: bool, writing: bool
               ) -> tuple[State, Position]:
-        state, start = State(), Position()
         if trust_checkpoint:
-            state, start = self._checkpoint()
-        result = replay(self.journal_path, start, lambda e: apply_event(state, e),
-                        tolerate=tolerate)
-        abandoned = result.abandoned
+            state, start, chain = self._checkpoint()
+        else:
+            state, start, chain = self._from_base()
+        found = replay_chain(chain, start, lambda e: apply_event(state, e), tolerate=tolerate)
+        result = found[-1][1]
+        abandoned = [a for _, r in found for a in r.abandoned]
+        state.shelf = self.shelf
         if result.open_tail and not writing and self._writer_alive():
             abandoned = abandoned[:-1]  # a command still running: not ours to judge
         for line, count, _ in abandoned:
@@ -168,15 +178,27 @@ class Store:
             os.close(fd)  # releases the shared lock taken to look
         return False
 
-    def _checkpoint(self) -> tuple[State, Position]:
-        """The newest checkpoint that matches the journal, else an empty state."""
+    def journal_chain(self) -> tuple[State, Position, list[Path]]:
+        """The fold of deleted segments, and every file to replay after it (doctor)."""
+        return self._from_base()
+
+    def _from_base(self) -> tuple[State, Position, list[Path]]:
+        """The fold of deleted segments, and every file to replay after it."""
+        state, base = load_base(self.dir)
+        start = Position(0, 0, base.seq, base.hash, 0)
+        self.checkpoint_seq = 0  # no checkpoint to keep the segment of
+        return state, start, full_chain(self.dir, self.journal_path, base)
+
+    def _checkpoint(self) -> tuple[State, Position, list[Path]]:
+        """The newest checkpoint that matches the journal (and the files to replay after it),
+        else the fold of the journal from its base."""
         found = read_checkpoint(self.db_path, self._usable)
         if found is None:
-            return State(), Position()
+            return self._from_base()
         state, pos = found
         if state is not None:
-            return state, pos
-        if pos.offset and not self.journal_path.exists():
+            return state, pos, self._chain
+        if pos.offset and not self.journal_path.exists() and not old_segments(self.dir):
             # rebuilding from nothing would forget what was sent: the journal must come back
             raise StoreError(f"{self.journal_path}: the journal is missing (the checkpoint "
                              f"holds its first {pos.seq} events); nothing was changed: put it "
@@ -185,30 +207,65 @@ class Store:
                f"(it names event {pos.seq} at byte {pos.offset})")
         backup = self.db_path.with_name(self.db_path.name + ".bak")
         try:
-            older = read_checkpoint(backup, lambda meta, pos: "hash" in meta and matches(
-                self.journal_path, pos))
+            older = read_checkpoint(backup, lambda meta, pos: "hash" in meta and self._usable(
+                meta, pos))
             if older is not None and older[0] is not None:
+                self.checkpoint_seq = 0  # the newest checkpoint is not the one loaded
                 older[0].notes.append(f"{why}; rebuilt from the older checkpoint and the "
                                       "journal")
-                return older[0], older[1]
+                return older[0], older[1], self._chain
         except (StoreError, OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
-        state = State()
+        state, start, chain = self._from_base()
         state.notes.append(f"{why}; rebuilt from the journal")
-        return state, Position()
+        return state, start, chain
 
     def _usable(self, meta: dict, pos: Position) -> bool:
-        """Whether a checkpoint with this meta stands on this project's journal."""
+        """Whether a checkpoint with this meta stands on this project's journal (or on a
+        segment of it); the files to replay after it are kept in `_chain`."""
         if "hash" not in meta and 0 < pos.offset <= _size(self.journal_path):
+            self._chain, self.checkpoint_seq = [self.journal_path], 0
             return True  # written before checkpoints named their last event
-        return matches(self.journal_path, pos)
+        chain = chain_from(self.dir, self.journal_path, pos)
+        if chain is None:
+            return False
+        self._chain, self.checkpoint_seq = chain, pos.seq
+        return True
 
-    def events(self, since: int = 0) -> Iterator[dict]:
+    def events(self, since: int = 0, hot: set[str] | None = None) -> Iterator[dict]:
         """The committed journal events from a byte offset on, in order (the audit log).
 
         Events of a command that failed or was killed are not shown: they never happened.
+        `since` is an offset in the current segment; without it, the audit log is whole:
+        the archived engagements' events (but those of ids in `hot`) and every segment's,
+        merged in journal order.
         """
-        yield from committed(self.journal_path, since)
+        if since:
+            yield from committed(self.journal_path, since)
+            return
+        journal = (e for path in self.journal_files() for e in committed(path))
+        # archives of engagements still in the hot state (a run cut short after writing
+        # one) are left out: their journal events are the truth
+        archived = sorted(self.shelf.events(skip=hot or set()), key=lambda e: e["seq"])
+        last = 0
+        for event in heapq.merge(journal, archived, key=lambda e: e["seq"]):
+            if event["seq"] != last:  # in an archive and a segment not folded yet
+                last = event["seq"]
+                yield event
+
+    def events_of(self, eid: str, *, hot: bool) -> Iterator[dict]:
+        """One engagement's committed events in journal order: from the journal while it is
+        in the hot state, else from its archive."""
+        data = None if hot else self.shelf.read(eid)
+        if data is not None:
+            yield from data.get("events") or ()
+            return
+        for path in self.journal_files():
+            yield from (e for e in committed(path) if subject(e) == eid)
+
+    def journal_files(self) -> list[Path]:
+        """The old segments not folded yet, then the current one (lists the folder)."""
+        return [p for _, p in old_segments(self.dir)] + [self.journal_path]
 
     def body_path(self, ref: str) -> Path:
         """Where the body (HTML and text) with this content address is kept."""
@@ -357,11 +414,12 @@ class Store:
             os.close(lock_fd)  # closing releases the flock; the kernel does so on a crash too
 
     @contextmanager
-    def writer(self) -> Iterator[Writer]:
+    def writer(self, after: Callable[[Writer], None] | None = None) -> Iterator[Writer]:
         """Hold the project's write lock and give a Writer.
 
         The command's events are committed and the checkpoint written when the block ends
         normally; an exception of any type voids the command's uncommitted events instead.
+        `after(writer)` then runs, still under the lock (journal rotation and folding).
         """
         with self.writer_lock():
             state, position = self.load_at(writing=True)
@@ -374,6 +432,8 @@ class Store:
                 raise
             finally:
                 w.close()
+            if after is not None:
+                after(w)
 
     def _sweep_tmp(self) -> None:
         """Temp files of a process that died mid-write (we hold the lock: none is in use)."""

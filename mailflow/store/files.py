@@ -68,17 +68,19 @@ def fsync_dir(folder: Path) -> None:
     faults.folder_synced(folder)
 
 
-def write_atomically(path: Path, payload: bytes, *, backup: Path | None = None) -> None:
+def write_atomically(path: Path, payload: bytes, *, backup: Path | None = None,
+                     sync_dir: bool = True) -> None:
     """Replace `path` with `payload`: temp file, fsync, rename, fsync the folder; mode 0600.
 
     A crash at any moment leaves the old file or the new one; a failure leaves no temp file.
-    `backup`, when given, becomes a hard link to the file being replaced.
+    `backup`, when given, becomes a hard link to the file being replaced. Without
+    `sync_dir` the caller fsyncs the folder itself (once for many files).
     """
-    write_streamed(path, lambda f: f.write(payload), backup=backup)
+    write_streamed(path, lambda f: f.write(payload), backup=backup, sync_dir=sync_dir)
 
 
 def write_streamed(path: Path, fill: Callable[[BinaryIO], object], *,
-                   backup: Path | None = None) -> None:
+                   backup: Path | None = None, sync_dir: bool = True) -> None:
     """As write_atomically, with the content written into the temp file by `fill(file)`."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with io(path, "write"):
@@ -100,7 +102,8 @@ def write_streamed(path: Path, fill: Callable[[BinaryIO], object], *,
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        fsync_dir(path.parent)
+        if sync_dir:
+            fsync_dir(path.parent)
 
 
 def write_deferred(path: Path, payload: bytes) -> None:

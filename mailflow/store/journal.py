@@ -8,10 +8,12 @@ Events without `g` come from journals written before groups existed: each stands
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -67,6 +69,15 @@ class Replay:
     damage: list[Damage] = field(default_factory=list)
     torn_tail: bool = False
     open_tail: bool = False  # the last group has no commit mark (yet: its writer may be alive)
+    first_seq: int | None = None  # the first whole event read (segments must follow on)
+    gaps: list[str] = field(default_factory=list)  # segments that do not follow on (doctor)
+
+
+def open_journal(path: Path) -> BinaryIO:
+    """A journal segment for reading (an old one may be compressed)."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
 
 
 def matches(path: Path, pos: Position) -> bool:
@@ -74,10 +85,10 @@ def matches(path: Path, pos: Position) -> bool:
     if pos.offset == 0:
         return pos.seq == 0
     try:
-        with path.open("rb") as f:
+        with open_journal(path) as f:
             f.seek(pos.last_start)
             line = f.read(pos.offset - pos.last_start)
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):
         return False
     if len(line) != pos.offset - pos.last_start or not line.endswith(b"\n") \
             or line_hash(line) != pos.hash:
@@ -92,7 +103,7 @@ def replay(path: Path, start: Position, apply: Callable[[dict], None], *,
            tolerate: bool = False) -> Replay:
     """Apply every committed event after `start`; damage raises unless `tolerate` (doctor)."""
     try:
-        f = path.open("rb")
+        f = open_journal(path)
     except FileNotFoundError:
         return Replay(Position(**vars(start)))
     with io(path, "read"), f:
@@ -129,6 +140,8 @@ def replay_lines(lines: Iterable[bytes], start: Position, apply: Callable[[dict]
             pos.line, offset = lineno, offset + len(raw)
             pos.offset = offset
             continue
+        if out.first_seq is None:
+            out.first_seq = event["seq"]
         kind, g = event.get("kind"), event.get("g")
         if kind == COMMIT:
             if g == group:
@@ -157,7 +170,7 @@ def replay_lines(lines: Iterable[bytes], start: Position, apply: Callable[[dict]
 def committed(path: Path, since: int = 0) -> Iterator[dict]:
     """The committed events from byte `since` on, streamed (the audit log); damage skipped."""
     try:
-        f = path.open("rb")
+        f = open_journal(path)
     except FileNotFoundError:
         return
     with f:

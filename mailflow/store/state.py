@@ -28,9 +28,11 @@ class State:
     meta: dict[str, Any] = field(default_factory=dict)
     # what loading found worth one line (a rebuilt checkpoint, a command that did not finish)
     notes: list[str] = field(default_factory=list, repr=False, compare=False)
-    # engagement id -> its message keys, rebuilt when messages were added (none are ever
-    # removed, and a message's engagement never changes): per-message work must not scan
-    # every message in the store
+    # where archived engagements are read from (store.archive.Shelf), set by the store that
+    # loaded this state; None for a state of no store (the in-memory one keeps no archive)
+    shelf: Any = field(default=None, repr=False, compare=False)
+    # engagement id -> its message keys, rebuilt when messages were added or moved out (a
+    # message's engagement never changes): per-message work must not scan every message
     _keys_by_engagement: dict[str, list[str]] = field(default_factory=dict, repr=False,
                                                       compare=False)
     _indexed: int = field(default=-1, repr=False, compare=False)
@@ -56,6 +58,9 @@ class State:
 
 def apply_event(state: State, event: dict) -> None:
     """Apply one journal event's changes to the state (replaying a journal gives the same state)."""
+    if "drop" in event:
+        _drop(state, event)
+        return
     eng = state.engagements.get(event.get("engagement", ""))
     if eng is not None:
         # anything that happens to an engagement may change its plan: see Tick.plan
@@ -70,3 +75,24 @@ def apply_event(state: State, event: dict) -> None:
         record.update(change.get("set", {}))
         for name, value in change.get("append", {}).items():
             record.setdefault(name, []).append(value)
+
+
+def _drop(state: State, event: dict) -> None:
+    """Records moved out of the hot state (into an archive written before the event)."""
+    # the per-engagement index is kept up to date rather than rebuilt: moving thousands of
+    # engagements out one event each would rebuild it (every message) thousands of times
+    valid = state._indexed == len(state.messages)
+    index = state._keys_by_engagement
+    for table, keys in event["drop"].items():
+        records = getattr(state, table)
+        for key in keys:
+            record = records.pop(key, None)
+            if table == "messages" and record is not None and valid:
+                owned = index.get(record.get("engagement"), [])
+                if key in owned:
+                    owned.remove(key)
+    state._indexed = len(state.messages) if valid else -1
+    # reply ids count on from the highest ever given, archived ones included
+    floor = event.get("reply_floor") or 0
+    if floor > state.meta.get("reply_floor", 0):
+        state.meta["reply_floor"] = floor

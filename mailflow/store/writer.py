@@ -48,6 +48,8 @@ def encode(event: dict) -> bytes:
 class Writer:
     """Changes to the state under the lock: journal first, checkpoint at the end."""
 
+    saved = False  # whether this writer wrote the checkpoint (it then names self.position)
+
     def __init__(self, store: Store, state: State, position: Position) -> None:
         self.store = store
         self.state = state
@@ -211,6 +213,7 @@ class Writer:
             self.position.hash = line_hash(self._last_line)
         write_checkpoint(self.store.db_path, self.state, self.position)
         self.dirty = False
+        self.saved = True  # the checkpoint on disk now names self.position
 
     def close(self) -> None:
         """Close the journal file."""

@@ -124,7 +124,7 @@ def test_run_on_a_terminal_shows_a_progress_bar(tmp_path, smtp_server):
         if tty >= 0:
             os.close(tty)
     assert r.returncode == 0, shown
-    assert len(smtp_server.received) == 5
+    assert len(smtp_server.client_mail) == 5
     text = shown.decode()
     assert "sending" in text and "100%" in text
     assert r.stdout == ""  # stdout is not a terminal: no summary
@@ -139,7 +139,7 @@ def test_run_on_a_terminal_without_many_messages_has_no_bar(tmp_path, smtp_serve
     finally:
         os.close(tty)
         os.close(main)
-    assert r.returncode == 0 and len(smtp_server.received) == 1
+    assert r.returncode == 0 and len(smtp_server.client_mail) == 1
 
 
 # -- the sink --------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def desk(proj, smtp_server) -> None:
     assert told_only(proj.cli("run", now=DRAFTED))
     assert proj.cli("drafts", "approve", KEY, now=DRAFTED).exit_code == 0
     assert told_only(proj.cli("run", now=SENT_AT))
-    assert len(smtp_server.received) == 1
+    assert len(smtp_server.client_mail) == 1
     record_reply(proj, "1", KEY, "human", needs_action=True)
     assert proj.cli("drafts", "approve", "gamma-2026/timeline_notice", now=SENT_AT
                     ).exit_code == 0

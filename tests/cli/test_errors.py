@@ -129,8 +129,8 @@ def test_other_engagements_go_on_when_one_draft_is_blocked(proj, smtp_server):
     r = proj.cli("run", now="2026-12-30T10:00")
     # issue 17: a draft that cannot be rendered is 7, the README's code (was 1)
     assert r.exit_code == 7 and "other/timeline_notice/0" in r.output
-    assert len(smtp_server.received) == 1
-    assert smtp_server.received[0].rcpt_tos[0] == "mj.alvarez@northwind.example"
+    assert len(smtp_server.client_mail) == 1
+    assert smtp_server.client_mail[0].rcpt_tos[0] == "mj.alvarez@northwind.example"
 
 
 def test_unreachable_smtp_is_one_line_and_nothing_is_marked_sent(tmp_path):
@@ -184,7 +184,7 @@ def test_a_tick_writes_the_database_a_bounded_number_of_times(proj, smtp_server,
     proj.cli("drafts", "approve", "--all", "-y", now="2026-12-28T10:00")
     writes.clear()
     assert told_only(proj.cli("run", now="2026-12-30T10:00"))  # sends 30
-    assert len(smtp_server.received) == 30 and len(writes) == 1
+    assert len(smtp_server.client_mail) == 30 and len(writes) == 1
     writes.clear()
     assert told_only(proj.cli("run", now="2026-12-30T10:05"))  # nothing to do
     assert len(writes) <= 1

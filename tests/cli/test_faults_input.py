@@ -238,7 +238,7 @@ def test_a_typo_in_a_rule_file_is_named_with_a_suggestion_and_nothing_is_sent(
     assert len(lines) == 1, r.output
     assert str(rules) in lines[0] and f"unknown key (did you mean '{known}'?)" in lines[0]
     assert typo in lines[0]
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []
     assert {m["state"] for m in firsts(proj)} == {"approved"}
 
 
@@ -251,7 +251,7 @@ def test_a_typo_in_mailflow_toml_exits_2_naming_file_and_key(proj, smtp_server):
         f"mailflow: {proj.project.config_path}: schedule.per_dya: unknown key (did you mean "
         "'per_day'?); expected one of: review_days, grace, per_minute, per_day, "
         "retry_lifetime_hours, send_batch"]
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []
 
 
 def test_a_toml_syntax_error_names_the_file_and_line(proj, smtp_server):
@@ -261,7 +261,7 @@ def test_a_toml_syntax_error_names_the_file_and_line(proj, smtp_server):
     assert r.exit_code == 2
     assert str(proj.project.config_path) in r.output and "line" in r.output
     assert len(r.output.strip().splitlines()) == 1
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []
 
 
 @pytest.mark.parametrize("old,new,field", [
@@ -286,7 +286,7 @@ def test_header_values_with_line_breaks_or_bad_addresses_are_refused_by_field(
     assert str(path) in line and f": {field}: " in line, line
     assert "evil@x.example" not in line or "line breaks" in line
     assert told_only(proj.cli("run", now=SEND_AT))
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []
 
 
 def test_a_typo_in_an_engagement_file_is_named(proj):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers import is_to_consultant
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,7 +36,12 @@ def test_demo_runs_the_whole_sequence_through_the_entry_point(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     sent = sorted((tmp_path / "demo" / "sent").glob("*.eml"))
-    assert len(sent) == 6
+    # the digest is on by default: the client's six emails, and the digests to Dana
+    to_client = [p for p in sent if not is_to_consultant(p.read_bytes())]
+    assert len(to_client) == 6
+    digests = done.stdout.count("  digest    to dana@")
+    assert digests >= 1 and len(sent) == 6 + digests
+    assert "the digest: an email to you" in done.stdout
     assert "problem" not in done.stdout
     for stage in ("timeline_notice", "deliverables_recap", "support_offer", "access_revocation",
                   "feedback_request"):

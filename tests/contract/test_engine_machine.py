@@ -332,7 +332,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def an_edited_draft_goes_out_as_edited(self) -> None:
-        for accepted in self.p.transport.accepted:
+        for accepted in self.p.client_accepted:
             got = email.message_from_bytes(accepted.raw, policy=default)
             subject = self.edited.get(str(got["Message-ID"]))
             if subject is not None:
@@ -352,7 +352,7 @@ class EngineMachine(RuleBasedStateMachine):
     def _sent_for(self, eid: str) -> int:
         ids = {m.get("message_id") for m in self.p.messages.values() if m["engagement"] == eid}
         return sum(str(email.message_from_bytes(a.raw, policy=default)["Message-ID"]) in ids
-                   for a in self.p.transport.accepted)
+                   for a in self.p.client_accepted)
 
     @invariant()
     def nothing_goes_out_for_a_paused_engagement(self) -> None:
@@ -371,7 +371,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     def _confirmed(self) -> dict[tuple[str, str], int]:
         got: dict[tuple[str, str], int] = {}
-        for accepted in self.p.transport.accepted:
+        for accepted in self.p.client_accepted:
             mid = str(email.message_from_bytes(accepted.raw, policy=default)["Message-ID"])
             for rcpt in accepted.confirmed:
                 got[(mid, rcpt)] = got.get((mid, rcpt), 0) + 1
@@ -394,7 +394,7 @@ class EngineMachine(RuleBasedStateMachine):
     @invariant()
     def nothing_goes_out_unapproved(self) -> None:
         by_mid = {m.get("message_id"): m for m in self.p.messages.values()}
-        for accepted in self.p.transport.accepted:
+        for accepted in self.p.client_accepted:
             mid = str(email.message_from_bytes(accepted.raw, policy=default)["Message-ID"])
             msg = by_mid.get(mid)
             assert msg is not None, f"{mid} went out but no message has that Message-ID"
@@ -422,7 +422,10 @@ class EngineMachine(RuleBasedStateMachine):
                 assert msg.get("message_id")
 
 
+# MACHINE_EXAMPLES=150 for a longer hunt than the suite's
+EXAMPLES = int(os.environ.get("MACHINE_EXAMPLES", "10"))
+
 EngineMachine.TestCase.settings = settings(
-    max_examples=10, stateful_step_count=40, deadline=None,
+    max_examples=EXAMPLES, stateful_step_count=40, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_engine_machine = EngineMachine.TestCase

@@ -56,12 +56,12 @@ def test_a_temporary_refusal_of_one_recipient_retries_only_that_recipient(seams)
     assert m["recipients"][CC]["outcome"] == "temporary"
     assert m["recipients"][CC]["retry_at"] == m["next_attempt"]
     seams.tick(later(1))  # not yet: backoff
-    assert len(seams.transport.accepted) == 1
+    assert len(seams.client_accepted) == 1
     seams.tick(later(30))
     assert seams.messages[KEY]["state"] == "sent"
-    assert [a.recipients for a in seams.transport.accepted] == [[TO], [CC]]
+    assert [a.recipients for a in seams.client_accepted] == [[TO], [CC]]
     first, again = (email.message_from_bytes(a.raw, policy=default)
-                    for a in seams.transport.accepted)
+                    for a in seams.client_accepted)
     for header in ("Message-ID", "Date", "Subject", "To", "Cc"):
         assert first[header] == again[header]  # the very same message, Date included
     assert first.get_body(("plain",)).get_content() == again.get_body(("plain",)).get_content()
@@ -94,7 +94,7 @@ def test_temporary_refusals_back_off_then_fail_after_the_lifetime(seams):
     assert failed_at is not None
     attempts = seams.messages[KEY]["attempts_at"]
     assert 3 <= len(attempts) < 10  # spaced out, not every five minutes
-    assert seams.transport.accepted == []
+    assert seams.client_accepted == []
 
 
 def test_in_doubt_is_never_resent_blindly_and_a_resend_goes_only_where_in_doubt(seams):
@@ -106,10 +106,10 @@ def test_in_doubt_is_never_resent_blindly_and_a_resend_goes_only_where_in_doubt(
     assert m["state"] == "in_doubt" and m["delivered_to"] == [TO]
     for minutes in (10, 60, 600):
         seams.tick(later(minutes))
-    assert len(seams.transport.accepted) == 1  # nothing resent on its own
+    assert len(seams.client_accepted) == 1  # nothing resent on its own
     seams.resolve(KEY, sent=False, when="2026-12-31T09:00")
     seams.tick("2026-12-31T10:00")
-    assert [a.recipients for a in seams.transport.accepted] == [[TO, CC], [CC]]
+    assert [a.recipients for a in seams.client_accepted] == [[TO, CC], [CC]]
     assert seams.messages[KEY]["state"] == "sent"
 
 
@@ -118,7 +118,7 @@ def test_an_in_doubt_message_found_in_sent_is_settled(seams):
     seams.tick(SEND)
     assert seams.messages[KEY]["state"] == "in_doubt"
     # the provider filed its own copy (as Gmail and Microsoft 365 do for SMTP submissions)
-    seams.mailbox.deliver("Sent", seams.transport.accepted[0].raw)
+    seams.mailbox.deliver("Sent", seams.client_accepted[0].raw)
     seams.tick(later(10))
     m = seams.messages[KEY]
     assert m["state"] == "sent" and "found in Sent" in m["note"]

@@ -55,7 +55,7 @@ def test_an_idn_domain_is_sent_as_punycode(tmp_path, plain_server):
     r = proj.cli("run", now=SEND_AT)
     assert r.exit_code == 0, r.output
     assert states(proj) == {"a": "sent"}
-    (got,) = plain_server.received
+    (got,) = plain_server.client_mail
     assert sorted(got.rcpt_tos) == ["cc@a.example", "contact@xn--bcher-kva.example"]
     assert b"<contact@xn--bcher-kva.example>" in got.raw
 
@@ -72,10 +72,10 @@ def test_a_non_ascii_mailbox_without_smtputf8_fails_alone_before_any_command(tmp
                     f"127.0.0.1:{plain_server.port} does not offer")
     assert "Traceback" not in r.output and "in doubt" not in r.output
     assert states(proj) == {"a": "failed", "b": "sent", "c": "sent"}  # the batch went on
-    assert len(plain_server.received) == 2
+    assert len(plain_server.client_mail) == 2
     # never in doubt, never resent on its own
     r = proj.cli("run", now="2026-12-30T11:00")
-    assert len(plain_server.received) == 2 and "in doubt" not in r.output
+    assert len(plain_server.client_mail) == 2 and "in doubt" not in r.output
 
 
 def test_a_non_ascii_mailbox_goes_out_with_smtputf8(tmp_path, utf8_server):
@@ -83,7 +83,7 @@ def test_a_non_ascii_mailbox_goes_out_with_smtputf8(tmp_path, utf8_server):
     batch(proj, a=UTF8)
     r = proj.cli("run", now=SEND_AT)
     assert r.exit_code == 0, r.output
-    (got,) = utf8_server.received
+    (got,) = utf8_server.client_mail
     assert "jürgen@xn--bcher-kva.example" in got.rcpt_tos
     assert "<jürgen@xn--bcher-kva.example>".encode() in got.raw
 

@@ -46,7 +46,7 @@ def test_the_document_is_attached_shown_for_approval_and_received_intact(proj, s
     assert proj.cli("drafts", "approve", KEY, "-y", now=DRAFTED).exit_code == 0
     r = proj.cli("run", now=SEND_AT)
     assert r.exit_code == 0, r.output
-    (got,) = smtp_server.received
+    (got,) = smtp_server.client_mail
     parts = [p for p in got.msg.iter_attachments()]
     assert [p.get_filename() for p in parts] == [NAME]
     data = parts[0].get_content()
@@ -71,7 +71,7 @@ def test_a_changed_document_withdraws_the_approval(proj, smtp_server):
     assert msg["attachments"][0]["ref"] != before
     assert msg["state"] == "awaiting_approval"
     assert proj.cli("run", now=SEND_AT).exit_code in (0, 1)
-    assert smtp_server.received == []  # nothing goes out unapproved
+    assert smtp_server.client_mail == []  # nothing goes out unapproved
 
 
 def test_a_stage_with_a_link_attaches_nothing(proj, smtp_server):
@@ -102,7 +102,7 @@ def test_attach_format_html_sends_the_document_as_html(proj, smtp_server):
     assert told_only(proj.cli("run", now=DRAFTED))
     assert proj.cli("drafts", "approve", KEY, "-y", now=DRAFTED).exit_code == 0
     assert proj.cli("run", now=SEND_AT).exit_code == 0
-    (part,) = smtp_server.received[0].msg.iter_attachments()
+    (part,) = smtp_server.client_mail[0].msg.iter_attachments()
     assert part.get_filename() == "offboarding-northwind-2026.html"
     assert part.get_content_type() == "text/html"
     assert "Northwind" in part.get_content()

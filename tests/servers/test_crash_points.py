@@ -215,7 +215,7 @@ def test_crash_points_of_a_retry_after_a_per_recipient_4xx(tmp_path, smtp_server
 
     def only_the_cc(state) -> list[str]:  # noqa: ANN001
         problems = []
-        for received in smtp_server.handler.received:
+        for received in smtp_server.client_mail:  # (the digest goes to the consultant)
             if set(received.rcpt_tos) - set(ccs):
                 problems.append(f"the retry went to {received.rcpt_tos}, not only the Cc")
         return problems
@@ -223,6 +223,60 @@ def test_crash_points_of_a_retry_after_a_per_recipient_4xx(tmp_path, smtp_server
     crash_everywhere(tmp_path, smtp_server, template,
                      lambda root: invoke(root, "run", now=retry_at), "retry after a 4xx",
                      recover_at=retry_at, check=only_the_cc)
+
+
+# -- archive lane (issue 18): a run that moves engagements out and folds journal segments ------
+
+def test_crash_points_of_a_run_that_archives_engagements_and_folds_a_segment(
+        tmp_path, smtp_server, monkeypatch):
+    """Both engagements' first emails went out and both were completed 31 days before; the
+    run moves them into archives, deletes their bodies, rotates the journal and folds the
+    older segments into base.json. Cut anywhere, a plain run finishes the job: each
+    engagement is in the hot state or in its archive (with every event and the sent text),
+    the global log loses none of their events, and the journal folded from its base gives
+    the checkpoint's state."""
+    from mailflow.store import Store
+    from mailflow.store import segments as segs
+    monkeypatch.setattr(segs, "SEGMENT_BYTES", 1)  # every run that saves rotates the journal
+    template, files = two_engagements(tmp_path, smtp_server.port, approval=False)
+    assert invoke(template, "engagement", "add", *files, now=DRAFT_AT)[0] == 0
+    assert invoke(template, "run", now=SEND_AT)[0] == 0
+    for eid in ("client-00", "client-01"):
+        assert invoke(template, "engagement", "complete", eid, "--force", now=SEND_AT)[0] == 0
+    assert segs.segments(template / ".mailflow"), "the run that sent rotated the journal"
+    store = Store(template / ".mailflow")
+    audit = {e["seq"] for e in store.events() if e.get("engagement")}
+    keys = set(store.load().messages)
+    later = "2027-02-01T10:00"
+
+    def moved_whole(state) -> list[str]:  # noqa: ANN001
+        problems = []
+        root_store = Store(state.shelf.dir.parent)
+        for eid in ("client-00", "client-01"):
+            data = root_store.shelf.read(eid)
+            if eid in state.engagements:
+                problems.append(f"{eid} still in the hot state after a full run")
+            elif data is None:
+                problems.append(f"{eid} is neither in the hot state nor archived")
+            elif not any(m.get("sent_at") and data["bodies"].get(m["body"], {}).get("text")
+                         for m in data["messages"]):
+                problems.append(f"{eid}: the archive lacks the sent text")
+        got = {m["key"] for eid in ("client-00", "client-01")
+               for m in (root_store.shelf.read(eid) or {}).get("messages", ())}
+        if got | set(state.messages) != keys:
+            problems.append(f"messages lost: {sorted(keys - got - set(state.messages))}")
+        seen = {e["seq"] for e in root_store.events(hot=set(state.engagements))}
+        if audit - seen:
+            problems.append(f"the audit log lost events {sorted(audit - seen)[:5]}")
+        rebuilt, _ = root_store.load_at(trust_checkpoint=False)
+        for table in ("engagements", "messages", "replies", "cursors", "digests"):
+            if getattr(rebuilt, table) != getattr(state, table):
+                problems.append(f"the journal folded from its base differs in {table}")
+        return problems
+
+    crash_everywhere(tmp_path, smtp_server, template,
+                     lambda root: invoke(root, "run", now=later),
+                     "run that archives and folds", recover_at=later, check=moved_whole)
 
 
 # -- batched sending (issue 18): `sending` marks fsynced once per group of k ------------------

@@ -147,3 +147,50 @@ def test_mailflow_poll_acts_on_a_digest_reply_and_confirms_at_once(digestproj, s
     assert "Approved 1 (Northwind Traders, Timeline notice)" in \
         confirmation.msg.get_body(("plain",)).get_content()
     assert len(digests(smtp_server)) == 1  # a poll sends no digest of its own
+
+
+def test_the_digest_is_on_by_default_and_a_reply_to_it_approves(proj, smtp_server,
+                                                                imap_account):
+    """No [digest] table at all (as `mailflow init` writes it): the digest still goes out to
+    the sender's address, daily and at once when urgent, and a reply to it approves."""
+    assert "\n[digest]" not in proj.project.config_path.read_text()
+    polling_project(proj, imap_account)
+    assert told_only(proj.cli("run", now=DRAFTED))
+    (digest,) = digests(smtp_server)
+    assert digest.rcpt_tos == [SENDER[1]]
+    text = digest.msg.get_body(("plain",)).get_content()
+    assert "[1] Northwind Traders: Timeline notice" in text
+    assert "Reply to this email, one command per line" in text
+    assert smtp_server.client_mail == []  # nothing went to the client unapproved
+    imap_account.append("INBOX", answer(digest, "approve 1").replace(
+        f"Authentication-Results: {TRUSTED}; ".encode(), b"X-Note: "))
+    r = proj.cli("run", now="2026-12-28T11:05")
+    assert told_only(r), r.output
+    assert state_of(proj)["state"] == "approved"
+    assert state_of(proj)["approved_via"]["channel"] == "email"
+    (confirmation,) = confirmations(smtp_server)
+    assert "Approved 1 (Northwind Traders, Timeline notice)" in \
+        confirmation.msg.get_body(("plain",)).get_content()
+
+
+def test_enabled_false_turns_the_digest_off(proj, smtp_server):
+    proj.project.config_path.write_text(proj.project.config_path.read_text()
+                                        + "\n[digest]\nenabled = false\n")
+    assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
+                    ).exit_code == 0
+    r = proj.cli("run", now=DRAFTED)
+    assert r.exit_code == 1 and "needs you" in r.stderr  # cron is still told, once
+    assert smtp_server.received == []  # no digest, and nothing to the client unapproved
+
+
+def test_without_imap_the_digest_says_replies_are_not_read(proj, smtp_server):
+    """On by default means also where no mailbox is read: the digest must not invite a reply
+    that nobody will ever act on; it names the CLI command instead."""
+    assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
+                    ).exit_code == 0
+    assert told_only(proj.cli("run", now=DRAFTED))
+    (digest,) = digests(smtp_server)
+    text = " ".join(digest.msg.get_body(("plain",)).get_content().split())
+    assert "a reply to this email does nothing" in text
+    assert "mailflow drafts approve ID" in text and f"Id: {KEY}" in text
+    assert "Reply to this email, one command per line" not in text

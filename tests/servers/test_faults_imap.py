@@ -49,7 +49,7 @@ def send_first(proj, smtp_server) -> dict:
     configure(proj)
     r = proj.cli("run", now=SEND_AT)
     assert told_only(r), r.output
-    assert len(smtp_server.received) == 2
+    assert len(smtp_server.client_mail) == 2
     return first_message(proj)
 
 
@@ -69,7 +69,7 @@ def test_connection_refused_is_reported_and_sending_goes_on(iproj, smtp_server):
     # they are made by a later run
     assert r.output.strip().splitlines() == [
         f"mailflow: poll: imap 127.0.0.1:{port}: connection refused"]
-    assert len(smtp_server.received) == 2  # the emails still went out
+    assert len(smtp_server.client_mail) == 2  # the emails still went out
     assert {m["state"] for m in firsts(iproj)} == {"sent"}
     assert all(not m.get("sent_copy") for m in firsts(iproj))
 
@@ -93,7 +93,7 @@ def test_a_silent_server_times_out_with_one_line(iproj, smtp_server):
     lines = r.output.strip().splitlines()
     assert lines == [f"mailflow: poll: imap 127.0.0.1:{silent.port}: timed out after 1s "
                      "connecting"]
-    assert len(smtp_server.received) == 2
+    assert len(smtp_server.client_mail) == 2
 
 
 # -- stopped mid-poll ----------------------------------------------------------------------------
@@ -206,7 +206,7 @@ def test_in_doubt_is_settled_by_its_message_id_in_sent_and_never_resent(iproj, s
     assert {m["state"] for m in firsts(iproj)} == {"in_doubt"}
     smtp_server.behave()
     # the provider kept a copy of the first in Sent; the second is nowhere
-    got = {str(x.msg["Message-ID"]): x.raw for x in smtp_server.received}
+    got = {str(x.msg["Message-ID"]): x.raw for x in smtp_server.client_mail}
     first = first_message(iproj)
     iproj.account.append("Sent", got[first["message_id"]])
     r = iproj.cli("run", now="2026-12-30T10:00")
@@ -215,4 +215,4 @@ def test_in_doubt_is_settled_by_its_message_id_in_sent_and_never_resent(iproj, s
                       "client-01/timeline_notice/0": "in_doubt"}, r.output
     for t in ("10:30", "11:00"):
         iproj.cli("run", now=f"2026-12-30T{t}")
-    assert len(smtp_server.received) == 2  # nothing resent blindly
+    assert len(smtp_server.client_mail) == 2  # nothing resent blindly

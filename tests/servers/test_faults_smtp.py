@@ -70,16 +70,16 @@ def test_temporary_refusal_at_data_retries_with_backoff_then_sends_once(three, s
         nxt = dt.datetime.fromisoformat(m["next_attempt"])
         sent_at = dt.datetime.fromisoformat(m["attempts_at"][0])
         assert dt.timedelta(0) < nxt - sent_at <= dt.timedelta(hours=1)  # first within the hour
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []
     smtp_server.behave()
     assert three.cli("run", now=at(1)).exit_code == 0  # not yet: backoff
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []
     assert three.cli("run", now=at(20)).exit_code == 0
     assert {m["state"] for m in msgs(three).values()} == {"sent"}
-    assert len(smtp_server.received) == 3
+    assert len(smtp_server.client_mail) == 3
     for _ in range(3):
         three.cli("run", now=at(60))
-    assert len(smtp_server.received) == 3
+    assert len(smtp_server.client_mail) == 3
     assert_never_twice(smtp_server)
 
 
@@ -100,10 +100,10 @@ def test_retries_are_spaced_out_and_give_up_after_the_lifetime(three, smtp_serve
             for a, b in zip(m["attempts_at"], m["attempts_at"][1:], strict=False)]
     assert gaps == sorted(gaps) and gaps[0] <= dt.timedelta(minutes=10)  # spaced out
     assert len(m["attempts_at"]) < 10  # not every five minutes
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []
     smtp_server.behave()
     three.cli("run", now=at(7 * 60))
-    assert smtp_server.received == []  # failed is final: never resent on its own
+    assert smtp_server.client_mail == []  # failed is final: never resent on its own
 
 
 @pytest.mark.parametrize("reply", ["550 5.1.1 no such user", "552 5.3.4 message too big",
@@ -121,7 +121,7 @@ def test_permanent_refusal_fails_at_once_with_the_reply_kept_and_is_never_resent
     smtp_server.behave()
     for minute in (10, 60, 600, 3000):
         three.cli("run", now=at(minute))
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []
     shown = three.cli("status", "--json", now=at(3000))
     assert shown.exit_code == 0
 
@@ -153,7 +153,7 @@ def test_a_temporarily_refused_recipient_gets_the_same_message_later_the_other_o
     m = msgs(three)[key(1)]
     assert m["state"] == "sent" and m["remaining"] is None
     assert sorted(m["delivered_to"]) == sorted([TO.format(1, 1), CC.format(1, 1)])
-    got = [r for r in smtp_server.received if str(r.msg["Message-ID"]) == m["message_id"]]
+    got = [r for r in smtp_server.client_mail if str(r.msg["Message-ID"]) == m["message_id"]]
     assert [r.rcpt_tos for r in got] == [[TO.format(1, 1)], [CC.format(1, 1)]]
     a, b = got[0].msg, got[1].msg
     assert a["Subject"] == b["Subject"] and a["To"] == b["To"] and a["Cc"] == b["Cc"]
@@ -171,7 +171,7 @@ def test_a_permanently_refused_recipient_is_flagged_the_rest_delivered(three, sm
     assert {m["state"] for m in msgs(three).values()} == {"sent"}
     eng = load(three).engagements["client-00"]
     assert CC.format(0, 0) in eng["bounced"] and eng["flagged"]
-    assert len(smtp_server.received) == 3
+    assert len(smtp_server.client_mail) == 3
 
 
 @pytest.mark.parametrize("code,state", [("452 4.2.2 full", "retry"), ("550 5.1.1 unknown",
@@ -184,7 +184,7 @@ def test_every_recipient_of_one_message_refused_stops_only_that_message(three, s
     assert got[key(1)]["state"] == state
     assert got[key(1)]["server_reply"] == f"{TO.format(1, 1)}: {code}; {CC.format(1, 1)}: {code}"
     assert got[key(0)]["state"] == got[key(2)]["state"] == "sent"
-    assert len(smtp_server.received) == 2
+    assert len(smtp_server.client_mail) == 2
 
 
 # -- connections lost ------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def test_connection_dropped_after_data_is_in_doubt_and_never_resent_blindly(thre
     smtp_server.behave()
     for minute in (10, 60, 600):
         three.cli("run", now=at(minute))
-    assert len(smtp_server.received) == 3  # each once, when it was in doubt; never again
+    assert len(smtp_server.client_mail) == 3  # each once, when it was in doubt; never again
     rows = json.loads(three.cli("drafts", "--json", now=at(600)).output)
     assert {row["id"] for row in rows} >= {key(i) for i in range(3)}
     assert three.cli("drafts", "resolve", key(0), "--sent", now=at(601)).exit_code == 0
@@ -218,7 +218,7 @@ def test_a_stall_after_data_times_out_into_in_doubt(three, smtp_server):
     assert msgs(three)[key(0)]["state"] == "in_doubt"
     smtp_server.behave()
     three.cli("run", now=at(30))
-    ids = collections.Counter(str(r.msg["Message-ID"]) for r in smtp_server.received)
+    ids = collections.Counter(str(r.msg["Message-ID"]) for r in smtp_server.client_mail)
     assert set(ids.values()) == {1}
 
 
@@ -226,7 +226,7 @@ def test_connection_dropped_before_data_reconnects_once_and_goes_on(three, smtp_
     dropped = []
 
     async def drop_second(phase, envelope, server):  # noqa: ANN001
-        if phase == "MAIL" and not dropped and len(smtp_server.received) == 1:
+        if phase == "MAIL" and not dropped and len(smtp_server.client_mail) == 1:
             dropped.append(1)
             server.transport.close()
 
@@ -235,7 +235,7 @@ def test_connection_dropped_before_data_reconnects_once_and_goes_on(three, smtp_
     assert told_only(r), r.output
     assert dropped
     assert {m["state"] for m in msgs(three).values()} == {"sent"}
-    assert len(smtp_server.received) == 3
+    assert len(smtp_server.client_mail) == 3
     assert_never_twice(smtp_server)
 
 
@@ -252,7 +252,7 @@ def test_a_server_that_keeps_dropping_before_data_leaves_the_rest_for_later(thre
     assert {m["state"] for m in msgs(three).values()} == {"approved"}
     smtp_server.handler.hook = None
     assert three.cli("run", now=at(5)).exit_code == 0
-    assert len(smtp_server.received) == 3
+    assert len(smtp_server.client_mail) == 3
 
 
 # -- cannot even start -------------------------------------------------------------------------

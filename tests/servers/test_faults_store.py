@@ -54,7 +54,7 @@ def test_a_damaged_database_is_named_with_the_way_out_and_never_reset(sent, smtp
         # issue 11: the way out is doctor (a rebuild from the journal), not copying a backup
         assert "`mailflow doctor --repair` rebuilds it from the journal" in lines[0]
         assert db.read_bytes() == bad  # nothing was reset to empty, nothing overwritten
-    assert len(smtp_server.received) == 2
+    assert len(smtp_server.client_mail) == 2
     # the consultant copies the backup over it: everything is back
     db.write_bytes((db.parent / "state.json.bak").read_bytes())
     assert sent.cli("status", now=SEND_AT).exit_code == 0
@@ -66,7 +66,7 @@ def test_a_damaged_database_is_named_with_the_way_out_and_never_reset(sent, smtp
     after = Store(sent.project.state_dir).load()
     assert after.messages == before.messages and after.engagements == before.engagements
     assert sent.cli("run", now=SEND_AT).exit_code == 0
-    assert len(smtp_server.received) == 2  # nothing went out again
+    assert len(smtp_server.client_mail) == 2  # nothing went out again
 
 
 def test_a_damaged_database_without_backup_names_the_way_out(sent):
@@ -125,10 +125,10 @@ def test_replay_after_a_crash_before_the_checkpoint_gives_the_same_state(sent, s
     assert again.messages == final.messages
     # and a run on the replayed state plans the same and sends nothing twice
     db.write_bytes(checkpoint)
-    sent_before = len(smtp_server.received)
+    sent_before = len(smtp_server.client_mail)
     assert sent.cli("run", now="2027-01-20T10:05").exit_code == 0
-    assert len(smtp_server.received) == sent_before
-    mids = [str(r.msg["Message-ID"]) for r in smtp_server.received]
+    assert len(smtp_server.client_mail) == sent_before
+    mids = [str(r.msg["Message-ID"]) for r in smtp_server.client_mail]
     assert len(mids) == len(set(mids))
 
 
@@ -140,4 +140,4 @@ def test_a_kill_between_journal_and_checkpoint_keeps_sent_messages_sent(sent, sm
     db.write_bytes(backup.read_bytes())
     assert {m["state"] for m in firsts(sent)} == {"sent"}
     assert sent.cli("run", now=SEND_AT).exit_code == 0
-    assert len(smtp_server.received) == 2
+    assert len(smtp_server.client_mail) == 2

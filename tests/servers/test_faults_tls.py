@@ -87,7 +87,7 @@ def test_starttls_required_but_not_offered_is_refused(proj, smtp_server):
     r = proj.cli("run", now=SEND_AT)
     assert r.exit_code == 6  # issue 17: README's code for a server not reached (was 1)
     assert f"smtp 127.0.0.1:{smtp_server.port}: the server does not offer STARTTLS" in r.output
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []
 
 
 def _config(tmp_path: Path, server: str) -> Path:

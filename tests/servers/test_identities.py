@@ -88,8 +88,8 @@ def test_each_lead_sends_as_themselves_through_their_own_server_and_mailbox(
     proj, dana_box, lee_box = two
     r = proj.cli("run", now=SEND_AT)
     assert r.exit_code == 0, r.output
-    assert len(smtp_server.received) == 1 and len(lee_smtp.received) == 1
-    dana, lee = smtp_server.received[0], lee_smtp.received[0]
+    assert len(smtp_server.client_mail) == 1 and len(lee_smtp.received) == 1
+    dana, lee = smtp_server.client_mail[0], lee_smtp.received[0]
     assert dana.mail_from == "dana@whitfield-consulting.example"
     assert "Dana Whitfield" in str(dana.msg["From"])
     assert dana.msg["Message-ID"].endswith("@whitfield-consulting.example>")
@@ -134,14 +134,14 @@ def test_one_identity_s_smtp_down_holds_only_its_own_engagements(two, smtp_serve
     lines = [line for line in r.stderr.splitlines() if "smtp" in line]
     assert len(lines) == 1 and f"identity {LEE[1]} (Lee Park)" in lines[0], r.stderr
     assert f"127.0.0.1:{down}" in lines[0]
-    assert len(smtp_server.received) == 1  # Dana's went out all the same
+    assert len(smtp_server.client_mail) == 1  # Dana's went out all the same
     messages = load(proj).messages
     assert messages[DANA_KEY]["state"] == "sent"
     assert messages[LEE_KEY]["state"] == "approved"  # untouched: never in doubt
     proj.set_config(rf"^port = {down}$", f"port = {lee_smtp.port}")  # back up
     r = proj.cli("run", now="2026-12-30T09:45")
     assert r.exit_code == 0, r.output
-    assert len(lee_smtp.received) == 1 and len(smtp_server.received) == 1
+    assert len(lee_smtp.received) == 1 and len(smtp_server.client_mail) == 1
     assert load(proj).messages[LEE_KEY]["state"] == "sent"
 
 
@@ -162,8 +162,8 @@ def test_a_missing_secret_names_the_identity_and_the_others_go_on(
     assert all(f"identity {LEE[1]} (Lee Park)" in line for line in named), named
     assert any("MAILFLOW_TEST_LEE_SMTP" in line for line in named)
     assert any("MAILFLOW_TEST_LEE_IMAP" in line for line in named)
-    assert len(smtp_server.received) == 1 and not lee_smtp.received
-    assert sent_ids(imap_account) == [smtp_server.received[0].msg["Message-ID"]]
+    assert len(smtp_server.client_mail) == 1 and not lee_smtp.received
+    assert sent_ids(imap_account) == [smtp_server.client_mail[0].msg["Message-ID"]]
     state = load(proj)
     assert state.messages[DANA_KEY]["state"] == "sent"
     assert state.messages[LEE_KEY]["state"] == "approved"

@@ -97,5 +97,5 @@ def test_a_late_recap_holds_the_access_notice_past_the_contract_end(
     access = messages(proj)[ACCESS]
     sent = dt.datetime.fromisoformat(access["sent_at"]).astimezone(tz)
     assert sent.date() == access_day and sent.hour == 9 and sent.minute == 0
-    subjects = [str(m.msg["Subject"]) for m in smtp_server.received]
+    subjects = [str(m.msg["Subject"]) for m in smtp_server.client_mail]
     assert len(subjects) == len(set(subjects))

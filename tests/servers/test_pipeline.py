@@ -17,7 +17,7 @@ def test_five_stages_go_out_once_each_on_their_day_to_the_right_people(proj, smt
     r = proj.cli("engagement", "add", str(proj.root / "engagements/example.toml"))
     assert r.exit_code == 0, r.output
     walk(proj, dates("2026-12-14", "2027-02-20"))
-    got = smtp_server.received
+    got = smtp_server.client_mail
     subjects = [str(m.msg["Subject"]) for m in got]
     assert len(got) == 6, subjects  # five stages + one feedback reminder
     assert len(set(m.msg["Message-ID"] for m in got)) == 6
@@ -46,7 +46,7 @@ def test_five_stages_go_out_once_each_on_their_day_to_the_right_people(proj, smt
     assert order[0].startswith("Wrapping up by January 29: the plan")  # no client name first
     # nothing more goes out however long cron keeps running
     walk(proj, dates("2027-02-21", "2027-03-10"))
-    assert len(smtp_server.received) == 6
+    assert len(smtp_server.client_mail) == 6
 
 
 def test_message_as_received_is_multipart_alternative_with_inlined_css(proj, smtp_server):
@@ -55,8 +55,8 @@ def test_message_as_received_is_multipart_alternative_with_inlined_css(proj, smt
     assert proj.cli("drafts", "approve", "northwind-2026/timeline_notice", now="2026-12-28T10:05"
                     ).exit_code == 0
     assert told_only(proj.cli("run", now="2026-12-30T09:30"))
-    assert len(smtp_server.received) == 1
-    msg = smtp_server.received[0].msg
+    assert len(smtp_server.client_mail) == 1
+    msg = smtp_server.client_mail[0].msg
     assert msg.get_content_type() == "multipart/alternative"
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
@@ -73,7 +73,7 @@ def test_message_as_received_is_multipart_alternative_with_inlined_css(proj, smt
 def test_reminder_threads_under_the_first_message(proj, smtp_server):
     proj.cli("engagement", "add", str(proj.root / "engagements/example.toml"))
     walk(proj, dates("2026-12-20", "2027-02-12"))
-    by_subject = {str(m.msg["Subject"]): m.msg for m in smtp_server.received}
+    by_subject = {str(m.msg["Subject"]): m.msg for m in smtp_server.client_mail}
     first = next(m for s, m in by_subject.items() if s.startswith("Thank you"))
     reminder = by_subject["Re: " + str(first["Subject"])]
     assert reminder["In-Reply-To"] == first["Message-ID"]
@@ -88,7 +88,7 @@ def test_conditional_stages_are_skipped_where_false(proj, smtp_server):
     path = proj.write_engagement("nosupport", text)
     assert proj.cli("engagement", "add", str(path)).exit_code == 0
     walk(proj, dates("2026-12-20", "2027-02-12"))
-    stages = [str(m.msg["Subject"]) for m in smtp_server.received]
+    stages = [str(m.msg["Subject"]) for m in smtp_server.client_mail]
     # timeline, recap, the open invoice (still told without shared access), feedback + reminder
     assert len(stages) == 5, stages
     assert stages[2] == "The open invoice before we close on January 29"
@@ -104,7 +104,7 @@ def test_running_twice_at_the_same_now_sends_nothing_twice(proj, smtp_server):
     proj.cli("drafts", "approve", "--all", "-y", now="2026-12-28T10:00")
     for _ in range(3):
         assert told_only(proj.cli("run", now="2026-12-30T09:30"))
-    assert len(smtp_server.received) == 1
+    assert len(smtp_server.client_mail) == 1
 
 
 def test_dry_run_renders_and_reports_without_sending_or_recording(proj, smtp_server):
@@ -114,13 +114,13 @@ def test_dry_run_renders_and_reports_without_sending_or_recording(proj, smtp_ser
     assert told_only(r)
     assert "would draft northwind-2026/timeline_notice/0" in r.output
     assert (proj.root / ".mailflow" / "state.json").read_bytes() == before
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []
 
 
 def test_approval_is_needed_and_an_unapproved_draft_waits(proj, smtp_server):
     proj.cli("engagement", "add", str(proj.root / "engagements/example.toml"))
     walk(proj, dates("2026-12-20", "2027-01-05"), approve=False)
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []
     r = proj.cli("drafts", "--json", now="2027-01-05T12:00")
     rows = json.loads(r.output)
     assert [row["id"] for row in rows] == ["northwind-2026/timeline_notice/0"]
@@ -134,7 +134,7 @@ def test_rejected_draft_is_never_sent_and_the_sequence_goes_on(proj, smtp_server
                  now="2026-12-28T10:00")
     assert r.exit_code == 0, r.output
     walk(proj, dates("2026-12-29", "2027-01-21"))
-    subjects = [str(m.msg["Subject"]) for m in smtp_server.received]
+    subjects = [str(m.msg["Subject"]) for m in smtp_server.client_mail]
     assert subjects and not any("wrap-up plan" in s for s in subjects)
 
 
@@ -147,14 +147,14 @@ def test_paused_or_cancelled_engagement_sends_nothing(proj, smtp_server, status,
     assert proj.cli("engagement", status, "northwind-2026", now="2026-12-29T10:00",
                     input="y\n").exit_code == 0
     walk(proj, dates("2026-12-30", "2027-01-10"))
-    assert len(smtp_server.received) == expected
+    assert len(smtp_server.client_mail) == expected
 
 
 def test_resume_replans_and_sends(proj, smtp_server):
     proj.cli("engagement", "add", str(proj.root / "engagements/example.toml"))
     proj.cli("engagement", "pause", "northwind-2026", now="2026-12-20T10:00")
     walk(proj, dates("2026-12-21", "2026-12-31"))
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []
     proj.cli("engagement", "resume", "northwind-2026", now="2027-01-04T08:00")
     walk(proj, dates("2027-01-04", "2027-01-06"))
-    assert len(smtp_server.received) == 1  # the overdue timeline notice, once approved
+    assert len(smtp_server.client_mail) == 1  # the overdue timeline notice, once approved

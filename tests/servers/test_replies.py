@@ -61,7 +61,7 @@ def test_feedback_reply_is_recorded_and_stops_the_reminder(mailproj, smtp_server
     walk(mailproj, dates("2027-02-04", "2027-02-20"))
     msgs = messages_by_step(mailproj)
     assert msgs["feedback_request/1"]["state"] == "cancelled"
-    subjects = [str(m.msg["Subject"]) for m in smtp_server.received]
+    subjects = [str(m.msg["Subject"]) for m in smtp_server.client_mail]
     assert not any(s.startswith("Re: ") for s in subjects)
     eng = json.loads(mailproj.cli("engagement", "show", "northwind-2026", "--json").output)
     assert eng["feedback"].startswith("Great work overall")
@@ -110,7 +110,7 @@ def test_dsn_bounce_marks_message_bounced_and_flags_engagement(mailproj, smtp_se
     assert "tom.becker@northwind.example" in eng["bounced"] and eng["flagged"]
     # later messages leave out the bounced address, even the one approved before the bounce
     walk(mailproj, dates("2027-01-17", "2027-01-21"))
-    assert smtp_server.received[-1].rcpt_tos == ["mj.alvarez@northwind.example"]
+    assert smtp_server.client_mail[-1].rcpt_tos == ["mj.alvarez@northwind.example"]
 
 
 def test_uidvalidity_change_records_no_reply_twice(mailproj, smtp_server):
@@ -137,7 +137,7 @@ def test_wrong_imap_password_is_one_line_and_sending_still_goes_on(mailproj, smt
     lines = [ln for ln in r.output.splitlines() if "imap" in ln]
     assert lines and f"127.0.0.1:{mailproj.account.server.port}" in lines[0]
     assert "wrong-password" not in r.output
-    assert len(smtp_server.received) == 1  # sending went on
+    assert len(smtp_server.client_mail) == 1  # sending went on
     assert Store(mailproj.project.state_dir).load().cursors == {}
 
 
@@ -162,7 +162,7 @@ def test_sent_copy_missed_while_imap_was_down_is_made_later(mailproj, smtp_serve
     monkeypatch.setenv(mailproj.account.password_env, "wrong-password")
     r = mailproj.cli("run", now="2026-12-30T10:00")
     # issue 17: README's code for a server not reached (was 1)
-    assert r.exit_code == 6 and len(smtp_server.received) == 1
+    assert r.exit_code == 6 and len(smtp_server.client_mail) == 1
     assert len([ln for ln in r.output.splitlines() if ln.strip()]) == 1  # one line, not two
     assert messages_by_step(mailproj)["timeline_notice/0"].get("sent_copy") is None
     monkeypatch.undo()

@@ -77,7 +77,7 @@ def test_dst_change_never_moves_a_send_outside_the_window(proj, smtp_server, zon
     for m in sent:
         local = local_sent(m, tz)
         assert local.weekday() < 5 and 9 <= local.hour < 17, (m["key"], local)
-    assert len(smtp_server.received) == len(sent)  # exactly once each
+    assert len(smtp_server.client_mail) == len(sent)  # exactly once each
 
 
 def test_moved_contract_end_replans_and_never_resends(proj, smtp_server):
@@ -96,7 +96,7 @@ def test_moved_contract_end_replans_and_never_resends(proj, smtp_server):
     rows = plan_rows(proj, "2027-01-16T12:00")
     assert rows["feedback_request/0"]["when_local"].startswith("Tue 2027-03-02")
     walk(proj, dates("2027-01-17", "2027-03-20"))
-    subjects = [str(m.msg["Subject"]) for m in smtp_server.received]
+    subjects = [str(m.msg["Subject"]) for m in smtp_server.client_mail]
     assert len(subjects) == len(set(subjects)) == 6
     recap = local_sent(messages(proj)["deliverables_recap/0"])
     assert recap.date() == dt.date(2027, 2, 17)
@@ -123,7 +123,7 @@ def test_a_week_of_cron_downtime_holds_overdue_mail_and_keeps_spacing(proj, smtp
     # cron is down from 19 to 27 January
     r = proj.cli("run", now="2027-01-28T10:30")
     assert r.exit_code == 1 and "overdue" in r.output
-    assert smtp_server.received and len(smtp_server.received) == 1  # nothing fired blindly
+    assert smtp_server.client_mail and len(smtp_server.client_mail) == 1  # nothing fired blindly
     drafts = json.loads(proj.cli("drafts", "--json", now="2027-01-28T10:31").output)
     assert {d["id"]: d["why"] for d in drafts}["northwind-2026/deliverables_recap/0"] == "overdue"
     walk(proj, dates("2027-01-29", "2027-02-26"))
@@ -142,7 +142,7 @@ def test_late_send_stage_goes_out_after_downtime(proj, smtp_server):
     walk(proj, dates("2026-12-26", "2027-01-18"))
     r = proj.cli("run", now="2027-01-28T10:30")
     assert told_only(r), r.output
-    assert len(smtp_server.received) == 2
+    assert len(smtp_server.client_mail) == 2
 
 
 def test_throttle_spreads_a_large_batch_over_later_ticks(proj, smtp_server):
@@ -158,10 +158,10 @@ def test_throttle_spreads_a_large_batch_over_later_ticks(proj, smtp_server):
     counts = []
     for minute in range(5):
         assert told_only(proj.cli("run", now=f"2026-12-30T09:0{minute}"))
-        counts.append(len(smtp_server.received))
+        counts.append(len(smtp_server.client_mail))
     assert counts == [4, 8, 10, 10, 10]  # 4 a minute, 10 a day
     assert told_only(proj.cli("run", now="2026-12-31T09:30"))
-    assert len(smtp_server.received) == 12
+    assert len(smtp_server.client_mail) == 12
 
 
 @pytest.mark.parametrize("where,old,new,expect", [
@@ -187,4 +187,4 @@ def test_bad_timing_input_is_one_clear_error_and_plans_nothing(proj, smtp_server
     assert "\n" not in line and expect in line and str(target.name) in line
     assert not (proj.root / ".mailflow" / "state.json").exists()
     assert proj.cli("run", now="2026-12-30T10:00").exit_code in (0, 2)
-    assert smtp_server.received == []
+    assert smtp_server.client_mail == []

@@ -45,5 +45,5 @@ def test_our_own_sent_copy_never_settles_a_later_attempt_in_doubt(proj, smtp_ser
     r = proj.cli("drafts", "resolve", KEY, "--resend", now="2026-12-30T11:05")
     assert r.exit_code == 0, r.output
     proj.cli("run", now="2026-12-30T11:10")
-    assert [sorted(x.rcpt_tos) for x in smtp_server.received] == [[TO], [CC], [CC]]
+    assert [sorted(x.rcpt_tos) for x in smtp_server.client_mail] == [[TO], [CC], [CC]]
     assert load(proj).messages[KEY]["state"] == "sent"

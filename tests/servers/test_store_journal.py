@@ -60,7 +60,7 @@ def test_a_checkpoint_ahead_of_its_journal_is_rebuilt_with_a_note(sent, smtp_ser
     assert len(changed) == 1
     r = sent.cli("run", now=SEND_AT)
     assert r.exit_code == 1 and "in doubt" in r.output  # asked about, never sent again
-    assert len(smtp_server.received) == 2
+    assert len(smtp_server.client_mail) == 2
 
 
 def test_a_checkpoint_from_another_journal_is_not_trusted(sent):
@@ -153,7 +153,7 @@ def test_a_missing_body_blocks_only_its_message_and_doctor_renders_it_again(proj
     line = next(x for x in r.output.splitlines() if "client-00/timeline_notice/0" in x)
     assert str(store.body_path(one["body"])) in line
     assert "doctor --repair" in r.output
-    assert len(smtp_server.received) == 1  # the other engagement's email went out
+    assert len(smtp_server.client_mail) == 1  # the other engagement's email went out
     assert "client-00/timeline_notice/0" in proj.cli("status", now=SEND_AT).output
     assert "client-00/timeline_notice/0" in proj.cli("drafts", now=SEND_AT).output
     r = proj.cli("doctor", now=SEND_AT)
@@ -164,7 +164,7 @@ def test_a_missing_body_blocks_only_its_message_and_doctor_renders_it_again(proj
     msg = store_of(proj).load().messages["client-00/timeline_notice/0"]
     assert msg["state"] == "approved"  # this stage needs no approval (fill_batch's rules)
     assert proj.cli("run", now=SEND_AT).exit_code == 0
-    assert len(smtp_server.received) == 2
+    assert len(smtp_server.client_mail) == 2
 
 
 def test_a_missing_body_of_a_draft_needs_approving_again(proj, smtp_server):
@@ -203,5 +203,5 @@ def test_the_recoveries_people_try_never_send_again(sent, smtp_server):
     assert sent.cli("run", now=SEND_AT).exit_code == 0
     store.db_path.unlink()
     assert sent.cli("run", now=SEND_AT).exit_code == 0
-    assert len(smtp_server.received) == 2
+    assert len(smtp_server.client_mail) == 2
     assert {m["state"] for m in firsts(sent)} == {"sent"}

@@ -174,31 +174,31 @@ def test_a_reminder_is_held_while_imap_is_down_and_a_reply_read_later_stops_it(
     mailproj.account.append("INBOX", reply(fb, "No need to follow up, thanks!",
                                            date="Mon, 8 Feb 2027 16:00:00 -0500"))
     monkeypatch.setenv(mailproj.account.password_env, "wrong-password")
-    sent_before = len(smtp_server.received)
+    sent_before = len(smtp_server.client_mail)
     first = mailproj.cli("run", now="2027-02-10T10:00")
     assert first.exit_code in (1, 6)  # 6: IMAP could not be reached (issue 13)
     held = [ln for ln in first.output.splitlines() if "held while replies cannot be read" in ln]
     assert len(held) == 1 and "feedback_request/1" in held[0]
     later = mailproj.cli("run", now="2027-02-10T10:05")
     assert "held while replies" not in later.output  # said once, not every five minutes
-    assert len(smtp_server.received) == sent_before  # nothing went out blind
+    assert len(smtp_server.client_mail) == sent_before  # nothing went out blind
     monkeypatch.undo()
     assert mailproj.cli("run", now="2027-02-10T10:10").exit_code == 0
     assert messages_by_step(mailproj)["feedback_request/1"]["state"] == "cancelled"
-    assert len(smtp_server.received) == sent_before
+    assert len(smtp_server.client_mail) == sent_before
 
 
 def test_a_held_reminder_goes_out_on_the_first_run_after_a_successful_poll(
         mailproj, smtp_server, monkeypatch):
     _reminder_due(mailproj)
     monkeypatch.setenv(mailproj.account.password_env, "wrong-password")
-    sent_before = len(smtp_server.received)
+    sent_before = len(smtp_server.client_mail)
     assert mailproj.cli("run", now="2027-02-10T10:00").exit_code in (1, 6)
     assert messages_by_step(mailproj)["feedback_request/1"]["state"] == "approved"
     monkeypatch.undo()
     assert mailproj.cli("run", now="2027-02-10T10:05").exit_code == 0
     assert messages_by_step(mailproj)["feedback_request/1"]["state"] == "sent"
-    assert len(smtp_server.received) == sent_before + 1
+    assert len(smtp_server.client_mail) == sent_before + 1
     # a later outage is a new one: said again
     monkeypatch.setenv(mailproj.account.password_env, "wrong-password")
     assert messages_by_step(mailproj)["feedback_request/1"].get("held_for_replies") is None
@@ -213,9 +213,9 @@ def test_a_replaced_to_address_is_not_sent_on_the_old_approval(proj, smtp_server
     r = proj.cli("engagement", "add", "--replace", str(path), now=DRAFTED)
     assert "approval withdrawn: the recipients changed" in r.output
     proj.cli("run", now=SEND_AT)  # says the draft needs you
-    assert smtp_server.received == []  # the old approval sent nothing
+    assert smtp_server.client_mail == []  # the old approval sent nothing
     assert proj.cli("drafts", "approve", KEY, now=SEND_AT).exit_code == 0
     assert proj.cli("run", now=SEND_AT).exit_code == 0
-    (sent,) = smtp_server.received
+    (sent,) = smtp_server.client_mail
     assert "mj@northwind-new.example" in sent.rcpt_tos
     assert "mj.alvarez@northwind.example" not in sent.rcpt_tos

@@ -18,7 +18,7 @@ def test_completion_is_offered_once_the_sequence_is_done_and_the_checklist_clear
     assert proj.cli("engagement", "add", str(proj.root / "engagements/example.toml")
                     ).exit_code == 0
     walk(proj, dates("2026-12-14", "2027-02-20"))
-    assert len(smtp_server.received) == 6  # the sequence is done
+    assert len(smtp_server.client_mail) == 6  # the sequence is done
     offer = ("northwind-2026: sequence done and checklist clear: "
              "mailflow engagement complete northwind-2026")
     assert offer not in _attention(proj)

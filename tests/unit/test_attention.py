@@ -63,3 +63,47 @@ def test_a_told_mark_is_never_said_again_until_the_draft_comes_back_or_falls_ove
     # a draft approved, then edited back into review, is new again
     s.messages["e/later/0"]["history"].append({})
     assert [n.key for n in untold(needs(s, NOW, 5), s)] == ["e/later/0"]
+
+
+def _holiday_state(due: str) -> State:
+    s = State()
+    s.engagements["e"] = {"id": "e", "status": "active"}
+    s.messages["e/recap/0"] = {"key": "e/recap/0", "engagement": "e", "stage": "x", "step": 0,
+                               "state": "awaiting_approval", "due": due, "history": [{}]}
+    return s
+
+
+def test_the_next_working_day_skips_the_engagements_holidays_for_urgency():
+    """Wed 23 Dec 2026, 10:00 in New York: with the 24th a closure and Christmas on Friday,
+    the next working day is Monday 28th, so a draft due Monday 09:00 is urgent; without
+    those holidays the next working day is Thursday and Monday's draft can wait."""
+    from mailflow import timing
+    from mailflow.engine.attention import next_working_day
+    from mailflow.engine.planner import Context
+
+    ny = timing.load_zone("America/New_York")
+    now = dt.datetime(2026, 12, 23, 10, 0, tzinfo=ny)
+    holidays = Context(ny, timing.make_calendar({"country": "US", "extra": ["2026-12-24"]}))
+    plain = Context(ny, timing.make_calendar(None))
+    monday = dt.datetime(2026, 12, 28, 9, 0, tzinfo=ny).astimezone(dt.UTC).isoformat()
+    s = _holiday_state(monday)
+    assert [n.urgent for n in needs(s, now, 5, context=lambda eng: holidays)] == [True]
+    assert [n.urgent for n in needs(s, now, 5, context=lambda eng: plain)] == [False]
+    # the same local time on that day, across no DST change here
+    assert next_working_day(now, ny, holidays.calendar) == dt.datetime(
+        2026, 12, 28, 10, 0, tzinfo=ny).astimezone(dt.UTC)
+    assert next_working_day(now, ny, plain.calendar) == dt.datetime(
+        2026, 12, 24, 10, 0, tzinfo=ny).astimezone(dt.UTC)
+
+
+def test_a_draft_due_after_the_next_working_day_is_not_urgent_even_around_holidays():
+    """Tuesday 29 Dec is two working days after Wed 23 Dec when 24-25 Dec are off: not urgent."""
+    from mailflow import timing
+    from mailflow.engine.planner import Context
+
+    ny = timing.load_zone("America/New_York")
+    now = dt.datetime(2026, 12, 23, 10, 0, tzinfo=ny)
+    holidays = Context(ny, timing.make_calendar({"country": "US", "extra": ["2026-12-24"]}))
+    tuesday = dt.datetime(2026, 12, 29, 9, 0, tzinfo=ny).astimezone(dt.UTC).isoformat()
+    s = _holiday_state(tuesday)
+    assert [n.urgent for n in needs(s, now, 10, context=lambda eng: holidays)] == [False]
