@@ -1,13 +1,14 @@
 """The wire bytes of a draft, written directly where that gives what the email package writes.
 
 `build_message(...).as_bytes()` parses every header it is given back into a structure and
-folds it again on output, which cost more than rendering the email's words (issue 18). For the
-messages mailflow makes most (ASCII names and addresses, lines short enough not to fold, no
-attachments) the result of all that is plain `Name: value` lines around the package's own
-quoted-printable parts, so `message_bytes` writes those lines itself. Anything else — a name
-that needs quoting or encoding, a UTF-8 mailbox, a line long enough to fold, an attachment —
-goes through the email package as before. tests/unit/test_mime_fast.py proves the two equal
-byte for byte over the default playbook in every locale and over the awkward cases.
+folds it again on output, which cost more than rendering the email's words (issue 18). Most
+of mailflow's header lines (ASCII names and addresses, short enough not to fold) come out of
+all that as plain `Name: value`, so `message_bytes` writes those itself; any other header (a
+name to quote or encode, a line to fold) is folded by the package from the value build_message
+gives it, once per distinct value; the two quoted-printable parts come from the package's own
+encoder and boundary maker. A UTF-8 mailbox (another policy) or an attachment goes through
+build_message whole. Proven byte for byte equal by tests/unit/test_mime_fast.py (the awkward
+cases) and tests/unit/test_email_quality.py (the default playbook in every locale).
 """
 
 from __future__ import annotations
