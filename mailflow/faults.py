@@ -11,6 +11,9 @@ whose folder was not fsynced are undone. In the errno modes (`enospc`, `erofs`, 
 read-only folder, a file of another user, a file that vanished, each of which must end in one
 line and leave nothing half-written.
 
+A power cut also reboots the machine: a process armed for one runs in a boot of its own
+(`simulated_boot`), so whatever recovers after it sees another boot; a kill keeps the boot.
+
 Counting (`arm(0, "count")`) keeps the power-cut bookkeeping too, and notes the points where a
 power cut would drop something (`exposed()`): at every other point a power cut leaves exactly
 what a kill leaves, so a test need not try it twice (as ALICE explores only distinct states).
@@ -88,6 +91,15 @@ def point(name: str) -> None:
     if _mode == "powercut":
         _power_cut()
     os._exit(CRASH_EXIT)
+
+
+def simulated_boot() -> str | None:
+    """While armed for a power cut, this process counts as a boot of its own (None otherwise).
+
+    A real power cut also reboots the machine, and what the next process may trust of the
+    journal depends on it (mailflow/boot.py): marks made by a process that dies in a simulated
+    power cut must not look like the recovering process's boot, whoever starts that one."""
+    return f"simulated-power-cut-{os.getpid()}" if _mode == "powercut" and _at else None
 
 
 def synced(path: Path, size: int) -> None:

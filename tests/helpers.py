@@ -420,7 +420,8 @@ def check_invariants(root: Path, server, recover_at: str, before: dict) -> list[
 
 def crash_everywhere(tmp_path: Path, server, template: Path, scenario, name: str, *,  # noqa: ANN001, PLR0913
                      recover_at: str, check=None, modes=("kill", "powercut"),  # noqa: ANN001
-                     every: int = 1, reset=None) -> dict[str, int]:  # noqa: ANN001
+                     every: int = 1, reset=None, mode_check=None  # noqa: ANN001
+                     ) -> dict[str, int]:
     """Count the scenario's K points, then crash a fresh copy of `template` at each point
     1..K in each mode, recover with a plain run and check the invariants; returns the
     figures ({"points": K, mode: crashes tried, "powercut as kill": points skipped}).
@@ -430,7 +431,8 @@ def crash_everywhere(tmp_path: Path, server, template: Path, scenario, name: str
 
     `scenario(root)` runs in a forked child; `reset()`, when given, puts the servers back as
     they were for the template before each run (e.g. the IMAP Sent folder). Each crashed and
-    recovered copy is `tmp_path / "run"` when `check(state)` is called.
+    recovered copy is `tmp_path / "run"` when `check(state)` is called; `mode_check(state,
+    mode)`, when given, is checked too, knowing whether it was a kill or a power cut.
     """
     from mailflow import faults
     old = list(server.handler.received)  # what the template's own runs sent
@@ -466,8 +468,12 @@ def crash_everywhere(tmp_path: Path, server, template: Path, scenario, name: str
                 failures.append(f"{mode} at {n}: the scenario did not crash ({status}, {data})")
                 continue
             tried += 1
+            # (a child armed for a power cut ran in a boot of its own: faults.simulated_boot)
+            both = (lambda state, mode=mode: [*(check(state) if check else []),
+                                              *mode_check(state, mode)]) \
+                if mode_check else check
             for problem in check_invariants(root, server, recover_at, {
-                    "check": check, "sent_before": sent_before, "received": old}):
+                    "check": both, "sent_before": sent_before, "received": old}):
                 failures.append(f"{mode} at point {n}: {problem}")
         figures[mode] = tried
     print(f"\n{name}: {points} crash points, tried {figures}")

@@ -15,7 +15,7 @@ SECURITY_MODES = ("tls", "starttls", "none")
 SCHEDULE_DEFAULTS = {"review_days": 5, "grace": "2 business days", "per_minute": 20,
                      "per_day": 400, "retry_lifetime_hours": 72,
                      # messages whose `sending` marks share one fsync (README: Never twice)
-                     "send_batch": 1}
+                     "send_batch": 32}
 
 
 @dataclass(frozen=True)

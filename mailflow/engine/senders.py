@@ -6,10 +6,12 @@ very same message; one recorded before identities existed goes out as its engage
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
+from mailflow.boot import boot_id
 from mailflow.config.loading import schedule
 from mailflow.config.settings import Identity
 from mailflow.engine import sending
@@ -85,10 +87,12 @@ def send_as(tick: Tick, ident: Identity, due: list[dict],
             ) -> list[tuple[dict, bytes]]:
     """One identity's batch over one connection, opened only when it has something due.
 
-    Messages go in groups of `[schedule] send_batch` (k): the group's `sending` marks are
-    made durable by one fsync before any of its SMTP transactions, and the outcomes by one
-    fsync after them. A crash inside a group leaves at most its k messages `sending`, which
-    the next run marks in doubt (never resent blindly); k = 1 fsyncs around every message.
+    Messages go in groups of `[schedule] send_batch` (k): the group's `sending` marks (each
+    naming the boot, the group and its place in it) are made durable by one fsync before any
+    of its SMTP transactions, and the outcomes by one fsync after them. Each outcome is handed
+    to the kernel before the next transaction starts, so after a kill the next run (same
+    boot) finds in doubt only the message in flight and puts the group's later ones back;
+    after a power cut (another boot) the whole group is in doubt. Never resent blindly.
     """
     delivered: list[tuple[dict, bytes]] = []
     several = len(tick.loaded.config.identities) > 1
@@ -104,6 +108,7 @@ def send_as(tick: Tick, ident: Identity, due: list[dict],
         tick.report.deferred += len(due)
         return delivered
     k = max(1, int(schedule(tick.loaded.config, "send_batch")))
+    boot = boot_id()
     with closing(transport):
         try:
             transport.connect()  # a refused login or unreachable server changes nothing
@@ -114,7 +119,7 @@ def send_as(tick: Tick, ident: Identity, due: list[dict],
             return delivered
         for start in range(0, len(due), k):
             chunk = due[start:start + k]
-            group = _mark_sending(tick, chunk)
+            group = _mark_sending(tick, chunk, boot)
             tick.w.commit()  # durable before the transactions: if we die now, the next run knows
             stopped = _send_group(tick, transport, ident.email, group, said, delivered, bar)
             tick.w.commit()  # the group's outcomes, durable at once
@@ -124,9 +129,11 @@ def send_as(tick: Tick, ident: Identity, due: list[dict],
     return delivered
 
 
-def _mark_sending(tick: Tick, group: list[dict]) -> list[tuple[dict, bytes, list[str], str]]:
+def _mark_sending(tick: Tick, group: list[dict], boot: str | None
+                  ) -> list[tuple[dict, bytes, list[str], str]]:
     """Build each message of a group and mark it `sending` (made durable by the caller)."""
-    built = []
+    built: list[tuple[dict, bytes, list[str], str]] = []
+    gid = os.urandom(6).hex()  # unique enough: only one run's groups are ever left `sending`
     for msg in group:
         try:
             raw, rcpts = tick.wire(msg)
@@ -138,6 +145,7 @@ def _mark_sending(tick: Tick, group: list[dict]) -> list[tuple[dict, bytes, list
             continue
         before = msg["state"]
         tick.mark(msg, "message.sending", state=S.SENDING, attempt_to=rcpts,
+                  sending=sending.sending_mark(boot, gid, len(built), before),
                   append={"attempts_at": now_iso(tick.now)})
         built.append((msg, raw, rcpts, before))
     return built
@@ -156,7 +164,8 @@ def _send_group(tick: Tick, transport: Transport, sender: str,
             # the connection failed before the message body went out: undo the marks of
             # this message and of the group's others, none of which was offered
             for other, _, _, was in group[i:]:
-                tick.mark(other, "message.not_sent", state=was, note=str(err))
+                tick.mark(other, "message.not_sent", state=was, note=str(err), sending=None)
+            _write_through(tick)
             tick.report.problems.append(said(err))
             tick.report.codes.add(err.exit_code)
             tick.report.deferred += len(group) - i - 1
@@ -165,13 +174,24 @@ def _send_group(tick: Tick, transport: Transport, sender: str,
             # nobody knows how far it got: in doubt (never resent blindly), and the
             # connection is started afresh for the rest of the batch
             tick.mark(msg, "message.in_doubt", **sending.interrupted(msg, tick.now))
+            _write_through(tick)
             tick.report.problems.append(
                 f"{msg['key']}: in doubt: the transport failed ({type(err).__name__}: "
                 f"{err}); `mailflow drafts resolve {msg['key']} --sent|--resend`")
             transport.close()
             continue
-        if tick._record_result(msg, result, durable=False):
+        got = tick._record_result(msg, result, durable=False)
+        _write_through(tick)  # before the next transaction starts: see send_as
+        if got:
             delivered.append((msg, raw))
         if bar is not None:
             bar.update(1)
     return False
+
+
+def _write_through(tick: Tick) -> None:
+    """Commit the outcome just recorded as its own group and hand it to the kernel (no fsync):
+    a kill from now on keeps it, which is what lets the next run of this boot put the group's
+    later messages back instead of leaving them in doubt (Tick.settle_interrupted)."""
+    tick.w.commit(sync=False)
+    tick.w.flush()

@@ -144,7 +144,8 @@ def record_delivery(msg: Mapping, delivery: Delivery, now: dt.datetime,
     delivered = sorted(set(msg.get("delivered_to") or []) | set(delivered_now))
     summary = delivery.summary
     changes: dict = {"recipients": outcomes, "server_reply": summary,
-                     "delivered_to": delivered, "remaining": (temporary + doubt) or None}
+                     "delivered_to": delivered, "remaining": (temporary + doubt) or None,
+                     "sending": None}  # the attempt has its outcome: its mark is done
     if delivered and not msg.get("sent_at"):
         changes["sent_at"] = at
     bounced = [r for r, o in delivery.recipients.items()
@@ -194,12 +195,54 @@ def interrupted(msg: Mapping, now: dt.datetime) -> dict:
     for rcpt in doubt:
         outcomes[rcpt] = {"outcome": Outcome.IN_DOUBT.value, "reply": "interrupted",
                           "at": _iso(now)}
-    changes: dict = {"state": S.IN_DOUBT, "recipients": outcomes,
+    changes: dict = {"state": S.IN_DOUBT, "recipients": outcomes, "sending": None,
                      "note": "mailflow stopped during the SMTP transaction; it may or may not "
                              "have been delivered"}
     if doubt:
         changes["remaining"] = still_to_receive(list(outcomes), outcomes) or None
     return changes
+
+
+def sending_mark(boot: str | None, group: str, index: int, before: str) -> dict:
+    """What a `sending` mark records of its send group: the boot it was made in (None:
+    unknown), the group, the message's place in the group's order, and its state before."""
+    return {"boot": boot, "group": group, "index": index, "from": before}
+
+
+def settle_interrupted(left: Iterable[Mapping], boot: str | None
+                       ) -> tuple[list[Mapping], list[Mapping]]:
+    """Messages left `sending` by a process that died: (in doubt, never offered).
+
+    Within a group, each outcome is handed to the kernel before the next SMTP transaction
+    starts, and a kill keeps what the kernel has. So a process of the same boot knows that
+    only the group's first message without an outcome can have been in flight; the later ones
+    were never offered to the server. After a reboot (or when either boot is unknown) a power
+    cut may have dropped outcomes, so every one of them is in doubt; so is a mark made before
+    marks named their group (no `sending` field).
+    """
+    doubt: list[Mapping] = []
+    groups: dict[str, list[Mapping]] = {}
+    for msg in left:
+        mark = msg.get("sending") or {}
+        if boot is None or mark.get("boot") != boot or mark.get("group") is None:
+            doubt.append(msg)
+        else:
+            groups.setdefault(mark["group"], []).append(msg)
+    never: list[Mapping] = []
+    for members in groups.values():
+        first, *rest = sorted(members, key=lambda m: m["sending"].get("index", 0))
+        doubt.append(first)
+        never.extend(rest)
+    return doubt, never
+
+
+def not_attempted(msg: Mapping) -> dict:
+    """The changes that put a message marked `sending` but never offered back as it was:
+    its state before, and its attempt times without the attempt that never happened."""
+    mark = msg.get("sending") or {}
+    was = mark.get("from") or S.APPROVED
+    return {"state": was, "sending": None,
+            "attempts_at": list(msg.get("attempts_at") or [])[:-1]}
 
 
 def confirmed_sent(msg: Mapping, who: str, now: dt.datetime) -> dict:

@@ -124,14 +124,23 @@ class Tick:
         tell(self)
 
     def settle_interrupted(self) -> None:
-        """A message left `sending` by a process that died may or may not have gone out."""
-        for msg in list(self.state.messages.values()):
-            if msg.get("state") == S.SENDING:
-                self.mark(msg, "message.in_doubt", durable=True,
-                          **sending.interrupted(msg, self.now))
-                self.report.problems.append(
-                    f"{msg['key']}: in doubt (interrupted while sending); check your Sent "
-                    f"folder, then `mailflow drafts resolve {msg['key']} --sent|--resend`")
+        """Messages left `sending` by a process that died: the one that may have been in
+        flight is in doubt; those it never offered go back (engine/sending.py)."""
+        left = [m for m in self.state.messages.values() if m.get("state") == S.SENDING]
+        if not left:
+            return
+        from mailflow.boot import boot_id
+        doubt, never = sending.settle_interrupted(left, boot_id())
+        for msg in doubt:
+            self.mark(msg, "message.in_doubt", **sending.interrupted(msg, self.now))
+            self.report.problems.append(
+                f"{msg['key']}: in doubt (interrupted while sending); check your Sent "
+                f"folder, then `mailflow drafts resolve {msg['key']} --sent|--resend`")
+        for msg in never:
+            self.mark(msg, "message.not_attempted", **sending.not_attempted(msg))
+            self.report.notes.append(f"{msg['key']}: not offered to the server before "
+                                     "mailflow stopped; it goes out as planned")
+        self.w.commit()  # settled before anything else happens
 
     def plan(self) -> None:
         """Plan every active engagement whose inputs changed, and bring its messages in line."""

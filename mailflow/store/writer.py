@@ -143,6 +143,11 @@ class Writer:
         if len(self._buffer) >= 512:
             self._flush()
 
+    def flush(self) -> None:
+        """Hand every line written so far to the kernel, without fsync: a kill of this process
+        keeps them, a power cut or OS crash may not (the send path's write-through)."""
+        self._flush()
+
     def _flush(self) -> None:
         if not self._buffer:
             return
@@ -315,6 +320,9 @@ class MemoryWriter(Writer):
         return None if self.store is None else self.store.wire_copy(ref)
 
     def _append(self, line: bytes) -> None:
+        """Nothing is written."""
+
+    def flush(self) -> None:
         """Nothing is written."""
 
     def sync(self) -> None:

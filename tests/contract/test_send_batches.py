@@ -93,3 +93,51 @@ def test_send_batch_must_be_a_whole_number_of_at_least_one(tmp_path, value):
     with pytest.raises(ConfigError, match=r"mailflow\.toml: schedule\.send_batch: expected a "
                                           r"whole number >= 1"):
         load_project(p.proj.project)
+
+
+# -- a group left `sending` by a process that died (Tick.settle_interrupted) ----------------
+
+def left_in_the_middle_of_a_group(p: SeamProject, boot: str) -> list[str]:
+    """What a run killed during the first SMTP transaction of a group of five leaves: five
+    `sending` marks made in `boot`, no outcome. Returns the keys in the group's order."""
+    from mailflow.engine.sending import sending_mark
+    keys = sorted(k for k in p.messages if "timeline_notice/0" in k)
+    with p.store.writer() as w:
+        for i, key in enumerate(keys):
+            msg = w.state.messages[key]
+            w.update_message(msg, "message.sending", at=p.at(SEND), state="sending",
+                             attempt_to=[f"to{key[1]}@client{key[1]}.example"],
+                             sending=sending_mark(boot, "g-test", i, "approved"),
+                             append={"attempts_at": p.at(SEND).isoformat()})
+        w.save()
+    return keys
+
+
+def test_after_a_kill_only_the_message_in_flight_is_in_doubt_the_others_go_out(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("MAILFLOW_BOOT_ID", "this-boot")
+    p = five_approved(tmp_path, 5)
+    first, *rest = left_in_the_middle_of_a_group(p, "this-boot")
+    report = p.tick(SEND)
+    assert p.messages[first]["state"] == "in_doubt"
+    assert p.messages[first]["recipients"]["to0@client0.example"]["outcome"] == "in_doubt"
+    assert sorted(report.sent) == rest  # put back, then sent in the same run
+    assert all(p.messages[k]["state"] == "sent" for k in rest)
+    # the attempt that never happened is not counted by the throttle
+    assert all(len(p.messages[k]["attempts_at"]) == 1 for k in rest)
+    kinds = [e["kind"] for e in p.store.events() if e.get("messages", {}).get("key") in rest]
+    assert kinds.count("message.not_attempted") == len(rest)
+    assert any("not offered to the server" in n for n in report.notes)
+
+
+def test_after_a_reboot_or_with_an_unknown_boot_every_message_of_the_group_is_in_doubt(
+        tmp_path, monkeypatch):
+    for name, now_boot in (("reboot", "next-boot"), ("unknown", "")):
+        monkeypatch.setenv("MAILFLOW_BOOT_ID", now_boot)
+        p = five_approved(tmp_path / name, 5)
+        keys = left_in_the_middle_of_a_group(p, "the-boot-before")
+        report = p.tick(SEND)
+        assert [p.messages[k]["state"] for k in keys] == ["in_doubt"] * 5, name
+        assert report.sent == []  # nothing went to a client (the consultant's digest may)
+        assert sum(p.transport.received_by(f"to{i}@client{i}.example") for i in range(5)) == 0
+        assert sum("in doubt (interrupted while sending)" in x for x in report.problems) == 5

@@ -209,6 +209,9 @@ def test_sigkill_at_every_step_of_a_batch_never_sends_twice_never_loses(batch, s
     doubt = [m for m in firsts(batch) if m["state"] == "in_doubt"]
     got = received_ids(server)
     assert {m["state"] for m in firsts(batch)} <= {"sent", "in_doubt"}
+    # with the default send_batch (a group of many), a kill leaves at most the message in
+    # flight in doubt: the group's later ones were put back and sent by the next run
+    assert len(doubt) <= kills, (len(doubt), kills)
     # in doubt is visible to the consultant, who checks the Sent folder (here: the server)
     listed = json.loads(run_mailflow(batch, "drafts", "--json").stdout)
     assert {row["id"] for row in listed} >= {m["key"] for m in doubt}
