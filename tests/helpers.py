@@ -499,3 +499,18 @@ def two_engagements(tmp_path: Path, port: int, approval: bool, n: int = 2
         files.append(str(proj.write_engagement(f"client-{i:02d}", text)))
     (proj.root / "engagements" / "example.toml").unlink()
     return proj.root, files
+
+
+def built_both_ways(**fields):  # noqa: ANN003, ANN201 - build_message's keyword arguments
+    """A message as the email package builds it (build_message, as_bytes) and as
+    mailflow.render.mime writes it, each from the same random seed (the MIME boundary)."""
+    import random
+
+    from mailflow.render.compose import build_message, recipients
+    from mailflow.render.mime import message_bytes
+
+    random.seed(18)
+    email = build_message(**fields)
+    package = (email.as_bytes(), recipients(email))
+    random.seed(18)
+    return package, message_bytes(**fields)

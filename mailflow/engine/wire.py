@@ -19,7 +19,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from mailflow.engine import sending
-from mailflow.render.compose import POLICY, build_message, plus_address, recipients
+from mailflow.render.compose import POLICY, plus_address
+from mailflow.render.mime import message_bytes
 
 # the Date a prebuilt message carries until the real one is spliced in
 _PLACEHOLDER = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -44,8 +45,7 @@ def prebuilt_key(msg: dict, sender: dict, reply_to_token: bool) -> str:
 def prebuild(msg: dict, body: tuple[str, str], sender: dict, reply_to_token: bool,
              attachments: tuple[tuple[str, str, bytes], ...] = ()) -> tuple[bytes, list[str]]:
     """The message's bytes without its send-time headers, and its full envelope."""
-    email = _build(msg, body, sender, reply_to_token, _PLACEHOLDER, None, (), attachments)
-    return email.as_bytes(), recipients(email)
+    return _build(msg, body, sender, reply_to_token, _PLACEHOLDER, None, (), attachments)
 
 
 def wire_message(msg: dict, root: dict | None, siblings: list[dict], body: tuple[str, str] | None,
@@ -75,9 +75,8 @@ def wire_message(msg: dict, root: dict | None, siblings: list[dict], body: tuple
                                 references or ()), prebuilt[1]
     else:
         assert body is not None
-        email = _build(msg, body, sender, reply_to_token, date, in_reply_to, references or (),
-                       attachments)
-        raw, envelope = email.as_bytes(), recipients(email)
+        raw, envelope = _build(msg, body, sender, reply_to_token, date, in_reply_to,
+                               references or (), attachments)
     if msg.get("recipients"):
         rcpts = sending.still_to_receive(envelope, msg["recipients"])
     else:  # recorded before per-recipient outcomes were kept
@@ -87,9 +86,9 @@ def wire_message(msg: dict, root: dict | None, siblings: list[dict], body: tuple
 
 def _build(msg: dict, body: tuple[str, str], sender: dict, reply_to_token: bool,
            date: dt.datetime, in_reply_to: str | None, references: tuple[str, ...],
-           attachments: tuple[tuple[str, str, bytes], ...]) -> EmailMessage:
+           attachments: tuple[tuple[str, str, bytes], ...]) -> tuple[bytes, list[str]]:
     html, text = body
-    return build_message(subject=msg["subject"], html=html, text=text, sender=sender,
+    return message_bytes(subject=msg["subject"], html=html, text=text, sender=sender,
                          to=msg["to"], cc=msg.get("cc", []), message_id=msg["message_id"],
                          date=date, where=f"engagement {msg['engagement']}",
                          in_reply_to=in_reply_to, references=references,

@@ -30,6 +30,7 @@ from mailflow.render.compose import build_message
 from mailflow.render.context import template_context
 from mailflow.render.locale import daymonth, language_of, longdate, money, shortdate
 from mailflow.render.templates import Renderer
+from tests.helpers import built_both_ways
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates" / "emails"
@@ -392,3 +393,25 @@ def _tables_have_headers(html: str, where: str) -> None:
             assert not _own(table, "th"), f"{where}: a layout table with header cells"
         else:
             assert _own(table, "th"), f"{where}: a data table without header cells"
+
+
+@pytest.mark.parametrize(("variant", "locale"), MATRIX)
+def test_the_fast_message_writer_gives_the_email_package_s_bytes(rendered, variant, locale):
+    """Every email of the default playbook, in every locale and variant, first and follow-up,
+    with and without a Reply-To: mailflow.render.mime writes the very bytes build_message
+    and as_bytes do (issue 18: the draft step no longer pays for the package's header parsing)."""
+    e, emails = rendered[(variant, locale)]
+    consultant = {"name": e["consultant"]["name"], "email": e["consultant"]["email"]}
+    for n, mail in enumerate(emails):
+        out = mail["out"]
+        first = f"<20270104150000.{n:016x}@whitfield-consulting.example>"
+        for thread in ((None, ()), (first, (first, f"<20270111150000.{n:016x}@w.example>"))):
+            for reply_to in (None, "dana+k3v9q2m8x1zp@whitfield-consulting.example"):
+                fields = dict(subject=out.subject, html=out.html, text=out.text,
+                              sender=consultant, to=e["contacts"]["to"], cc=mail["cc"],
+                              message_id=f"<20270104150000.{n + 1:016x}@whitfield.example>",
+                              date=dt.datetime(2027, 1, 4, 15, tzinfo=dt.UTC),
+                              where="engagement e", in_reply_to=thread[0],
+                              references=thread[1], reply_to=reply_to)
+                package, fast = built_both_ways(**fields)
+                assert fast == package, (mail["template"], thread, reply_to)
