@@ -151,7 +151,10 @@ class EngineMachine(RuleBasedStateMachine):
         self.added: set[str] = set()
         self.replied: set[str] = set()
         self.paused_sent: dict[str, int | None] = {}  # engagement -> sent when it was paused
-        self.edited: dict[str, str] = {}  # Message-ID -> the subject it was last edited to
+        # Message-ID -> the subject it was last edited to, and how many client copies the
+        # servers had taken by then (a copy taken before the edit went out before it: the
+        # consultant said it did not, resolving it in doubt as --resend, and was wrong)
+        self.edited: dict[str, tuple[str, int]] = {}
         self.approved: set[str] = set()  # keys whose approval was confirmed (saved)
 
     def teardown(self) -> None:
@@ -328,14 +331,15 @@ class EngineMachine(RuleBasedStateMachine):
                 return
             assert not got, f"{key} was edited after it reached {got}"
             w.save()
-        self.edited[self.p.messages[key]["message_id"]] = f"Edited {len(self.edited)}"
+        self.edited[self.p.messages[key]["message_id"]] = (f"Edited {len(self.edited)}",
+                                                           len(self.p.client_accepted))
 
     @invariant()
     def an_edited_draft_goes_out_as_edited(self) -> None:
-        for accepted in self.p.client_accepted:
+        for i, accepted in enumerate(self.p.client_accepted):
             got = email.message_from_bytes(accepted.raw, policy=default)
-            subject = self.edited.get(str(got["Message-ID"]))
-            if subject is not None:
+            subject, taken_before = self.edited.get(str(got["Message-ID"]), (None, 0))
+            if subject is not None and i >= taken_before:
                 assert str(got["Subject"]) == subject
 
     @rule(eid=st.sampled_from(sorted(ENGAGEMENTS)), pause=st.booleans())
