@@ -198,6 +198,17 @@ DRAFTED = "2026-12-28T10:00"  # the timeline notice (due Wed 2026-12-30 09:00 ES
 KEY = "northwind-2026/timeline_notice/0"
 
 
+def add_in_zone(proj, zone: str, end: str) -> None:  # noqa: ANN001
+    """The project and the example engagement ("eng") in `zone`, its contract ending `end`."""
+    cfg = proj.project.config_path
+    cfg.write_text(cfg.read_text().replace('time_zone = "America/New_York"',
+                                           f'time_zone = "{zone}"'))
+    add(proj, "eng", **{r"^time_zone = .*$": f'time_zone = "{zone}"',
+                        r"^contract_end = .*$": f"contract_end = {end}",
+                        r"^handover_date = .*$": f"handover_date = {end}",
+                        r"^revoke_date = 2027-01-29": f"revoke_date = {end}"})
+
+
 def add(proj, name: str = "example", **replace: str) -> None:
     path = proj.root / "engagements" / f"{name}.toml"
     if replace:
@@ -256,6 +267,14 @@ class SeamProject:
             add_engagement(w, self.loaded, path or self.proj.root / "engagements" /
                            "example.toml", self.at(when))
             w.save()
+
+    def add_clients(self, n: int) -> None:
+        """Add n copies of the example, client i at to{i}@/cc{i}@client{i}.example."""
+        for i in range(n):
+            self.add(self.proj.write_engagement(f"c{i}", self.proj.example(**{
+                r'^id = "northwind-2026"': f'id = "c{i}"',
+                r"mj\.alvarez@northwind\.example": f"to{i}@client{i}.example",
+                r"tom\.becker@northwind\.example": f"cc{i}@client{i}.example"})))
 
     def tick(self, when: str):  # noqa: ANN201 - engine.tick.TickReport
         """One `mailflow run` at a New York time, over the in-memory seams."""

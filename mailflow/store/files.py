@@ -60,11 +60,7 @@ def io(path: Path, action: str) -> Iterator[None]:
 def fsync_dir(folder: Path) -> None:
     """Make the folder's entries (new names, renames) durable."""
     faults.point(f"fsync-dir {folder.name}")
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(folder)
     faults.folder_synced(folder)
 
 
@@ -127,7 +123,11 @@ def write_deferred(path: Path, payload: bytes) -> None:
 def fsync_file(path: Path) -> None:
     """Make a file's content durable."""
     faults.point(f"fsync {path.name}")
-    fd = os.open(path, os.O_RDONLY)
+    _fsync(path)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)  # a folder opens read-only too: fsync needs no write
     try:
         os.fsync(fd)
     finally:

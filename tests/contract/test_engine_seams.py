@@ -146,12 +146,7 @@ def test_a_sent_copy_mailflow_made_itself_proves_nothing_about_a_later_attempt(s
 def test_the_rate_limit_spreads_a_batch_over_ticks(tmp_path):
     p = SeamProject(tmp_path)
     p.proj.set_config(r"^per_minute = .*$", "per_minute = 2")
-    for i in range(5):
-        path = p.proj.write_engagement(f"c{i}", p.proj.example(**{
-            r'^id = "northwind-2026"': f'id = "c{i}"',
-            r"mj\.alvarez@northwind\.example": f"to{i}@client{i}.example",
-            r"tom\.becker@northwind\.example": f"cc{i}@client{i}.example"}))
-        p.add(path)
+    p.add_clients(5)
     p.tick(DRAFT)
     assert len(p.approve_all(DRAFT)) == 5
     sent = [len(p.tick(SEND).sent), len(p.tick(SEND).sent), len(p.tick(later(1)).sent),

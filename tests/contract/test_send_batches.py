@@ -17,12 +17,7 @@ DRAFT, SEND = "2026-12-28T10:00", "2026-12-30T09:30"
 def five_approved(tmp_path, batch: int) -> SeamProject:  # noqa: ANN001
     p = SeamProject(tmp_path, imap=False)
     p.proj.set_config(r"^per_minute = .*$", f"per_minute = 100\nsend_batch = {batch}")
-    for i in range(5):
-        path = p.proj.write_engagement(f"c{i}", p.proj.example(**{
-            r'^id = "northwind-2026"': f'id = "c{i}"',
-            r"mj\.alvarez@northwind\.example": f"to{i}@client{i}.example",
-            r"tom\.becker@northwind\.example": f"cc{i}@client{i}.example"}))
-        p.add(path)
+    p.add_clients(5)
     p.tick(DRAFT)
     assert len(p.approve_all(DRAFT)) == 5
     return p

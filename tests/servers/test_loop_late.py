@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailflow.store import Store
-from tests.helpers import add, dates, told_only, walk
+from tests.helpers import add_in_zone, dates, told_only, walk
 
 NY = ZoneInfo("America/New_York")
 RECAP = "northwind-2026/deliverables_recap/0"
@@ -48,13 +48,7 @@ def test_a_late_recap_holds_the_access_notice_past_the_contract_end(
         proj, smtp_server, zone, end, approving, late, access_day, shown, ask):
     tz = ZoneInfo(zone)
     no_approval_for_access(proj)
-    cfg = proj.project.config_path
-    cfg.write_text(cfg.read_text().replace('time_zone = "America/New_York"',
-                                           f'time_zone = "{zone}"'))
-    add(proj, "eng", **{r"^time_zone = .*$": f'time_zone = "{zone}"',
-                        r"^contract_end = .*$": f"contract_end = {end}",
-                        r"^handover_date = .*$": f"handover_date = {end}",
-                        r"^revoke_date = 2027-01-29": f"revoke_date = {end}"})
+    add_in_zone(proj, zone, end)
     start = dt.date.fromisoformat(end) - dt.timedelta(days=34)
     walk(proj, dates(start.isoformat(), approving))  # the timeline notice goes out
     first_late = (dt.date.fromisoformat(approving) + dt.timedelta(days=1)).isoformat()

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailflow.store import Store
-from tests.helpers import add, dates, told_only, walk
+from tests.helpers import add_in_zone, dates, told_only, walk
 
 EID = "northwind-2026"
 STAGES = ("deliverables_recap", "support_offer", "access_revocation", "feedback_request")
@@ -45,13 +45,7 @@ def local(ts: str, tz: ZoneInfo) -> dt.datetime:
 
 
 def setup(proj, zone: str, end: str) -> None:
-    cfg = proj.project.config_path
-    cfg.write_text(cfg.read_text().replace('time_zone = "America/New_York"',
-                                           f'time_zone = "{zone}"'))
-    add(proj, "eng", **{r"^time_zone = .*$": f'time_zone = "{zone}"',
-                        r"^contract_end = .*$": f"contract_end = {end}",
-                        r"^handover_date = .*$": f"handover_date = {end}",
-                        r"^revoke_date = 2027-01-29": f"revoke_date = {end}"})
+    add_in_zone(proj, zone, end)
     start = dt.date.fromisoformat(end) - dt.timedelta(days=34)
     # the timeline notice goes out; the rest is planned
     walk(proj, dates(start.isoformat(), (start + dt.timedelta(days=4)).isoformat()),
