@@ -76,8 +76,10 @@ def write_atomically(path: Path, payload: bytes, *, backup: Path | None = None,
 
 
 def write_streamed(path: Path, fill: Callable[[BinaryIO], object], *,
-                   backup: Path | None = None, sync_dir: bool = True) -> None:
-    """As write_atomically, with the content written into the temp file by `fill(file)`."""
+                   backup: Path | None = None, sync_dir: bool = True, sync: bool = True
+                   ) -> None:
+    """As write_atomically, with the content written into the temp file by `fill(file)`;
+    without `sync`, neither the file nor its folder is fsynced (write_deferred)."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with io(path, "write"):
         try:
@@ -85,9 +87,10 @@ def write_streamed(path: Path, fill: Callable[[BinaryIO], object], *,
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 fill(f)
-                f.flush()
-                faults.point(f"fsync {path.name}")
-                os.fsync(f.fileno())
+                if sync:
+                    f.flush()
+                    faults.point(f"fsync {path.name}")
+                    os.fsync(f.fileno())
             if backup is not None and path.exists():
                 faults.replacing(backup)
                 backup.unlink(missing_ok=True)
@@ -98,26 +101,14 @@ def write_streamed(path: Path, fill: Callable[[BinaryIO], object], *,
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        if sync_dir:
+        if sync and sync_dir:
             fsync_dir(path.parent)
 
 
 def write_deferred(path: Path, payload: bytes) -> None:
     """As write_atomically without its fsyncs: the caller makes the file and its folder
     durable (fsync_file, fsync_dir) before anything that refers to it is."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with io(path, "write"):
-        try:
-            faults.point(f"write {path.name}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-            faults.point(f"rename {path.name}")
-            faults.replacing(path)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+    write_streamed(path, lambda f: f.write(payload), sync=False)
 
 
 def fsync_file(path: Path) -> None:
