@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from mailflow import timing
 from mailflow.engine.records import MessageState as S
+from mailflow.engine.records import stored_time as _ts
 
 _WAITING = frozenset({S.AWAITING_APPROVAL, S.IN_DOUBT, S.FAILED, S.PLANNED})
 _WEEKENDS = timing.make_calendar(None)  # no holidays: Monday to Friday are working days
@@ -30,10 +31,6 @@ class Need:
     mark: str  # what telling it records, e.g. "approval:due:3"
     line: str  # one line for stderr
     urgent: bool = False  # the digest goes out at once for these
-
-
-def _ts(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value) if value else None
 
 
 def next_working_day(now: dt.datetime, zone: ZoneInfo, calendar: timing.Calendar

@@ -7,6 +7,7 @@ exactly the set emitted.
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from typing import NotRequired, TypedDict
 
@@ -186,3 +187,7 @@ class Reply(TypedDict):
     needs_action: bool
     handled: NotRequired[bool]
 
+
+def stored_time(value: str | None) -> dt.datetime | None:
+    """An instant as records keep it (ISO 8601 text), or None where none is kept."""
+    return dt.datetime.fromisoformat(value) if value else None

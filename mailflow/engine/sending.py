@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from mailflow.engine.outcomes import Delivery, Outcome
 from mailflow.engine.planner import FINAL
 from mailflow.engine.records import MessageState as S
+from mailflow.engine.records import stored_time as _ts
 
 # retry spacing after a temporary (4xx) refusal: the first within the hour, then spaced out
 RETRY_DELAYS = [dt.timedelta(minutes=m) for m in (5, 15, 30, 60, 120, 240, 480)]
@@ -24,10 +25,6 @@ SETTLED = (Outcome.DELIVERED.value, Outcome.PERMANENT.value)
 
 def _iso(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat(timespec="seconds")
-
-
-def _ts(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value) if value else None
 
 
 def throttle_budget(messages: Iterable[Mapping], now: dt.datetime, per_minute: int,

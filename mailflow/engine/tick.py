@@ -25,6 +25,7 @@ from mailflow.engine.reactions import RULE_APPROVAL, waits_for_replies
 from mailflow.engine.recipients import emails, recipients_of, same_people
 from mailflow.engine.records import ENDED, PENDING, EngagementStatus, PlanStatus
 from mailflow.engine.records import MessageState as S
+from mailflow.engine.records import stored_time as _ts
 from mailflow.engine.wire import prebuild, prebuilt_key, wire_message
 from mailflow.errors import ConfigError, DependencyError, MailflowError, RenderError
 from mailflow.render.compose import (
@@ -68,10 +69,6 @@ class TickReport:
     def ok(self) -> bool:
         """True when nothing needs the consultant's attention."""
         return not self.problems
-
-
-def _ts(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value) if value else None
 
 
 class Tick:

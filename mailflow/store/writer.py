@@ -308,10 +308,8 @@ class MemoryWriter(Writer):
         return self.store.attachment(ref)
 
     def put_wire_copy(self, content: bytes) -> str:
-        """Keep a prebuilt message in memory only."""
-        ref = "mem-" + hashlib.sha256(content).hexdigest()[:28]
-        self._attachments[ref] = content
-        return ref
+        """Keep a prebuilt message in memory only (beside the attachments: bytes by content)."""
+        return self.put_attachment(content)
 
     def wire_copy(self, ref: str) -> bytes | None:
         """A prebuilt message kept in memory, else on disk."""
