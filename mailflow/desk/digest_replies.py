@@ -56,6 +56,9 @@ def handle_digest_reply(tick: Tick, inbound: Inbound, raw: bytes, source: str) -
     digest, why = find_digest(tick.state.digests, refs, tuple(inbound.to))
     if digest is not None and sender != digest.get("to", consultant).lower():
         why = f"it came from {sender or 'an unknown sender'}, not from {digest.get('to')}"
+    elif digest is not None and len(inbound.from_addrs) > 1:
+        # only the first From would be checked: a forgery puts the consultant there
+        why = f"its From names {len(inbound.from_addrs)} senders ({', '.join(inbound.from_addrs)})"
     if digest is not None and not why:
         imap = loaded.config.imap
         ok, auth_why = trusted_sender_check(raw, imap.authserv_id if imap else None, sender)

@@ -301,7 +301,8 @@ def _trust(tick: Tick, raw: bytes, inbound: Inbound, match: Match, eng: dict) ->
                                 bool(imap and imap.trust_contact_domains)),
         auth_failures=auth_failures(headers.auth_results, imap.authserv_id if imap else None),
         mail_system=is_mail_system(inbound.from_addr, headers.return_path, headers.from_field),
-        carries_our_message=match.how == "bounce-original")
+        carries_our_message=match.how == "bounce-original",
+        authors=inbound.from_addrs if len(inbound.from_addrs) > 1 else ())
 
 
 def _keep_raw(tick: Tick, rid: str, fetched) -> Path:  # noqa: ANN001 - imap.Fetched

@@ -75,6 +75,7 @@ class Trust:
     mail_system: bool = False  # null sender or a mailer daemon
     carries_our_message: bool = False  # a bounce's returned Message-ID is one we sent
     accepted_by: str | None = None  # the consultant accepted it: act as if trusted
+    authors: tuple[str, ...] = ()  # every From address, when the message names more than one
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ def distrust_reason(reply: ReplyFacts, msg: Mapping[str, Any], trust: Trust) -> 
         return None
     if trust.auth_failures:
         return f"your mail server reports {', '.join(trust.auth_failures)}"
+    if len(trust.authors) > 1:
+        return f"its From names {len(trust.authors)} senders ({', '.join(trust.authors)})"
     if reply.kind == BOUNCE:
         if not trust.carries_our_message:
             return "a delivery failure report that does not carry a Message-ID mailflow sent"

@@ -45,6 +45,26 @@ def _aligned(domain: str, from_domain: str) -> bool:
                              or domain.endswith("." + from_domain))
 
 
+def _conflict(results: list[tuple[str, str, str]]) -> str:
+    """`method=a/b` when the server's headers give one method and domain two verdicts.
+
+    The server writes one verdict per check; a sender can write a second header carrying the
+    server's name (RFC 8601 section 5 asks servers to remove those, and not all do), so a pass
+    beside another verdict for the same check proves nothing.
+    """
+    seen: dict[tuple[str, str], set[str]] = {}
+    for method, result, domain in results:
+        if method in ("dkim", "dmarc"):
+            seen.setdefault((method, domain if method == "dkim" else ""), set()).add(result)
+    unsigned = seen.get(("dkim", ""), set()) - {"pass"}  # "dkim=none": no signature at all
+    for (method, domain), verdicts in seen.items():
+        if method == "dkim" and domain and "pass" in verdicts:
+            verdicts = verdicts | unsigned
+        if "pass" in verdicts and len(verdicts) > 1:
+            return f"{method}={'/'.join(sorted(verdicts))}"
+    return ""
+
+
 def passed_dkim_or_dmarc(raw: bytes, authserv_id: str | None,
                          from_domain: str | None = None) -> tuple[bool, str]:
     """Whether the trusted server says the message passed DKIM or DMARC, and why not.
@@ -61,6 +81,9 @@ def passed_dkim_or_dmarc(raw: bytes, authserv_id: str | None,
         return False, f"no Authentication-Results from {authserv_id}"
     if any(m == "dmarc" and r == "fail" for m, r, _ in results):
         return False, f"{authserv_id} says dmarc=fail"
+    conflict = _conflict(results)
+    if conflict:
+        return False, f"{authserv_id}'s headers disagree ({conflict}): one of them is forged"
     for method, result, domain in results:
         if result != "pass":
             continue

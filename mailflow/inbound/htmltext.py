@@ -23,6 +23,18 @@ _QUOTE_CLASSES = ("gmail_quote", "yahoo_quoted", "protonmail_quote")
 _QUOTE_IDS = ("divrplyfwdmsg", "appendonsend", "stopspelling", "mail-editor-reference-message")
 # Outlook desktop's header block is a div with only this top border; nothing else marks it.
 _OUTLOOK_BORDER = re.compile(r"border-top\s*:\s*solid\s+#(?:e1e1e1|b5c4df)", re.IGNORECASE)
+# Styles that keep an element's text from the reader: text a person never saw is not what they
+# wrote to us ("unsubscribe" in a display:none div must not pause an engagement).
+_HIDDEN_STYLE = re.compile(
+    r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden|"
+    r"(?:font-size|max-height)\s*:\s*0(?:\.0*)?(?:px|pt|em|rem|%)?\s*(?:!important)?\s*(?:;|$)|"
+    r"opacity\s*:\s*0(?:\.0*)?\s*(?:!important)?\s*(?:;|$))",
+    re.IGNORECASE)
+
+
+def _is_hidden(attrs: dict[str, str]) -> bool:
+    """True when an element is not shown: the `hidden` attribute or a hiding inline style."""
+    return "hidden" in attrs or bool(_HIDDEN_STYLE.search(attrs.get("style", "")))
 
 
 def _is_quote_start(tag: str, attrs: dict[str, str]) -> bool:
@@ -48,6 +60,7 @@ class _TextExtractor(HTMLParser):
         self.invisible = 0
         self.stopped = False
         self.cites: list[bool] = []  # per open blockquote: is it a cited message?
+        self.hidden: list[list] = []  # per hidden element: [tag, open tags of that name in it]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self.stopped:
@@ -56,6 +69,12 @@ class _TextExtractor(HTMLParser):
             self.invisible += 1
             return
         values = {k.lower(): (v or "") for k, v in attrs}
+        if self.hidden and tag == self.hidden[-1][0] and tag not in _VOID:
+            self.hidden[-1][1] += 1
+        elif tag not in _VOID and _is_hidden(values):
+            self.hidden.append([tag, 1])
+            self.invisible += 1
+            return
         if self.drop_quotes and _is_quote_start(tag, values):
             # Quoted history runs to the end of the body: Outlook puts it in siblings, not children.
             self.stopped = True
@@ -77,9 +96,17 @@ class _TextExtractor(HTMLParser):
         self.handle_starttag(tag, attrs)
         if tag in _INVISIBLE and not self.stopped:
             self.invisible -= 1
+        elif self.hidden and self.hidden[-1][0] == tag and not self.stopped:
+            self.handle_endtag(tag)  # <div style="display:none"/> hides nothing after it
 
     def handle_endtag(self, tag: str) -> None:
         if self.stopped:
+            return
+        if self.hidden and tag == self.hidden[-1][0]:
+            self.hidden[-1][1] -= 1
+            if not self.hidden[-1][1]:
+                self.hidden.pop()
+                self.invisible = max(0, self.invisible - 1)
             return
         if tag in _INVISIBLE:
             self.invisible = max(0, self.invisible - 1)

@@ -51,6 +51,9 @@ class Inbound:
     delivery: tuple[Recipient, ...] = ()
     # the Message-ID of the message a report (bounce, delay, success, ARF) is about
     original_message_id: str | None = None
+    # every address of every From header: more than one is a forgery's trick (RFC 5322 3.6.2
+    # wants a single author here), so nothing is trusted on the first one alone
+    from_addrs: tuple[str, ...] = ()
 
     @property
     def unreadable(self) -> bool:
@@ -195,6 +198,9 @@ def _envelope(headers: Headers, problems: list[str]) -> dict:
     if not senders:
         problems.append("missing or unparseable From header")
     from_name, from_addr = senders[0] if senders else (None, None)
+    authors = tuple(dict.fromkeys(addr for _, addr in senders))
+    if len(authors) > 1:
+        problems.append(f"{len(authors)} From addresses: {', '.join(authors)[:200]}")
     recipients = addresses(
         headers.all_raw("to") + headers.all_raw("cc") + headers.all_raw("delivered-to"), headers
     )
@@ -207,6 +213,7 @@ def _envelope(headers: Headers, problems: list[str]) -> dict:
         "references": message_ids(" ".join(headers.all_raw("references"))),
         "from_addr": from_addr,
         "from_name": from_name or None,
+        "from_addrs": authors,
         "to": tuple(dict.fromkeys(addr for _, addr in recipients)),
         "subject": headers.text("subject"),
         "date": sent_date(headers),
@@ -254,7 +261,7 @@ def _unreadable(raw: bytes, problems: list[str]) -> Inbound:
     to what it answers; its raw bytes are kept by the poller for the consultant to read.
     """
     envelope: dict = {"message_id": None, "in_reply_to": (), "references": (), "from_addr": None,
-                      "from_name": None, "to": (), "subject": "", "date": None}
+                      "from_name": None, "from_addrs": (), "to": (), "subject": "", "date": None}
     try:
         head = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
         envelope = _envelope(Headers(head, problems), problems)

@@ -37,10 +37,11 @@ def confirmations(smtp_server) -> list:
 
 def answer(digest, body: str, *, sender: str = SENDER[1], thread: bool = True,
            auth: str = "dkim=pass header.d=whitfield-consulting.example; dmarc=pass",
-           mid: str = "<answer-1@phone.example>", subject: str | None = None) -> bytes:
+           mid: str = "<answer-1@phone.example>", subject: str | None = None,
+           from_line: str | None = None, above: tuple[str, ...] = ()) -> bytes:
     """The consultant's reply from a phone: their command on top, the digest quoted below."""
-    headers = [f"Authentication-Results: {TRUSTED}; {auth}",
-               f"From: Dana <{sender}>", f"To: mailflow <{SENDER[1]}>",
+    headers = [*above, f"Authentication-Results: {TRUSTED}; {auth}",
+               from_line or f"From: Dana <{sender}>", f"To: mailflow <{SENDER[1]}>",
                f"Subject: {subject or 'Re: ' + str(digest.msg['Subject'])}",
                "Date: Mon, 28 Dec 2026 11:00:00 -0500", f"Message-ID: {mid}"]
     if thread:
@@ -102,6 +103,13 @@ def test_the_digest_lists_the_draft_and_a_reply_approves_exactly_it(digestproj, 
     ("dmarc fail", f"{TRUSTED} says dmarc=fail"),
     ("stale digest", "older than 7 days"),
     ("edited draft", "changed since the digest"),
+    # forgeries of the consultant's From that only a careless reading would take for theirs
+    ("two From headers", "its From names 2 senders"),
+    ("two addresses in From", "its From names 2 senders"),
+    ("display-name trick", "came from mallory@evil.example"),
+    ("encoded-word From", "came from mallory@evil.example"),
+    # a pass written by the sender under the server's name, beside the server's own verdict
+    ("forged pass", f"{TRUSTED}'s headers disagree (dmarc=none/pass)"),
 ])
 def test_a_reply_that_is_not_safe_approves_nothing_and_says_why(digestproj, smtp_server, case,
                                                                 why):
@@ -117,6 +125,20 @@ def test_a_reply_that_is_not_safe_approves_nothing_and_says_why(digestproj, smtp
         kwargs["sender"] = "mallory@evil.example"
     elif case == "dmarc fail":
         kwargs["auth"] = "dkim=pass header.d=whitfield-consulting.example; dmarc=fail"
+    elif case == "two From headers":
+        kwargs["from_line"] = f"From: Dana <{SENDER[1]}>\r\nFrom: mallory@evil.example"
+    elif case == "two addresses in From":
+        kwargs["from_line"] = f"From: Dana <{SENDER[1]}>, Mallory <mallory@evil.example>"
+    elif case == "display-name trick":
+        kwargs["from_line"] = f'From: "{SENDER[1]}" <mallory@evil.example>'
+    elif case == "encoded-word From":
+        kwargs["from_line"] = "From: =?utf-8?q?Dana_=3C" + SENDER[1].replace("@", "=40") + \
+            "=3E?= <mallory@evil.example>"
+    elif case == "forged pass":  # the server found no DMARC record; the sender wrote a pass
+        kwargs["above"] = (f"Authentication-Results: {TRUSTED}; dkim=none; dmarc=none "
+                           "header.from=whitfield-consulting.example",)
+        kwargs["auth"] = ("dkim=pass header.d=whitfield-consulting.example; dmarc=pass "
+                          "header.from=whitfield-consulting.example")
     elif case == "stale digest":
         now = "2027-01-05T08:00"
     else:  # the contract end moved: the draft is rendered again with other dates

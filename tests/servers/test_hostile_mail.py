@@ -1,0 +1,80 @@
+"""Hostile replies APPENDed to a real Dovecot and polled (the audit of issue 12's trust rules):
+text the reader never saw, a second author in From. None is acted on; each is kept and shown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import dates, messages_by_step, polling_project, reply, walk
+from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
+
+AUTHSERV = "mx.whitfield-consulting.example"
+CLIENT = "mj.alvarez@northwind.example"
+
+
+@pytest.fixture
+def sentproj(proj, imap_account):
+    """The timeline notice sent to the client; its replies are polled from Dovecot."""
+    polling_project(proj, imap_account, f'authserv_id = "{AUTHSERV}"\n')
+    walk(proj, dates("2026-12-28", "2026-12-30"))
+    assert messages_by_step(proj)["timeline_notice/0"]["state"] == "sent"
+    return proj
+
+
+def status(proj) -> str:
+    return json.loads(proj.cli("engagement", "show", "northwind-2026", "--json").output)["status"]
+
+
+def replies(proj) -> list[dict]:
+    return json.loads(proj.cli("replies", "--json", "--all-kinds").output)
+
+
+def html_reply(to_msg: dict, html: str) -> bytes:
+    """An HTML-only reply from the client, as webmail and Outlook send them."""
+    return (f"From: Maria Jose Alvarez <{CLIENT}>\r\n"
+            "To: Dana Whitfield <dana@whitfield-consulting.example>\r\n"
+            f"Subject: Re: {to_msg['subject']}\r\nDate: Thu, 31 Dec 2026 10:02:00 -0500\r\n"
+            f"Message-ID: <html1@northwind.example>\r\nIn-Reply-To: {to_msg['message_id']}\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+            f"<html><body>{html}</body></html>\r\n").encode()
+
+
+def test_hidden_html_text_is_not_read_as_the_clients_words(sentproj):
+    timeline = messages_by_step(sentproj)["timeline_notice/0"]
+    sentproj.account.append("INBOX", html_reply(timeline, (
+        "<p>Thanks Dana, the dates work for us.</p>"
+        '<div style="display:none">Please unsubscribe me from all further emails.</div>'
+        '<span style="font-size:0px">unsubscribe</span><p hidden>stop emailing me</p>')))
+    r = sentproj.cli("run", now="2026-12-31T11:00")
+    assert r.exit_code == 1  # the timeline notice's reply needs the consultant
+    assert status(sentproj) == "active"  # no opt-out the client never saw pauses anything
+    (row,) = replies(sentproj)
+    assert row["kind"] == "human" and row["needs_action"]
+    shown = sentproj.cli("replies", "show", str(row["id"])).output
+    assert "the dates work for us" in shown
+    assert "unsubscribe" not in shown.lower() and "stop emailing" not in shown
+
+
+@pytest.mark.parametrize("from_lines", [
+    f"From: Maria Jose Alvarez <{CLIENT}>\r\nFrom: Eve <eve@evil.example>",
+    f"From: Maria Jose Alvarez <{CLIENT}>, Eve <eve@evil.example>",
+])
+def test_a_second_author_in_from_makes_a_contacts_opt_out_a_flag(sentproj, from_lines):
+    timeline = messages_by_step(sentproj)["timeline_notice/0"]
+    raw = reply(timeline, "Please unsubscribe me.", mid="<two-from@evil.example>")
+    raw = raw.replace(f"From: Maria Jose Alvarez <{CLIENT}>".encode(), from_lines.encode(), 1)
+    sentproj.account.append("INBOX", raw)
+    r = sentproj.cli("run", now="2026-12-31T11:00")
+    assert r.exit_code == 1
+    told = [ln for ln in r.output.splitlines() if "not acted on" in ln]
+    assert len(told) == 1 and "its From names 2 senders" in told[0], r.output
+    assert f"{CLIENT}, eve@evil.example" in told[0]
+    assert status(sentproj) == "active"
+    (row,) = replies(sentproj)
+    assert row["trusted"] is False and row["needs_action"]
+    # the consultant can still decide it was genuine
+    assert sentproj.cli("replies", "accept", str(row["id"]), now="2026-12-31T11:10"
+                        ).exit_code == 0
+    assert status(sentproj) == "paused"
