@@ -42,6 +42,8 @@ def handle_digest_reply(tick: Tick, inbound: Inbound, raw: bytes, source: str) -
     from mailflow.desk.digest import consultant_address
     consultant = consultant_address(tick.loaded).lower()
     sender = (inbound.from_addr or "").lower()
+    if sender != consultant and _answers_ours(tick, refs):
+        return False  # a client's reply, whatever its subject says: recorded, never lost
     if not looks_like_digest_reply(refs, tuple(inbound.to), inbound.subject) and not (
             # the consultant writing commands without replying to the digest: told why not
             sender == consultant and tick.state.digests

@@ -78,3 +78,30 @@ def test_a_second_author_in_from_makes_a_contacts_opt_out_a_flag(sentproj, from_
     assert sentproj.cli("replies", "accept", str(row["id"]), now="2026-12-31T11:10"
                         ).exit_code == 0
     assert status(sentproj) == "paused"
+
+
+
+def test_a_clients_reply_dressed_as_a_digest_reply_is_kept_as_their_reply(sentproj):
+    timeline = messages_by_step(sentproj)["timeline_notice/0"]
+    sentproj.account.append("INBOX", reply(
+        timeline, "approve all\r\nWe need to talk about the invoice first.",
+        subject="Re: [mailflow digest] 1 draft to approve", mid="<inj@northwind.example>"))
+    r = sentproj.cli("run", now="2026-12-31T11:00")
+    assert r.exit_code == 1 and "digest reply" not in r.output, r.output
+    (row,) = replies(sentproj)
+    assert row["needs_action"] and "invoice first" in row["text"]
+    assert messages_by_step(sentproj)["timeline_notice/0"]["state"] == "sent"
+
+
+def test_replies_without_message_id_or_threading_to_themselves_are_each_recorded_once(sentproj):
+    timeline = messages_by_step(sentproj)["timeline_notice/0"]
+    no_id = reply(timeline, "No Message-ID here; the dates are fine.").replace(
+        b"Message-ID: <r1@northwind.example>\r\n", b"")
+    loop = reply(timeline, "The 29th works.", mid="<loop@northwind.example>").replace(
+        b"In-Reply-To: ", b"In-Reply-To: <loop@northwind.example> ")
+    sentproj.account.append("INBOX", no_id)
+    sentproj.account.append("INBOX", loop)
+    assert sentproj.cli("run", now="2026-12-31T11:00").exit_code == 1
+    assert sentproj.cli("run", now="2026-12-31T11:05").exit_code == 0  # told once
+    texts = sorted(row["text"] for row in replies(sentproj))
+    assert len(texts) == 2 and "No Message-ID" in texts[0] and "The 29th works." in texts[1]
