@@ -154,3 +154,19 @@ def test_130_interrupted(proj, tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err
+
+
+def test_130_when_ctrl_c_comes_while_the_commands_are_still_being_imported(proj):
+    # SIGINT lands during start-up in most early Ctrl-Cs; an import hook raises it there
+    hook = ("import sys\n"
+            "class Interrupt:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'mailflow.cli.views':\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "from mailflow.cli import main\n"
+            "main(sys.argv[1:])\n")
+    r = subprocess.run([sys.executable, "-c", hook, "--project", str(proj.root), "status"],
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 130, r.stderr
+    assert r.stderr == "mailflow: interrupted\n"
