@@ -59,14 +59,17 @@ _FAILURE_SUBJECT = re.compile(
       |failure\s+delivery|delivery\s+status|returned\s+mail|returning\s+message|mail\s+system\s+error
       |could\s+not\s+be\s+delivered|non\s+remis|unzustellbar|no\s+se\s+puede\s+entregar
       |non\s+recapitabile|onbestelbaar|permanent\s+delivery\s+failure|error\s+sending\s+your\s+mail
-      |mail\s+failure|nondeliverable|delayed\s+mail|warning:\s+message|возвращено|не\s+доставлено""",
+      |mail\s+failure|nondeliverable|delayed\s+mail|warning:\s+message|возвращено|не\s+доставлено
+      |mail\s+failed|returning\s+to\s+sender|could\s+not\s+send\s+(?:mail|message)""",
     re.IGNORECASE | re.VERBOSE,
 )
 _DELAY = re.compile(
     r"\(delay\)|delayed\s+mail|still\s+being\s+retried|notification:\s+(?:warning|delayed)"
     r"|warning:\s+message\s+\S+\s+delayed|will\s+(?:continue\s+to\s+)?(?:retry|try)"
     r"|has\s+not\s+(?:yet\s+)?been\s+delivered|delivery\s+(?:has\s+been\s+)?delayed"
-    r"|temporarily\s+deferred|not\s+yet\s+been\s+delivered",
+    r"|temporarily\s+deferred|not\s+yet\s+been\s+delivered"
+    # sendmail's warning: "Could not send mail for past 8.5 hours" (it gives up after days)
+    r"|(?:could\s+not|cannot)\s+send\s+(?:mail|message)\s+for\s+(?:the\s+)?past",
     re.IGNORECASE,
 )
 _PERMANENT = re.compile(
@@ -80,6 +83,7 @@ _FAILURE_TEXT = re.compile(
     r"failed|failed\s+permanently|permanent\s+(?:error|failure|fatal)|was\s+not\s+delivered"
     r"|wasn't\s+able\s+to\s+deliver|unable\s+to\s+deliver|error\s+delivering|returned\s+to\s+sender"
     r"|delivery\s+to\s+the\s+following|message\s+(?:could\s+not|cannot)\s+be\s+delivered"
+    r"|failed\s+addresses"
     r"|following\s+addresses\s+had|delivery\s+problem|mail\s+delivery\s+failed|not\s+delivered"
     r"|still\s+being\s+retried|has\s+been\s+delayed|delivery\s+status\s+notification"
     r"|did\s+not\s+reach\s+the\s+following|recipient\s+name\s+is\s+not\s+recognized"

@@ -131,6 +131,9 @@ def _report_kind(message: Message, parts: Parts, headers: Headers, from_addr: st
     report_type = (safe_param(message, "report-type") or "").lower()
     if parts.feedback is not None or report_type == "feedback-report":
         return classify.REPORT, "feedback report (ARF, RFC 5965)"
+    if parts.returned is not None and _COMPLAINT.match(subject):
+        # Hotmail's older complaint loop: the reported message attached, no ARF part
+        return classify.REPORT, "abuse complaint with the reported message attached"
     system = bounces.is_mail_system(headers.raw("from"), from_addr, headers.raw("return-path"))
     if parts.delivery_status is not None and (system or report_type == "delivery-status"):
         return classify.BOUNCE, "DSN report-type=delivery-status"  # refined by its actions
@@ -300,5 +303,6 @@ def parse_inbound(raw: bytes, today: date | None = None) -> Inbound:
         return _unreadable(raw, problems)
 
 
+_COMPLAINT = re.compile(r"\s*complaint\s+about\s+message\s+from\b", re.IGNORECASE)
 MAX_FALLBACK_TEXT = 100_000
 MAX_BOUNDARIES = 200  # no real reply declares more; 1,000 nested levels exhaust the stack
