@@ -12,6 +12,7 @@ from mailflow.inbound.mime import decode_bytes
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+MAX_DECODED = 16_384  # characters of one header decoded; a real Subject or name is far shorter
 
 
 def _unsurrogate(value: str, name: str, problems: list[str]) -> str:
@@ -30,6 +31,10 @@ def _decode_words(value: str, name: str, problems: list[str]) -> str:
     """RFC 2047 encoded words decoded, each with the charset fallbacks."""
     if not _ENCODED_WORD.search(value):
         return value
+    if len(value) > MAX_DECODED:
+        # the library's decoder is quadratic in encoded words: a 1 MB Subject took a minute
+        problems.append(f"{name} header of {len(value)} characters: the first {MAX_DECODED} read")
+        value = value[:MAX_DECODED].rsplit(" ", 1)[0]
     try:
         chunks = decode_header(value)
     except Exception:  # noqa: BLE001 - malformed encoded words: keep the raw text

@@ -357,8 +357,10 @@ class Mailbox:
         if len(first) >= size:
             return Fetched(uid, first, when, folder, uidvalidity, size=size)
         root = imap_parts.read_structure(item[b"BODYSTRUCTURE"])
-        with self._errors("FETCH", folder):
-            got = self._require().fetch([uid], imap_parts.fetch_items(root)).get(uid, {})
+        got: dict = {}
+        for group in imap_parts.in_groups(imap_parts.fetch_items(root)):
+            with self._errors("FETCH", folder):
+                got.update(self._require().fetch([uid], group).get(uid, {}))
         raw, notes = imap_parts.assemble(root, {k: bytes(v or b"") for k, v in got.items()})
         return Fetched(uid, raw, when, folder, uidvalidity, size=size, complete=False,
                        notes=tuple(notes), _copy=lambda out: self._copy(folder, uid, size, out))

@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 WHOLE_MAX = 64 * 1024  # a message up to this size is read whole, in the poll's batch FETCH
 TEXT_MAX = 1024 * 1024  # a text part is read up to this many bytes
 CHUNK = 1024 * 1024  # the raw message is copied to disk in chunks of this size
+# A message of thousands of parts (one line each costs nothing to send) must not stop the
+# poll: Dovecot refuses a FETCH line over 64 KiB, so the items go in groups, and only the
+# first MAX_PARTS parts are read at all (the whole message is still kept on disk).
+MAX_PARTS = 1000
+ITEMS_PER_FETCH = 300
 
 # what a reply or a report is read from (mime.collect_parts); everything else is skipped
 _READ = {"text/plain", "text/html", "message/delivery-status",
@@ -74,7 +79,7 @@ def fetch_items(root: Part) -> list[str]:
         if root.ctype in _READ or root.multipart:
             items.append(f"BODY.PEEK[TEXT]<0.{TEXT_MAX}>")
         return items
-    for part in _walk(root):
+    for part in _walk(root)[:MAX_PARTS]:
         items.append(f"BODY.PEEK[{part.path}.MIME]")
         if part.ctype in _READ:
             items.append(f"BODY.PEEK[{part.path}]<0.{TEXT_MAX}>")
@@ -113,7 +118,15 @@ def assemble(root: Part, got: dict[bytes, bytes]) -> tuple[bytes, list[str]]:
         if len(body) >= TEXT_MAX:
             notes.append(f"its {root.ctype} body was read up to {TEXT_MAX // 1024} KiB")
         return head + body, notes
+    parts = len(_walk(root))
+    if parts > MAX_PARTS:
+        notes.append(f"only the first {MAX_PARTS} of its {parts} MIME parts were read")
     return head + _body(root, got, notes), notes
+
+
+def in_groups(items: list[str]) -> list[list[str]]:
+    """FETCH items split so that no command line nears a server's limit."""
+    return [items[i:i + ITEMS_PER_FETCH] for i in range(0, len(items), ITEMS_PER_FETCH)]
 
 
 def _body(node: Part, got: dict[bytes, bytes], notes: list[str]) -> bytes:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.helpers import dates, messages_by_step, polling_project, reply, walk
+from tests.helpers import dates, messages_by_step, polling_project, reply, told_only, walk
 from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
 
 AUTHSERV = "mx.whitfield-consulting.example"
@@ -105,3 +105,23 @@ def test_replies_without_message_id_or_threading_to_themselves_are_each_recorded
     assert sentproj.cli("run", now="2026-12-31T11:05").exit_code == 0  # told once
     texts = sorted(row["text"] for row in replies(sentproj))
     assert len(texts) == 2 and "No Message-ID" in texts[0] and "The 29th works." in texts[1]
+
+
+
+def test_a_reply_of_thousands_of_parts_is_read_and_the_poll_goes_on(sentproj):
+    # one FETCH item per part made a command line Dovecot refuses (64 KiB): every poll failed
+    timeline = messages_by_step(sentproj)["timeline_notice/0"]
+    head = reply(timeline, "", mid="<parts@northwind.example>").partition(b"\r\n\r\n")[0]
+    head = head.replace(b"text/plain; charset=utf-8", b"multipart/mixed; boundary=X")
+    body = (b"--X\r\nContent-Type: text/plain\r\n\r\nThe dates work for us.\r\n"
+            + b"--X\r\nContent-Type: application/octet-stream\r\n\r\nzz\r\n" * 5000
+            + b"--X--\r\n")
+    sentproj.account.append("INBOX", head + b"\r\n\r\n" + body)
+    sentproj.account.append("INBOX", reply(timeline, "And the invoice is paid.",
+                                           mid="<after@northwind.example>"))
+    r = sentproj.cli("-v", "run", now="2026-12-31T11:00")
+    assert told_only(r), r.output
+    assert "only the first 1000 of its 5001 MIME parts were read" in r.output
+    rows = {row["message_id"]: row for row in replies(sentproj)}
+    assert rows["<parts@northwind.example>"]["text"] == "The dates work for us."
+    assert rows["<after@northwind.example>"]["text"] == "And the invoice is paid."

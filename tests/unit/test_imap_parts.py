@@ -71,3 +71,16 @@ def test_a_multipart_without_its_boundary_is_read_from_its_first_mebibyte():
     raw, notes = assemble(root, {b"BODY[HEADER]": b"Subject: x\r\n\r\n",
                                  b"BODY[TEXT]<0>": b"--outer\r\n"})
     assert raw == b"Subject: x\r\n\r\n--outer\r\n" and notes == []
+
+
+def test_thousands_of_parts_are_fetched_in_short_commands_and_only_the_first_thousand():
+    from mailflow.transport.imap_parts import ITEMS_PER_FETCH, MAX_PARTS, Part, in_groups
+    root = Part("", "multipart/mixed", boundary=b"X", children=[
+        Part(str(n), "application/octet-stream", 2) for n in range(1, 5002)])
+    items = fetch_items(root)
+    assert len(items) == 1 + MAX_PARTS  # the header, then one MIME header per part read
+    groups = in_groups(items)
+    assert sum(groups, []) == items
+    assert all(len(g) <= ITEMS_PER_FETCH and len(" ".join(g)) < 16_000 for g in groups)
+    _, notes = assemble(root, {})
+    assert notes == [f"only the first {MAX_PARTS} of its 5001 MIME parts were read"]
