@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from mailflow.errors import ConfigError
+from mailflow.errors import CommandLineError
 
 ZoneSource = ZoneInfo | Callable[[], ZoneInfo] | None
 
 
 def parse_now(value: str) -> dt.datetime:
-    """An ISO 8601 time as given, naive when it has no offset; ConfigError when unreadable."""
+    """An ISO 8601 time as given, naive when it has no offset; exit 64 when unreadable."""
+    # "2027-01-05 9:30" is how people type it; ISO 8601 wants "09:30"
+    text = re.sub(r"^(\d{4}-\d\d-\d\d)[T ](\d)(?=:)", r"\1T0\2", value.strip())
     try:
-        return dt.datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+        return dt.datetime.fromisoformat(text.replace(" ", "T", 1))
     except ValueError:
-        raise ConfigError(f"--now / MAILFLOW_NOW: expected an ISO 8601 time like "
-                          f"2027-01-05T09:30 or 2027-01-05T14:30Z, got {value!r}") from None
+        raise CommandLineError(f"--now / MAILFLOW_NOW: expected an ISO 8601 time like "
+                               f"2027-01-05T09:30 or 2027-01-05T14:30Z, got {value!r}") from None
 
 
 def resolve_now(value: str | None, zone: ZoneSource = None) -> dt.datetime:

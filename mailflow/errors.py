@@ -66,6 +66,12 @@ class RenderError(MailflowError):
 USAGE_EXIT_CODE = 64  # EX_USAGE
 
 
+class CommandLineError(MailflowError):
+    """A value on the command line (or in its environment variable) that cannot be read."""
+
+    exit_code = USAGE_EXIT_CODE
+
+
 class RunFailed(MailflowError):
     """A tick finished but something in it failed; the details were already reported."""
 

@@ -148,7 +148,17 @@ def load_zone(name: str) -> ZoneInfo:
             raise ValueError
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"unknown time zone {name!r}") from None
+        raise ValueError(f"unknown time zone {name!r}{_zone_hint(name)}") from None
+
+
+def _zone_hint(name: object) -> str:
+    """' (did you mean Europe/London?)' for a near miss of an IANA name, else ''."""
+    import difflib
+    from zoneinfo import available_timezones
+    if not isinstance(name, str) or not name.strip():
+        return ""
+    close = difflib.get_close_matches(name.strip(), sorted(available_timezones()), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def as_utc(moment: datetime, what: str = "time") -> datetime:

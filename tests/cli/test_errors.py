@@ -38,6 +38,15 @@ def test_wrong_type_in_config_names_the_key(proj, smtp_server):
     assert "smtp.port" in line and "expected an integer" in line
 
 
+def test_a_misspelt_time_zone_names_the_key_and_the_zone_meant(proj, smtp_server):
+    proj.set_config(r"^time_zone = .*$", 'time_zone = "America/New_Yrok"')
+    r = proj.cli("status")
+    assert r.exit_code == 2
+    assert one_line(r.output).endswith(
+        "mailflow.toml: time_zone: unknown time zone 'America/New_Yrok' "
+        "(did you mean America/New_York?)")
+
+
 def test_secret_in_config_file_is_refused(proj, smtp_server):
     proj.set_config(r"^security = \"none\"", 'security = "none"\npassword = "hunter2"')
     r = proj.cli("run")

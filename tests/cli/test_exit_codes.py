@@ -122,6 +122,17 @@ def test_64_a_usage_error_is_not_a_bad_config(proj):
     assert not (proj.root / "x").exists()
 
 
+def test_64_a_now_that_cannot_be_read_is_one_line_and_a_usual_typing_of_it_is_read(proj):
+    for now in ("yesterday", "2026-13-01", "2026-12-30T25:00", "1700000000"):
+        for args, env in ((("--now", now, "status"), None), (("status",), {"MAILFLOW_NOW": now})):
+            r = run_in(proj, *args, env=env)
+            assert r.returncode == 64, (now, r.stderr)
+            assert r.stderr == ("mailflow: --now / MAILFLOW_NOW: expected an ISO 8601 time like "
+                                f"2027-01-05T09:30 or 2027-01-05T14:30Z, got {now!r}\n")
+    for now in ("2026-12-30 9:30", "2026-12-30T9:30", "2026-12-30", "2026-12-30T14:30Z"):
+        assert run_in(proj, "--now", now, "status").returncode == 0, now
+
+
 def test_66_no_project_here(tmp_path):
     r = mailflow("status", cwd=tmp_path, env={"MAILFLOW_PROJECT": ""})
     assert r.returncode == 66 and "no mailflow.toml" in r.stderr

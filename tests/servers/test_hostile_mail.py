@@ -125,3 +125,4 @@ def test_a_reply_of_thousands_of_parts_is_read_and_the_poll_goes_on(sentproj):
     rows = {row["message_id"]: row for row in replies(sentproj)}
     assert rows["<parts@northwind.example>"]["text"] == "The dates work for us."
     assert rows["<after@northwind.example>"]["text"] == "And the invoice is paid."
+
