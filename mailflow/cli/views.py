@@ -128,7 +128,8 @@ def plan(app: App, eid: str | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--engagement", "eid", metavar="ID", help="Only this engagement.",
               shell_complete=complete_engagement)
-@click.option("-n", "--limit", type=int, default=0, help="Only the last N events.")
+@click.option("-n", "--limit", type=click.IntRange(min=0), default=0,
+              help="Only the last N events (0, the default: all).")
 @json_option
 @pass_app
 def log(app: App, eid: str | None, limit: int, as_json: bool) -> None:

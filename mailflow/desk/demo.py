@@ -12,6 +12,7 @@ from mailflow.config.loading import load_project
 from mailflow.desk.actions import add_engagement, approve
 from mailflow.desk.run import run_tick
 from mailflow.engine.records import MessageState
+from mailflow.errors import CommandLineError
 from mailflow.project import init_project
 from mailflow.store import Store
 from mailflow.transport.sink import free_port, start_sink
@@ -31,7 +32,12 @@ def run_demo(folder: Path | None, echo: Callable[[str], None] = print) -> Path:
             echo("\n(The demo ran in a temporary folder, now removed with its .eml files; "
                  "`mailflow demo --dir DIR` keeps the project and the emails to open.)")
         return Path(tmp)
-    root = _demo(Path(folder), echo)
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        # the demo writes its own mailflow.toml and playbook: never over a project of yours
+        raise CommandLineError(f"demo --dir: {folder} is not empty; give a new or empty "
+                               "folder (the demo writes a whole project into it)")
+    root = _demo(folder, echo)
     echo(f"\nThe demo project is {root}; try:  mailflow --project {root} status")
     return root
 
