@@ -20,7 +20,8 @@ def read_toml(path: Path) -> dict[str, Any]:
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: Windows editors (Notepad) start a UTF-8 file with a byte order mark
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})") from err
     except tomllib.TOMLDecodeError as err:

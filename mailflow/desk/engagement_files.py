@@ -8,6 +8,7 @@ so nothing is ever changed, or reverted, without a trace.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import os
@@ -243,18 +244,22 @@ def edit_file(w: Writer, loaded: Loaded, eid: str, change: Any, now: dt.datetime
         raise ConfigError(f"engagement {eid} was added before engagements kept their file; "
                           "add it again with `mailflow engagement add --replace FILE`")
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8-sig")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror} (engagement {eid})") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})") from err
     if file_hash(path) != stored.get("source_hash"):
         raise ConfigError(f"{path}: changed since mailflow last read it; run `mailflow run` "
-                          "(or `mailflow check`) first, so its edits are not mixed with these")
+                          "first (it reads the file again), so its edits are not mixed with these")
     doc = tomlkit.parse(text)
     change(doc)
     new_text = tomlkit.dumps(doc)
     record = validate_engagement(tomllib.loads(new_text), path, loaded.config.time_zone)
     check_against_rules(loaded, record, path)
-    _write_atomically(path, new_text)
+    # a byte order mark the file had stays, so the editor that wrote it reads it back alike
+    _write_atomically(path, ("\ufeff" if raw.startswith(codecs.BOM_UTF8) else "") + new_text)
     changed = differences(stored, record)
     w.record("engagement.changed", at=now, engagement=eid, fields=what,
              engagements={"key": eid, "set": {**{k: record.get(k) for k in changed},

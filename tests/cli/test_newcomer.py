@@ -41,3 +41,42 @@ def test_a_negative_log_limit_is_refused_not_read_backwards(tmp_path):
                     "lee@park.example").returncode == 0
     r = mailflow("--project", str(tmp_path / "p"), "log", "-n", "-3")
     assert r.returncode == 64 and "-3 is not in the range x>=0" in r.stderr
+
+
+def added_project(tmp_path: Path) -> Path:
+    root = tmp_path / "p"
+    assert mailflow("init", str(root), "--name", "Lee Park", "--email",
+                    "lee@park.example").returncode == 0
+    r = mailflow("--project", str(root), "engagement", "add",
+                 str(root / "engagements/example.toml"))
+    assert r.returncode == 0, r.stderr
+    return root
+
+
+def test_files_saved_with_a_byte_order_mark_are_read_and_edited_keeping_it(tmp_path):
+    # Notepad saves UTF-8 with a BOM; tomllib alone calls that "Invalid statement"
+    root = added_project(tmp_path)
+    bom = b"\xef\xbb\xbf"
+    for path in (root / "mailflow.toml", root / "engagements/example.toml"):
+        path.write_bytes(bom + path.read_bytes())
+    assert mailflow("--project", str(root), "check").returncode == 0
+    # a file changed by hand is read again by the next run, before it may be edited
+    refused = mailflow("--project", str(root), "engagement", "set", "northwind-2026",
+                       "contract_end=2027-02-05")
+    assert refused.returncode == 2 and "run `mailflow run` first" in refused.stderr
+    assert mailflow("--project", str(root), "--now", "2026-12-01T10:00", "run").returncode == 0
+    r = mailflow("--project", str(root), "engagement", "set", "northwind-2026",
+                 "contract_end=2027-02-05")
+    assert r.returncode == 0, r.stderr
+    edited = (root / "engagements/example.toml").read_bytes()
+    assert edited.startswith(bom) and b"contract_end = 2027-02-05" in edited
+
+
+def test_editing_an_engagement_file_that_is_not_utf8_is_one_line(tmp_path):
+    root = added_project(tmp_path)
+    path = root / "engagements/example.toml"
+    path.write_bytes(path.read_bytes() + b"# caf\xe9\n")
+    r = mailflow("--project", str(root), "engagement", "set", "northwind-2026",
+                 "contract_end=2027-02-05")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == f"mailflow: {path}: not UTF-8 text (byte {len(path.read_bytes()) - 2})\n"
