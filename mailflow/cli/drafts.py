@@ -17,6 +17,7 @@ from mailflow.cli.app import (
     pass_app,
 )
 from mailflow.cli.run import fail_on_problems
+from mailflow.errors import ConfigError, MailflowError
 
 
 @cli.group(invoke_without_command=True)
@@ -232,8 +233,14 @@ def drafts_edit(app: App, ref: str, part: str) -> None:
     session = begin_edit(app.store, ref, part)
     # the editor runs without the lock: cron goes on meanwhile; save_edit checks the draft
     # did not change under us
-    edited = click.edit(session.document, extension=".html" if part == "html" else ".txt",
-                        require_save=True)
+    try:
+        edited = click.edit(session.document, extension=".html" if part == "html" else ".txt",
+                            require_save=True)
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"drafts edit: the editor saved text that is not UTF-8 (byte "
+                          f"{err.start}); nothing was changed: save it as UTF-8") from None
+    except click.ClickException as err:  # no such editor, or it failed
+        raise MailflowError(f"drafts edit: {err.message}; nothing was changed") from None
     notes = save_edit(app.store, app.loaded, session, edited, app.user, app.now)
     if not notes:
         click.echo("no change")

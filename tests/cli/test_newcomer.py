@@ -7,12 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
-def mailflow(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+from tests.helpers import load, told_only
+
+
+def mailflow(*args: str, cwd: Path | None = None, env: dict | None = None
+             ) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("mailflow")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "mailflow"]
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120, cwd=cwd,
-                          env={**os.environ, "NO_COLOR": "1"}, check=False)
+                          env={**os.environ, "NO_COLOR": "1", **(env or {})}, check=False)
 
 
 def test_demo_into_an_existing_project_refuses_and_overwrites_nothing(tmp_path):
@@ -80,3 +85,24 @@ def test_editing_an_engagement_file_that_is_not_utf8_is_one_line(tmp_path):
                  "contract_end=2027-02-05")
     assert r.returncode == 2, r.stderr
     assert r.stderr == f"mailflow: {path}: not UTF-8 text (byte {len(path.read_bytes()) - 2})\n"
+
+
+@pytest.mark.parametrize("editor, code, said", [
+    ("printf 'caf\\351\\n' >> \"$1\"", 2, "the editor saved text that is not UTF-8"),
+    ("exit 3", 1, "Editing failed"),
+])
+def test_an_editor_that_fails_or_saves_latin1_changes_nothing_in_one_line(proj, tmp_path, editor,
+                                                                         code, said):
+    proj.cli("engagement", "add", str(proj.root / "engagements/example.toml"))
+    assert told_only(proj.cli("run", now="2026-12-28T10:00"))
+    before = load(proj).messages["northwind-2026/timeline_notice/0"]
+    script = tmp_path / "editor"
+    script.write_text(f"#!/bin/sh\n{editor}\n")
+    script.chmod(0o755)
+    r = mailflow("--project", str(proj.root), "--now", "2026-12-28T10:05", "drafts", "edit",
+                 "northwind-2026/timeline_notice", env={"EDITOR": str(script)})
+    assert r.returncode == code and r.stdout == "", r.stderr
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("mailflow: drafts edit: ") and said in line
+    assert line.endswith("nothing was changed") or "nothing was changed:" in line
+    assert load(proj).messages["northwind-2026/timeline_notice/0"] == before
