@@ -24,6 +24,7 @@ def pytest_configure(config: pytest.Config) -> None:
                        ("servers", "real aiosmtpd and Dovecot servers on 127.0.0.1"),
                        ("cli", "CliRunner and the real entry point in a subprocess")]:
         config.addinivalue_line("markers", f"{tier}: {what}")
+    config.addinivalue_line("markers", "slow: long randomised runs (deselect with -m 'not slow')")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
