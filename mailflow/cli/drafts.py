@@ -341,11 +341,11 @@ def replies_show(app: App, rid: str, done: bool) -> None:
         raise NotFoundError(f"no reply {rid!r} (see `mailflow replies`)")
     zone = state.engagements.get(r.get("engagement"), {}).get("time_zone", "UTC")
     click.echo(f"Reply:    {r['id']} ({r.get('kind')}: {r.get('kind_reason', '')})")
-    click.echo(f"From:     {r.get('from_name') or ''} <{r.get('from')}>")
+    click.echo(f"From:     {views.shown(r.get('from_name'))} <{views.shown(r.get('from'))}>")
     click.echo(f"Received: {views.local(r.get('received_at'), zone)}")
     click.echo(f"About:    {r.get('engagement')} / {r.get('stage')} ({r.get('message')}, "
                f"matched by {r.get('how')})")
-    click.echo(f"Subject:  {r.get('subject')}")
+    click.echo(f"Subject:  {views.shown(r.get('subject'))}")
     if r.get("bounce"):
         b = r["bounce"]
         click.echo(f"Bounce:   {b.get('recipient')} {b.get('status')} {b.get('diagnostic')}")
@@ -363,7 +363,7 @@ def replies_show(app: App, rid: str, done: bool) -> None:
             click.echo(f"Mark it?  {command}")
     click.echo(f"Raw:      {r.get('raw')}")
     click.echo()
-    click.echo(r.get("text") or "(no text)")
+    click.echo(views.shown(r.get("text")) or "(no text)")
     if done:
         from mailflow.desk.actions import mark_reply_handled
         with app.store.writer() as w:

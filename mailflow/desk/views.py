@@ -40,6 +40,13 @@ def next_time_plain(msg: dict, item: PlanItem | None) -> dt.datetime | None:
     return item.due
 
 
+def shown(text: str | None) -> str:
+    """A sender's text as printed in a terminal: escape sequences and controls removed
+    (replies recorded before the poller cleaned them keep theirs in the store)."""
+    from mailflow.inbound.headers import printable
+    return printable(text or "")
+
+
 def one_line(text: str) -> str:
     """Text on one line: line breaks and other control characters become spaces."""
     return " ".join("".join(c if c.isprintable() else " " for c in text).split())

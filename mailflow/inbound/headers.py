@@ -48,6 +48,21 @@ def _decode_words(value: str, name: str, problems: list[str]) -> str:
     return "".join(text)
 
 
+# Terminal escape sequences (CSI colours and cursor moves, OSC titles and clipboard writes):
+# a reply's text is printed in the consultant's terminal, where these would act, not show.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?"
+                      r"|\x9b[0-?]*[ -/]*[@-~]|\x9d[^\x07\x9c]*[\x07\x9c]?")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text a sender wrote, without terminal escape sequences and control characters
+    (line breaks and tabs stay); what was removed is still in the kept raw message."""
+    if not _CONTROLS.search(text):
+        return text
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
 def _no_breaks(value: str) -> str:
     return re.sub(r"[\r\n]+[ \t]*", " ", value).replace("\x00", "").strip()
 
@@ -78,8 +93,8 @@ class Headers:
         ]
 
     def text(self, name: str) -> str:
-        """A header as readable text (encoded words decoded)."""
-        return _no_breaks(_decode_words(self.raw(name), name, self.problems))
+        """A header as readable text (encoded words decoded, control characters removed)."""
+        return printable(_no_breaks(_decode_words(self.raw(name), name, self.problems)))
 
     def flat(self) -> dict[str, str]:
         """First value of every header by lower-case name (for classification rules)."""
@@ -105,7 +120,8 @@ def addresses(values: list[str], headers: Headers) -> list[tuple[str, str]]:
         headers.problems.append("unparseable address header")
         return []
     return [
-        (_decode_words(name, "address", headers.problems).strip(), addr.strip().lower())
+        (printable(_decode_words(name, "address", headers.problems)).strip(),
+         addr.strip().lower())
         for name, addr in pairs
         if "@" in addr
     ]

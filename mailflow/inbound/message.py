@@ -11,7 +11,7 @@ from email.message import Message
 
 from mailflow.inbound import bounces, classify, ses
 from mailflow.inbound.bounces import Bounce, Recipient
-from mailflow.inbound.headers import Headers, addresses, message_ids, sent_date
+from mailflow.inbound.headers import Headers, addresses, message_ids, printable, sent_date
 from mailflow.inbound.htmltext import html_to_text
 from mailflow.inbound.mime import (
     Parts,
@@ -232,7 +232,7 @@ def _parse(raw: bytes, today: date | None, problems: list[str]) -> Inbound:
     envelope = _envelope(headers, problems)
     from_addr, subject, sent = envelope["from_addr"], envelope["subject"], envelope["date"]
     parts = collect_parts(message)
-    text, full_text = _body_texts(parts, problems)
+    text, full_text = (printable(t) for t in _body_texts(parts, problems))
     kind, reason = _kind(message, parts, headers, from_addr, subject, text, full_text)
     delivery: list[Recipient] = []
     bounce, original = None, None
@@ -273,7 +273,7 @@ def _unreadable(raw: bytes, problems: list[str]) -> Inbound:
     return Inbound(
         **envelope, kind=classify.UNREADABLE,
         kind_reason="MIME could not be read: kept whole for a person to read", text="",
-        full_text=raw[:MAX_FALLBACK_TEXT].decode("utf-8", "replace"), bounce=None,
+        full_text=printable(raw[:MAX_FALLBACK_TEXT].decode("utf-8", "replace")), bounce=None,
         return_date=None, attachments=(), problems=tuple(dict.fromkeys(problems)),
     )
 

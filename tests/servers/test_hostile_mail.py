@@ -126,3 +126,23 @@ def test_a_reply_of_thousands_of_parts_is_read_and_the_poll_goes_on(sentproj):
     assert rows["<parts@northwind.example>"]["text"] == "The dates work for us."
     assert rows["<after@northwind.example>"]["text"] == "And the invoice is paid."
 
+
+
+def test_terminal_escapes_in_a_reply_never_reach_the_consultants_terminal(sentproj):
+    # an OSC 52 sequence writes the clipboard in many terminals; OSC 0 sets the title
+    timeline = messages_by_step(sentproj)["timeline_notice/0"]
+    raw = reply(timeline, "Hello \x1b[41mBG\x1b[0m and \x1b]52;c;ZWNobyBoaQ==\x07 done\x07.",
+                mid="<esc@northwind.example>", subject="Re: plan \x1b[31mRED\x1b[0m")
+    raw = raw.replace(b"From: Maria Jose Alvarez", b"From: \"Maria \x1b]0;PWNED\x07\"")
+    sentproj.account.append("INBOX", raw)
+    outputs = [sentproj.cli("run", now="2026-12-31T11:00").output]
+    (row,) = replies(sentproj)
+    for args in (("replies",), ("replies", "show", str(row["id"])), ("status",),
+                 ("replies", "--json")):
+        outputs.append(sentproj.cli(*args, now="2026-12-31T11:05").output)
+    for out in outputs:
+        assert "\x1b" not in out and "\x07" not in out and "\\u001b" not in out, out
+    shown = outputs[2]
+    assert "Hello BG and  done." in shown and "From:     Maria <" in shown
+    assert "Subject:  Re: plan RED" in shown
+    assert b"\x1b]52" in (sentproj.root / row["raw"]).read_bytes()  # kept as it came

@@ -90,3 +90,13 @@ def test_a_megabyte_of_encoded_words_is_read_in_linear_time_up_to_a_cap():
     assert parsed.from_addr == "mj@northwind.example" and parsed.text == "hello"
     assert set(parsed.subject) == {"a"} and len(parsed.subject) < 16_384
     assert any("subject header of" in p for p in parsed.problems)
+
+
+def test_escape_sequences_and_controls_are_removed_from_what_a_sender_wrote():
+    from mailflow.inbound.headers import printable
+    assert printable("a\x1b[1;31mb\x1b[0m\tc\x1b]0;title\x07d\x1b]52;c;eA==\x1b\\e\x00\x9b2Jf\n") \
+        == "ab\tcdef\n"
+    assert printable("plain text\nkept") == "plain text\nkept"
+    parsed = parse_inbound(b"From: \"M \x1b]0;x\x07\" <mj@northwind.example>\r\nSubject: a\x1b[2Jb"
+                           b"\r\nMessage-ID: <e@n>\r\n\r\nhi \x1b[31mthere\x1b[0m\r\n")
+    assert (parsed.from_name, parsed.subject, parsed.text) == ("M", "ab", "hi there")
