@@ -123,7 +123,9 @@ def addresses(values: list[str], headers: Headers) -> list[tuple[str, str]]:
         (printable(_decode_words(name, "address", headers.problems)).strip(),
          addr.strip().lower())
         for name, addr in pairs
-        if "@" in addr
+        # an address with a control character is no address: cleaning it could make it
+        # a contact's ("mj\x01@northwind.example"), and printing it would reach the terminal
+        if "@" in addr and printable(addr) == addr
     ]
 
 

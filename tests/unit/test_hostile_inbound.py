@@ -100,3 +100,9 @@ def test_escape_sequences_and_controls_are_removed_from_what_a_sender_wrote():
     parsed = parse_inbound(b"From: \"M \x1b]0;x\x07\" <mj@northwind.example>\r\nSubject: a\x1b[2Jb"
                            b"\r\nMessage-ID: <e@n>\r\n\r\nhi \x1b[31mthere\x1b[0m\r\n")
     assert (parsed.from_name, parsed.subject, parsed.text) == ("M", "ab", "hi there")
+
+
+def test_an_address_with_a_control_character_is_no_sender_rather_than_a_cleaned_one():
+    parsed = parse_inbound(b"From: <mj\x01@northwind.example>\r\nMessage-ID: <c@n>\r\n\r\nstop\r\n")
+    assert parsed.from_addr is None and parsed.from_addrs == ()
+    assert "missing or unparseable From header" in parsed.problems
