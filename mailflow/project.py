@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailflow.errors import ConfigError, NoProjectError
+from mailflow.errors import CommandLineError, ConfigError, NoProjectError, StoreError
 
 CONFIG_NAME = "mailflow.toml"
 STATE_DIR = ".mailflow"
@@ -177,20 +177,31 @@ def init_project(dest: Path, *, sender_name: str = PLACEHOLDER_SENDER[0],
                  force: bool = False) -> Project:
     """Create a project folder from the default playbook, signed by the consultant, in a
     default language and locale."""
-    import shutil
-
     from mailflow.render.locale import LANGUAGE_LOCALES, language_of, parse_locale
     try:
         locale = parse_locale(locale or LANGUAGE_LOCALES.get(language or "en", "en_US"))
     except ValueError as err:
-        raise ConfigError(f"init: --locale: {err}") from err
+        raise CommandLineError(f"init: --locale: {err}") from err
     if language and language_of(locale) != language:
-        raise ConfigError(f"init: --locale {locale} is not in --language {language}")
+        raise CommandLineError(f"init: --locale {locale} is not in --language {language}")
     dest = dest.expanduser().resolve()
     if (dest / CONFIG_NAME).exists() and not force:
         raise ConfigError(f"{dest / CONFIG_NAME}: already exists (use --force to overwrite "
                           "the playbook files; your state is never touched)")
     check_identity(sender_name, sender_email, time_zone)
+    try:
+        _copy_playbook(dest, sender_name, sender_email, time_zone, locale)
+    except OSError as err:  # a read-only or full disk, a parent that cannot hold folders
+        where = err.filename or dest
+        raise StoreError(f"{where}: cannot create the project: "
+                         f"{err.strerror or err}") from None
+    return Project(dest)
+
+
+def _copy_playbook(dest: Path, sender_name: str, sender_email: str, time_zone: str,
+                   locale: str) -> None:
+    """The playbook's files into `dest`, signed by the consultant."""
+    import shutil
     source = playbook_dir()
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source / "rules", dest / "rules", dirs_exist_ok=True)
@@ -209,4 +220,3 @@ def init_project(dest: Path, *, sender_name: str = PLACEHOLDER_SENDER[0],
     state = dest / STATE_DIR
     state.mkdir(mode=0o700, exist_ok=True)
     (dest / ".gitignore").write_text(f"{STATE_DIR}/\n", encoding="utf-8")
-    return Project(dest)

@@ -106,3 +106,19 @@ def test_an_editor_that_fails_or_saves_latin1_changes_nothing_in_one_line(proj, 
     assert line.startswith("mailflow: drafts edit: ") and said in line
     assert line.endswith("nothing was changed") or "nothing was changed:" in line
     assert load(proj).messages["northwind-2026/timeline_notice/0"] == before
+
+
+def test_init_where_no_folder_can_be_made_is_one_line_exit_5(tmp_path):
+    r = mailflow("init", "/proc/mailflow-here", "--name", "Lee Park", "--email",
+                 "lee@park.example")
+    assert (r.returncode, r.stdout) == (5, "")
+    assert r.stderr == ("mailflow: /proc/mailflow-here: cannot create the project: "
+                        "No such file or directory\n")
+
+
+def test_a_bad_init_locale_is_a_usage_error_like_every_bad_init_value(tmp_path):
+    for args in (("--locale", "xx_YY"), ("--language", "fr", "--locale", "de_DE")):
+        r = mailflow("init", str(tmp_path / "p"), *args)
+        assert r.returncode == 64, r.stderr
+        assert len(r.stderr.splitlines()) == 1
+    assert not (tmp_path / "p").exists()
