@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailflow.errors import CommandLineError, ConfigError, NoProjectError, StoreError
+from mailflow.errors import ConfigError, NoProjectError, StoreError
 
 CONFIG_NAME = "mailflow.toml"
 STATE_DIR = ".mailflow"
@@ -181,9 +181,9 @@ def init_project(dest: Path, *, sender_name: str = PLACEHOLDER_SENDER[0],
     try:
         locale = parse_locale(locale or LANGUAGE_LOCALES.get(language or "en", "en_US"))
     except ValueError as err:
-        raise CommandLineError(f"init: --locale: {err}") from err
+        raise ConfigError(f"init: --locale: {err}") from err
     if language and language_of(locale) != language:
-        raise CommandLineError(f"init: --locale {locale} is not in --language {language}")
+        raise ConfigError(f"init: --locale {locale} is not in --language {language}")
     dest = dest.expanduser().resolve()
     if (dest / CONFIG_NAME).exists() and not force:
         raise ConfigError(f"{dest / CONFIG_NAME}: already exists (use --force to overwrite "

@@ -115,10 +115,3 @@ def test_init_where_no_folder_can_be_made_is_one_line_exit_5(tmp_path):
     assert r.stderr == ("mailflow: /proc/mailflow-here: cannot create the project: "
                         "No such file or directory\n")
 
-
-def test_a_bad_init_locale_is_a_usage_error_like_every_bad_init_value(tmp_path):
-    for args in (("--locale", "xx_YY"), ("--language", "fr", "--locale", "de_DE")):
-        r = mailflow("init", str(tmp_path / "p"), *args)
-        assert r.returncode == 64, r.stderr
-        assert len(r.stderr.splitlines()) == 1
-    assert not (tmp_path / "p").exists()
