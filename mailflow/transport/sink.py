@@ -12,7 +12,7 @@ from email.parser import BytesHeaderParser
 from email.policy import default
 from pathlib import Path
 
-from mailflow.errors import TransportError
+from mailflow.errors import StoreError, TransportError
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -28,7 +28,11 @@ class EmlSaver:
     def __init__(self, folder: Path, on_message: Callable[[Path, list[str], str], None] | None
                  = None) -> None:
         self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"{folder}: cannot make the folder for the sink's messages: "
+                             f"{err.strerror or err}") from None
         self.on_message = on_message
         self._lock = threading.Lock()
         start = len(list(self.folder.glob("*.eml")))

@@ -115,3 +115,10 @@ def test_init_where_no_folder_can_be_made_is_one_line_exit_5(tmp_path):
     assert r.stderr == ("mailflow: /proc/mailflow-here: cannot create the project: "
                         "No such file or directory\n")
 
+
+
+def test_a_sink_folder_that_cannot_be_made_is_one_line(tmp_path):
+    r = mailflow("sink", "--port", "0", "--dir", "/proc/mailflow-sink")
+    assert (r.returncode, r.stdout) == (5, "")
+    assert r.stderr == ("mailflow: /proc/mailflow-sink: cannot make the folder for the sink's "
+                        "messages: No such file or directory\n")
