@@ -19,6 +19,7 @@ from mailflow.config.loading import Loaded, schedule
 from mailflow.config.rules import Stage
 from mailflow.config.settings import Identity
 from mailflow.engine import checklist, sending, stored_plan
+from mailflow.engine.checklist_of import items_from
 from mailflow.engine.outcomes import Delivery, Transport
 from mailflow.engine.planner import PlanItem, plan_stored
 from mailflow.engine.reactions import RULE_APPROVAL, waits_for_replies
@@ -123,7 +124,7 @@ class Tick:
     def settle_interrupted(self) -> None:
         """Messages left `sending` by a process that died: the one that may have been in
         flight is in doubt; those it never offered go back (engine/sending.py)."""
-        left = [m for m in self.state.messages.values() if m.get("state") == S.SENDING]
+        left = [m for m in self.state.live_messages() if m.get("state") == S.SENDING]
         if not left:
             return
         from mailflow.boot import boot_id
@@ -141,20 +142,33 @@ class Tick:
 
     def plan(self) -> None:
         """Plan every active engagement whose inputs changed, and bring its messages in line."""
-        # a snapshot, not State.messages_of: planning adds messages, and each addition
-        # would make that index rebuild over the whole store
-        by_engagement: dict[str, dict[str, dict]] = {}
-        for msg in self.state.messages.values():
-            by_engagement.setdefault(msg["engagement"], {})[msg["key"]] = msg
-        replies = self.state.replies_by_engagement()
+        # snapshots, not State.messages_of: planning adds messages, and each addition would
+        # make that index rebuild over the whole store; made when first needed, as most ticks
+        # plan nothing (a walk over every message was a twentieth of the idle tick at 10,000)
+        snapshots: dict[str, dict[str, dict[str, dict]]] = {}
+
+        def messages_of(eid: str, live: bool) -> dict[str, dict]:
+            name = "live" if live else "all"
+            if name not in snapshots:
+                grouped: dict[str, dict[str, dict]] = {}
+                for msg in (self.state.live_messages() if live else
+                            self.state.messages.values()):
+                    grouped.setdefault(msg["engagement"], {})[msg["key"]] = msg
+                snapshots[name] = grouped
+            return snapshots[name].get(eid, {})
+
+        replies: dict[str, list[dict]] | None = None
         for eng in self.state.engagements.values():
-            msgs = by_engagement.get(eng["id"], {})
             if eng.get("status") != EngagementStatus.ACTIVE:
-                if eng.get("status") in ENDED:
-                    self._cancel_pending(msgs, f"engagement {eng['status']}")
+                if eng.get("status") in ENDED:  # (its pending messages are all live ones)
+                    self._cancel_pending(messages_of(eng["id"], True),
+                                         f"engagement {eng['status']}")
                 continue
             if eng.get("planned") == self._signature(eng):
                 continue  # nothing that planning depends on changed since the last tick
+            msgs = messages_of(eng["id"], False)
+            if replies is None:
+                replies = self.state.replies_by_engagement()
             try:
                 items = self.plan_one(eng, msgs, replies.get(eng["id"], []))
             except MailflowError as err:
@@ -165,9 +179,13 @@ class Tick:
                 # journaled too (the checkpoint holds nothing the journal lacks), yet without
                 # `engagement=`: that would bump the engagement's rev and void the signature
                 # the items too, so that views show this plan without planning again
+                # and its open checklist items, which depend on nothing else (status)
+                open_items = items_from(self.loaded, eng, msgs.values(),
+                                        replies.get(eng["id"], []))
                 self.w.record("engagement.planned", at=self.now, engagements={
-                    "key": eng["id"], "set": {"planned": self._signature(eng),
-                                              "plan": stored_plan.pack(items)}})
+                    "key": eng["id"], "set": {
+                        "planned": self._signature(eng), "plan": stored_plan.pack(items),
+                        "plan_checklist": stored_plan.pack_checklist(open_items)}})
 
     def plan_one(self, eng: dict, msgs: dict[str, dict], replies: list[dict]) -> list[PlanItem]:
         """The planner's items for one engagement (pure)."""
@@ -215,17 +233,17 @@ class Tick:
     def draft(self) -> None:
         """Render messages due within the review period, so the consultant can approve early."""
         horizon = self.now + dt.timedelta(days=schedule(self.loaded.config, "review_days"))
-        for msg in list(self.state.messages.values()):
+        for msg in self.state.live_messages():
             state = msg["state"]
             if state not in PENDING:
                 continue
+            if state in (S.PLANNED, S.BLOCKED) and _ts(msg["due"]) > horizon:
+                continue  # (first: most live messages are planned for later)
             eng = self.state.engagements.get(msg["engagement"])
             if eng is None or eng.get("status") != EngagementStatus.ACTIVE:
                 continue
-            if state in (S.PLANNED, S.BLOCKED):
-                if _ts(msg["due"]) > horizon:
-                    continue
-            elif msg.get("rendered_for") == self._render_signature(eng) \
+            if state not in (S.PLANNED, S.BLOCKED) \
+                    and msg.get("rendered_for") == self._render_signature(eng) \
                     and msg.get("rendered_hold") == msg.get("late_hold"):
                 continue  # rendered from the current data and templates
             if state == S.RETRY and msg.get("sent_at"):
@@ -382,7 +400,7 @@ class Tick:
     def hold_overdue(self) -> None:
         """After downtime, a message far past its time waits for the consultant (no burst)."""
         days, business = timing.parse_duration(str(schedule(self.loaded.config, "grace")))
-        for msg in self.state.messages.values():
+        for msg in self.state.live_messages():
             if msg["state"] != S.APPROVED or msg.get("late_ok") or msg.get("sent_at"):
                 continue
             if not self._predecessor_done(msg):
@@ -410,7 +428,7 @@ class Tick:
     def hold_late(self) -> None:
         """A stage now falling after the date it is timed before waits for the consultant,
         whatever its approval setting (issue 13: never late without asking)."""
-        for msg in self.state.messages.values():
+        for msg in self.state.live_messages():
             if msg["state"] != S.APPROVED or msg.get("sent_at") or not _late_unasked(msg):
                 continue
             eng = self.state.engagements.get(msg["engagement"])
@@ -424,7 +442,8 @@ class Tick:
         from mailflow.engine.senders import budgets
         budget, group_of = budgets(self)  # each identity has its own limits
         picked = sending.select_due(self.state.messages, self.state.engagements, self.now,
-                                    budget, self._window_opens, group_of=group_of)
+                                    budget, self._window_opens, group_of=group_of,
+                                    among=self.state.live_messages())
         self.report.deferred += picked.deferred
         if picked.deferred and (picked.over_limit or any(
                 budget.get(g, 0) <= n for g, n in picked.taken.items())):
