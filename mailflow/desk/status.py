@@ -113,13 +113,16 @@ def needs_you_now(state: State, loaded: Loaded | None = None, now: dt.datetime |
     lines = []
     waiting = 0
     archived = {k for k, e in state.engagements.items() if e.get("archived")}
-    for m in sorted(state.messages.values(), key=lambda m: tables.natural_key(m["key"])):
+    attention = []
+    for m in state.live_messages():  # (none at rest waits for anyone)
         if m["engagement"] in archived:
             continue
         waiting += m["state"] == "awaiting_approval"
         if m["state"] in ATTENTION_STATES:
-            why = m.get("note") or m.get("server_reply") or m.get("error") or ""
-            lines.append(f"{m['key']}: {m['state'].replace('_', ' ')}: {why}"[:160])
+            attention.append(m)
+    for m in sorted(attention, key=lambda m: tables.natural_key(m["key"])):
+        why = m.get("note") or m.get("server_reply") or m.get("error") or ""
+        lines.append(f"{m['key']}: {m['state'].replace('_', ' ')}: {why}"[:160])
     if waiting:
         lines.insert(0, f"{waiting} draft(s) to approve: mailflow drafts")
     for r in state.replies.values():
