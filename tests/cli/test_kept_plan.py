@@ -100,3 +100,31 @@ def test_a_checklist_item_done_shows_at_once_and_the_same_once_kept_again(tmp_pa
     assert told_only(proj.cli("run", now=DRAFTED))
     assert _kept(proj) == {"northwind-2026": True}
     assert _outputs(proj) == stale
+
+
+def test_doctor_finds_a_kept_plan_that_planning_now_contradicts_and_drops_it(tmp_path):
+    import datetime as dt
+
+    from mailflow.store import Store
+    proj = make_project(tmp_path)
+    add(proj)
+    assert told_only(proj.cli("run", now=DRAFTED))
+    assert told_only(proj.cli("run", now=DRAFTED))
+    assert proj.cli("doctor", now=DRAFTED).exit_code == 0
+    right = _outputs(proj)
+    # a kept checklist that says nothing is open, under the very signature that holds
+    with Store(proj.project.state_dir).writer() as w:
+        w.record("engagement.planned", at=dt.datetime(2026, 12, 28, tzinfo=dt.UTC),
+                 engagements={"key": "northwind-2026", "set": {"plan_checklist": []}})
+    assert _outputs(proj)[("status", "--json")] != right[("status", "--json")]
+    r = proj.cli("doctor", now=DRAFTED)
+    assert r.exit_code == 5
+    assert "engagement northwind-2026: the plan kept by the last run differs" in r.output
+    r = proj.cli("doctor", "--repair", now=DRAFTED)
+    assert r.exit_code == 0, r.output
+    assert "1 kept plan(s) dropped" in r.output
+    assert _kept(proj) == {"northwind-2026": False}
+    assert _outputs(proj) == right
+    assert told_only(proj.cli("run", now=DRAFTED))
+    assert _kept(proj) == {"northwind-2026": True}
+    assert _outputs(proj) == right
