@@ -27,14 +27,11 @@ from mailflow.engine.recipients import emails, recipients_of, same_people
 from mailflow.engine.records import ENDED, PENDING, EngagementStatus, PlanStatus
 from mailflow.engine.records import MessageState as S
 from mailflow.engine.records import stored_time as _ts
-from mailflow.engine.wire import prebuild, prebuilt_key, wire_message
 from mailflow.errors import ConfigError, DependencyError, MailflowError, RenderError
-from mailflow.render.compose import (
-    address,
-    make_message_id,
-    make_reply_token,
-)
 from mailflow.store import State, Writer, now_iso
+
+# engine.wire and render.compose (and with them the email package, a tenth of an idle tick's
+# start at 10,000 engagements) are imported where a message is drafted or sent (issue 18)
 
 
 @dataclass
@@ -324,6 +321,7 @@ class Tick:
                 subject = _re(root.get("subject") or subject)
             # a bad address is found at review time, not when sending (the subject was
             # checked by the renderer); the message itself is built once, when it goes out
+            from mailflow.render.compose import address
             for field, people in (("contacts.to", to), ("contacts.cc", cc)):
                 for person in people:
                     address(person, f"engagement {eng['id']}: {field}")
@@ -351,6 +349,7 @@ class Tick:
                    # held as late: rendered again, so no "before <date>" is already past
                    "rendered_hold": msg.get("late_hold")}
         if not msg.get("message_id"):
+            from mailflow.render.compose import make_message_id, make_reply_token
             changes["message_id"] = make_message_id(ident.domain, self.now)
             changes["reply_token"] = make_reply_token()
         changes["prebuilt"] = self._prebuild(
@@ -507,6 +506,7 @@ class Tick:
     def wire(self, msg: dict) -> tuple[bytes, list[str]]:
         """The message as it goes on the wire, and its envelope recipients (engine/wire.py):
         from the copy prebuilt when it was drafted, else built now."""
+        from mailflow.engine.wire import prebuilt_key, wire_message
         root = self.state.messages.get(msg.get("thread_root") or "")
         siblings = self.state.messages_of(msg["engagement"]) if root is not None else []
         ident = self.loaded.identity_of(msg, self.state.engagements.get(msg["engagement"], {}))
@@ -528,6 +528,7 @@ class Tick:
     def _prebuild(self, msg: dict, changes: dict, html: str, text: str, ident: Identity,
                   files: tuple[tuple[str, str, bytes], ...]) -> dict | None:
         """The draft's MIME bytes, built now and kept, so that sending it later is a read."""
+        from mailflow.engine.wire import prebuild, prebuilt_key
         draft = {**msg, **changes}
         sender = {"name": ident.name, "email": ident.email}
         try:
