@@ -38,6 +38,8 @@ def entry() -> None:
         elif not isinstance(code, int):
             print(code, file=sys.stderr)
             code = 1
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or coverage writes its report at a normal exit
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
