@@ -175,8 +175,8 @@ def test_130_when_ctrl_c_comes_while_the_commands_are_still_being_imported(proj)
             "        if name == 'mailflow.cli.views':\n"
             "            raise KeyboardInterrupt\n"
             "sys.meta_path.insert(0, Interrupt())\n"
-            "from mailflow.cli import main\n"
-            "main(sys.argv[1:])\n")
+            "from mailflow.cli import entry\n"
+            "entry()\n")
     r = subprocess.run([sys.executable, "-c", hook, "--project", str(proj.root), "status"],
                        capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 130, r.stderr
