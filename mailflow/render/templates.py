@@ -197,9 +197,23 @@ def normalize_text(text: str) -> str:
     return body + "\n"
 
 
+# wrapped lines by their text: most of a draft's long lines are the template's own sentences,
+# the same in every client's email (issue 18: wrapping was a tenth of rendering)
+_WRAPPED: dict[str, list[str]] = {}
+
+
 def _wrap_line(line: str) -> list[str]:
     if len(line) <= TEXT_WIDTH:
         return [line]
+    found = _WRAPPED.get(line)
+    if found is None:
+        if len(_WRAPPED) >= 4096:
+            _WRAPPED.clear()
+        found = _WRAPPED[line] = _wrapped(line)
+    return found
+
+
+def _wrapped(line: str) -> list[str]:
     # list items and indented lines keep a hanging indent under their first word
     match = _LIST_MARKER.match(line)
     hang = " " * len(match.group(0)) if match else ""
