@@ -35,6 +35,7 @@ class Dispatch:
     progress: Callable[[int], AbstractContextManager] | None
     poll_failed: bool
     poll_failed_for: set[str]
+    bodies_written: set[str]
 
     def hold_overdue(self) -> None:
         """After downtime, a message far past its time waits for the consultant (no burst)."""
@@ -150,8 +151,9 @@ class Dispatch:
         ident = self.loaded.identity_of(msg, self.state.engagements.get(msg["engagement"], {}))
         sender = {"name": ident.name, "email": ident.email}
         # read even when prebuilt: a draft whose body or document is lost is blocked, as the
-        # approved words must stay in the store for `drafts show` and the audit
-        body = self.w.body(msg["body"])
+        # approved words must stay in the store for `drafts show` and the audit (a body this
+        # tick has just written is there: read only if the prebuilt copy cannot serve)
+        body = None if msg["body"] in self.bodies_written else self.w.body(msg["body"])
         files = tuple((a["filename"], a["content_type"], self.w.attachment(a["ref"]))
                       for a in msg.get("attachments") or ())
         kept = msg.get("prebuilt") or {}
@@ -160,8 +162,8 @@ class Dispatch:
             if raw is not None:
                 return wire_message(msg, root, siblings, None, sender, ident.reply_to_token,
                                     self.now, prebuilt=(raw, kept["envelope"]))
-        return wire_message(msg, root, siblings, body, sender, ident.reply_to_token, self.now,
-                            files)
+        return wire_message(msg, root, siblings, body or self.w.body(msg["body"]), sender,
+                            ident.reply_to_token, self.now, files)
 
     def _record_result(self, msg: dict, result: Delivery, *, durable: bool = True) -> bool:
         """Journal one attempt's per-recipient outcomes; True when someone got it just now.

@@ -33,6 +33,7 @@ class Drafting:
     state: State
     now: dt.datetime
     report: TickReport
+    bodies_written: set[str]  # the bodies this tick kept (sending them need not read them back)
 
     def draft(self) -> None:
         """Render messages due within the review period, so the consultant can approve early."""
@@ -147,7 +148,9 @@ class Drafting:
         digest = hashlib.sha256("\x00".join((subject, rendered.html, rendered.text,
                                              *(a["ref"] for a in kept))).encode()
                                 ).hexdigest()[:16]
-        changes = {"subject": subject, "body": self.w.put_body(rendered.html, rendered.text),
+        body = self.w.put_body(rendered.html, rendered.text)
+        self.bodies_written.add(body)
+        changes = {"subject": subject, "body": body,
                    "attachments": kept,
                    "to": to, "cc": cc, "digest": digest,
                    "rendered_for": self._render_signature(eng), "error": None,

@@ -53,6 +53,7 @@ class Tick(Drafting, Dispatch):
         # on by each change of this tick that the planner does not read (see keep_plans)
         self._current: dict[str, int] = {}
         self._kept: set[str] = set()  # those of them changed since (their stamp to renew)
+        self.bodies_written: set[str] = set()
 
     # -- the steps -------------------------------------------------------------------------
 
