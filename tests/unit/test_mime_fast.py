@@ -114,3 +114,18 @@ _QP_TEXT = st.text(alphabet=st.sampled_from(list(" \t\r\n=ab.-é€\x00\x0b\x0c\
 def test_quoted_printable_is_the_package_s(prefix, text):
     content = "x" * prefix + text  # lines of every length around the fold
     assert mime._qp(content) == _package_qp(content)
+
+
+@pytest.mark.parametrize("around", [b"", b"x", b"\r", b"--", b"--\r"])
+def test_the_boundary_is_the_package_s_even_when_the_text_holds_it(around):
+    import random
+    from email.generator import BytesGenerator
+
+    random.seed(7)
+    drawn = BytesGenerator._make_boundary().encode()  # the boundary the next draw gives
+    text = b"a\n--" + drawn + around + b"\nb\n--" + drawn + b".0\n"
+    for seed in (7, 8):
+        random.seed(seed)
+        package = BytesGenerator._make_boundary(text)
+        random.seed(seed)
+        assert mime._boundary(text) == package
