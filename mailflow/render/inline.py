@@ -27,7 +27,7 @@ _LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
 # selectors whose matches follow from tags, classes, ids and the tree's shape alone (premailer
 # keeps every other pseudo-class in a leftover <style>, never inlining it)
 _SHAPE_ONLY = re.compile(r"[A-Za-z0-9_\-\s.#>+~]+(?::first-child|:last-child|:nth-child)?")
-_MAX_SHAPES = 512  # distinct (stylesheet, shape) pairs remembered; then start over
+_MAX_SHAPES = 256  # distinct (stylesheet, shape) pairs remembered (~15 KB each); then start over
 _MAX_MERGES = 8192
 _SERIAL = itertools.count()  # names a stylesheet in the merge memo, never reused
 
