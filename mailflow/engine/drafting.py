@@ -96,8 +96,8 @@ class Drafting:
     def render(self, msg: dict, eng: dict) -> bool:
         """Render one message and move it to awaiting approval (or approved when none needed)."""
         from mailflow.render.context import template_context
-        hydrated = hydrate(eng)
-        hydrated["invoices"] = checklist.invoices_as_marked(hydrated)
+        base = hydrate(eng)  # read only: the context and the attachment rules each add theirs
+        hydrated = {**base, "invoices": checklist.invoices_as_marked(base)}
         ctx = self.loaded.context_for(eng)
         sent = {m["stage"]: _ts(m["sent_at"]).astimezone(ctx.zone)
                 for m in self.state.messages_of(eng["id"]) if m.get("sent_at") and m["step"] == 0}
@@ -105,7 +105,7 @@ class Drafting:
         seq = self.loaded.sequence_for(eng)
         try:
             stage = seq.stage(msg["stage"])
-            names = self._attachment_names(msg, eng, stage)
+            names = self._attachment_names(msg, base, stage)
             if not to:
                 raise RenderError(f"{msg['key']}: every recipient in contacts.to has bounced")
             # the lead's own identity: From, Reply-To, Message-ID and signature agree
@@ -185,13 +185,12 @@ class Drafting:
             self.report.held.append(msg["key"])
         return True
 
-    def _attachment_names(self, msg: dict, eng: dict, stage: Stage) -> tuple[str, ...]:
-        """The documents a stage's first email carries (reminders in its thread carry none)."""
+    def _attachment_names(self, msg: dict, hydrated: dict, stage: Stage) -> tuple[str, ...]:
+        """The documents a stage's first email carries (reminders in its thread carry none);
+        `hydrated` is the engagement as config.engagements.hydrate gives it."""
         if msg["step"] != 0 or not stage.attach:
             return ()
-        data = hydrate(eng)
-        data.update(checklist.planning_facts(data))
-        return stage.attachments_for(data)
+        return stage.attachments_for({**hydrated, **checklist.planning_facts(hydrated)})
 
     def _attachments(self, msg: dict, eng: dict, stage: Stage, names: tuple[str, ...]
                      ) -> list[tuple[str, tuple[str, str, bytes]]]:
