@@ -20,7 +20,6 @@ from mailflow.engine.records import EngagementStatus
 from mailflow.engine.records import MessageState as S
 from mailflow.engine.records import stored_time as _ts
 from mailflow.engine.report import TickReport
-from mailflow.engine.wire import prebuilt_key, wire_message
 from mailflow.store import State, Writer, now_iso
 
 
@@ -40,7 +39,7 @@ class Dispatch:
     def hold_overdue(self) -> None:
         """After downtime, a message far past its time waits for the consultant (no burst)."""
         days, business = timing.parse_duration(str(schedule(self.loaded.config, "grace")))
-        for msg in self.state.messages.values():
+        for msg in self.state.live_messages():
             if msg["state"] != S.APPROVED or msg.get("late_ok") or msg.get("sent_at"):
                 continue
             if not self._predecessor_done(msg):
@@ -68,7 +67,7 @@ class Dispatch:
     def hold_late(self) -> None:
         """A stage now falling after the date it is timed before waits for the consultant,
         whatever its approval setting (issue 13: never late without asking)."""
-        for msg in self.state.messages.values():
+        for msg in self.state.live_messages():
             if msg["state"] != S.APPROVED or msg.get("sent_at") or not _late_unasked(msg):
                 continue
             eng = self.state.engagements.get(msg["engagement"])
@@ -82,7 +81,8 @@ class Dispatch:
         from mailflow.engine.senders import budgets
         budget, group_of = budgets(self)  # each identity has its own limits
         picked = sending.select_due(self.state.messages, self.state.engagements, self.now,
-                                    budget, self._window_opens, group_of=group_of)
+                                    budget, self._window_opens, group_of=group_of,
+                                    among=self.state.live_messages())
         self.report.deferred += picked.deferred
         if picked.deferred and (picked.over_limit or any(
                 budget.get(g, 0) <= n for g, n in picked.taken.items())):
@@ -146,6 +146,7 @@ class Dispatch:
     def wire(self, msg: dict) -> tuple[bytes, list[str]]:
         """The message as it goes on the wire, and its envelope recipients (engine/wire.py):
         from the copy prebuilt when it was drafted, else built now."""
+        from mailflow.engine.wire import prebuilt_key, wire_message
         root = self.state.messages.get(msg.get("thread_root") or "")
         siblings = self.state.messages_of(msg["engagement"]) if root is not None else []
         ident = self.loaded.identity_of(msg, self.state.engagements.get(msg["engagement"], {}))

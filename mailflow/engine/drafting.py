@@ -19,10 +19,11 @@ from mailflow.engine.records import PENDING, EngagementStatus
 from mailflow.engine.records import MessageState as S
 from mailflow.engine.records import stored_time as _ts
 from mailflow.engine.report import TickReport
-from mailflow.engine.wire import prebuild, prebuilt_key
 from mailflow.errors import ConfigError, DependencyError, RenderError
-from mailflow.render.compose import address, make_message_id, make_reply_token
 from mailflow.store import State, Writer, now_iso
+
+# engine.wire and render.compose (and with them the email package, a tenth of an idle tick's
+# start at 10,000 engagements) are imported where a message is drafted (issue 18)
 
 
 class Drafting:
@@ -38,17 +39,17 @@ class Drafting:
     def draft(self) -> None:
         """Render messages due within the review period, so the consultant can approve early."""
         horizon = self.now + dt.timedelta(days=schedule(self.loaded.config, "review_days"))
-        for msg in list(self.state.messages.values()):
+        for msg in self.state.live_messages():
             state = msg["state"]
             if state not in PENDING:
                 continue
+            if state in (S.PLANNED, S.BLOCKED) and _ts(msg["due"]) > horizon:
+                continue  # (first: most live messages are planned for later)
             eng = self.state.engagements.get(msg["engagement"])
             if eng is None or eng.get("status") != EngagementStatus.ACTIVE:
                 continue
-            if state in (S.PLANNED, S.BLOCKED):
-                if _ts(msg["due"]) > horizon:
-                    continue
-            elif msg.get("rendered_for") == self._render_signature(eng) \
+            if state not in (S.PLANNED, S.BLOCKED) \
+                    and msg.get("rendered_for") == self._render_signature(eng) \
                     and msg.get("rendered_hold") == msg.get("late_hold"):
                 continue  # rendered from the current data and templates
             if state == S.RETRY and msg.get("sent_at"):
@@ -129,6 +130,7 @@ class Drafting:
                 subject = _re(root.get("subject") or subject)
             # a bad address is found at review time, not when sending (the subject was
             # checked by the renderer); the message itself is built once, when it goes out
+            from mailflow.render.compose import address
             for field, people in (("contacts.to", to), ("contacts.cc", cc)):
                 for person in people:
                     address(person, f"engagement {eng['id']}: {field}")
@@ -158,6 +160,7 @@ class Drafting:
                    # held as late: rendered again, so no "before <date>" is already past
                    "rendered_hold": msg.get("late_hold")}
         if not msg.get("message_id"):
+            from mailflow.render.compose import make_message_id, make_reply_token
             changes["message_id"] = make_message_id(ident.domain, self.now)
             changes["reply_token"] = make_reply_token()
         changes["prebuilt"] = self._prebuild(
@@ -206,6 +209,7 @@ class Drafting:
     def _prebuild(self, msg: dict, changes: dict, html: str, text: str, ident: Identity,
                   files: tuple[tuple[str, str, bytes], ...]) -> dict | None:
         """The draft's MIME bytes, built now and kept, so that sending it later is a read."""
+        from mailflow.engine.wire import prebuild, prebuilt_key
         draft = {**msg, **changes}
         sender = {"name": ident.name, "email": ident.email}
         try:

@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from mailflow.config.loading import Loaded
 from mailflow.config.settings import Identity
 from mailflow.engine import sending, stored_plan
+from mailflow.engine.checklist_of import items_from
 from mailflow.engine.dispatch import Dispatch
 from mailflow.engine.drafting import Drafting
 from mailflow.engine.outcomes import Transport
@@ -89,7 +90,7 @@ class Tick(Drafting, Dispatch):
     def settle_interrupted(self) -> None:
         """Messages left `sending` by a process that died: the one that may have been in
         flight is in doubt; those it never offered go back (engine/sending.py)."""
-        left = [m for m in self.state.messages.values() if m.get("state") == S.SENDING]
+        left = [m for m in self.state.live_messages() if m.get("state") == S.SENDING]
         if not left:
             return
         from mailflow.boot import boot_id
@@ -107,21 +108,34 @@ class Tick(Drafting, Dispatch):
 
     def plan(self) -> None:
         """Plan every active engagement whose inputs changed, and bring its messages in line."""
-        # a snapshot, not State.messages_of: planning adds messages, and each addition
-        # would make that index rebuild over the whole store
-        by_engagement: dict[str, dict[str, dict]] = {}
-        for msg in self.state.messages.values():
-            by_engagement.setdefault(msg["engagement"], {})[msg["key"]] = msg
-        replies = self.state.replies_by_engagement()
+        # snapshots, not State.messages_of: planning adds messages, and each addition would
+        # make that index rebuild over the whole store; made when first needed, as most ticks
+        # plan nothing (a walk over every message was a twentieth of the idle tick at 10,000)
+        snapshots: dict[str, dict[str, dict[str, dict]]] = {}
+
+        def messages_of(eid: str, live: bool) -> dict[str, dict]:
+            name = "live" if live else "all"
+            if name not in snapshots:
+                grouped: dict[str, dict[str, dict]] = {}
+                for msg in (self.state.live_messages() if live else
+                            self.state.messages.values()):
+                    grouped.setdefault(msg["engagement"], {})[msg["key"]] = msg
+                snapshots[name] = grouped
+            return snapshots[name].get(eid, {})
+
+        replies: dict[str, list[dict]] | None = None
         for eng in self.state.engagements.values():
-            msgs = by_engagement.get(eng["id"], {})
             if eng.get("status") != EngagementStatus.ACTIVE:
-                if eng.get("status") in ENDED:
-                    self._cancel_pending(msgs, f"engagement {eng['status']}")
+                if eng.get("status") in ENDED:  # (its pending messages are all live ones)
+                    self._cancel_pending(messages_of(eng["id"], True),
+                                         f"engagement {eng['status']}")
                 continue
             if eng.get("planned") == self._signature(eng):
                 self._current[eng["id"]] = eng.get("rev", 0)
                 continue  # nothing that planning depends on changed since the last tick
+            msgs = messages_of(eng["id"], False)
+            if replies is None:
+                replies = self.state.replies_by_engagement()
             try:
                 items = self.plan_one(eng, msgs, replies.get(eng["id"], []))
             except MailflowError as err:
@@ -132,9 +146,13 @@ class Tick(Drafting, Dispatch):
                 # journaled too (the checkpoint holds nothing the journal lacks), yet without
                 # `engagement=`: that would bump the engagement's rev and void the signature
                 # the items too, so that views show this plan without planning again
+                # and its open checklist items, which depend on nothing else (status)
+                open_items = items_from(self.loaded, eng, msgs.values(),
+                                        replies.get(eng["id"], []))
                 self.w.record("engagement.planned", at=self.now, engagements={
-                    "key": eng["id"], "set": {"planned": self._signature(eng),
-                                              "plan": stored_plan.pack(items)}})
+                    "key": eng["id"], "set": {
+                        "planned": self._signature(eng), "plan": stored_plan.pack(items),
+                        "plan_checklist": stored_plan.pack_checklist(open_items)}})
                 self._current[eng["id"]] = eng.get("rev", 0)
 
     def plan_one(self, eng: dict, msgs: dict[str, dict], replies: list[dict]) -> list[PlanItem]:
@@ -198,6 +216,8 @@ class Tick(Drafting, Dispatch):
         """Renew the plan stamp of engagements whose only changes this tick were ones the
         planner does not read (a draft, an approval, a hold, a retry), so the next tick does
         not plan them again (issue 18: the send path re-planned every engagement it drafted).
+        The open checklist kept beside the plan reads no more of a message than the planner
+        (a carrier stage's send), so it holds as well.
 
         Any other event about the engagement (a send, its data, a reply, anything recorded
         outside Tick.mark) leaves its rev off the count, and it is planned again as before."""
@@ -211,8 +231,9 @@ class Tick(Drafting, Dispatch):
 
 
 def _moves_plan(msg: dict, changes: dict) -> bool:
-    """Whether a change to a message may change its engagement's plan: the planner reads a
-    message's final state (with its due and reasons), its send time and an out-of-office date."""
+    """Whether a change to a message may change its engagement's plan (or its kept checklist):
+    they read a message's final state (with its due and reasons), its send time and an
+    out-of-office date."""
     if msg.get("state") in FINAL or changes.get("state") in FINAL:
         return True
     return any(name in changes for name in _PLANNED_FROM)
