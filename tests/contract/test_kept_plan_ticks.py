@@ -5,15 +5,16 @@ sequences, every plan a tick keeps is the plan planning afresh gives."""
 
 from __future__ import annotations
 
-from mailflow.engine import stored_plan
+from mailflow.engine import checklist, stored_plan
 from mailflow.engine import tick as runner
+from mailflow.engine.checklist_of import items_of
 from mailflow.engine.planner import plan_stored
 from tests.helpers import SeamProject, dates
 
 
 def _kept(seam: SeamProject) -> dict[str, bool]:
     """Engagement id -> whether its stored plan is current; each one current must be what
-    planning afresh gives."""
+    planning afresh gives, and the open checklist kept beside it what the checklist derives."""
     loaded, state = seam.loaded, seam.state()
     replies = state.replies_by_engagement()
     out = {}
@@ -23,6 +24,8 @@ def _kept(seam: SeamProject) -> dict[str, bool]:
         if items is not None:
             msgs = {m["key"]: m for m in state.messages_of(eid)}
             assert items == plan_stored(loaded, eng, msgs, replies.get(eid, [])), eid
+            assert stored_plan.kept_checklist(loaded, eng) == checklist.open_items(
+                items_of(state, loaded, eng)), eid
     return out
 
 
