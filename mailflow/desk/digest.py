@@ -23,7 +23,7 @@ from mailflow.desk.views import attachment_line
 from mailflow.engine.digest import MESSAGE_ID_PREFIX, PLUS_PREFIX, digest_due, entries
 from mailflow.engine.outcomes import Outcome, Transport
 from mailflow.engine.records import MessageState as S
-from mailflow.engine.sendtime import send_time_for
+from mailflow.engine.schedule import send_time_for
 from mailflow.engine.tick import Tick
 from mailflow.errors import MailflowError
 from mailflow.render.compose import plus_address

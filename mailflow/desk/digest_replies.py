@@ -15,7 +15,7 @@ from mailflow.engine.digest_commands import (
     looks_like_digest_reply,
     parse_commands,
 )
-from mailflow.engine.sendtime import send_time_for
+from mailflow.engine.schedule import send_time_for
 from mailflow.engine.tick import Tick
 from mailflow.errors import MailflowError
 from mailflow.inbound.authresults import passed_dkim_or_dmarc
