@@ -17,7 +17,8 @@ import pytest
 
 from mailflow import timing
 from mailflow.store import Store
-from tests.helpers import add_in_zone, dates, told_only, walk
+from tests.helpers import SENDER, add_in_zone, dates, imap_toml, told_only, walk
+from tests.imap_server import dovecot_fixture, imap_account_fixture  # noqa: F401
 
 EID = "northwind-2026"
 RECAP = f"{EID}/deliverables_recap/0"
@@ -103,3 +104,31 @@ def test_approving_a_stage_behind_an_overdue_one_promises_its_real_time_and_keep
         == support_out
     subjects = [str(m.msg["Subject"]) for m in smtp_server.client_mail]
     assert len(subjects) == len(set(subjects))
+
+
+def test_approving_it_by_replying_to_the_digest_confirms_the_same_real_time(
+        proj, smtp_server, imap_account):
+    zone, end, pause, resume, _, support_out = CASES[0]
+    cfg = proj.project.config_path
+    cfg.write_text(cfg.read_text() + imap_toml(imap_account))
+    resumed(proj, zone, end, pause, resume)
+    assert told_only(proj.cli("run", now=f"{resume}T08:00"))  # urgent: the digest goes at once
+    digest = [m for m in smtp_server.received if str(m.msg["Subject"]).startswith(
+        "[mailflow digest]")][-1]
+    text = digest.msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    n = re.search(r"^\[(\d+)\] Northwind Traders: Support offer$", text, re.M)[1]
+    listed = text[text.index(f"[{n}] Northwind Traders: Support offer"):].split("\n\n")[0]
+    assert f"\n    Goes out once approved: {support_out}\n" in listed
+    raw = (f"From: Dana <{SENDER[1]}>\r\nTo: mailflow <{SENDER[1]}>\r\n"
+           f"Subject: Re: {digest.msg['Subject']}\r\nDate: Mon, 15 Mar 2027 08:10:00 -0400\r\n"
+           f"Message-ID: <answer-1@phone.example>\r\nIn-Reply-To: {digest.msg['Message-ID']}"
+           f"\r\nReferences: {digest.msg['Message-ID']}\r\nMIME-Version: 1.0\r\n"
+           f"Content-Type: text/plain; charset=utf-8\r\n\r\napprove {n}\r\n").encode()
+    imap_account.append("INBOX", raw)
+    assert told_only(proj.cli("run", now=f"{resume}T08:20"))
+    assert Store(proj.project.state_dir).load().messages[SUPPORT]["state"] == "approved"
+    (confirmation,) = [m for m in smtp_server.received
+                       if str(m.msg["Subject"]).startswith("Re: [mailflow digest]")]
+    said = confirmation.msg.get_body(("plain",)).get_content()
+    assert f"Approved {n} (Northwind Traders, Support offer): goes out {support_out}" in said
+    assert set(shown(proj, SUPPORT, f"{resume}T08:20", zone).values()) == {support_out}
