@@ -32,6 +32,18 @@ from mailflow.store import now_iso
 SUBJECT_MARK = "[mailflow digest]"
 DIGEST_MARK = "-- mailflow digest"  # engine.digest_commands stops reading a reply here
 
+# A digest is read on a phone, and is built again on every run while the server refuses it.
+# The soonest five drafts go in full (text, HTML and documents attached): a few screens and
+# at most a few MB, what one can review in a sitting; the rest, one line each (their numbers
+# still approve). Replies likewise: five with their text (cut at REPLY_LINES lines), the rest
+# one line; troubles, one line each up to TROUBLES. So the digest's size and the work of
+# building it stay bounded however much waits (issue 13).
+FULL_DRAFTS = 5
+FULL_REPLIES = 5
+REPLY_LINES = 25
+REPLY_CHARS = 2000
+TROUBLES = 20
+
 
 def consultant_address(loaded: Loaded) -> str:
     """Where digests and confirmations go: [digest] to, else the sender's own address."""
@@ -153,51 +165,53 @@ def _digest_email(loaded: Loaded, tick: Tick, listed, troubles: list[dict],  # n
     attachments = []
     if drafts:
         lines += ["DRAFTS TO APPROVE", ""]
-    for e in drafts:
+    for e in drafts[:FULL_DRAFTS]:
         msg = state.messages[e.key]
-        eng = state.engagements[msg["engagement"]]
-        ez = loaded.context_for(eng).zone
-        when = send_time_for(loaded, state, msg, tick.now)
-        html, text = tick.w.body(msg["body"])
-        lines += [f"[{e.n}] {eng.get('client')}: {_stage_name(loaded, eng, msg)}",
-                  f"    To: {', '.join(_person(p) for p in msg.get('to') or [])}"]
-        if msg.get("cc"):
-            lines.append(f"    Cc: {', '.join(_person(p) for p in msg['cc'])}")
-        shown = timing.format_local(when, ez) if when else "?"
-        lines.append(f"    Goes out once approved: {shown}")
-        if msg.get("late_hold"):
-            lines.append(f"    Why you: {msg['late_hold']}")
-        elif msg.get("overdue"):
-            lines.append(f"    Why you: {msg.get('note') or 'past due'}")
-        lines += [f"    Subject: {msg.get('subject')}", f"    Id: {msg['key']}"]
+        lines += _draft_head(loaded, tick, e, msg)
         # the client gets the documents too: the consultant approves them with the words
         for a in msg.get("attachments") or ():
             lines.append(f"    Attached: {attachment_line(a)}, here as {e.n}-{a['filename']}")
             attachments.append((f"{e.n}-{a['filename']}", a["content_type"],
                                 tick.w.attachment(a["ref"])))
+        html, text = tick.w.body(msg["body"])
         lines += ["", text.strip(),
                   "", f"    (the HTML version is attached as {e.n}-{msg['stage']}.html)", ""]
         attachments.append((f"{e.n}-{msg['stage']}.html", "text/html", html.encode("utf-8")))
+    if drafts[FULL_DRAFTS:]:
+        lines += [f"{len(drafts) - FULL_DRAFTS} more, in short (see each with `mailflow drafts "
+                  "show ID`; its number approves it as well):", ""]
+    for e in drafts[FULL_DRAFTS:]:
+        lines += _draft_head(loaded, tick, e, state.messages[e.key], short=True)
+    if drafts[FULL_DRAFTS:]:
+        lines.append("")
     if replies:
         lines += ["REPLIES THAT NEED YOU", ""]
-    for e in replies:
+    for i, e in enumerate(replies):
         r = state.replies[e.key]
         eng = state.engagements.get(r.get("engagement") or "") or {}
         lines.append(f"[{e.n}] {r.get('from_name') or ''} <{r.get('from')}> "
                      f"({eng.get('client', '?')}, {r.get('stage')}), {r.get('received_at')}")
+        if i >= FULL_REPLIES:
+            lines.append(f"    Subject: {_short(r.get('subject'))}; read it with "
+                         f"`mailflow replies show {r['id']}`")
+            continue
         suggestion = r.get("suggestion") or r.get("intent")
         if suggestion:
             lines.append(f"    Suggested: {_suggestion(suggestion)}")
         lines += [f"    Mark it? {command}" for command in done_suggestions(state, loaded, r)]
         lines += [f"    Subject: {r.get('subject')}", ""]
-        lines += [f"    {t}" for t in (r.get("text") or "").strip().splitlines()] + [""]
+        lines += [f"    {t}" for t in _cut(r.get("text") or "", r["id"])] + [""]
+    if replies[FULL_REPLIES:]:
+        lines.append("")
     if troubles:
         lines += ["IN DOUBT OR FAILED (settle these with the CLI)", ""]
-    for m in troubles:
+    for m in troubles[:TROUBLES]:
         why = m.get("note") or m.get("server_reply") or ""
-        lines.append(f"- {m['key']}: {m['state'].replace('_', ' ')}: {why}")
+        lines.append(f"- {m['key']}: {m['state'].replace('_', ' ')}: {_short(why)}")
         if m["state"] == S.IN_DOUBT:
             lines.append(f"  mailflow drafts resolve {m['key']} --sent|--resend")
+    if troubles[TROUBLES:]:
+        lines.append(f"- and {len(troubles) - TROUBLES} more: `mailflow status` lists them all")
     lines += ["", DIGEST_MARK]
     email = EmailMessage(policy=SMTP)
     email["From"] = f"mailflow <{cfg.sender.email}>"
@@ -213,6 +227,49 @@ def _digest_email(loaded: Loaded, tick: Tick, listed, troubles: list[dict],  # n
         maintype, _, subtype = content_type.partition("/")
         email.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return email, subject
+
+
+def _draft_head(loaded: Loaded, tick: Tick, e, msg: dict, short: bool = False  # noqa: ANN001
+                ) -> list[str]:
+    """A listed draft's number, client, stage and when it goes out; in full, also who gets
+    it, why it needs you, the subject and the Id; short, one line with the Id to look it up."""
+    eng = tick.state.engagements[msg["engagement"]]
+    when = send_time_for(loaded, tick.state, msg, tick.now)
+    shown = timing.format_local(when, loaded.context_for(eng).zone) if when else "?"
+    head = f"[{e.n}] {eng.get('client')}: {_stage_name(loaded, eng, msg)}"
+    if short:
+        late = ", held: late" if msg.get("late_hold") else (
+            ", past due" if msg.get("overdue") else "")
+        return [f"{head}, goes out {shown}{late}; Id: {msg['key']}"]
+    lines = [head, f"    To: {', '.join(_person(p) for p in msg.get('to') or [])}"]
+    if msg.get("cc"):
+        lines.append(f"    Cc: {', '.join(_person(p) for p in msg['cc'])}")
+    lines.append(f"    Goes out once approved: {shown}")
+    if msg.get("late_hold"):
+        lines.append(f"    Why you: {msg['late_hold']}")
+    elif msg.get("overdue"):
+        lines.append(f"    Why you: {msg.get('note') or 'past due'}")
+    return lines + [f"    Subject: {msg.get('subject')}", f"    Id: {msg['key']}"]
+
+
+def _cut(text: str, rid: str) -> list[str]:
+    """A reply's text for the digest: whole when short, else its start and where to read on."""
+    lines = text.strip().splitlines()
+    kept, size = [], 0
+    for line in lines[:REPLY_LINES]:
+        if size + len(line) > REPLY_CHARS:
+            break
+        kept.append(line)
+        size += len(line)
+    if len(kept) < len(lines):
+        kept.append(f"[... {len(lines) - len(kept)} more line(s): `mailflow replies show {rid}`]")
+    return kept
+
+
+def _short(text: object, limit: int = 160) -> str:
+    """One line of at most `limit` characters."""
+    one = " ".join(str(text or "").split())
+    return one if len(one) <= limit else one[:limit - 3] + "..."
 
 
 def _stage_name(loaded: Loaded, eng: dict, msg: dict) -> str:
