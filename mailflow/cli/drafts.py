@@ -334,11 +334,12 @@ def replies_show(app: App, rid: str, done: bool) -> None:
       mailflow replies show 1 --done
     """
     from mailflow.desk import views
-    from mailflow.errors import NotFoundError
+    from mailflow.desk.lookup import archived_error, find_reply
     state = app.store.load()
-    r = state.replies.get(rid)
-    if r is None:
-        raise NotFoundError(f"no reply {rid!r} (see `mailflow replies`)")
+    r = find_reply(state, rid)
+    moved_out = state.engagements.get(r.get("engagement"), {}).get("moved_out")
+    if done and moved_out:  # nothing more happens to an archived engagement
+        raise archived_error(state, r["engagement"])
     zone = state.engagements.get(r.get("engagement"), {}).get("time_zone", "UTC")
     click.echo(f"Reply:    {r['id']} ({r.get('kind')}: {r.get('kind_reason', '')})")
     click.echo(f"From:     {r.get('from_name') or ''} <{r.get('from')}>")
