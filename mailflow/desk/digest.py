@@ -20,7 +20,15 @@ from mailflow import timing
 from mailflow.config.loading import Loaded
 from mailflow.desk.checklist import done_suggestions
 from mailflow.desk.views import attachment_line
-from mailflow.engine.digest import MESSAGE_ID_PREFIX, PLUS_PREFIX, digest_due, entries
+from mailflow.engine.digest import (
+    MESSAGE_ID_PREFIX,
+    PLUS_PREFIX,
+    digest_due,
+    entries,
+    forgotten,
+    next_id,
+    number_of,
+)
 from mailflow.engine.outcomes import Outcome, Transport
 from mailflow.engine.records import MessageState as S
 from mailflow.engine.schedule import send_time_for
@@ -56,7 +64,9 @@ def consultant_zone(loaded: Loaded):  # noqa: ANN201 - ZoneInfo
 
 
 def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport]) -> None:
-    """Send a digest when one is due, and every confirmation not sent yet, over one session."""
+    """Send a digest when one is due, and every confirmation not sent yet, over one session;
+    forget the digests too old to count (and the replies to them) first."""
+    _forget_old(loaded, tick)
     outgoing: list[tuple[str, EmailMessage, dict]] = []
     for record in sorted(tick.state.digests.values(), key=lambda d: d["id"]):
         if record.get("kind") == "reply" and record.get("confirmation") \
@@ -105,6 +115,15 @@ def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport
         tick.report.notes.append(f"digest to {to} not sent (tried again next run): {err}")
 
 
+def _forget_old(loaded: Loaded, tick: Tick) -> None:
+    """Drop digest records past `valid_for` and a margin, through one journal event that
+    keeps the highest id and the limit (so ids never repeat, and a late reply is told why)."""
+    keys, limit = forgotten(tick.state.digests, tick.now, loaded.config.digest)
+    if keys:
+        tick.w.record("digest.forgotten", at=tick.now, drop={"digests": keys},
+                      digest_floor=max(number_of(k) for k in keys), digests_before=limit)
+
+
 def _due_digest(loaded: Loaded, tick: Tick) -> tuple[str, EmailMessage, dict] | None:
     cfg = loaded.config.digest
     waiting = tick.report.waiting
@@ -119,7 +138,7 @@ def _due_digest(loaded: Loaded, tick: Tick) -> tuple[str, EmailMessage, dict] | 
     troubles = [tick.state.messages[n.key] for n in waiting if n.table == "messages"
                 and tick.state.messages[n.key]["state"] in ("in_doubt", "failed")]
     token = secrets.token_hex(16)
-    did = f"d{len(tick.state.digests) + 1:05d}"
+    did = next_id(tick.state.digests, tick.state.meta.get("digest_floor", 0))
     message_id = f"{MESSAGE_ID_PREFIX}{token}@{loaded.config.sender.domain}>"
     email, subject = _digest_email(loaded, tick, listed, troubles, message_id, token)
     record = {"kind": "digest", "token": token, "message_id": message_id, "subject": subject,
