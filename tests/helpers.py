@@ -320,6 +320,29 @@ def invoke(root: Path, *args: str, now: str) -> tuple[int, str]:
     return r.exit_code, r.output
 
 
+def forked(child) -> tuple[int, bytes]:  # noqa: ANN001 - Callable[[int], int]
+    """Fork; the child runs `child(fd)`, writing what it has to say to the pipe `fd`, and
+    exits with the code it returns (3 if it raises). Returns the child's exit status and
+    every byte it wrote, which a crash mid-way cannot take back."""
+    import os
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest or hypothesis
+        os.close(read)
+        code = 3
+        try:
+            code = child(write)
+        finally:
+            os._exit(code)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks)
+
+
 def in_child(fn, arm: tuple[int, str] | None = None) -> tuple[int, dict]:  # noqa: ANN001
     """Run `fn` in a forked child (armed to crash at a point); its exit status and a dict of
     its JSON result, the points it passed, their names and those where a power cut would
@@ -328,10 +351,8 @@ def in_child(fn, arm: tuple[int, str] | None = None) -> tuple[int, dict]:  # noq
     import os
 
     from mailflow import faults
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        os.close(read)
+
+    def child(fd: int) -> int:
         code = 0
         try:
             if arm is not None:
@@ -341,15 +362,11 @@ def in_child(fn, arm: tuple[int, str] | None = None) -> tuple[int, dict]:  # noq
                                   "names": faults.names(), "exposed": faults.exposed()})
         except BaseException as err:  # noqa: BLE001 - reported to the parent, which fails
             payload, code = json.dumps({"error": f"{type(err).__name__}: {err}"}), 3
-        os.write(write, payload.encode())
-        os._exit(code)
-    os.close(write)
-    chunks = []
-    while chunk := os.read(read, 65536):
-        chunks.append(chunk)
-    os.close(read)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), json.loads(b"".join(chunks) or b"{}")
+        os.write(fd, payload.encode())
+        return code
+
+    code, out = forked(child)
+    return code, json.loads(out or b"{}")
 
 
 def state_of(root: Path):  # noqa: ANN201 - store.State

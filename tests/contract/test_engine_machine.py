@@ -39,7 +39,7 @@ from hypothesis.stateful import (
 from mailflow import faults
 from mailflow.engine.outcomes import Outcome
 from mailflow.transport.memory import Accepted, MemoryTransport
-from tests.helpers import SeamProject, reply
+from tests.helpers import SeamProject, forked, reply
 
 STATES = {"planned", "awaiting_approval", "approved", "rejected", "sending", "sent", "retry",
           "failed", "in_doubt", "blocked", "cancelled", "bounced"}
@@ -81,32 +81,24 @@ def in_crashing_child(p: SeamProject, act, at: int, mode: str) -> tuple[int, lis
     ("accepted", Accepted), ("script", transport scripting left), ("appended", folder, raw,
     when), and ("points", how many it passed) when it finished. Each is written to a pipe
     as it happens, so a crash loses none of them."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into hypothesis
-        os.close(read)
-        code = 0
+    def child(fd: int) -> int:
         try:
-            _report_to(write, p)
+            _report_to(fd, p)
             faults.arm(at, mode)
             with contextlib.suppress(Killed):
                 act()
-            _frame(write, ("points", faults.count()))
+            _frame(fd, ("points", faults.count()))
         except BaseException:  # noqa: BLE001 - the parent fails on the status
-            code = 3
-        os._exit(code)
-    os.close(write)
-    data = bytearray()
-    while chunk := os.read(read, 1 << 16):
-        data += chunk
-    os.close(read)
-    _, status = os.waitpid(pid, 0)
+            return 3
+        return 0
+
+    code, data = forked(child)
     frames, i = [], 0
     while i < len(data):
         (size,) = struct.unpack_from("!I", data, i)
         frames.append(pickle.loads(bytes(data[i + 4:i + 4 + size])))
         i += 4 + size
-    return os.waitstatus_to_exitcode(status), frames
+    return code, frames
 
 
 def _frame(fd: int, item: tuple) -> None:
