@@ -183,7 +183,7 @@ def _shifted(slot: timing.Slot, days: int, stage: Stage, ctx: Context) -> timing
     moved, why = timing.next_opening(target, ctx.zone, stage.window, ctx.calendar)
     return timing.Slot(moved, moved.astimezone(ctx.zone), slot.reasons + (
         f"{days} day{'s' if days != 1 else ''} later to keep its spacing: an earlier email "
-        "went out late", *why))
+        "is late", *why))
 
 
 def _past_its_date(stage: Stage, eng: dict, slot: timing.Slot, ctx: Context) -> str | None:

@@ -42,11 +42,12 @@ def _opening(earliest: dt.datetime, zone: ZoneInfo, window: timing.Window,
 def message_send_time(msg: dict, now: dt.datetime, zone: ZoneInfo, window: timing.Window,
                       calendar: timing.Calendar) -> dt.datetime | None:
     """When a stored message goes out (or went out); None when it never will."""
-    if msg.get("sent_at"):
-        return dt.datetime.fromisoformat(msg["sent_at"])
     if msg.get("state") == S.RETRY and msg.get("next_attempt"):
+        # (before `sent_at`: a message delivered to some recipients goes again to the rest)
         return next_send_time(dt.datetime.fromisoformat(msg["next_attempt"]), now, zone, window,
                               calendar)
+    if msg.get("sent_at"):
+        return dt.datetime.fromisoformat(msg["sent_at"])
     if msg.get("state") not in UNSENT or not msg.get("due"):
         return None
     return next_send_time(dt.datetime.fromisoformat(msg["due"]), now, zone, window, calendar)
