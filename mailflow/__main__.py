@@ -1,5 +1,5 @@
 """`python -m mailflow`: the same entry point as the `mailflow` console script."""
 
-from mailflow.cli import main
+from mailflow.cli import entry
 
-main()
+entry()

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from mailflow.cli.app import App, cli, pass_app
-from mailflow.errors import RunFailed, StoreError
+from mailflow.errors import MailflowError, RunFailed, StoreError
 
 
 @cli.command()
@@ -301,8 +301,14 @@ def doctor(app: App, repair: bool, quarantine: bool) -> None:
     from mailflow.desk import doctor as doc
     if quarantine and not repair:
         raise click.UsageError("--quarantine goes with --repair")
-    found = (doc.repair(app.store, app.loaded, app.now, quarantine=quarantine) if repair
-             else doc.check(app.store))
+    if repair:
+        found = doc.repair(app.store, app.loaded, app.now, quarantine=quarantine)
+    else:
+        try:  # the kept plans are checked against the rules when they load
+            loaded = app.loaded
+        except MailflowError:
+            loaded = None  # a broken config must not keep the store from being checked
+        found = doc.check(app.store, loaded)
     for line in found.repaired:
         click.echo(f"repaired: {line}")
     for line in found.notes:

@@ -37,6 +37,7 @@ class Findings:
     repaired: list[str] = field(default_factory=list)
     damaged_lines: int = 0
     missing_bodies: list[str] = field(default_factory=list)  # message keys
+    stale_kept: list[str] = field(default_factory=list)  # engagements whose kept plan is off
     unused_bodies: set[str] = field(default_factory=set)  # body and attachment references
 
 
@@ -57,9 +58,9 @@ def _fold(store: Store, out: Findings | None = None) -> tuple[State, Replay]:
     return state, last
 
 
-def check(store: Store) -> Findings:
-    """Every problem of the journal, the checkpoint, the bodies and the archives; changes
-    nothing."""
+def check(store: Store, loaded: Loaded | None = None) -> Findings:
+    """Every problem of the journal, the checkpoint, the bodies and the archives (and, given
+    the project's rules, of the plans the last run kept); changes nothing."""
     out = Findings()
     journal = store.journal_path
     state, found = _fold(store, out)
@@ -88,6 +89,8 @@ def check(store: Store) -> Findings:
                 out.notes.append(f"{msg['key']} ({msg['state']}): {err} (kept for the record "
                                  "only; nothing waits on it)")
     _check_archives(store, state, out)
+    if loaded is not None:
+        _check_kept(state, loaded, out)
     unused = unreferenced_bodies(store, state)
     if unused:
         out.unused_bodies = unused
@@ -129,6 +132,33 @@ def _check_archives(store: Store, state: State, out: Findings) -> None:
                          f"{segs} old journal segment(s) not folded yet")
 
 
+def _check_kept(state: State, loaded: Loaded, out: Findings) -> None:
+    """A plan (and open checklist) kept by a run, while its signature holds, is what planning
+    now gives: views show it instead of planning (engine/stored_plan.py)."""
+    from mailflow.engine import checklist, stored_plan
+    from mailflow.engine.checklist_of import items_of
+    from mailflow.engine.planner import plan_stored
+    replies = state.replies_by_engagement()
+    for eid, eng in state.engagements.items():
+        try:
+            items = stored_plan.kept(loaded, eng)
+            open_items = stored_plan.kept_checklist(loaded, eng)
+            if items is None and open_items is None:
+                continue
+            msgs = {m["key"]: m for m in state.messages_of(eid)}
+            same = (items is None or items == plan_stored(loaded, eng, msgs,
+                                                          replies.get(eid, []))) and (
+                open_items is None
+                or open_items == checklist.open_items(items_of(state, loaded, eng)))
+        except MailflowError:
+            continue  # a broken engagement: `mailflow check` and its status row say why
+        if not same:
+            out.stale_kept.append(eid)
+            out.problems.append(f"engagement {eid}: the plan kept by the last run differs "
+                                "from planning it now; `mailflow doctor --repair` drops it "
+                                "(the next run plans it again)")
+
+
 def _check_checkpoint(store: Store, folded: State, end: Position, out: Findings) -> None:
     db = store.db_path
     try:
@@ -160,7 +190,7 @@ def repair(store: Store, loaded: Loaded, now: dt.datetime, *, quarantine: bool) 
     with store.writer_lock():
         if not store.journal_path.exists() and store.db_path.exists():
             store.load()  # refuses by name: a rebuild from nothing would forget what was sent
-        before = check(store)
+        before = check(store, loaded)
         if before.damaged_lines and not quarantine:
             before.problems.append(f"{store.journal_path}: {before.damaged_lines} damaged "
                                    "line(s) left as they are: add --quarantine to set them "
@@ -177,9 +207,17 @@ def repair(store: Store, loaded: Loaded, now: dt.datetime, *, quarantine: bool) 
             unused = unreferenced_bodies(store, store.load())  # since the check
             removed = remove_bodies(store, unused)
         before.repaired.append(f"{removed} unused body or attachment file(s) deleted")
+    if before.stale_kept:
+        with store.writer() as w:  # a journal event like any other: the checkpoint follows
+            for eid in before.stale_kept:
+                # without `engagement=`, as the tick keeps a plan: no rev of its own changes
+                w.record("engagement.plan_dropped", at=now,
+                         engagements={"key": eid, "set": {"planned": None}})
+        before.repaired.append(f"{len(before.stale_kept)} kept plan(s) dropped: the next run "
+                               "plans them again")
     if before.missing_bodies:
         _render_again(store, loaded, now, before)
-    after = check(store)
+    after = check(store, loaded)
     after.repaired = before.repaired
     return after
 

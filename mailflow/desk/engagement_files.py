@@ -91,7 +91,7 @@ def sync_from_files(w: Writer, loaded: Loaded, now: dt.datetime,
     `notes`: the stored copy goes on working, and `mailflow check` lists it.
     """
     problems: list[str] = []
-    gone: list[str] = []
+    gone: list[tuple[str, str]] = []
     root = loaded.project.root
     root_text = str(root)
     for eid, stored in list(w.state.engagements.items()):
@@ -106,8 +106,7 @@ def sync_from_files(w: Writer, loaded: Loaded, now: dt.datetime,
             path = root / source
             digest = file_hash(path)
         except FileNotFoundError:
-            path = root / source
-            gone.append(f"engagement {eid}: its file {path} is gone")
+            gone.append((eid, source))  # (said for the first three: a Path each was costly)
             continue
         except OSError as err:
             path = root / source
@@ -128,8 +127,10 @@ def sync_from_files(w: Writer, loaded: Loaded, now: dt.datetime,
                                                   "source_stamp": file_stamp(path)}})
     if gone and notes is not None:
         more = f" (and {len(gone) - 3} more)" if len(gone) > 3 else ""
-        notes.append("; ".join(gone[:3]) + more + ": their stored copies are used (restore "
-                     "the files, or archive the engagements; `mailflow check` lists them)")
+        notes.append("; ".join(f"engagement {eid}: its file {root / source} is gone"
+                               for eid, source in gone[:3]) + more
+                     + ": their stored copies are used (restore the files, or archive the "
+                       "engagements; `mailflow check` lists them)")
     return problems
 
 

@@ -37,8 +37,10 @@ class Grid:
     wraps: dict = field(default_factory=dict)  # engagement id -> its Wrapup (made once)
 
 
-def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool = False) -> Grid:
-    """One row per engagement (archived ones only with `archived`), soonest next email first."""
+def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool = False,
+                with_data: bool = True) -> Grid:
+    """One row per engagement (archived ones only with `archived`), soonest next email first;
+    each row's JSON form only `with_data` (the table does not print it)."""
     chosen = [e for e in state.engagements.values()
               if bool(e.get("archived") or e.get("moved_out")) == archived]
     plan = views.preview(state, loaded, now, [e["id"] for e in chosen])
@@ -48,7 +50,8 @@ def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool =
     grid = Grid(plans=plan.items)
     for eng in chosen:
         try:
-            row = _row(eng, state, loaded, plan, replies_by_msg, grid.stages, now, grid.wraps)
+            row = _row(eng, state, loaded, plan, replies_by_msg, grid.stages, now, grid.wraps,
+                       with_data)
         except Exception as err:  # noqa: BLE001 - a broken engagement is a row with its error
             row = GridRow(eng["id"], eng.get("status", "?"), {}, {
                 **{"id": eng["id"], "status": eng.get("status")}, "error": str(err)},
@@ -61,12 +64,13 @@ def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool =
 
 def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
          replies_by_msg: dict[str, list[dict]], stage_names: list[str], plan_now: dt.datetime,
-         wraps: dict) -> GridRow:
+         wraps: dict, with_data: bool = True) -> GridRow:
     seq = loaded.sequence_for(eng)
     for s in seq.stages:
         if s.id not in stage_names:
             stage_names.append(s.id)
     items = {i.stage: i for i in plan.items.get(eng["id"], []) if i.step == 0}
+    when = plan.when_for(eng)
     msgs = state.messages_of(eng["id"])
     cells, stages = {}, {}
     upcoming = []
@@ -81,11 +85,13 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
         # the one answer every view gives; a sent stage shows when it went, never this (one
         # retrying for some recipients goes again: it has a next time)
         went = bool((first or {}).get("sent_at")) and first["state"] != "retry"
-        at = None if went else plan.when(first, item)
+        at = None if went else when(first, item)
         cells[s.id] = views.stage_mark(stage_msgs, item, replies, eng["time_zone"], when=at)
         if at is not None and not went and (
                 first is None or first["state"] not in ("rejected", "cancelled", "failed")):
             upcoming.append(at)
+        if not with_data:
+            continue
         stages[s.id] = {"state": first["state"] if first else (item.status if item else None),
                         "sent_at": first.get("sent_at") if first else None,
                         "due": first.get("due") if first else (
@@ -100,7 +106,8 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
     data = {**views.engagement_row(eng), "stages": stages, "error": error,
             "checklist": {"open": len(wrap.items), "overdue": len(wrap.overdue),
                           "open_items": [i.id for i in wrap.items]},
-            "ready_to_complete": wrap.clear and eng["status"] in ("active", "paused")}
+            "ready_to_complete": wrap.clear and eng["status"] in ("active", "paused")
+            } if with_data else {}
     return GridRow(eng["id"], eng["status"], cells, data, min(upcoming, default=None), error,
                    checklist=checklist_cell(wrap))
 
@@ -114,13 +121,16 @@ def needs_you_now(state: State, loaded: Loaded | None = None, now: dt.datetime |
     lines = []
     waiting = 0
     archived = {k for k, e in state.engagements.items() if e.get("archived")}
-    for m in sorted(state.messages.values(), key=lambda m: tables.natural_key(m["key"])):
+    attention = []
+    for m in state.live_messages():  # (none at rest waits for anyone)
         if m["engagement"] in archived:
             continue
         waiting += m["state"] == "awaiting_approval"
         if m["state"] in ATTENTION_STATES:
-            why = m.get("note") or m.get("server_reply") or m.get("error") or ""
-            lines.append(f"{m['key']}: {m['state'].replace('_', ' ')}: {why}"[:160])
+            attention.append(m)
+    for m in sorted(attention, key=lambda m: tables.natural_key(m["key"])):
+        why = m.get("note") or m.get("server_reply") or m.get("error") or ""
+        lines.append(f"{m['key']}: {m['state'].replace('_', ' ')}: {why}"[:160])
     if waiting:
         lines.insert(0, f"{waiting} draft(s) to approve: mailflow drafts")
     for r in state.replies.values():

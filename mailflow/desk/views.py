@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 
 import click
@@ -10,7 +11,8 @@ import click
 from mailflow import timing
 from mailflow.desk import tables
 from mailflow.engine.planner import PlanItem
-from mailflow.engine.schedule import message_time, plan_at
+from mailflow.engine.schedule import message_time, next_time, plan_at
+from mailflow.errors import MailflowError
 
 STATE_MARKS = {
     "planned": "due {date}", "blocked": "BLOCKED", "awaiting_approval": "to approve {date}",
@@ -48,6 +50,13 @@ def local(ts: str | dt.datetime | None, zone_name: str, fmt: str | None = None) 
     """A stored UTC time in the engagement's zone: 'Tue 2027-01-19 09:00 EST'."""
     if not ts:
         return ""
+    return _local(ts, zone_name, fmt)
+
+
+# a view shows the same few instants (window openings, send times) in thousands of cells:
+# each formatted once (issue 18; pure, so a cache changes no output)
+@functools.lru_cache(maxsize=8192)
+def _local(ts: str | dt.datetime, zone_name: str, fmt: str | None) -> str:
     when = dt.datetime.fromisoformat(ts) if isinstance(ts, str) else ts
     zone = timing.load_zone(zone_name)
     if fmt:
@@ -266,6 +275,24 @@ class Preview:
         if eng is None:
             return next_time_plain(msg or {}, item)
         return message_time(self.loaded, eng, msg, item, self.now)
+
+    def when_for(self, eng: dict):  # noqa: ANN201 - (msg, item) -> datetime | None
+        """`when` for the messages and items of one engagement, its zone, calendar and stage
+        windows looked up once (the status grid asks for every stage of every engagement)."""
+        ctx = self.loaded.context_for(eng)
+        windows: dict[str | None, object] = {}
+
+        def when(msg: dict | None, item: PlanItem | None) -> dt.datetime | None:
+            if not msg and item is None:
+                return next_time_plain({}, None)
+            stage = (msg or {}).get("stage") or (item.stage if item else None)
+            if stage not in windows:
+                try:
+                    windows[stage] = self.loaded.sequence_for(eng).stage(stage).window
+                except (KeyError, LookupError, MailflowError):
+                    windows[stage] = self.loaded.window
+            return next_time(msg, item, self.now, ctx.zone, windows[stage], ctx.calendar)
+        return when
 
 
 def preview(state, loaded, now: dt.datetime, ids: list[str] | None = None) -> Preview:  # noqa: ANN001

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from mailflow.config.loading import Loaded
-from mailflow.engine import checklist
+from mailflow.engine import checklist, stored_plan
 from mailflow.engine.checklist import ChecklistItem
 from mailflow.engine.checklist_of import items_of
 from mailflow.engine.planner import FINAL, PlanItem
@@ -65,7 +65,10 @@ def wrapup(state: State, loaded: Loaded, engagement: dict, now: dt.datetime,
     keys |= {k for k, m in messages.items() if m["state"] not in FINAL}
     emails = tuple(sorted((k for k in keys if (messages.get(k) or {}).get("state") not in FINAL),
                           key=lambda k: (k.split("/")[1:], k)))
-    items = checklist.open_items(items_of(state, loaded, engagement))
+    # the open items the last tick kept with the plan while they hold (they need no `now`)
+    items = stored_plan.kept_checklist(loaded, engagement)
+    if items is None:
+        items = checklist.open_items(items_of(state, loaded, engagement))
     items = sorted(items, key=lambda i: (not i.overdue(today), i.due or dt.date.max, i.id))
     return Wrapup(engagement["id"], emails, tuple(items), today)
 

@@ -70,10 +70,12 @@ def needs(state, now: dt.datetime, review_days: int,  # noqa: ANN001 - store.Sta
             next_days[key] = next_working_day(now, zone, calendar)
         return next_days[key]
 
-    for msg in state.messages.values():
+    for msg in state.live_messages():  # (none at rest is waiting for anyone)
         state_name = msg["state"]
         if state_name not in _WAITING:
             continue  # most messages: sent, planned or approved (a tick walks them all)
+        if state_name == S.PLANNED and not msg.get("late_hold"):
+            continue  # not drafted and not late: nothing to say (most of the live ones)
         eng = state.engagements.get(msg["engagement"]) or {}
         if eng.get("status") not in ("active", "paused"):
             continue

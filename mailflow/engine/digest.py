@@ -95,6 +95,17 @@ def digest_due(now: dt.datetime, config: DigestConfig, zone: ZoneInfo, last: dic
     return None
 
 
+def outbox_empty(state, config: DigestConfig, waiting: list) -> bool:  # noqa: ANN001 - State
+    """Whether neither a digest nor a confirmation of a digest reply can go out now: the
+    digest is off or nothing waits, and every confirmation went (desk.digest.send_outbox
+    need not be loaded: it brings the email package with it)."""
+    if config.enabled and waiting:
+        return False
+    return not any(d.get("kind") == "reply" and d.get("confirmation")
+                   and not d.get("confirmed_at") and not d.get("confirming_at")
+                   for d in state.digests.values())
+
+
 def is_stale(digest: dict, now: dt.datetime, config: DigestConfig) -> bool:
     """Whether a digest is too old for a reply to it to act (`valid_for`)."""
     sent = dt.datetime.fromisoformat(digest["sent_at"])

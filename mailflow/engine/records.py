@@ -125,6 +125,7 @@ class Engagement(TypedDict):
     rev: NotRequired[int]                # bumped by every event about it: the plan is redone
     planned: NotRequired[str]            # the signature the current plan was made for
     plan: NotRequired[list[list]]        # that plan's items (engine/stored_plan.py)
+    plan_checklist: NotRequired[list[list]]  # its open checklist items, for the same signature
     bounced: NotRequired[list[str]]      # addresses that bounced; drafts leave them out
     flagged: NotRequired[str]            # why the consultant should look at it
 

@@ -7,7 +7,7 @@ very same message; one recorded before identities existed goes out as its engage
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from typing import Any
 
@@ -38,7 +38,7 @@ def identity_key(tick: Tick, msg: dict) -> str:
         return UNKNOWN
 
 
-def budgets(tick: Tick) -> tuple[dict[str, int], Callable[[dict], str]]:
+def budgets(tick: Tick) -> tuple[Mapping[str, int], Callable[[dict], str]]:
     """How many messages each identity may start now, and the grouping function."""
     cfg = tick.loaded.config
     cache: dict[str, str] = {}
@@ -52,18 +52,44 @@ def budgets(tick: Tick) -> tuple[dict[str, int], Callable[[dict], str]]:
             cache[msg["engagement"]] = identity_key(tick, msg)
         return cache[msg["engagement"]]
 
-    attempted: dict[str, list[dict]] = {}
-    for msg in tick.state.messages.values():
-        if msg.get("attempts_at"):
-            attempted.setdefault(group_of(msg), []).append(msg)
-    out = {UNKNOWN: 10**9}
-    for ident in cfg.identities:
-        per_minute = ident.per_minute if ident.per_minute is not None \
-            else schedule(cfg, "per_minute")
-        per_day = ident.per_day if ident.per_day is not None else schedule(cfg, "per_day")
-        out[ident.email.lower()] = sending.throttle_budget(
-            attempted.get(ident.email.lower(), []), tick.now, per_minute, per_day)
-    return out, group_of
+    def work_out() -> dict[str, int]:
+        attempted: dict[str, list[dict]] = {}
+        for msg in tick.state.messages.values():
+            if msg.get("attempts_at"):
+                attempted.setdefault(group_of(msg), []).append(msg)
+        out = {UNKNOWN: 10**9}
+        for ident in cfg.identities:
+            per_minute = ident.per_minute if ident.per_minute is not None \
+                else schedule(cfg, "per_minute")
+            per_day = ident.per_day if ident.per_day is not None else schedule(cfg, "per_day")
+            out[ident.email.lower()] = sending.throttle_budget(
+                attempted.get(ident.email.lower(), []), tick.now, per_minute, per_day)
+        return out
+
+    return _WorkedOutWhenAsked(work_out), group_of
+
+
+class _WorkedOutWhenAsked(Mapping[str, int]):
+    """The budgets, counted on first use: counting walks every message the store holds,
+    and a tick with nothing inside its send window never asks (issue 18)."""
+
+    def __init__(self, work_out: Callable[[], dict[str, int]]) -> None:
+        self._work_out = work_out
+        self._data: dict[str, int] | None = None
+
+    def _get(self) -> dict[str, int]:
+        if self._data is None:
+            self._data = self._work_out()
+        return self._data
+
+    def __getitem__(self, key: str) -> int:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 def by_identity(tick: Tick, due: list[dict]) -> list[tuple[Identity, list[dict]]]:

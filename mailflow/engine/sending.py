@@ -68,15 +68,18 @@ class DueSelection:
 def select_due(messages: Mapping[str, dict], engagements: Mapping[str, Mapping],
                now: dt.datetime, budget: int | Mapping[str, int],
                window_opens: Callable[[dict, Mapping], dt.datetime],
-               group_of: Callable[[dict], str] | None = None) -> DueSelection:
+               group_of: Callable[[dict], str] | None = None,
+               among: Iterable[dict] | None = None) -> DueSelection:
     """Approved messages whose time has come, and retries whose next attempt has, in order.
 
     `window_opens(msg, engagement)` is the next opening of the message's send window at or
     after `now` (the caller knows stages, zones and calendars); a message waits until then.
     With `group_of` (a message's sender identity), `budget` maps each group to its own limit
-    (a group it does not name has none).
+    (a group it does not name has none). `among` are the messages to choose from, when fewer
+    than all (State.live_messages: sent ones are never due); `budget` may be a mapping that
+    is only worked out when asked (senders.budgets walks every message).
     """
-    candidates = [m for m in messages.values()
+    candidates = [m for m in (messages.values() if among is None else among)
                   if m["state"] == S.APPROVED and _ts(m["due"]) <= now
                   or m["state"] == S.RETRY and _ts(m.get("next_attempt")) <= now]
     candidates.sort(key=lambda m: (m["due"], m["key"]))

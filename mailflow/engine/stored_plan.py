@@ -9,8 +9,10 @@ date a view shows (Preview.when), from the same items.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
+from mailflow.engine.checklist import ChecklistItem, ItemKind
 from mailflow.engine.planner import PlanItem, message_key
 from mailflow.engine.records import PlanStatus
 
@@ -55,3 +57,42 @@ def kept(loaded, eng: dict) -> list[PlanItem] | None:  # noqa: ANN001 - a config
     if packed is None or eng.get("planned") != signature(loaded, eng):
         return None
     return unpack(eng["id"], packed)
+
+
+# -- the open checklist items, kept beside the plan ------------------------------------------
+# They depend on what the plan does (the rules, the config, and the engagement's events: its
+# data, checklist marks, replies and messages each bump its rev), never on `now` (only which
+# are overdue does, which views work out): `status` counted them for each engagement at every
+# call, a sixth of its time at 1,000 engagements (issue 18).
+
+def pack_checklist(items: list[ChecklistItem]) -> list[list]:
+    """The open items (done ones are not kept) as compact JSON lists."""
+    return [[i.id, i.kind.value, i.title, i.owner, i.due.isoformat() if i.due else None]
+            for i in items if not i.done]
+
+
+def unpack_checklist(packed: list[list]) -> list[ChecklistItem]:
+    """The open items `pack_checklist` kept (equal to those the checklist derives)."""
+    out = []
+    for item_id, kind, title, owner, due in packed:
+        item = _new(ChecklistItem)  # as `unpack`: a frozen dataclass's __init__ is slow
+        item.__dict__.update(_OPEN, id=item_id, kind=_KINDS[kind], title=title, owner=owner,
+                             due=dt.date.fromisoformat(due) if due else None)
+        out.append(item)
+    return out
+
+
+# an open item's other fields: its class's defaults (derive makes open items with them alone)
+_OPEN = {f.name: f.default for f in dataclasses.fields(ChecklistItem)
+         if f.default is not dataclasses.MISSING}
+
+
+_KINDS = {k.value: k for k in ItemKind}
+
+
+def kept_checklist(loaded, eng: dict) -> list[ChecklistItem] | None:  # noqa: ANN001 - Loaded
+    """The open checklist items the last tick kept with its plan, while they hold; else None."""
+    packed = eng.get("plan_checklist")
+    if packed is None or eng.get("planned") != signature(loaded, eng):
+        return None
+    return unpack_checklist(packed)

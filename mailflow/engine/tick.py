@@ -19,6 +19,7 @@ from mailflow.config.loading import Loaded, schedule
 from mailflow.config.rules import Stage
 from mailflow.config.settings import Identity
 from mailflow.engine import checklist, sending, stored_plan
+from mailflow.engine.checklist_of import items_from
 from mailflow.engine.outcomes import Delivery, Transport
 from mailflow.engine.planner import PlanItem, plan_stored
 from mailflow.engine.reactions import RULE_APPROVAL, waits_for_replies
@@ -26,14 +27,11 @@ from mailflow.engine.recipients import emails, recipients_of, same_people
 from mailflow.engine.records import ENDED, PENDING, EngagementStatus, PlanStatus
 from mailflow.engine.records import MessageState as S
 from mailflow.engine.records import stored_time as _ts
-from mailflow.engine.wire import prebuild, prebuilt_key, wire_message
 from mailflow.errors import ConfigError, DependencyError, MailflowError, RenderError
-from mailflow.render.compose import (
-    address,
-    make_message_id,
-    make_reply_token,
-)
 from mailflow.store import State, Writer, now_iso
+
+# engine.wire and render.compose (and with them the email package, a tenth of an idle tick's
+# start at 10,000 engagements) are imported where a message is drafted or sent (issue 18)
 
 
 @dataclass
@@ -123,7 +121,7 @@ class Tick:
     def settle_interrupted(self) -> None:
         """Messages left `sending` by a process that died: the one that may have been in
         flight is in doubt; those it never offered go back (engine/sending.py)."""
-        left = [m for m in self.state.messages.values() if m.get("state") == S.SENDING]
+        left = [m for m in self.state.live_messages() if m.get("state") == S.SENDING]
         if not left:
             return
         from mailflow.boot import boot_id
@@ -141,20 +139,33 @@ class Tick:
 
     def plan(self) -> None:
         """Plan every active engagement whose inputs changed, and bring its messages in line."""
-        # a snapshot, not State.messages_of: planning adds messages, and each addition
-        # would make that index rebuild over the whole store
-        by_engagement: dict[str, dict[str, dict]] = {}
-        for msg in self.state.messages.values():
-            by_engagement.setdefault(msg["engagement"], {})[msg["key"]] = msg
-        replies = self.state.replies_by_engagement()
+        # snapshots, not State.messages_of: planning adds messages, and each addition would
+        # make that index rebuild over the whole store; made when first needed, as most ticks
+        # plan nothing (a walk over every message was a twentieth of the idle tick at 10,000)
+        snapshots: dict[str, dict[str, dict[str, dict]]] = {}
+
+        def messages_of(eid: str, live: bool) -> dict[str, dict]:
+            name = "live" if live else "all"
+            if name not in snapshots:
+                grouped: dict[str, dict[str, dict]] = {}
+                for msg in (self.state.live_messages() if live else
+                            self.state.messages.values()):
+                    grouped.setdefault(msg["engagement"], {})[msg["key"]] = msg
+                snapshots[name] = grouped
+            return snapshots[name].get(eid, {})
+
+        replies: dict[str, list[dict]] | None = None
         for eng in self.state.engagements.values():
-            msgs = by_engagement.get(eng["id"], {})
             if eng.get("status") != EngagementStatus.ACTIVE:
-                if eng.get("status") in ENDED:
-                    self._cancel_pending(msgs, f"engagement {eng['status']}")
+                if eng.get("status") in ENDED:  # (its pending messages are all live ones)
+                    self._cancel_pending(messages_of(eng["id"], True),
+                                         f"engagement {eng['status']}")
                 continue
             if eng.get("planned") == self._signature(eng):
                 continue  # nothing that planning depends on changed since the last tick
+            msgs = messages_of(eng["id"], False)
+            if replies is None:
+                replies = self.state.replies_by_engagement()
             try:
                 items = self.plan_one(eng, msgs, replies.get(eng["id"], []))
             except MailflowError as err:
@@ -165,9 +176,13 @@ class Tick:
                 # journaled too (the checkpoint holds nothing the journal lacks), yet without
                 # `engagement=`: that would bump the engagement's rev and void the signature
                 # the items too, so that views show this plan without planning again
+                # and its open checklist items, which depend on nothing else (status)
+                open_items = items_from(self.loaded, eng, msgs.values(),
+                                        replies.get(eng["id"], []))
                 self.w.record("engagement.planned", at=self.now, engagements={
-                    "key": eng["id"], "set": {"planned": self._signature(eng),
-                                              "plan": stored_plan.pack(items)}})
+                    "key": eng["id"], "set": {
+                        "planned": self._signature(eng), "plan": stored_plan.pack(items),
+                        "plan_checklist": stored_plan.pack_checklist(open_items)}})
 
     def plan_one(self, eng: dict, msgs: dict[str, dict], replies: list[dict]) -> list[PlanItem]:
         """The planner's items for one engagement (pure)."""
@@ -215,17 +230,17 @@ class Tick:
     def draft(self) -> None:
         """Render messages due within the review period, so the consultant can approve early."""
         horizon = self.now + dt.timedelta(days=schedule(self.loaded.config, "review_days"))
-        for msg in list(self.state.messages.values()):
+        for msg in self.state.live_messages():
             state = msg["state"]
             if state not in PENDING:
                 continue
+            if state in (S.PLANNED, S.BLOCKED) and _ts(msg["due"]) > horizon:
+                continue  # (first: most live messages are planned for later)
             eng = self.state.engagements.get(msg["engagement"])
             if eng is None or eng.get("status") != EngagementStatus.ACTIVE:
                 continue
-            if state in (S.PLANNED, S.BLOCKED):
-                if _ts(msg["due"]) > horizon:
-                    continue
-            elif msg.get("rendered_for") == self._render_signature(eng) \
+            if state not in (S.PLANNED, S.BLOCKED) \
+                    and msg.get("rendered_for") == self._render_signature(eng) \
                     and msg.get("rendered_hold") == msg.get("late_hold"):
                 continue  # rendered from the current data and templates
             if state == S.RETRY and msg.get("sent_at"):
@@ -306,6 +321,7 @@ class Tick:
                 subject = _re(root.get("subject") or subject)
             # a bad address is found at review time, not when sending (the subject was
             # checked by the renderer); the message itself is built once, when it goes out
+            from mailflow.render.compose import address
             for field, people in (("contacts.to", to), ("contacts.cc", cc)):
                 for person in people:
                     address(person, f"engagement {eng['id']}: {field}")
@@ -333,6 +349,7 @@ class Tick:
                    # held as late: rendered again, so no "before <date>" is already past
                    "rendered_hold": msg.get("late_hold")}
         if not msg.get("message_id"):
+            from mailflow.render.compose import make_message_id, make_reply_token
             changes["message_id"] = make_message_id(ident.domain, self.now)
             changes["reply_token"] = make_reply_token()
         changes["prebuilt"] = self._prebuild(
@@ -382,7 +399,7 @@ class Tick:
     def hold_overdue(self) -> None:
         """After downtime, a message far past its time waits for the consultant (no burst)."""
         days, business = timing.parse_duration(str(schedule(self.loaded.config, "grace")))
-        for msg in self.state.messages.values():
+        for msg in self.state.live_messages():
             if msg["state"] != S.APPROVED or msg.get("late_ok") or msg.get("sent_at"):
                 continue
             if not self._predecessor_done(msg):
@@ -410,7 +427,7 @@ class Tick:
     def hold_late(self) -> None:
         """A stage now falling after the date it is timed before waits for the consultant,
         whatever its approval setting (issue 13: never late without asking)."""
-        for msg in self.state.messages.values():
+        for msg in self.state.live_messages():
             if msg["state"] != S.APPROVED or msg.get("sent_at") or not _late_unasked(msg):
                 continue
             eng = self.state.engagements.get(msg["engagement"])
@@ -424,7 +441,8 @@ class Tick:
         from mailflow.engine.senders import budgets
         budget, group_of = budgets(self)  # each identity has its own limits
         picked = sending.select_due(self.state.messages, self.state.engagements, self.now,
-                                    budget, self._window_opens, group_of=group_of)
+                                    budget, self._window_opens, group_of=group_of,
+                                    among=self.state.live_messages())
         self.report.deferred += picked.deferred
         if picked.deferred and (picked.over_limit or any(
                 budget.get(g, 0) <= n for g, n in picked.taken.items())):
@@ -488,6 +506,7 @@ class Tick:
     def wire(self, msg: dict) -> tuple[bytes, list[str]]:
         """The message as it goes on the wire, and its envelope recipients (engine/wire.py):
         from the copy prebuilt when it was drafted, else built now."""
+        from mailflow.engine.wire import prebuilt_key, wire_message
         root = self.state.messages.get(msg.get("thread_root") or "")
         siblings = self.state.messages_of(msg["engagement"]) if root is not None else []
         ident = self.loaded.identity_of(msg, self.state.engagements.get(msg["engagement"], {}))
@@ -509,6 +528,7 @@ class Tick:
     def _prebuild(self, msg: dict, changes: dict, html: str, text: str, ident: Identity,
                   files: tuple[tuple[str, str, bytes], ...]) -> dict | None:
         """The draft's MIME bytes, built now and kept, so that sending it later is a read."""
+        from mailflow.engine.wire import prebuild, prebuilt_key
         draft = {**msg, **changes}
         sender = {"name": ident.name, "email": ident.email}
         try:

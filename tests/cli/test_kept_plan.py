@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mailflow.config.loading import load_project
-from mailflow.engine import stored_plan
+from mailflow.engine import checklist, stored_plan
+from mailflow.engine.checklist_of import items_of
 from mailflow.engine.planner import plan_stored
 from tests.helpers import DRAFTED, KEY, add, load, make_project, told_only
 
@@ -23,6 +24,11 @@ def _kept(proj) -> dict[str, bool]:  # noqa: ANN001 - tests.helpers.ProjectUnder
             msgs = {m["key"]: m for m in state.messages_of(eid)}
             fresh = plan_stored(loaded, eng, msgs, state.replies_by_engagement().get(eid, []))
             assert items == fresh, eid
+        # the open checklist items kept beside it hold exactly while the plan does
+        open_items = stored_plan.kept_checklist(loaded, eng)
+        assert (open_items is None) == (items is None), eid
+        if open_items is not None:
+            assert open_items == checklist.open_items(items_of(state, loaded, eng)), eid
     return out
 
 
@@ -74,3 +80,51 @@ def test_a_changed_rule_is_planned_again_by_the_views_before_any_tick(tmp_path):
     assert _kept(proj) == {"northwind-2026": True}
     assert proj.cli("plan", "--json", now=DRAFTED).output != plan.output
 
+
+
+def test_a_checklist_item_done_shows_at_once_and_the_same_once_kept_again(tmp_path):
+    proj = make_project(tmp_path)
+    add(proj)
+    assert told_only(proj.cli("run", now=DRAFTED))
+    assert told_only(proj.cli("run", now=DRAFTED))
+    assert _kept(proj) == {"northwind-2026": True}
+    before = _outputs(proj)
+    r = proj.cli("done", "northwind-2026", "meeting", "--outcome", "held", now=DRAFTED)
+    assert r.exit_code == 0, r.output
+    # the mark is an event of the engagement: its kept checklist is stale, and not used
+    assert _kept(proj) == {"northwind-2026": False}
+    stale = _outputs(proj)
+    assert stale[("status", "--json")] != before[("status", "--json")]
+    assert '"meeting"' in before[("status", "--json")]
+    assert '"meeting"' not in stale[("status", "--json")]
+    assert told_only(proj.cli("run", now=DRAFTED))
+    assert _kept(proj) == {"northwind-2026": True}
+    assert _outputs(proj) == stale
+
+
+def test_doctor_finds_a_kept_plan_that_planning_now_contradicts_and_drops_it(tmp_path):
+    import datetime as dt
+
+    from mailflow.store import Store
+    proj = make_project(tmp_path)
+    add(proj)
+    assert told_only(proj.cli("run", now=DRAFTED))
+    assert told_only(proj.cli("run", now=DRAFTED))
+    assert proj.cli("doctor", now=DRAFTED).exit_code == 0
+    right = _outputs(proj)
+    # a kept checklist that says nothing is open, under the very signature that holds
+    with Store(proj.project.state_dir).writer() as w:
+        w.record("engagement.planned", at=dt.datetime(2026, 12, 28, tzinfo=dt.UTC),
+                 engagements={"key": "northwind-2026", "set": {"plan_checklist": []}})
+    assert _outputs(proj)[("status", "--json")] != right[("status", "--json")]
+    r = proj.cli("doctor", now=DRAFTED)
+    assert r.exit_code == 5
+    assert "engagement northwind-2026: the plan kept by the last run differs" in r.output
+    r = proj.cli("doctor", "--repair", now=DRAFTED)
+    assert r.exit_code == 0, r.output
+    assert "1 kept plan(s) dropped" in r.output
+    assert _kept(proj) == {"northwind-2026": False}
+    assert _outputs(proj) == right
+    assert told_only(proj.cli("run", now=DRAFTED))
+    assert _kept(proj) == {"northwind-2026": True}
+    assert _outputs(proj) == right

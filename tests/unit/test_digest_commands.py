@@ -8,7 +8,14 @@ from dataclasses import replace
 from mailflow import timing
 from mailflow.config.settings import DigestConfig
 from mailflow.engine.attention import Need
-from mailflow.engine.digest import content_digest, digest_due, entries, is_stale, last_slot
+from mailflow.engine.digest import (
+    content_digest,
+    digest_due,
+    entries,
+    is_stale,
+    last_slot,
+    outbox_empty,
+)
 from mailflow.engine.digest_commands import decide, find_digest, parse_commands
 from mailflow.inbound.authresults import passed_dkim_or_dmarc
 from mailflow.store import State
@@ -129,3 +136,16 @@ def test_only_the_trusted_servers_authentication_results_count():
     failed = raw.replace(b"dmarc=pass\r\nFrom", b"dmarc=fail\r\nFrom")
     ok, why = passed_dkim_or_dmarc(failed, "mx.w.example")
     assert not ok and "dmarc=fail" in why
+
+
+def test_the_outbox_is_empty_only_when_no_digest_and_no_confirmation_can_go():
+    # (issue 18: an idle run then does not load the digest writer and the email package)
+    off, on = DigestConfig(enabled=False), DigestConfig()
+    waiting = [Need("messages", "e/a/0", "approval:due:1", "", urgent=False)]
+    state = State()
+    assert outbox_empty(state, off, waiting) and outbox_empty(state, on, [])
+    assert not outbox_empty(state, on, waiting)
+    state.digests["r1"] = {"id": "r1", "kind": "reply", "confirmation": {"lines": ["ok"]}}
+    assert not outbox_empty(state, off, [])  # a reply to an older digest still gets its answer
+    state.digests["r1"]["confirming_at"] = "2027-01-04T08:31:00+00:00"
+    assert outbox_empty(state, off, [])
