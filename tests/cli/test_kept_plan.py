@@ -47,8 +47,9 @@ def test_views_print_the_same_bytes_from_kept_stale_and_replanned_plans(tmp_path
     for n in (2, 3):
         add(proj, f"client-{n}", **{r'^id = "northwind-2026"': f'id = "client-{n}"'})
     assert told_only(proj.cli("run", now=DRAFTED))
-    # drafting changed the engagements after they were planned: the next tick plans them again
-    assert _kept(proj) == {"northwind-2026": False, "client-2": False, "client-3": False}
+    # drafting changed nothing the planner reads: the tick kept the plan it had just made, so
+    # the next tick does not plan them again (issue 18)
+    assert _kept(proj) == {"northwind-2026": True, "client-2": True, "client-3": True}
     assert told_only(proj.cli("run", now=DRAFTED))
     assert _kept(proj) == {"northwind-2026": True, "client-2": True, "client-3": True}
     # approving a draft is an event of its engagement: its kept plan is stale until a tick
