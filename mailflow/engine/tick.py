@@ -181,8 +181,8 @@ class Tick:
                                         replies.get(eng["id"], []))
                 self.w.record("engagement.planned", at=self.now, engagements={
                     "key": eng["id"], "set": {
-                        "planned": self._signature(eng), "plan": stored_plan.pack(items),
-                        "plan_checklist": stored_plan.pack_checklist(open_items)}})
+                        "planned": self._signature(eng),
+                        "kept": stored_plan.pack_kept(items, open_items)}})
 
     def plan_one(self, eng: dict, msgs: dict[str, dict], replies: list[dict]) -> list[PlanItem]:
         """The planner's items for one engagement (pure)."""

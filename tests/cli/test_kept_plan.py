@@ -113,9 +113,13 @@ def test_doctor_finds_a_kept_plan_that_planning_now_contradicts_and_drops_it(tmp
     assert proj.cli("doctor", now=DRAFTED).exit_code == 0
     right = _outputs(proj)
     # a kept checklist that says nothing is open, under the very signature that holds
+    eng = load(proj).engagements["northwind-2026"]
+    plan = stored_plan.kept(load_project(proj.project), eng)
+    assert plan is not None
     with Store(proj.project.state_dir).writer() as w:
         w.record("engagement.planned", at=dt.datetime(2026, 12, 28, tzinfo=dt.UTC),
-                 engagements={"key": "northwind-2026", "set": {"plan_checklist": []}})
+                 engagements={"key": "northwind-2026",
+                              "set": {"kept": stored_plan.pack_kept(plan, [])}})
     assert _outputs(proj)[("status", "--json")] != right[("status", "--json")]
     r = proj.cli("doctor", now=DRAFTED)
     assert r.exit_code == 5
