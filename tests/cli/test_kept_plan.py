@@ -32,6 +32,13 @@ def _kept(proj) -> dict[str, bool]:  # noqa: ANN001 - tests.helpers.ProjectUnder
     return out
 
 
+def _planned_events(proj) -> int:  # noqa: ANN001
+    """How many plans the journal holds (each tick that plans an engagement adds one)."""
+    return sum(line.count(b'"engagement.planned"')
+               for path in sorted(proj.project.state_dir.glob("events*"))
+               for line in path.read_bytes().splitlines())
+
+
 def _outputs(proj) -> dict[tuple[str, ...], str]:  # noqa: ANN001
     out = {}
     for args in VIEWS:
@@ -47,10 +54,14 @@ def test_views_print_the_same_bytes_from_kept_stale_and_replanned_plans(tmp_path
     for n in (2, 3):
         add(proj, f"client-{n}", **{r'^id = "northwind-2026"': f'id = "client-{n}"'})
     assert told_only(proj.cli("run", now=DRAFTED))
-    # drafting changed the engagements after they were planned: the next tick plans them again
-    assert _kept(proj) == {"northwind-2026": False, "client-2": False, "client-3": False}
+    # drafting changed the engagements after they were planned: the tick planned them again
+    # at its end, so views between ticks plan nothing, and the next tick neither
+    assert _kept(proj) == {"northwind-2026": True, "client-2": True, "client-3": True}
+    planned = _planned_events(proj)
+    assert planned >= 3  # (one an engagement at least)
     assert told_only(proj.cli("run", now=DRAFTED))
     assert _kept(proj) == {"northwind-2026": True, "client-2": True, "client-3": True}
+    assert _planned_events(proj) == planned
     # approving a draft is an event of its engagement: its kept plan is stale until a tick
     r = proj.cli("drafts", "approve", KEY, now=DRAFTED)
     assert r.exit_code == 0, r.output
