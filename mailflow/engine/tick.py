@@ -111,11 +111,6 @@ class Tick:
                 self.unsent = due
         if not self.dry_run:
             self.tell()
-            # drafting, sending and telling are events of their engagements, which void the
-            # plans kept above: planning those again now (what the next tick would do first:
-            # the planner does not read `now`) keeps the plans views read fresh between
-            # ticks, so that `status` after a busy tick plans nothing (issue 18)
-            self.plan()
         return self.report
 
     def tell(self) -> None:
