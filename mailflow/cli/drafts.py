@@ -96,6 +96,13 @@ def drafts_show(app: App, ref: str, html_file: Path | None, open_browser: bool) 
         click.echo("Cc:      " + ", ".join(views._person(p) for p in msg["cc"]))
     click.echo(f"Subject: {msg['subject']}")
     click.echo(f"Due:     {views.local(msg.get('due'), eng['time_zone'])}")
+    if msg["state"] in ("planned", "awaiting_approval", "approved", "retry", "blocked"):
+        from mailflow.engine.schedule import send_time_for
+        # the real next send time, as plan, status and the approval give it (issue 13)
+        when = views.local(send_time_for(app.loaded, state, msg, app.now), eng["time_zone"])
+        once = {"awaiting_approval": " once approved", "blocked": " once fixed"}.get(
+            msg["state"], "")
+        click.echo(f"Goes out: {when}{once}")
     if msg.get("edited"):
         click.echo(f"Edited:  by {msg['edited']['by']} at {msg['edited']['at']}")
     if msg.get("approved_by"):
@@ -156,7 +163,7 @@ def drafts_approve(app: App, refs: tuple[str, ...], eid: str | None, approve_all
         for msg in chosen:
             approve(w, msg, app.user, app.now)
         w.save()
-    from mailflow.engine.sendtime import send_time_for
+    from mailflow.engine.schedule import send_time_for
     for msg in chosen:
         eng = w.state.engagements[msg["engagement"]]
         # the real next send time: a past due date means the next opening from now
@@ -327,11 +334,12 @@ def replies_show(app: App, rid: str, done: bool) -> None:
       mailflow replies show 1 --done
     """
     from mailflow.desk import views
-    from mailflow.errors import NotFoundError
+    from mailflow.desk.lookup import archived_error, find_reply
     state = app.store.load()
-    r = state.replies.get(rid)
-    if r is None:
-        raise NotFoundError(f"no reply {rid!r} (see `mailflow replies`)")
+    r = find_reply(state, rid)
+    moved_out = state.engagements.get(r.get("engagement"), {}).get("moved_out")
+    if done and moved_out:  # nothing more happens to an archived engagement
+        raise archived_error(state, r["engagement"])
     zone = state.engagements.get(r.get("engagement"), {}).get("time_zone", "UTC")
     click.echo(f"Reply:    {r['id']} ({r.get('kind')}: {r.get('kind_reason', '')})")
     click.echo(f"From:     {r.get('from_name') or ''} <{r.get('from')}>")

@@ -20,10 +20,18 @@ from mailflow import timing
 from mailflow.config.loading import Loaded
 from mailflow.desk.checklist import done_suggestions
 from mailflow.desk.views import attachment_line
-from mailflow.engine.digest import MESSAGE_ID_PREFIX, PLUS_PREFIX, digest_due, entries
+from mailflow.engine.digest import (
+    MESSAGE_ID_PREFIX,
+    PLUS_PREFIX,
+    digest_due,
+    entries,
+    forgotten,
+    next_id,
+    number_of,
+)
 from mailflow.engine.outcomes import Outcome, Transport
 from mailflow.engine.records import MessageState as S
-from mailflow.engine.sendtime import send_time_for
+from mailflow.engine.schedule import send_time_for
 from mailflow.engine.tick import Tick
 from mailflow.errors import MailflowError
 from mailflow.render.compose import plus_address
@@ -31,6 +39,18 @@ from mailflow.store import now_iso
 
 SUBJECT_MARK = "[mailflow digest]"
 DIGEST_MARK = "-- mailflow digest"  # engine.digest_commands stops reading a reply here
+
+# A digest is read on a phone, and is built again on every run while the server refuses it.
+# The soonest five drafts go in full (text, HTML and documents attached): a few screens and
+# at most a few MB, what one can review in a sitting; the rest, one line each (their numbers
+# still approve). Replies likewise: five with their text (cut at REPLY_LINES lines), the rest
+# one line; troubles, one line each up to TROUBLES. So the digest's size and the work of
+# building it stay bounded however much waits (issue 13).
+FULL_DRAFTS = 5
+FULL_REPLIES = 5
+REPLY_LINES = 25
+REPLY_CHARS = 2000
+TROUBLES = 20
 
 
 def consultant_address(loaded: Loaded) -> str:
@@ -44,7 +64,9 @@ def consultant_zone(loaded: Loaded):  # noqa: ANN201 - ZoneInfo
 
 
 def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport]) -> None:
-    """Send a digest when one is due, and every confirmation not sent yet, over one session."""
+    """Send a digest when one is due, and every confirmation not sent yet, over one session;
+    forget the digests too old to count (and the replies to them) first."""
+    _forget_old(loaded, tick)
     outgoing: list[tuple[str, EmailMessage, dict]] = []
     for record in sorted(tick.state.digests.values(), key=lambda d: d["id"]):
         if record.get("kind") == "reply" and record.get("confirmation") \
@@ -93,6 +115,15 @@ def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport
         tick.report.notes.append(f"digest to {to} not sent (tried again next run): {err}")
 
 
+def _forget_old(loaded: Loaded, tick: Tick) -> None:
+    """Drop digest records past `valid_for` and a margin, through one journal event that
+    keeps the highest id and the limit (so ids never repeat, and a late reply is told why)."""
+    keys, limit = forgotten(tick.state.digests, tick.now, loaded.config.digest)
+    if keys:
+        tick.w.record("digest.forgotten", at=tick.now, drop={"digests": keys},
+                      digest_floor=max(number_of(k) for k in keys), digests_before=limit)
+
+
 def _due_digest(loaded: Loaded, tick: Tick) -> tuple[str, EmailMessage, dict] | None:
     cfg = loaded.config.digest
     waiting = tick.report.waiting
@@ -107,7 +138,7 @@ def _due_digest(loaded: Loaded, tick: Tick) -> tuple[str, EmailMessage, dict] | 
     troubles = [tick.state.messages[n.key] for n in waiting if n.table == "messages"
                 and tick.state.messages[n.key]["state"] in ("in_doubt", "failed")]
     token = secrets.token_hex(16)
-    did = f"d{len(tick.state.digests) + 1:05d}"
+    did = next_id(tick.state.digests, tick.state.meta.get("digest_floor", 0))
     message_id = f"{MESSAGE_ID_PREFIX}{token}@{loaded.config.sender.domain}>"
     email, subject = _digest_email(loaded, tick, listed, troubles, message_id, token)
     record = {"kind": "digest", "token": token, "message_id": message_id, "subject": subject,
@@ -153,51 +184,53 @@ def _digest_email(loaded: Loaded, tick: Tick, listed, troubles: list[dict],  # n
     attachments = []
     if drafts:
         lines += ["DRAFTS TO APPROVE", ""]
-    for e in drafts:
+    for e in drafts[:FULL_DRAFTS]:
         msg = state.messages[e.key]
-        eng = state.engagements[msg["engagement"]]
-        ez = loaded.context_for(eng).zone
-        when = send_time_for(loaded, state, msg, tick.now)
-        html, text = tick.w.body(msg["body"])
-        lines += [f"[{e.n}] {eng.get('client')}: {_stage_name(loaded, eng, msg)}",
-                  f"    To: {', '.join(_person(p) for p in msg.get('to') or [])}"]
-        if msg.get("cc"):
-            lines.append(f"    Cc: {', '.join(_person(p) for p in msg['cc'])}")
-        shown = timing.format_local(when, ez) if when else "?"
-        lines.append(f"    Goes out once approved: {shown}")
-        if msg.get("late_hold"):
-            lines.append(f"    Why you: {msg['late_hold']}")
-        elif msg.get("overdue"):
-            lines.append(f"    Why you: {msg.get('note') or 'past due'}")
-        lines += [f"    Subject: {msg.get('subject')}", f"    Id: {msg['key']}"]
+        lines += _draft_head(loaded, tick, e, msg)
         # the client gets the documents too: the consultant approves them with the words
         for a in msg.get("attachments") or ():
             lines.append(f"    Attached: {attachment_line(a)}, here as {e.n}-{a['filename']}")
             attachments.append((f"{e.n}-{a['filename']}", a["content_type"],
                                 tick.w.attachment(a["ref"])))
+        html, text = tick.w.body(msg["body"])
         lines += ["", text.strip(),
                   "", f"    (the HTML version is attached as {e.n}-{msg['stage']}.html)", ""]
         attachments.append((f"{e.n}-{msg['stage']}.html", "text/html", html.encode("utf-8")))
+    if drafts[FULL_DRAFTS:]:
+        lines += [f"{len(drafts) - FULL_DRAFTS} more, in short (see each with `mailflow drafts "
+                  "show ID`; its number approves it as well):", ""]
+    for e in drafts[FULL_DRAFTS:]:
+        lines += _draft_head(loaded, tick, e, state.messages[e.key], short=True)
+    if drafts[FULL_DRAFTS:]:
+        lines.append("")
     if replies:
         lines += ["REPLIES THAT NEED YOU", ""]
-    for e in replies:
+    for i, e in enumerate(replies):
         r = state.replies[e.key]
         eng = state.engagements.get(r.get("engagement") or "") or {}
         lines.append(f"[{e.n}] {r.get('from_name') or ''} <{r.get('from')}> "
                      f"({eng.get('client', '?')}, {r.get('stage')}), {r.get('received_at')}")
+        if i >= FULL_REPLIES:
+            lines.append(f"    Subject: {_short(r.get('subject'))}; read it with "
+                         f"`mailflow replies show {r['id']}`")
+            continue
         suggestion = r.get("suggestion") or r.get("intent")
         if suggestion:
             lines.append(f"    Suggested: {_suggestion(suggestion)}")
         lines += [f"    Mark it? {command}" for command in done_suggestions(state, loaded, r)]
         lines += [f"    Subject: {r.get('subject')}", ""]
-        lines += [f"    {t}" for t in (r.get("text") or "").strip().splitlines()] + [""]
+        lines += [f"    {t}" for t in _cut(r.get("text") or "", r["id"])] + [""]
+    if replies[FULL_REPLIES:]:
+        lines.append("")
     if troubles:
         lines += ["IN DOUBT OR FAILED (settle these with the CLI)", ""]
-    for m in troubles:
+    for m in troubles[:TROUBLES]:
         why = m.get("note") or m.get("server_reply") or ""
-        lines.append(f"- {m['key']}: {m['state'].replace('_', ' ')}: {why}")
+        lines.append(f"- {m['key']}: {m['state'].replace('_', ' ')}: {_short(why)}")
         if m["state"] == S.IN_DOUBT:
             lines.append(f"  mailflow drafts resolve {m['key']} --sent|--resend")
+    if troubles[TROUBLES:]:
+        lines.append(f"- and {len(troubles) - TROUBLES} more: `mailflow status` lists them all")
     lines += ["", DIGEST_MARK]
     email = EmailMessage(policy=SMTP)
     email["From"] = f"mailflow <{cfg.sender.email}>"
@@ -213,6 +246,49 @@ def _digest_email(loaded: Loaded, tick: Tick, listed, troubles: list[dict],  # n
         maintype, _, subtype = content_type.partition("/")
         email.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return email, subject
+
+
+def _draft_head(loaded: Loaded, tick: Tick, e, msg: dict, short: bool = False  # noqa: ANN001
+                ) -> list[str]:
+    """A listed draft's number, client, stage and when it goes out; in full, also who gets
+    it, why it needs you, the subject and the Id; short, one line with the Id to look it up."""
+    eng = tick.state.engagements[msg["engagement"]]
+    when = send_time_for(loaded, tick.state, msg, tick.now)
+    shown = timing.format_local(when, loaded.context_for(eng).zone) if when else "?"
+    head = f"[{e.n}] {eng.get('client')}: {_stage_name(loaded, eng, msg)}"
+    if short:
+        late = ", held: late" if msg.get("late_hold") else (
+            ", past due" if msg.get("overdue") else "")
+        return [f"{head}, goes out {shown}{late}; Id: {msg['key']}"]
+    lines = [head, f"    To: {', '.join(_person(p) for p in msg.get('to') or [])}"]
+    if msg.get("cc"):
+        lines.append(f"    Cc: {', '.join(_person(p) for p in msg['cc'])}")
+    lines.append(f"    Goes out once approved: {shown}")
+    if msg.get("late_hold"):
+        lines.append(f"    Why you: {msg['late_hold']}")
+    elif msg.get("overdue"):
+        lines.append(f"    Why you: {msg.get('note') or 'past due'}")
+    return lines + [f"    Subject: {msg.get('subject')}", f"    Id: {msg['key']}"]
+
+
+def _cut(text: str, rid: str) -> list[str]:
+    """A reply's text for the digest: whole when short, else its start and where to read on."""
+    lines = text.strip().splitlines()
+    kept, size = [], 0
+    for line in lines[:REPLY_LINES]:
+        if size + len(line) > REPLY_CHARS:
+            break
+        kept.append(line)
+        size += len(line)
+    if len(kept) < len(lines):
+        kept.append(f"[... {len(lines) - len(kept)} more line(s): `mailflow replies show {rid}`]")
+    return kept
+
+
+def _short(text: object, limit: int = 160) -> str:
+    """One line of at most `limit` characters."""
+    one = " ".join(str(text or "").split())
+    return one if len(one) <= limit else one[:limit - 3] + "..."
 
 
 def _stage_name(loaded: Loaded, eng: dict, msg: dict) -> str:

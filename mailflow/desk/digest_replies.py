@@ -8,14 +8,15 @@ desk/digest.py sends to the consultant (never to whoever wrote the reply).
 from __future__ import annotations
 
 from mailflow.desk.actions import approve, reject, set_status
-from mailflow.engine.digest import is_stale
+from mailflow.engine.digest import KEEP_AFTER_VALID, is_stale
 from mailflow.engine.digest_commands import (
     decide,
+    digest_message_ids,
     find_digest,
     looks_like_digest_reply,
     parse_commands,
 )
-from mailflow.engine.sendtime import send_time_for
+from mailflow.engine.schedule import send_time_for
 from mailflow.engine.tick import Tick
 from mailflow.errors import MailflowError
 from mailflow.inbound.authresults import passed_dkim_or_dmarc
@@ -54,6 +55,14 @@ def handle_digest_reply(tick: Tick, inbound: Inbound, raw: bytes, source: str) -
         return True  # an out-of-office answering the digest: nothing to act on or confirm
     loaded = tick.loaded
     digest, why = find_digest(tick.state.digests, refs, tuple(inbound.to))
+    before = tick.state.meta.get("digests_before")
+    if digest is None and before and digest_message_ids(refs):
+        if inbound.date and now_iso(inbound.date) < before:
+            return True  # a reply from before the digests forgotten, seen again: long done
+        kept = loaded.config.digest.valid_for_days + KEEP_AFTER_VALID.days
+        why = (f"it answers no digest mailflow still keeps (digests are kept {kept} days, "
+               f"and a reply counts only within {loaded.config.digest.valid_for_days} days "
+               "of its digest)")
     if digest is not None and sender != digest.get("to", consultant).lower():
         why = f"it came from {sender or 'an unknown sender'}, not from {digest.get('to')}"
     if digest is not None and not why:

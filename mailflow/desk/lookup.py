@@ -53,6 +53,22 @@ def find_message(state: State, ref: str) -> dict:
     raise NotFoundError(f"no draft or message {ref!r} (see `mailflow drafts` or `mailflow status`)")
 
 
+def find_reply(state: State, rid: str) -> dict:
+    """A reply by id; one of an engagement moved out is read back from its archive (reading
+    every archive: only for an id the working state does not have, and only when asked)."""
+    if rid in state.replies:
+        return state.replies[rid]
+    floor = state.meta.get("reply_floor", 0)
+    # ids are numbers given in order, and the archived ones are all at or below the floor
+    if state.shelf is not None and rid.isdigit() and int(rid) <= floor:
+        for eid in state.shelf.ids():
+            data = state.shelf.read(eid) or {}
+            if any(r.get("id") == rid for r in data.get("replies") or ()):
+                merge_into(state, data)
+                return state.replies[rid]
+    raise NotFoundError(f"no reply {rid!r} (see `mailflow replies`)")
+
+
 def missing_dates(seq: Sequence, record: dict) -> list[str]:
     """'dates.X: required by stage ...' for each date a stage anchors on that the record lacks."""
     stage_ids = {s.id for s in seq.stages}

@@ -84,10 +84,12 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
         item = items.get(s.id)
         first = next((m for m in stage_msgs if m["step"] == 0), None)
         sent_at = first.get("sent_at") if first else None
-        # the one answer every view gives; a sent stage shows when it went, never this
-        at = None if sent_at else when(first, item)
+        # the one answer every view gives; a sent stage shows when it went, never this (one
+        # retrying for some recipients goes again: it has a next time)
+        went = bool(sent_at) and first["state"] != "retry"
+        at = None if went else when(first, item)
         cells[s.id] = views.stage_mark(stage_msgs, item, replies, zone, when=at)
-        if at is not None and not sent_at and (
+        if at is not None and not went and (
                 first is None or first["state"] not in ("rejected", "cancelled", "failed")):
             upcoming.append(at)
         if not with_data:
@@ -96,7 +98,7 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
                         "sent_at": sent_at,
                         "due": first.get("due") if first else (
                             item.due.isoformat() if item and item.due else None),
-                        "goes_out": at.isoformat() if at and not sent_at else None,
+                        "goes_out": at.isoformat() if at else None,
                         "replies": [r["kind"] for r in replies]}
     error = plan.errors.get(eng["id"])
     # the grid's plan is the one `wrapup` would make: planning twice tripled `status`'s time

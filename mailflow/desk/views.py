@@ -11,7 +11,7 @@ import click
 from mailflow import timing
 from mailflow.desk import tables
 from mailflow.engine.planner import PlanItem
-from mailflow.engine.schedule import next_time
+from mailflow.engine.schedule import message_time, next_time, plan_at
 from mailflow.errors import MailflowError
 
 STATE_MARKS = {
@@ -74,7 +74,7 @@ def engagement_row(e: dict) -> dict:
 
 def message_row(m: dict, zone: str, when: dt.datetime | None = None) -> dict:
     """A message as a JSON row (without its bodies); `when` is its real next send time
-    (engine.sendtime), which the due time shown defaults to."""
+    (engine.schedule), which the due time shown defaults to."""
     shown = when.isoformat() if when else m.get("due")
     return {"id": m["key"], "engagement": m["engagement"], "stage": m["stage"],
             "step": m["step"], "state": m["state"], "due": m.get("due"),
@@ -120,7 +120,7 @@ def plan_rows(items: list[PlanItem], messages: dict[str, dict], zone: str,
               when=None) -> list[dict]:  # noqa: ANN001 - (msg, item) -> next time
     """The timeline of one engagement: planner items merged with what already happened.
 
-    `when` gives a message's next time (`Preview.when`: engine.schedule over engine.sendtime),
+    `when` gives a message's next time (`Preview.when`: engine.schedule),
     so that plan, status, drafts and show give one date for one message at one `now`.
     """
     rows = []
@@ -170,7 +170,7 @@ def stage_mark(msgs: list[dict], item: PlanItem | None, replies: list[dict], zon
                when: dt.datetime | None = None) -> str:
     """One cell of the status grid: the state of a stage (first email and its reminders).
 
-    `when` is the real next send time of an unsent stage (engine.sendtime), shown as its date.
+    `when` is the real next send time of an unsent stage (engine.schedule), shown as its date.
     """
     first = next((m for m in msgs if m["step"] == 0), None)
     kinds = {r.get("kind") for r in replies}
@@ -268,18 +268,13 @@ class Preview:
         return {i.key: i for items in self.items.values() for i in items}
 
     def when(self, msg: dict | None, item: PlanItem | None) -> dt.datetime | None:
-        """A message's (or plan item's) next time: the one answer every view gives."""
+        """A message's (or plan item's) next time: the one answer every view gives
+        (engine.schedule, as the cron lines, the digest and the approval confirmations)."""
         eid = (msg or {}).get("engagement") or (item.engagement if item else None)
         eng = self.state.engagements.get(eid)
         if eng is None:
             return next_time_plain(msg or {}, item)
-        ctx = self.loaded.context_for(eng)
-        stage = (msg or {}).get("stage") or (item.stage if item else None)
-        try:
-            window = self.loaded.sequence_for(eng).stage(stage).window
-        except (KeyError, LookupError, MailflowError):
-            window = self.loaded.window
-        return next_time(msg, item, self.now, ctx.zone, window, ctx.calendar)
+        return message_time(self.loaded, eng, msg, item, self.now)
 
     def when_for(self, eng: dict):  # noqa: ANN201 - (msg, item) -> datetime | None
         """`when` for the messages and items of one engagement, its zone, calendar and stage
@@ -301,9 +296,9 @@ class Preview:
 
 
 def preview(state, loaded, now: dt.datetime, ids: list[str] | None = None) -> Preview:  # noqa: ANN001
-    """Each active engagement's plan at `now`: the one its last tick kept while its inputs are
-    unchanged (engine/stored_plan.py), else planned in memory; a broken one keeps its error."""
-    from mailflow.engine import stored_plan
+    """Each active engagement's plan at `now` (engine.schedule.plan_at: the one its last tick
+    kept while nothing changed, projected past an overdue stage); a broken one keeps its
+    error."""
     replies = state.replies_by_engagement()
     out = Preview(loaded, state, now)
     for eid in ids if ids is not None else list(state.engagements):
@@ -311,12 +306,7 @@ def preview(state, loaded, now: dt.datetime, ids: list[str] | None = None) -> Pr
         if eng.get("status") != "active" or eng.get("archived"):
             continue
         try:
-            items = stored_plan.kept(loaded, eng)
-            if items is None:
-                from mailflow.engine.planner import plan_stored  # (only for a changed one)
-                msgs = {m["key"]: m for m in state.messages_of(eid)}
-                items = plan_stored(loaded, eng, msgs, replies.get(eid, []))
-            out.items[eid] = items
+            out.items[eid] = plan_at(loaded, state, eng, now, replies.get(eid, []))
         except Exception as err:  # noqa: BLE001 - shown as this engagement's broken row
             out.errors[eid] = f"{type(err).__name__}: {err}" if not str(err) else str(err)
     return out

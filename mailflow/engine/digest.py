@@ -17,6 +17,10 @@ MESSAGE_ID_PREFIX = "<mailflow-digest."  # the token follows: a reply threads on
 PLUS_PREFIX = "digest-"  # you+digest-TOKEN@domain, when the sender uses sub-addressing
 # a date the regular digest's slots are counted from (a Monday), so "weekly" means Mondays
 _EPOCH = dt.date(2001, 1, 1)
+# a digest (and the replies to it) is forgotten this long after it stops counting
+# (`valid_for`): until then a late reply is refused as too old with the digest's date, after
+# that as answering a digest too old to be kept; the table stays as small as a fortnight's
+KEEP_AFTER_VALID = dt.timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -106,3 +110,31 @@ def is_stale(digest: dict, now: dt.datetime, config: DigestConfig) -> bool:
     """Whether a digest is too old for a reply to it to act (`valid_for`)."""
     sent = dt.datetime.fromisoformat(digest["sent_at"])
     return now - sent > dt.timedelta(days=config.valid_for_days)
+
+
+def forgotten(digests: dict[str, dict], now: dt.datetime, config: DigestConfig
+              ) -> tuple[list[str], str]:
+    """The digest records to drop at `now` (digests, and replies to them, older than
+    `valid_for` plus KEEP_AFTER_VALID; a confirmation still to send stays), and that limit."""
+    limit = (now - dt.timedelta(days=config.valid_for_days) - KEEP_AFTER_VALID
+             ).astimezone(dt.UTC).isoformat(timespec="seconds")
+    out = []
+    for key, record in digests.items():
+        at = record.get("sent_at") or record.get("received_at")
+        if not at or at >= limit:
+            continue
+        if record.get("confirmation") and not record.get("confirmed_at"):
+            continue  # still to be told: tried again every run until it goes
+        out.append(key)
+    return sorted(out), limit
+
+
+def next_id(digests: dict[str, dict], floor: int) -> str:
+    """A new digest's id: after every one kept and every one forgotten (`floor`)."""
+    numbers = [int(k[1:]) for k in digests if k[:1] == "d" and k[1:].isdigit()]
+    return f"d{max(numbers + [floor, 0]) + 1:05d}"
+
+
+def number_of(key: str) -> int:
+    """The number in a digest's id ("d00012" -> 12); 0 for a reply's record."""
+    return int(key[1:]) if key[:1] == "d" and key[1:].isdigit() else 0

@@ -41,16 +41,17 @@ def _document_locale(locale: str) -> str:
     return locale if language_of(locale) == "en" else "en_GB"
 
 
-def plan_of(state: State, loaded: Loaded, engagement: dict
+def plan_of(state: State, loaded: Loaded, engagement: dict, now: dt.datetime | None = None
             ) -> tuple[dict[str, Any], dict[str, dict], list[PlanItem]]:
-    """An engagement's data (with the checklist's planning facts), messages by key, and plan."""
+    """An engagement's data (with the checklist's planning facts), messages by key, and plan
+    (projected at `now` when given, as the views show it: engine/schedule.py)."""
     data = hydrate(engagement)
     data.update(checklist.planning_facts(data))
     data["invoices"] = checklist.invoices_as_marked(data)
     messages = {m["key"]: m for m in state.messages_of(engagement["id"])}
     replies = state.replies_by_engagement().get(engagement["id"], [])
     plan = plan_engagement(data, loaded.sequence_for(engagement), messages, replies,
-                           loaded.context_for(engagement))
+                           loaded.context_for(engagement), now)
     return data, messages, plan
 
 
@@ -59,7 +60,7 @@ def document_context(state: State, loaded: Loaded, engagement: dict, now: dt.dat
     """Everything a document template may use: the email context plus the plan and checklist."""
     seq = loaded.sequence_for(engagement)
     ctx = loaded.context_for(engagement)
-    data, messages, plan = plan_of(state, loaded, engagement)
+    data, messages, plan = plan_of(state, loaded, engagement, now)
     local_now = now.astimezone(ctx.zone)
     to = (data.get("contacts") or {}).get("to") or [{}]
     base = template_context(

@@ -10,6 +10,7 @@ from mailflow import timing
 from mailflow.config.rules import Reminder, Sequence, Stage
 from mailflow.engine.records import FINAL, PENDING, PlanStatus
 from mailflow.engine.records import PlanStatus as P
+from mailflow.engine.sendtime import real_send_time
 
 __all__ = ["FINAL", "PENDING", "Context", "PlanItem", "message_key", "plan_engagement"]
 
@@ -58,11 +59,15 @@ def _parse(ts: str | None) -> dt.datetime | None:
 # one, the skipped set and the original slots; split apart, those would travel as a state object
 # through every piece and the order of the checks (final, condition, anchor, slot, late) would blur.
 def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
-                    replies: list[dict], ctx: Context) -> list[PlanItem]:
+                    replies: list[dict], ctx: Context, now: dt.datetime | None = None
+                    ) -> list[PlanItem]:
     """Every stage and reminder of one engagement, in order, with its due time or why not.
 
     `eng` is hydrated (dates are dates); `messages` maps key -> stored message;
     `replies` are this engagement's replies (dicts with message, stage, kind, received_at).
+    Given `now`, the plan is projected: a stage not sent yet is taken to go out at its real
+    next send time (approved now, when it waits for approval), so that the stages after an
+    overdue one show when they really go out (issue 13); a tick stores the plan without it.
     """
     eid = eng["id"]
     items: list[PlanItem] = []
@@ -121,8 +126,8 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
             continue
         not_before = times.get(previous.id) if previous is not None else None
         try:
-            slot = timing.due_slot(anchor, stage.due, ctx.zone, stage.window, ctx.calendar,
-                                   at=stage.at)
+            slot = base = timing.due_slot(anchor, stage.due, ctx.zone, stage.window,
+                                          ctx.calendar, at=stage.at)
             if late_days >= LATE_SHIFT.days and stage.due.anchor in eng["dates"]:
                 # (a stage timed from another's actual send moves with it already)
                 # keep the spacing of the original plan when an earlier stage went out late,
@@ -146,7 +151,13 @@ def plan_engagement(eng: dict, seq: Sequence, messages: dict[str, dict],
         reasons = slot.reasons + ((hold,) if hold else ())
         items.append(item(P.SCHEDULED, slot.utc, reasons, after=pending, hold=hold))
         items.extend(_reminders(eid, stage, messages, human, ctx, None))  # listed, waiting
-        times[stage.id] = slot.utc
+        goes = slot.utc if now is None else (real_send_time(
+            msg, slot.utc, now, ctx.zone, stage.window, ctx.calendar) or slot.utc)
+        times[stage.id] = goes
+        # a stage that will go out late (pushed back, or overdue at `now`) moves the later
+        # ones as it will once sent: the same measure as for a sent stage, so the plan does
+        # not change when it goes out on time
+        late_days = max(late_days, (goes.astimezone(ctx.zone).date() - base.local.date()).days)
         previous, pending = stage, key
     return items
 
@@ -172,7 +183,7 @@ def _shifted(slot: timing.Slot, days: int, stage: Stage, ctx: Context) -> timing
     moved, why = timing.next_opening(target, ctx.zone, stage.window, ctx.calendar)
     return timing.Slot(moved, moved.astimezone(ctx.zone), slot.reasons + (
         f"{days} day{'s' if days != 1 else ''} later to keep its spacing: an earlier email "
-        "went out late", *why))
+        "is late", *why))
 
 
 def _past_its_date(stage: Stage, eng: dict, slot: timing.Slot, ctx: Context) -> str | None:
@@ -284,12 +295,13 @@ def _return_date(messages: dict[str, dict], eid: str, stage_id: str) -> dt.date 
     return dt.date.fromisoformat(value) if value else None
 
 
-def plan_stored(loaded, eng: dict, msgs: dict[str, dict], replies: list[dict]  # noqa: ANN001
-                ) -> list[PlanItem]:
+def plan_stored(loaded, eng: dict, msgs: dict[str, dict], replies: list[dict],  # noqa: ANN001
+                now: dt.datetime | None = None) -> list[PlanItem]:
     """The planner's items for one stored engagement (pure): what a tick and every view plan.
 
-    `loaded` is a config.loading.Loaded. Kept out of engine/tick.py so that views plan
-    without importing the send path (rendering, MIME) they never use.
+    `loaded` is a config.loading.Loaded; `now` projects the plan (see plan_engagement). Kept
+    out of engine/tick.py so that views plan without importing the send path (rendering,
+    MIME) they never use.
     """
     from mailflow.config.engagements import hydrate
     from mailflow.engine import checklist
@@ -297,4 +309,4 @@ def plan_stored(loaded, eng: dict, msgs: dict[str, dict], replies: list[dict]  #
     data = hydrate(eng)
     # rule conditions and "when access done" timing see the wrap-up checklist
     data.update(checklist.planning_facts(data))
-    return plan_engagement(data, seq, msgs, replies, loaded.context_for(eng))
+    return plan_engagement(data, seq, msgs, replies, loaded.context_for(eng), now)

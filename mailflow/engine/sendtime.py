@@ -1,8 +1,10 @@
-"""When a message really goes out: the one function `plan`, `status`, `drafts` and approvals use.
+"""When one message really goes out, given its due time: the rule under engine/schedule.py.
 
 A pending message's stored due time can be in the past (it waited for approval, or cron was
 down); what the consultant needs to see is the first send opening at or after both its due
-time and now. Pure: the clock, zone, window and calendar are parameters.
+time and now. The planner uses the same rule to project the stages after an overdue one
+(engine/schedule.py puts the two together for every view). Pure: the clock, zone, window and
+calendar are parameters.
 """
 
 from __future__ import annotations
@@ -40,25 +42,35 @@ def _opening(earliest: dt.datetime, zone: ZoneInfo, window: timing.Window,
 def message_send_time(msg: dict, now: dt.datetime, zone: ZoneInfo, window: timing.Window,
                       calendar: timing.Calendar) -> dt.datetime | None:
     """When a stored message goes out (or went out); None when it never will."""
-    if msg.get("sent_at"):
-        return dt.datetime.fromisoformat(msg["sent_at"])
     if msg.get("state") == S.RETRY and msg.get("next_attempt"):
+        # (before `sent_at`: a message delivered to some recipients goes again to the rest)
         return next_send_time(dt.datetime.fromisoformat(msg["next_attempt"]), now, zone, window,
                               calendar)
+    if msg.get("sent_at"):
+        return dt.datetime.fromisoformat(msg["sent_at"])
     if msg.get("state") not in UNSENT or not msg.get("due"):
         return None
     return next_send_time(dt.datetime.fromisoformat(msg["due"]), now, zone, window, calendar)
 
 
-def send_time_for(loaded, state, msg: dict, now: dt.datetime  # noqa: ANN001 - Loaded, State
-                  ) -> dt.datetime | None:
-    """`message_send_time` with the engagement's own zone, calendar and the stage's window."""
-    eng = state.engagements.get(msg["engagement"])
-    if eng is None:
-        return None
-    ctx = loaded.context_for(eng)
-    try:
-        window = loaded.sequence_for(eng).stage(msg["stage"]).window
-    except (KeyError, LookupError):
-        window = loaded.window
-    return message_send_time(msg, now, ctx.zone, window, ctx.calendar)
+def real_send_time(msg: dict | None, due: dt.datetime | None, now: dt.datetime,
+                   zone: ZoneInfo, window: timing.Window, calendar: timing.Calendar
+                   ) -> dt.datetime | None:
+    """When a message went or goes out, as far as is known at `now` (UTC), else None.
+
+    Sent: when it went. Retrying: the next attempt's opening. Not sent yet: the first opening
+    at or after both now and `due` (the fresh plan's due, else the stored one). Never going
+    out (rejected, cancelled...): when it was due.
+    """
+    msg = msg or {}
+    if msg.get("sent_at") or msg.get("state") == S.RETRY:
+        return message_send_time(msg, now, zone, window, calendar)
+    if due is not None and (not msg or msg.get("state") in UNSENT):
+        return next_send_time(due, now, zone, window, calendar)
+    if msg.get("state") in UNSENT:
+        return message_send_time(msg, now, zone, window, calendar)
+    return _parse(msg.get("due"))
+
+
+def _parse(ts: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(ts) if ts else None

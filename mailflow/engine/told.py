@@ -9,7 +9,7 @@ from __future__ import annotations
 from mailflow import timing
 from mailflow.config.loading import schedule
 from mailflow.engine.attention import needs, untold
-from mailflow.engine.sendtime import send_time_for
+from mailflow.engine.schedule import send_time_for
 from mailflow.errors import MailflowError
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 
 from mailflow.errors import RenderError
+from mailflow.render.inline import inline_css
 from mailflow.render.locale import (
     DEFAULT_LOCALE,
     daymonth,
@@ -42,9 +43,6 @@ _UNDEFINED_PATTERNS = (
     re.compile(r"has no attribute '([^']+)'"),
     re.compile(r"no element for '?([^'\s]+)'?"),
 )
-# email has no use for <link>: it would be an external stylesheet that mail clients fetch (a
-# tracking-style request) and premailer would otherwise try to download it
-_LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
 _LIST_MARKER = re.compile(r"^(\s*)([-*•]\s+|\d+[.)]\s+)?")
 # phrases a line break must not split: "3 Dec 2026", "Jan 29, 2027", "29 de enero de 2027",
 # "14,250.00 USD", "14 250,00 $US"
@@ -187,56 +185,6 @@ class Renderer:
             raise RenderError(f"{where}: {err}{_origin(err.__traceback__, self)}") from err
 
 
-def inline_css(html: str) -> str:
-    """Inline the <style> rules into style attributes; never touches the network."""
-    return _premailer().transform(_LINK_TAG.sub("", html), pretty_print=False)
-
-
-_PREMAILER: Any = None
-
-
-def _premailer() -> Any:
-    # imported here, not at module level: premailer pulls in lxml, cssutils and requests, and
-    # interactive commands that never render must start fast
-    global _PREMAILER
-    if _PREMAILER is None:
-        import logging
-
-        import cssutils
-        import premailer
-
-        # cssutils logs every vendor property (mso-*, -webkit-*) it does not know
-        cssutils.log.setLevel(logging.CRITICAL)
-        class CachingPremailer(premailer.Premailer):
-            """Parses each distinct stylesheet once: every email of a tick shares the layout's.
-
-            premailer re-serialises the same CSS through cssutils for every message, which was
-            most of the cost of rendering; the parsed rules are only read, never changed.
-            """
-
-            _rules: dict[tuple[str, int], Any] = {}
-
-            def _parse_style_rules(self, css_body: str, ruleset_index: int) -> Any:
-                key = (css_body, ruleset_index)
-                if key not in self._rules:
-                    if len(self._rules) > 256:  # many distinct edited stylesheets: start over
-                        self._rules.clear()
-                    self._rules[key] = super()._parse_style_rules(css_body, ruleset_index)
-                return self._rules[key]
-
-        _PREMAILER = CachingPremailer(
-            allow_network=False,  # never download <link> or external_styles
-            allow_loading_external_files=False,
-            base_url=None,  # no URL rewriting: links stay exactly as written
-            keep_style_tags=False,  # leftovers (media queries, :hover) still stay in a <style>
-            remove_classes=True,
-            strip_important=False,
-            disable_validation=True,
-            cssutils_logging_level=logging.CRITICAL,
-        )
-    return _PREMAILER
-
-
 def normalize_text(text: str) -> str:
     """Tidy a plain-text body: wrap at 72 columns, no trailing spaces, no double blank lines."""
     lines: list[str] = []
@@ -249,9 +197,23 @@ def normalize_text(text: str) -> str:
     return body + "\n"
 
 
+# wrapped lines by their text: most of a draft's long lines are the template's own sentences,
+# the same in every client's email (issue 18: wrapping was a tenth of rendering)
+_WRAPPED: dict[str, list[str]] = {}
+
+
 def _wrap_line(line: str) -> list[str]:
     if len(line) <= TEXT_WIDTH:
         return [line]
+    found = _WRAPPED.get(line)
+    if found is None:
+        if len(_WRAPPED) >= 4096:
+            _WRAPPED.clear()
+        found = _WRAPPED[line] = _wrapped(line)
+    return found
+
+
+def _wrapped(line: str) -> list[str]:
     # list items and indented lines keep a hanging indent under their first word
     match = _LIST_MARKER.match(line)
     hang = " " * len(match.group(0)) if match else ""

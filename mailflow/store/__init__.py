@@ -28,8 +28,8 @@ from mailflow.store.archive import ARCHIVE_DIR, Shelf, subject
 from mailflow.store.checkpoint import LINES_START, Lined
 from mailflow.store.files import (
     AtomicJSONStorage,
+    fsync_all,
     fsync_dir,
-    fsync_file,
     io,
     write_deferred,
 )
@@ -326,12 +326,8 @@ class Store:
         if not self._unsynced:
             return
         folders = dict.fromkeys(p.parent for p in self._unsynced) | self._new_dirs
-        for path in self._unsynced:
-            with io(path, "make durable"):
-                fsync_file(path)
-        for folder in folders:
-            with io(folder, "make durable"):
-                fsync_dir(folder)
+        fsync_all(list(self._unsynced))
+        fsync_all(list(folders), folders=True)
         self._unsynced.clear()
         self._new_dirs.clear()
 

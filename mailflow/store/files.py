@@ -107,7 +107,7 @@ def write_streamed(path: Path, fill: Callable[[BinaryIO], object], *,
 
 def write_deferred(path: Path, payload: bytes) -> None:
     """As write_atomically without its fsyncs: the caller makes the file and its folder
-    durable (fsync_file, fsync_dir) before anything that refers to it is."""
+    durable (fsync_all) before anything that refers to it is."""
     write_streamed(path, lambda f: f.write(payload), sync=False)
 
 
@@ -115,6 +115,36 @@ def fsync_file(path: Path) -> None:
     """Make a file's content durable."""
     faults.point(f"fsync {path.name}")
     _fsync(path)
+
+
+def fsync_all(paths: list[Path], *, folders: bool = False) -> None:
+    """fsync many files (or folders) together: each one's durability point in order, then
+    the fsyncs side by side, each failure naming its path.
+
+    One by one, each fsync of a new file waits for its own commit of the file system's
+    journal; issued together they share commits (1,000 drafts' bodies on ext4: 0.4-2.5 s one
+    by one, 0.1-0.25 s together; issue 18). Nothing refers to any of them until all are done.
+    """
+    for path in paths:
+        with io(path, "make durable"):
+            faults.point(f"fsync-dir {path.name}" if folders else f"fsync {path.name}")
+    if len(paths) < 4:
+        for path in paths:
+            _fsync_named(path)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(16, len(paths))) as pool:
+            for _ in pool.map(_fsync_named, paths):
+                pass
+    if folders:
+        for path in paths:
+            faults.folder_synced(path)
+
+
+def _fsync_named(path: Path) -> None:
+    with io(path, "make durable"):
+        _fsync(path)
 
 
 def _fsync(path: Path) -> None:

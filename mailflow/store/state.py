@@ -136,7 +136,10 @@ def _drop(state: State, event: dict) -> None:
                         owned.remove(key)
     state._indexed = len(state.messages) if valid else -1
     state._live_of = len(state.messages)
-    # reply ids count on from the highest ever given, archived ones included
-    floor = event.get("reply_floor") or 0
-    if floor > state.meta.get("reply_floor", 0):
-        state.meta["reply_floor"] = floor
+    # reply ids count on from the highest ever given, archived ones included; digest ids
+    # likewise from the highest forgotten, and replies to a digest older than the forgotten
+    # ones are told so (engine/digest.py)
+    for name in ("reply_floor", "digest_floor", "digests_before"):
+        floor = event.get(name)
+        if floor and floor > state.meta.get(name, type(floor)()):
+            state.meta[name] = floor

@@ -54,8 +54,9 @@ def test_views_print_the_same_bytes_from_kept_stale_and_replanned_plans(tmp_path
     for n in (2, 3):
         add(proj, f"client-{n}", **{r'^id = "northwind-2026"': f'id = "client-{n}"'})
     assert told_only(proj.cli("run", now=DRAFTED))
-    # drafting changed the engagements after they were planned: the tick planned them again
-    # at its end, so views between ticks plan nothing, and the next tick neither
+    # drafting changed nothing the planner reads: the tick kept the plan it had just made (and
+    # a run plans again at its end what its sends did change), so views between ticks plan
+    # nothing, and the next tick neither (issue 18)
     assert _kept(proj) == {"northwind-2026": True, "client-2": True, "client-3": True}
     planned = _planned_events(proj)
     assert planned >= 3  # (one an engagement at least)

@@ -26,6 +26,7 @@ from mailflow.config.engagements import hydrate, validate_engagement
 from mailflow.config.rules import load_sequence
 from mailflow.engine import checklist
 from mailflow.engine.planner import Context, plan_engagement
+from mailflow.render import inline, templates
 from mailflow.render.compose import build_message
 from mailflow.render.context import template_context
 from mailflow.render.locale import daymonth, language_of, longdate, money, shortdate
@@ -190,13 +191,25 @@ def renderer() -> Renderer:
 MATRIX = [(v, loc) for v in VARIANTS for loc in LOCALES]
 
 
+# each email's HTML before and after CSS inlining, per matrix case
+INLINED: dict[tuple[str, str], list[tuple[str, str]]] = {}
+
+
 @pytest.fixture(scope="module")
 def rendered(renderer: Renderer) -> dict[tuple[str, str], tuple[dict, list[dict]]]:
     out = {}
     for variant, locale in MATRIX:
         e = engagement(variant, locale)
         snapshot = copy.deepcopy(e)
-        out[(variant, locale)] = (e, sequence_emails(e, renderer))
+        seen = INLINED[(variant, locale)] = []
+
+        def inlining(html: str, seen: list = seen) -> str:
+            seen.append((html, inline.inline_css(html)))
+            return seen[-1][1]
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(templates, "inline_css", inlining)
+            out[(variant, locale)] = (e, sequence_emails(e, renderer))
         assert e == snapshot, "rendering must not change the engagement"
     return out
 
@@ -415,3 +428,14 @@ def test_the_fast_message_writer_gives_the_email_package_s_bytes(rendered, varia
                               references=thread[1], reply_to=reply_to)
                 package, fast = built_both_ways(**fields)
                 assert fast == package, (mail["template"], thread, reply_to)
+
+
+@pytest.mark.parametrize(("variant", "locale"), MATRIX)
+def test_every_email_s_css_is_inlined_as_premailer_inlines_it(rendered, variant: str,
+                                                               locale: str) -> None:
+    # the shape memo (render/inline.py) serves the whole playbook, byte for byte as premailer
+    emails = INLINED[(variant, locale)]
+    assert len(emails) == len(rendered[(variant, locale)][1])
+    for before, after in emails:
+        assert inline.shape_inline(before) == after == inline.premailer_inline(before)
+

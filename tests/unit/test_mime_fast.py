@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailflow.errors import RenderError
 from mailflow.render import mime
@@ -89,3 +91,41 @@ def test_a_plain_message_is_written_without_the_package_s_header_machinery(monke
 def test_what_build_message_refuses_the_fast_writer_refuses(bad):
     with pytest.raises(RenderError):
         mime.message_bytes(**bad)
+
+
+def _package_qp(content: str) -> str:
+    """A part's quoted-printable body as the email package encodes it (quoprimime), CRLF ends."""
+    import re
+    from email import quoprimime
+
+    lines = content.encode("utf-8").splitlines()
+    payload = quoprimime.body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), 76)
+    split = re.split(r"\r\n|\r|\n", payload)
+    return "".join(f"{line}\r\n" for line in split[:-1]) + split[-1]
+
+
+# what tempts a shortcut: "=", escapes at the 76th column, whitespace ending a line, controls
+# that str.splitlines would take for line breaks, multi-byte characters
+_QP_TEXT = st.text(alphabet=st.sampled_from(list(" \t\r\n=ab.-é€\x00\x0b\x0c\x1c\x85\u2028\xa0😀")))
+
+
+@settings(max_examples=400, deadline=None)
+@given(prefix=st.integers(min_value=0, max_value=80), text=_QP_TEXT)
+def test_quoted_printable_is_the_package_s(prefix, text):
+    content = "x" * prefix + text  # lines of every length around the fold
+    assert mime._qp(content) == _package_qp(content)
+
+
+@pytest.mark.parametrize("around", [b"", b"x", b"\r", b"--", b"--\r"])
+def test_the_boundary_is_the_package_s_even_when_the_text_holds_it(around):
+    import random
+    from email.generator import BytesGenerator
+
+    random.seed(7)
+    drawn = BytesGenerator._make_boundary().encode()  # the boundary the next draw gives
+    text = b"a\n--" + drawn + around + b"\nb\n--" + drawn + b".0\n"
+    for seed in (7, 8):
+        random.seed(seed)
+        package = BytesGenerator._make_boundary(text)
+        random.seed(seed)
+        assert mime._boundary(text) == package

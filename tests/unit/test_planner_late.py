@@ -143,3 +143,32 @@ def test_next_send_time_is_the_due_time_or_the_next_opening_from_now():
     late = dt.datetime(2027, 1, 22, 18, 0, tzinfo=ny)
     assert next_send_time(due, late, ny, timing.DEFAULT_WINDOW, cal) == dt.datetime(
         2027, 1, 25, 9, 0, tzinfo=ny).astimezone(dt.UTC)
+
+
+def test_projected_at_now_a_stage_behind_an_overdue_one_moves_as_it_will_once_that_is_sent():
+    zone, end, notice = "America/New_York", "2027-03-19", "2027-02-17T09:00"
+    tz = timing.load_zone(zone)
+    eng = engagement(zone, end)
+    recap_key = message_key(eng["id"], "deliverables_recap", 0)
+    waiting = {recap_key: {"key": recap_key, "state": "awaiting_approval",
+                           "due": dt.datetime(2027, 3, 10, 9, 0, tzinfo=tz).isoformat()}}
+    msgs = {**sent(eng, "timeline_notice", notice, zone), **waiting}
+    ctx = Context(tz, timing.make_calendar(None))
+    now = dt.datetime(2027, 3, 15, 8, 5, tzinfo=tz)  # resumed: the recap five days late
+
+    def days(items) -> dict[str, dt.datetime]:  # noqa: ANN001
+        return {i.stage: i.due.astimezone(tz) for i in items if i.step == 0 and i.due}
+
+    stored = days(plan_engagement(eng, SEQ, msgs, [], ctx))
+    assert stored["support_offer"] == dt.datetime(2027, 3, 12, 9, 0, tzinfo=tz)  # (as planned)
+    projected = days(plan_engagement(eng, SEQ, msgs, [], ctx, now))
+    # the recap goes at 09:00 once approved now; the offer behind it by its five days, the
+    # access notice by them and the weekend (and past the end: held), feedback by the largest
+    assert projected["support_offer"] == dt.datetime(2027, 3, 17, 9, 0, tzinfo=tz)
+    assert projected["access_revocation"] == dt.datetime(2027, 3, 22, 9, 0, tzinfo=tz)
+    assert projected["feedback_request"] == dt.datetime(2027, 3, 29, 9, 0, tzinfo=tz)
+    # and once the recap is sent then, the plan a tick stores is that projection
+    msgs.update(sent(eng, "deliverables_recap", "2027-03-15T09:00", zone))
+    after = days(plan_engagement(eng, SEQ, msgs, [], ctx))
+    for stage in ("support_offer", "access_revocation", "feedback_request"):
+        assert after[stage] == projected[stage], stage

@@ -1,0 +1,197 @@
+"""Every view gives one time for one message at one `now` (issue 13, point 4), as a property.
+
+A hypothesis state machine drives two engagements (New York, and Berlin across its DST
+change) through ticks, approvals that come late or never, rejections, pauses lifted, and
+servers refusing for a while; after each step, and at moments ahead without a tick, `plan`,
+`status`, `drafts` and `engagement show` (desk/views over engine/schedule) and the function
+behind the cron lines, the digest and the approval confirmations (engine/schedule
+.send_time_for) must give each message the same time, never one already past for a message
+still to go out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from mailflow.engine.outcomes import Outcome
+from mailflow.engine.records import PENDING
+from tests.helpers import SeamProject
+
+START = dt.datetime(2027, 1, 11, 8, 0)  # New York wall time, as SeamProject.at reads it
+START_ZONE = ZoneInfo("America/New_York")
+ENGAGEMENTS = {  # id -> (zone, contract end, client address)
+    "northwind-2026": ("America/New_York", "2027-02-12", "mj.alvarez@northwind.example"),
+    "berlin": ("Europe/Berlin", "2027-04-02", "kunde@berlin.example"),
+}
+
+
+class SendTimes(RuleBasedStateMachine):
+    """Ticks, approvals, rejections, pauses and refusals; the views checked after each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp(prefix="mailflow-sendtimes-"))
+        self.p = SeamProject(self.tmp)
+        self.now = START
+        self.checked = 0
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    @property
+    def when(self) -> str:
+        return self.now.isoformat(timespec="minutes")
+
+    @initialize()
+    def engagements(self) -> None:
+        for eid, (zone, end, to) in ENGAGEMENTS.items():
+            path = self.p.proj.write_engagement(eid, self.p.proj.example(**{
+                r'^id = "northwind-2026"': f'id = "{eid}"',
+                r"^time_zone = .*$": f'time_zone = "{zone}"',
+                r"^contract_end = .*$": f"contract_end = {end}",
+                r"^handover_date = .*$": f"handover_date = {end}",
+                r"mj\.alvarez@northwind\.example": to}))
+            self.p.add(path, when=self.when)
+
+    @rule(step=st.sampled_from([dt.timedelta(minutes=20), dt.timedelta(hours=3),
+                                dt.timedelta(days=1), dt.timedelta(days=4),
+                                dt.timedelta(days=9)]))  # (cron down over a due date)
+    def tick(self, step: dt.timedelta) -> None:
+        self.now += step
+        self.p.tick(self.when)
+
+    @rule(data=st.data(), approve=st.booleans())
+    def the_consultant_decides_on_one_draft(self, data, approve: bool) -> None:  # noqa: ANN001
+        from mailflow.desk.actions import approve as approve_msg
+        from mailflow.desk.actions import reject
+        waiting = sorted(k for k, m in self.p.messages.items()
+                         if m["state"] == "awaiting_approval")
+        if not waiting:
+            return
+        key = data.draw(st.sampled_from(waiting))
+        with self.p.store.writer() as w:
+            msg = w.state.messages[key]
+            if approve:
+                approve_msg(w, msg, "test", self.p.at(self.when))
+            else:
+                reject(w, msg, "test", "not needed", self.p.at(self.when))
+            w.save()
+
+    @rule(eid=st.sampled_from(sorted(ENGAGEMENTS)), pause=st.booleans())
+    def the_consultant_pauses_or_resumes(self, eid: str, pause: bool) -> None:
+        from mailflow.desk.actions import set_status
+        if self.p.state().engagements[eid]["status"] not in ("active", "paused"):
+            return
+        with self.p.store.writer() as w:
+            set_status(w, eid, "paused" if pause else "active", self.p.at(self.when))
+            w.save()
+
+    @rule(fault=st.sampled_from(["refuse", "down", "up"]))
+    def the_server_refuses_for_a_while(self, fault: str) -> None:
+        t = self.p.transport
+        if fault == "refuse":  # the next two attempts to each client: retried later
+            for _, _, to in ENGAGEMENTS.values():
+                t.answer(to, Outcome.TEMPORARY, "451 later", times=2)
+        else:
+            t.down = "connection refused" if fault == "down" else None
+
+    @rule(ahead=st.sampled_from([dt.timedelta(minutes=50), dt.timedelta(days=2),
+                                 dt.timedelta(days=9)]))
+    def the_consultant_looks_ahead(self, ahead: dt.timedelta) -> None:
+        self.agree(self.now + ahead)
+
+    @rule()
+    def every_promise_is_kept(self) -> None:
+        """The consultant approves everything now, and whatever comes up later as soon as it
+        does; servers take everything: each message then goes out at the time promised now,
+        and cron need not run in between (a tick at each promised time, twice: drafted, then
+        approved and sent)."""
+        from mailflow.engine.schedule import send_time_for
+        t = self.p.transport
+        t.down = None
+        t._script.clear()  # noqa: SLF001 - no refusal scripted any more
+        t._message_script.clear()  # noqa: SLF001
+        self.p.approve_all(self.when)
+        state, loaded = self.p.state(), self.p.loaded
+        now = self.p.at(self.when).astimezone(dt.UTC)
+        promised = {k: send_time_for(loaded, state, m, now) for k, m in state.messages.items()
+                    if m["state"] in PENDING and m["state"] != "blocked"
+                    and state.engagements[m["engagement"]]["status"] == "active"}
+        for at in sorted(set(promised.values()))[:12]:
+            self.now = at.astimezone(START_ZONE).replace(tzinfo=None)
+            self.p.tick(self.when)
+            self.p.approve_all(self.when)
+            self.p.tick(self.when)
+            for key, sent in self._sent(promised).items():
+                assert sent == promised[key], (key, sent, promised[key])
+        last = sorted(set(promised.values()))[:12][-1:] or [now]
+        for key, when in promised.items():
+            if when <= last[0]:
+                assert self._sent(promised).get(key) == when, (key, when)
+
+    def _sent(self, promised: dict) -> dict[str, dt.datetime]:
+        return {k: dt.datetime.fromisoformat(m["sent_at"]) for k, m in self.p.messages.items()
+                if k in promised and m.get("sent_at")}
+
+    @invariant()
+    def every_view_gives_one_time(self) -> None:
+        self.agree(self.now)
+
+    def agree(self, local_now: dt.datetime) -> None:
+        from mailflow.desk import views
+        from mailflow.desk.drafts import draft_rows
+        from mailflow.desk.status import status_grid
+        from mailflow.engine.schedule import send_time_for
+        now = self.p.at(local_now.isoformat()).astimezone(dt.UTC)
+        state, loaded = self.p.state(), self.p.loaded
+        plan = views.preview(state, loaded, now)
+        assert not plan.errors, plan.errors
+        shown: dict[str, dict[str, str | None]] = {}
+
+        def put(view: str, key: str, at: str | dt.datetime | None) -> None:
+            at = at.isoformat() if isinstance(at, dt.datetime) else at
+            shown.setdefault(key, {})[view] = at
+
+        for eid, items in plan.items.items():
+            msgs = {m["key"]: m for m in state.messages_of(eid)}
+            for row in views.plan_rows(items, msgs, "UTC", plan.when):
+                if row["id"] in msgs:
+                    put("plan", row["id"], row["when"])
+        for row in draft_rows(state, loaded, now, all_states=True):
+            put("drafts", row["id"], row["goes_out"])
+        for row in status_grid(state, loaded, now).rows:
+            for stage, cell in row.data["stages"].items():
+                key = f"{row.id}/{stage}/0"
+                if cell.get("goes_out") or key in shown:
+                    put("status", key, cell.get("goes_out"))
+        for eid in ENGAGEMENTS:
+            for row in views.message_rows(state, state.engagements[eid], plan):
+                if state.messages[row["id"]]["state"] in PENDING:
+                    put("engagement show", row["id"], row["when"])
+        for key, msg in state.messages.items():
+            if msg["state"] in PENDING:
+                when = send_time_for(loaded, state, msg, now)
+                put("confirmation", key, when)
+                assert when is not None and when >= now, (key, msg["state"], when, now)
+        for key, views_of in shown.items():
+            if state.messages.get(key, {}).get("state") in PENDING:
+                assert len(set(views_of.values())) == 1, (key, local_now, views_of)
+                self.checked += 1
+
+
+# SENDTIMES_EXAMPLES=200 for a longer hunt than the suite's
+EXAMPLES = int(os.environ.get("SENDTIMES_EXAMPLES", "12"))
+
+SendTimes.TestCase.settings = settings(
+    max_examples=EXAMPLES, stateful_step_count=30, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+test_send_times_agree = SendTimes.TestCase
