@@ -75,6 +75,10 @@ def engagement_list(app: App, as_json: bool) -> None:
                        r["contract_end"], r["time_zone"]] for r in rows])
 
 
+# what a run keeps on the record for itself (a plan and its signature), not the engagement
+_CACHE_FIELDS = ("planned", "plan", "plan_checklist", "kept", "rev")
+
+
 @engagement.command("show")
 @click.argument("eid", metavar="ID", shell_complete=complete_engagement)
 @json_option
@@ -92,7 +96,7 @@ def engagement_show(app: App, eid: str, as_json: bool) -> None:
     record = find_engagement(state, eid, archived_ok=True)
     plan = views.preview(state, app.loaded, app.now, [eid])
     if as_json:
-        echo_json({**{k: v for k, v in record.items() if k not in ("planned", "plan", "rev")},
+        echo_json({**{k: v for k, v in record.items() if k not in _CACHE_FIELDS},
                    "messages": views.message_rows(state, record, plan),
                    "error": plan.errors.get(eid)})
         return

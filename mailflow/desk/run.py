@@ -70,6 +70,12 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
             for ident in polled:
                 if ident.imap.sent_folder:
                     _copy_to_sent(loaded, tick, ident, functools.partial(mailboxes, ident))
+        if not dry_run:
+            # drafts, sends, notices and Sent copies are events of their engagements, which
+            # void the plans the tick kept: planning those again now (what the next run would
+            # do first; the planner does not read `now`) keeps the plans views read fresh
+            # between runs, so `status` after a busy run plans nothing (issue 18)
+            tick.plan()
         if not dry_run:  # last: what this run did is in the archive of what it moves out
             from mailflow.desk.history import move_out
             moved |= move_out(writer, store, now, config.archive_after_days)

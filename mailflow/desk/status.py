@@ -72,6 +72,7 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
     items = {i.stage: i for i in plan.items.get(eng["id"], []) if i.step == 0}
     when = plan.when_for(eng)
     msgs = state.messages_of(eng["id"])
+    zone = eng["time_zone"]
     cells, stages = {}, {}
     upcoming = []
     by_stage: dict[str, list[dict]] = {}
@@ -82,25 +83,26 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
         replies = [r for m in stage_msgs for r in replies_by_msg.get(m["key"], [])]
         item = items.get(s.id)
         first = next((m for m in stage_msgs if m["step"] == 0), None)
+        sent_at = first.get("sent_at") if first else None
         # the one answer every view gives; a sent stage shows when it went, never this (one
         # retrying for some recipients goes again: it has a next time)
-        went = bool((first or {}).get("sent_at")) and first["state"] != "retry"
+        went = bool(sent_at) and first["state"] != "retry"
         at = None if went else when(first, item)
-        cells[s.id] = views.stage_mark(stage_msgs, item, replies, eng["time_zone"], when=at)
+        cells[s.id] = views.stage_mark(stage_msgs, item, replies, zone, when=at)
         if at is not None and not went and (
                 first is None or first["state"] not in ("rejected", "cancelled", "failed")):
             upcoming.append(at)
         if not with_data:
             continue
         stages[s.id] = {"state": first["state"] if first else (item.status if item else None),
-                        "sent_at": first.get("sent_at") if first else None,
+                        "sent_at": sent_at,
                         "due": first.get("due") if first else (
                             item.due.isoformat() if item and item.due else None),
                         "goes_out": at.isoformat() if at else None,
                         "replies": [r["kind"] for r in replies]}
     error = plan.errors.get(eng["id"])
     # the grid's plan is the one `wrapup` would make: planning twice tripled `status`'s time
-    wrap = wrapup(state, loaded, eng, plan_now, plan.items.get(eng["id"], []))
+    wrap = wrapup(state, loaded, eng, plan_now, plan.items.get(eng["id"], []), msgs)
     if eng["id"] in plan.items:  # (else "needs you now" plans it: a paused one, say)
         wraps[eng["id"]] = wrap
     data = {**views.engagement_row(eng), "stages": stages, "error": error,

@@ -7,6 +7,7 @@ refused while either does not, and says what is still open.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from mailflow.config.loading import Loaded
@@ -33,7 +34,7 @@ class Wrapup:
         """Sequence done and checklist clear: ready for `engagement complete`."""
         return not self.emails and not self.items
 
-    @property
+    @functools.cached_property  # (the grid's cell, its JSON and "needs you now" each ask)
     def overdue(self) -> tuple[ChecklistItem, ...]:
         """The open items past their due date."""
         return tuple(i for i in self.items if i.overdue(self.today))
@@ -51,13 +52,15 @@ class Wrapup:
 
 
 def wrapup(state: State, loaded: Loaded, engagement: dict, now: dt.datetime,
-           plan: list[PlanItem] | None = None) -> Wrapup:
-    """What is still open on one engagement, as of `now` (`plan`: its plan, when known)."""
+           plan: list[PlanItem] | None = None, msgs: list[dict] | None = None) -> Wrapup:
+    """What is still open on one engagement, as of `now` (`plan`: its plan, `msgs`: its
+    messages, when known)."""
     today = now.astimezone(loaded.context_for(engagement).zone).date()
     if plan is None:
         from mailflow.engine.documents import plan_of  # (the renderer: only when it must plan)
         _, _, plan = plan_of(state, loaded, engagement)
-    messages = {m["key"]: m for m in state.messages_of(engagement["id"])}
+    messages = {m["key"]: m for m in (state.messages_of(engagement["id"]) if msgs is None
+                                      else msgs)}
     # an email is open while planned to go out (or waiting, e.g. for the checklist) and not
     # final; one skipped or stopped by a reply is done with
     keys = {i.key for i in plan if i.status in (PlanStatus.SCHEDULED, PlanStatus.WAITING,

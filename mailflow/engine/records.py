@@ -124,8 +124,10 @@ class Engagement(TypedDict):
     data_rev: NotRequired[int]           # bumped by every data change: drafts re-render
     rev: NotRequired[int]                # bumped by every event about it: the plan is redone
     planned: NotRequired[str]            # the signature the current plan was made for
-    plan: NotRequired[list[list]]        # that plan's items (engine/stored_plan.py)
-    plan_checklist: NotRequired[list[list]]  # its open checklist items, for the same signature
+    kept: NotRequired[str]               # that plan's items and open checklist items, as
+                                         # one JSON text (engine/stored_plan.py)
+    plan: NotRequired[list[list]]        # the same, as kept by an earlier version
+    plan_checklist: NotRequired[list[list]]
     bounced: NotRequired[list[str]]      # addresses that bounced; drafts leave them out
     flagged: NotRequired[str]            # why the consultant should look at it
 

@@ -151,8 +151,8 @@ class Tick(Drafting, Dispatch):
                                         replies.get(eng["id"], []))
                 self.w.record("engagement.planned", at=self.now, engagements={
                     "key": eng["id"], "set": {
-                        "planned": self._signature(eng), "plan": stored_plan.pack(items),
-                        "plan_checklist": stored_plan.pack_checklist(open_items)}})
+                        "planned": self._signature(eng),
+                        "kept": stored_plan.pack_kept(items, open_items)}})
                 self._current[eng["id"]] = eng.get("rev", 0)
 
     def plan_one(self, eng: dict, msgs: dict[str, dict], replies: list[dict]) -> list[PlanItem]:

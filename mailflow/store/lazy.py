@@ -25,7 +25,12 @@ HOT: dict[str, frozenset[str]] = {
     "engagements": frozenset((
         "id", "client", "status", "archived", "archived_at", "rev", "data_rev", "planned",
         "time_zone", "holidays", "sequence", "flagged", "feedback", "locale", "source",
-        "source_stamp", "source_hash")),
+        "source_stamp", "source_hash",
+        # views' fields; a name joins this list only if no checkpoint ever held it in a
+        # record's cold part (the loader takes a hot name missing from the hot part as absent):
+        # `kept` is new with it, and `moved_out` is only ever set on a record read back from
+        # an archive for one command, never saved (store/archive.py)
+        "kept", "moved_out")),
 }
 # a waiting message is read further by every tick (drafting, holding, telling: see
 # engine/tick.py and engine/attention.py); a finished one, most of the store's bytes, only

@@ -32,6 +32,13 @@ def _kept(proj) -> dict[str, bool]:  # noqa: ANN001 - tests.helpers.ProjectUnder
     return out
 
 
+def _planned_events(proj) -> int:  # noqa: ANN001
+    """How many plans the journal holds (each tick that plans an engagement adds one)."""
+    return sum(line.count(b'"engagement.planned"')
+               for path in sorted(proj.project.state_dir.glob("events*"))
+               for line in path.read_bytes().splitlines())
+
+
 def _outputs(proj) -> dict[tuple[str, ...], str]:  # noqa: ANN001
     out = {}
     for args in VIEWS:
@@ -47,11 +54,15 @@ def test_views_print_the_same_bytes_from_kept_stale_and_replanned_plans(tmp_path
     for n in (2, 3):
         add(proj, f"client-{n}", **{r'^id = "northwind-2026"': f'id = "client-{n}"'})
     assert told_only(proj.cli("run", now=DRAFTED))
-    # drafting changed nothing the planner reads: the tick kept the plan it had just made, so
-    # the next tick does not plan them again (issue 18)
+    # drafting changed nothing the planner reads: the tick kept the plan it had just made (and
+    # a run plans again at its end what its sends did change), so views between ticks plan
+    # nothing, and the next tick neither (issue 18)
     assert _kept(proj) == {"northwind-2026": True, "client-2": True, "client-3": True}
+    planned = _planned_events(proj)
+    assert planned >= 3  # (one an engagement at least)
     assert told_only(proj.cli("run", now=DRAFTED))
     assert _kept(proj) == {"northwind-2026": True, "client-2": True, "client-3": True}
+    assert _planned_events(proj) == planned
     # approving a draft is an event of its engagement: its kept plan is stale until a tick
     r = proj.cli("drafts", "approve", KEY, now=DRAFTED)
     assert r.exit_code == 0, r.output
@@ -114,9 +125,13 @@ def test_doctor_finds_a_kept_plan_that_planning_now_contradicts_and_drops_it(tmp
     assert proj.cli("doctor", now=DRAFTED).exit_code == 0
     right = _outputs(proj)
     # a kept checklist that says nothing is open, under the very signature that holds
+    eng = load(proj).engagements["northwind-2026"]
+    plan = stored_plan.kept(load_project(proj.project), eng)
+    assert plan is not None
     with Store(proj.project.state_dir).writer() as w:
         w.record("engagement.planned", at=dt.datetime(2026, 12, 28, tzinfo=dt.UTC),
-                 engagements={"key": "northwind-2026", "set": {"plan_checklist": []}})
+                 engagements={"key": "northwind-2026",
+                              "set": {"kept": stored_plan.pack_kept(plan, [])}})
     assert _outputs(proj)[("status", "--json")] != right[("status", "--json")]
     r = proj.cli("doctor", now=DRAFTED)
     assert r.exit_code == 5

@@ -63,8 +63,10 @@ def test_a_send_or_a_change_from_elsewhere_is_planned_again(tmp_path, monkeypatc
     assert _kept(seam) == {"c0": True, "c1": True}
     report = seam.tick("2026-12-30T10:00")  # the timeline notices go out
     assert sorted(report.sent) == ["c0/timeline_notice/0", "c1/timeline_notice/0"]
-    assert _kept(seam) == {"c0": False, "c1": False}  # a send time anchors the reminders
-    assert sorted(_planned_in(seam, "2026-12-30T15:00", monkeypatch)) == ["c0", "c1"]
+    # a send time anchors the reminders: the run planned them again at its end (status2,
+    # issue 18), so the kept plans are the fresh ones and the next tick plans nothing
+    assert _kept(seam) == {"c0": True, "c1": True}
+    assert _planned_in(seam, "2026-12-30T15:00", monkeypatch) == []
 
 
 def test_every_kept_plan_is_the_fresh_plan_through_whole_sequences(tmp_path):
@@ -75,8 +77,8 @@ def test_every_kept_plan_is_the_fresh_plan_through_whole_sequences(tmp_path):
         for time in ("08:00", "10:30", "15:00"):
             report = seam.tick(f"{day}T{time}")
             kept = _kept(seam)  # asserts each kept plan is the fresh one
-            for key in report.sent:
-                assert not kept[key.split("/")[0]], key
+            for key in report.sent:  # planned again at the run's end: kept, and fresh
+                assert kept[key.split("/")[0]], key
             kept_after_drafting += sum(kept[k.split("/")[0]] for k in report.drafted)
             if time == "08:00":
                 seam.approve_all(f"{day}T{time}")

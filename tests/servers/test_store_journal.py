@@ -45,9 +45,14 @@ def test_a_checkpoint_ahead_of_its_journal_is_rebuilt_with_a_note(sent, smtp_ser
     store = store_of(sent)
     before = store.load()
     journal = store.journal_path.read_bytes()
-    # the journal lost its tail (restored from an older copy): the checkpoint points past it
-    cut = journal.rindex(b"\n", 0, len(journal) - 1) + 1
-    store.journal_path.write_bytes(journal[:cut])
+    # the journal lost its tail (restored from an older copy): the checkpoint points past it;
+    # cut at the commit mark of the last `sent` outcome (the run's closing plan came after it)
+    rows = journal.splitlines(keepends=True)
+    last_sent = max(i for i, line in enumerate(rows)
+                    if json.loads(line)["kind"] == "message.sent")
+    mark = next(i for i in range(last_sent, len(rows))
+                if json.loads(rows[i])["kind"] == "commit")
+    store.journal_path.write_bytes(b"".join(rows[:mark]))
     r = sent.cli("status", now=SEND_AT)
     assert r.exit_code == 0, r.output
     assert "does not match events.jsonl" in r.output and "rebuilt" in r.output
