@@ -157,6 +157,19 @@ def check_identity(sender_name: str, sender_email: str, time_zone: str) -> None:
         raise ConfigError(f"init: --time-zone: unknown time zone {time_zone!r}{hint}") from None
 
 
+def init_locale(language: str | None, locale: str | None) -> str:
+    """The project's default locale from init's --language and --locale, or a ConfigError
+    naming the option (checked before anything is written, like the identity)."""
+    from mailflow.render.locale import LANGUAGE_LOCALES, language_of, parse_locale
+    try:
+        chosen = parse_locale(locale or LANGUAGE_LOCALES.get(language or "en", "en_US"))
+    except ValueError as err:
+        raise ConfigError(f"init: --locale: {err}") from err
+    if language and language_of(chosen) != language:
+        raise ConfigError(f"init: --locale {chosen} is not in --language {language}")
+    return chosen
+
+
 def _sign_example(path: Path, sender_name: str, sender_email: str) -> None:
     """Make the consultant the example engagement's offboarding lead (comments kept)."""
     import tomlkit
@@ -177,13 +190,7 @@ def init_project(dest: Path, *, sender_name: str = PLACEHOLDER_SENDER[0],
                  force: bool = False) -> Project:
     """Create a project folder from the default playbook, signed by the consultant, in a
     default language and locale."""
-    from mailflow.render.locale import LANGUAGE_LOCALES, language_of, parse_locale
-    try:
-        locale = parse_locale(locale or LANGUAGE_LOCALES.get(language or "en", "en_US"))
-    except ValueError as err:
-        raise ConfigError(f"init: --locale: {err}") from err
-    if language and language_of(locale) != language:
-        raise ConfigError(f"init: --locale {locale} is not in --language {language}")
+    locale = init_locale(language, locale)
     dest = dest.expanduser().resolve()
     if (dest / CONFIG_NAME).exists() and not force:
         raise ConfigError(f"{dest / CONFIG_NAME}: already exists (use --force to overwrite "

@@ -41,9 +41,10 @@ def init(directory: Path, sender_name: str, sender_email: str, time_zone: str,
     import shlex
 
     from mailflow.errors import ConfigError
-    from mailflow.project import PLACEHOLDER_SENDER, check_identity, init_project
+    from mailflow.project import PLACEHOLDER_SENDER, check_identity, init_locale, init_project
     try:
         check_identity(sender_name, sender_email, time_zone)
+        init_locale(language, locale)
     except ConfigError as err:  # a mistyped option: a usage error, before anything is written
         raise click.UsageError(str(err).removeprefix("init: ")) from None
     project = init_project(directory, sender_name=sender_name, sender_email=sender_email,

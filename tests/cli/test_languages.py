@@ -30,7 +30,7 @@ def test_init_language_sets_the_project_default(tmp_path):
 def test_init_refuses_a_locale_of_another_language(tmp_path):
     r = CliRunner().invoke(cli, ["init", str(tmp_path / "x"), "--language", "de",
                                  "--locale", "fr_FR"])
-    assert r.exit_code == 2
+    assert r.exit_code == 64  # a bad init value is a usage error, as --time-zone's is
     assert "--locale fr_FR is not in --language de" in r.output
     assert not (tmp_path / "x" / "mailflow.toml").exists()
 
