@@ -7,6 +7,7 @@ talks to one) also gets `servers`, so `python -m pytest -m "not servers"` is the
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,11 @@ def pytest_configure(config: pytest.Config) -> None:
                        ("cli", "CliRunner and the real entry point in a subprocess")]:
         config.addinivalue_line("markers", f"{tier}: {what}")
     config.addinivalue_line("markers", "slow: long randomised runs (deselect with -m 'not slow')")
+    # A suite started as a background job of a non-interactive shell (`cmd &`, as some CI
+    # runners do) inherits SIGINT ignored, and so would every mailflow it starts: the tests
+    # that Ctrl-C one would wait for nothing. Interrupts are restored as a terminal has them.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
