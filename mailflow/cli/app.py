@@ -167,12 +167,15 @@ class MailflowGroup(click.Group):
     def make_context(self, info_name: str | None, args: list[str],
                      parent: click.Context | None = None, **extra: Any) -> click.Context:
         """Parse the command line, global options anywhere; usage errors exit 64."""
-        if parent is None:
-            args = hoist_global_options(list(args))
         try:
+            if parent is None:
+                args = hoist_global_options(list(args))
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as err:
             raise _as_usage(err) from None
+        except KeyboardInterrupt:  # Ctrl-C while parsing: as in a command, not click's "Aborted!"
+            click.echo("mailflow: interrupted", err=True)
+            raise SystemExit(130) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; a MailflowError becomes a Failure, Ctrl-C exit 130."""

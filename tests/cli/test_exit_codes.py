@@ -181,3 +181,18 @@ def test_130_when_ctrl_c_comes_while_the_commands_are_still_being_imported(proj)
                        capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 130, r.stderr
     assert r.stderr == "mailflow: interrupted\n"
+
+
+def test_130_interrupted_while_the_command_line_is_parsed(monkeypatch):
+    """A Ctrl-C before the command runs is the same one line and 130, not click's 'Aborted!'."""
+    from click.testing import CliRunner
+
+    from mailflow.cli import app, cli
+
+    def interrupted(args: list[str]) -> list[str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app, "hoist_global_options", interrupted)
+    r = CliRunner().invoke(cli, ["status"])
+    assert r.exit_code == 130
+    assert "mailflow: interrupted" in r.output and "Aborted" not in r.output
