@@ -63,7 +63,7 @@ def message_time(loaded, eng: dict, msg: dict | None, item: PlanItem | None,  # 
     stage = (msg or {}).get("stage") or (item.stage if item else None)
     try:
         window = loaded.sequence_for(eng).stage(stage).window
-    except (KeyError, LookupError, MailflowError):
+    except (LookupError, MailflowError):  # KeyError is a LookupError
         window = loaded.window
     return next_time(msg, item, now, ctx.zone, window, ctx.calendar)
 
