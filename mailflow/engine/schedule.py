@@ -79,6 +79,6 @@ def send_time_for(loaded, state, msg: dict, now: dt.datetime  # noqa: ANN001 - L
         try:
             item = next((i for i in plan_at(loaded, state, eng, now) if i.key == msg["key"]),
                         None)
-        except Exception:  # noqa: BLE001 - a broken plan is its views' error; the stored time
+        except MailflowError:  # a broken rule is its views' error to report; here, the stored time
             item = None
     return message_time(loaded, eng, msg, item, now)
