@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench.run import FIGURES, main
+
+# the benchmark starts its own aiosmtpd sink and Dovecot (bench/servers.py), so this is the
+# servers tier like any test that starts a real server: the full suite runs it, the fast loop
+# does not (it was a tenth of the fast loop's time)
+pytestmark = pytest.mark.servers
 
 
 def test_bench_quick_runs_every_figure_and_writes_its_table(tmp_path, capsys):
