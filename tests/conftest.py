@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ProjectUnderTest, make_project
+from tests.helpers import ProjectUnderTest, compile_templates_once, make_project
 from tests.smtp_server import smtp_server, smtp_server_auth  # noqa: F401
 
 TIERS = ("unit", "contract", "servers", "cli")
@@ -31,6 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # that Ctrl-C one would wait for nothing. Interrupts are restored as a terminal has them.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    compile_templates_once()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
