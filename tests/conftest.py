@@ -3,6 +3,9 @@
 Each test gets the marker of its folder (unit, contract, servers, cli); a test anywhere that
 starts a real server (the aiosmtpd or Dovecot fixtures, or a subprocess of the entry point that
 talks to one) also gets `servers`, so `python -m pytest -m "not servers"` is the fast loop.
+A test that starts one otherwise (a fixture parameter, `request.getfixturevalue`, the
+benchmark's own servers) says so itself: `pytest.param(..., marks=pytest.mark.servers)` or
+`pytestmark`; a marker applied while the test runs is too late for `-m` to deselect it.
 """
 
 from __future__ import annotations

@@ -44,11 +44,10 @@ class MemoryHarness:
         self.memory.down = "connection refused"
 
 
-@pytest.fixture(params=["imap", "memory"])
+@pytest.fixture(params=[pytest.param("imap", marks=pytest.mark.servers), "memory"])
 def harness(request):
     """Every Mailbox implementation; the IMAP one against Dovecot."""
     if request.param == "imap":
-        request.applymarker(pytest.mark.servers)
         return ImapHarness(request.getfixturevalue("imap_account"))
     return MemoryHarness()
 

@@ -100,26 +100,18 @@ class MemoryHarness:
         pass
 
 
-@pytest.fixture(params=["smtp", "memory"])
+@pytest.fixture(params=[pytest.param("smtp", marks=pytest.mark.servers), "memory"])
 def harness(request):
     """Every Transport implementation; the SMTP one runs against a real server."""
-    if request.param == "smtp":
-        request.applymarker(pytest.mark.servers)
-        h = SmtpHarness()
-    else:
-        h = MemoryHarness()
+    h = SmtpHarness() if request.param == "smtp" else MemoryHarness()
     yield h
     h.close()
 
 
-@pytest.fixture(params=["smtp", "memory"])
+@pytest.fixture(params=[pytest.param("smtp", marks=pytest.mark.servers), "memory"])
 def utf8_harness(request):
     """Every Transport implementation, with a server that offers SMTPUTF8."""
-    if request.param == "smtp":
-        request.applymarker(pytest.mark.servers)
-        h = SmtpHarness(smtputf8=True)
-    else:
-        h = MemoryHarness(smtputf8=True)
+    h = SmtpHarness(smtputf8=True) if request.param == "smtp" else MemoryHarness(smtputf8=True)
     yield h
     h.close()
 
