@@ -19,7 +19,8 @@ from tests.helpers import ProjectUnderTest, compile_templates_once, make_project
 from tests.smtp_server import smtp_server, smtp_server_auth  # noqa: F401
 
 TIERS = ("unit", "contract", "servers", "cli")
-SERVER_FIXTURES = {"smtp_server", "smtp_server_auth", "dovecot", "imap_account", "proj"}
+SERVER_FIXTURES = {"smtp_server", "smtp_server_auth", "auth_server", "dovecot", "imap_account",
+                   "proj"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
