@@ -95,6 +95,14 @@ def header(raw: bytes, name: str) -> str | None:
     return None if value is None else str(value)
 
 
+@functools.cache
+def parsed_file(path: Path):  # noqa: ANN201 - mailflow.inbound.message.Inbound (frozen)
+    """`parse_inbound` of a corpus file, once per test process: several test modules read the
+    same 600 files (sisimai's bounces three times), each asserting its own facts of them."""
+    from mailflow.inbound.message import parse_inbound
+    return parse_inbound(path.read_bytes())
+
+
 def is_to_consultant(raw: bytes) -> bool:
     """A digest (on by default) or a confirmation of a digest reply: mailflow's own mail to
     the consultant, never a client's; tests counting client mail leave these out."""

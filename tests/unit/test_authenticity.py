@@ -18,6 +18,7 @@ from mailflow.inbound.authenticity import (
     read_trust_headers,
 )
 from mailflow.inbound.message import parse_inbound
+from tests.helpers import parsed_file
 
 TRUSTED = "mx.whitfield.example"
 
@@ -228,7 +229,7 @@ def test_real_bounces_come_from_mail_systems_and_most_can_be_attributed():
     bounces = system = attributable = 0
     for path in sorted(folder.glob("*.eml")):
         raw = path.read_bytes()
-        inbound = parse_inbound(raw)
+        inbound = parsed_file(path)
         if inbound.kind != "bounce":
             continue
         bounces += 1

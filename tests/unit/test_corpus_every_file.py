@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mailflow.inbound import classify
-from mailflow.inbound.message import parse_inbound
+from tests.helpers import parsed_file
 
 CORPORA = Path(__file__).parents[1] / "data" / "corpora"
 UNLISTED = CORPORA / "sisimai" / "unlisted"
@@ -28,14 +28,14 @@ def test_the_unlisted_set_is_complete():
 
 @pytest.mark.parametrize("name", sorted(KINDS))
 def test_each_unlisted_sisimai_message_gets_its_kind(name):
-    parsed = parse_inbound((UNLISTED / name).read_bytes())
+    parsed = parsed_file(UNLISTED / name)
     assert parsed.kind == KINDS[name], (parsed.kind, parsed.kind_reason)
 
 
 def test_most_unlisted_bounces_name_their_failed_recipient():
     bounces = [n for n, kind in KINDS.items() if kind == classify.BOUNCE]
-    named = [n for n in bounces if parse_inbound((UNLISTED / n).read_bytes()).bounce
-             and parse_inbound((UNLISTED / n).read_bytes()).bounce.recipient]
+    named = [n for n in bounces if parsed_file(UNLISTED / n).bounce
+             and parsed_file(UNLISTED / n).bounce.recipient]
     assert len(named) >= len(bounces) - 2, sorted(set(bounces) - set(named))
 
 
@@ -43,7 +43,7 @@ def test_every_corpus_message_parses_and_mail_systems_are_never_people():
     assert len(EVERY) > 600
     people = []
     for path in EVERY:
-        parsed = parse_inbound(path.read_bytes())
+        parsed = parsed_file(path)
         assert parsed.kind in classify.KINDS, path
         if "sisimai" in path.parts and path.parent.name in ("bsd", "unlisted") \
                 and parsed.kind in (classify.HUMAN, classify.UNSUBSCRIBE):

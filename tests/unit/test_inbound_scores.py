@@ -18,6 +18,7 @@ import pytest
 
 from mailflow.inbound import classify
 from mailflow.inbound.message import Inbound, parse_inbound
+from tests.helpers import parsed_file
 
 CORPORA = Path(__file__).parents[1] / "data" / "corpora"
 # Status codes sisimai invents for its own reasons (5.0.9xx) are not in the mail: not scored.
@@ -282,7 +283,7 @@ def test_no_person_or_auto_reply_is_called_a_bounce(sisimai_parsed):
     auto = [n for n, rows in _sisimai().items() if rows[0]["reason"] == "vacation"]
     called = {n: sisimai_parsed[n].kind for n in auto if sisimai_parsed[n].kind != "auto_reply"}
     for path in sorted((SISIMAI / "not").glob("*.eml")):
-        kind = parse_inbound(path.read_bytes()).kind
+        kind = parsed_file(path).kind
         if kind in (classify.BOUNCE, classify.DELAY, classify.DELIVERED, classify.REPORT):
             called[path.name] = kind
     assert called == {}
