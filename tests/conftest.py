@@ -6,6 +6,9 @@ talks to one) also gets `servers`, so `python -m pytest -m "not servers"` is the
 A test that starts one otherwise (a fixture parameter, `request.getfixturevalue`, the
 benchmark's own servers) says so itself: `pytest.param(..., marks=pytest.mark.servers)` or
 `pytestmark`; a marker applied while the test runs is too late for `-m` to deselect it.
+
+Each Jinja2 template is compiled once per test process (helpers.compile_templates_once; set
+MAILFLOW_TEST_COMPILE=fresh to compile afresh every time, as before).
 """
 
 from __future__ import annotations
