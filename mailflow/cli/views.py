@@ -34,7 +34,7 @@ def status(app: App, archived: bool, as_json: bool) -> None:
         for eid in app.store.shelf.ids():
             find_engagement(state, eid, archived_ok=True)
     grid = status_grid(state, app.loaded, app.now, archived=archived, with_data=as_json)
-    attention = needs_you_now(state, app.loaded, app.now, grid.plans, grid.wraps)
+    attention = needs_you_now(state, app.loaded, app.now, None if archived else grid.summaries)
     if as_json:
         echo_json({"engagements": [r.data for r in grid.rows], "needs_attention": attention})
         return

@@ -76,6 +76,9 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
             # do first; the planner does not read `now`) keeps the plans views read fresh
             # between runs, so `status` after a busy run plans nothing (issue 18)
             tick.plan()
+            # and the summaries `status` shows, made as it would make them (issue 18)
+            from mailflow.desk.status import keep_summaries
+            keep_summaries(writer, loaded, now)
         if not dry_run:  # last: what this run did is in the archive of what it moves out
             from mailflow.desk.history import move_out
             moved |= move_out(writer, store, now, config.archive_after_days)

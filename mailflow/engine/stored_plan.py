@@ -16,14 +16,12 @@ import functools
 import orjson
 
 from mailflow.engine.checklist import ChecklistItem, ItemKind
+from mailflow.engine.plan_stamp import signature
 from mailflow.engine.planner import PlanItem, message_key
 from mailflow.engine.records import PlanStatus
 
-
-def signature(loaded, eng: dict) -> str:  # noqa: ANN001 - a config.loading.Loaded
-    """What planning an engagement depends on: the tick re-plans when this changes."""
-    seq = loaded.sequence_for(eng)
-    return f"{seq.digest}:{loaded.config_digest}:{eng.get('rev', 0)}"
+__all__ = ["kept", "kept_checklist", "pack", "pack_checklist", "pack_kept", "signature",
+           "unpack", "unpack_checklist"]
 
 
 def pack(items: list[PlanItem]) -> list[list]:
