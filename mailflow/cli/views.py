@@ -26,15 +26,9 @@ def status(app: App, archived: bool, as_json: bool) -> None:
       mailflow status --json | jq '.engagements[] | select(.flagged)'
     """
     from mailflow.desk import views
-    from mailflow.desk.status import needs_you_now, status_grid
+    from mailflow.desk.status import status_view
     from mailflow.desk.tables import Column
-    state = app.store.load()
-    if archived:  # and those moved out into archives (reads every one: only when asked)
-        from mailflow.desk.actions import find_engagement
-        for eid in app.store.shelf.ids():
-            find_engagement(state, eid, archived_ok=True)
-    grid = status_grid(state, app.loaded, app.now, archived=archived, with_data=as_json)
-    attention = needs_you_now(state, app.loaded, app.now, None if archived else grid.summaries)
+    grid, attention = status_view(app.store, app.loaded, app.now, archived, with_data=as_json)
     if as_json:
         echo_json({"engagements": [r.data for r in grid.rows], "needs_attention": attention})
         return

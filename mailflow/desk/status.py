@@ -95,12 +95,38 @@ def is_current(eng: dict) -> bool:
     return not (eng.get("archived") or eng.get("moved_out"))
 
 
+def status_view(store, loaded, now: dt.datetime, archived: bool = False,  # noqa: ANN001
+                with_data: bool = True) -> tuple[Grid, list[str]]:
+    """`status`: the grid and "needs you now". When the checkpoint is the whole state and
+    every current engagement's kept summary holds, only the engagements and replies are read:
+    the messages, most of the bytes, are not (issue 18)."""
+    if not archived and not with_data:
+        state = store.load_tables(("engagements", "replies"))
+        if state is not None:
+            made = {}
+            for eng in state.engagements.values():
+                if is_current(eng):
+                    made[eng["id"]] = kept_summary(loaded, eng, now)
+            if all(s is not None for s in made.values()):
+                grid = status_grid(state, loaded, now, made=made)
+                return grid, needs_you_now(state, loaded, now, made)
+    state = store.load()
+    if archived:  # and those moved out into archives (reads every one: only when asked)
+        from mailflow.desk.actions import find_engagement
+        for eid in store.shelf.ids():
+            find_engagement(state, eid, archived_ok=True)
+    grid = status_grid(state, loaded, now, archived=archived, with_data=with_data)
+    return grid, needs_you_now(state, loaded, now, None if archived else grid.summaries)
+
+
 def status_grid(state: State, loaded, now: dt.datetime, archived: bool = False,  # noqa: ANN001
-                with_data: bool = True) -> Grid:
+                with_data: bool = True, made: dict[str, Summary] | None = None) -> Grid:
     """One row per engagement (archived ones only with `archived`), soonest next email first;
-    each row's JSON form only `with_data` (the table does not print it)."""
+    each row's JSON form only `with_data` (the table does not print it); `made`: the
+    engagements' summaries, when already at hand."""
     chosen = [e for e in state.engagements.values() if is_current(e) != archived]
-    made = summaries(state, loaded, now, chosen, with_data=with_data)
+    if made is None:
+        made = summaries(state, loaded, now, chosen, with_data=with_data)
     grid = Grid(summaries={} if archived else made)
     for eng in chosen:
         try:
