@@ -165,8 +165,7 @@ def kept_summary(loaded, eng: dict, now: dt.datetime) -> Summary | None:  # noqa
     if not text or not is_current(eng):
         return None
     stamp, since, until, packed = text.split("\t", 3)
-    at = now_iso(now)
-    if not (since <= at and (not until or at < until)) or until == since:
+    if not _holds(since, until, now_iso(now)):
         return None
     try:
         if stamp != signature(loaded, eng):
@@ -195,8 +194,7 @@ def keep_summaries(w, loaded, now: dt.datetime) -> int:  # noqa: ANN001 - Writer
         text = eng.get("shown")
         if text:
             k_stamp, k_since, k_until, _ = text.split("\t", 3)
-            if k_stamp == stamp and (k_until == k_since or (
-                    k_since <= at and (not k_until or at < k_until))):
+            if k_stamp == stamp and (k_until == k_since or _holds(k_since, k_until, at)):
                 continue  # it holds (or cannot be kept until the engagement changes)
         shared = shared or Shared(state)
         try:
@@ -216,6 +214,12 @@ def keep_summaries(w, loaded, now: dt.datetime) -> int:  # noqa: ANN001 - Writer
             "key": eng["id"], "set": {"shown": f"{stamp}\t{at}\t{until}\t{packed}"}})
         made += 1
     return made
+
+
+def _holds(since: str, until: str, at: str) -> bool:
+    """Whether a kept summary's span holds at `at` (instants as stored, comparable as text):
+    from `since` to just before `until` ("": no end; `since` itself: it is not kept)."""
+    return since <= at and (not until or at < until) and until != since
 
 
 class Shared:
@@ -390,6 +394,20 @@ def needs_you_now(state: State, loaded=None, now: dt.datetime | None = None,  # 
         for eid in sorted(e["id"] for e in current):
             lines += made[eid].wrap_lines
     return lines
+
+
+def compact_mark(mark: str) -> str:
+    """A status-grid cell in fewer characters, for a narrow terminal."""
+    for long, short in (("to approve ", "approve "), (" auto-reply", " auto"),
+                        (" replied", " re"), (" bounced", " bnc")):
+        mark = mark.replace(long, short)
+    return mark
+
+
+def short_header(stage_id: str, taken: list[str]) -> str:
+    """A stage's column header for a narrow terminal: its first word, when that is unique."""
+    first = stage_id.split("_", 1)[0]
+    return first if first not in taken else stage_id
 
 
 def _instant(text: str) -> dt.datetime:
