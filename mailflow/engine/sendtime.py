@@ -90,10 +90,14 @@ def holds_until(msg: dict | None, due: dt.datetime | None) -> dt.datetime | None
 def _message_holds_until(msg: dict) -> dt.datetime | None:
     """`holds_until` for `message_send_time`, branch by branch."""
     if msg.get("state") == S.RETRY and msg.get("next_attempt"):
-        return dt.datetime.fromisoformat(msg["next_attempt"])
+        return _instant(msg["next_attempt"])
     if msg.get("sent_at") or msg.get("state") not in UNSENT or not msg.get("due"):
         return None
-    return dt.datetime.fromisoformat(msg["due"])
+    return _instant(msg["due"])
+
+
+# the same few due times recur over thousands of messages (an immutable value: shared)
+_instant = functools.lru_cache(maxsize=4096)(dt.datetime.fromisoformat)
 
 
 def _parse(ts: str | None) -> dt.datetime | None:
