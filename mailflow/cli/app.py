@@ -177,6 +177,19 @@ class MailflowGroup(click.Group):
             click.echo("mailflow: interrupted", err=True)
             raise SystemExit(130) from None
 
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command of this name, its module imported on first use (see mailflow.cli)."""
+        if cmd_name not in self.commands:
+            from mailflow.cli import load_command
+            load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name (help and completion list them all)."""
+        from mailflow.cli import load_command
+        load_command("")
+        return super().list_commands(ctx)
+
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; a MailflowError becomes a Failure, Ctrl-C exit 130."""
         try:
