@@ -32,9 +32,16 @@ def load_command(name: str) -> None:
         importlib.import_module(f"mailflow.cli.{module}")
 
 
-def _load() -> Any:  # noqa: ANN401 - click.Group, typed where it is defined
-    """The click group with every command attached."""
+def _group() -> Any:  # noqa: ANN401 - click.Group, typed where it is defined
+    """The click group, loading each command's module as click resolves its name."""
     from mailflow.cli.app import cli
+    cli.load_command = load_command
+    return cli
+
+
+def _load() -> Any:  # noqa: ANN401
+    """The click group with every command attached."""
+    cli = _group()
     load_command("")
     return cli
 
@@ -42,7 +49,7 @@ def _load() -> Any:  # noqa: ANN401 - click.Group, typed where it is defined
 def main(argv: list[str] | None = None) -> None:
     """Run one `mailflow` command (raises SystemExit with its exit code, as click does)."""
     try:
-        from mailflow.cli.app import cli  # its commands load as click resolves their names
+        cli = _group()
     except KeyboardInterrupt:
         sys.stderr.write("mailflow: interrupted\n")
         raise SystemExit(130) from None
