@@ -25,16 +25,9 @@ def status(app: App, archived: bool, as_json: bool) -> None:
       mailflow status --all-archived
       mailflow status --json | jq '.engagements[] | select(.flagged)'
     """
-    from mailflow.desk import views
-    from mailflow.desk.status import needs_you_now, status_grid
-    from mailflow.desk.tables import Column
-    state = app.store.load()
-    if archived:  # and those moved out into archives (reads every one: only when asked)
-        from mailflow.desk.actions import find_engagement
-        for eid in app.store.shelf.ids():
-            find_engagement(state, eid, archived_ok=True)
-    grid = status_grid(state, app.loaded, app.now, archived=archived, with_data=as_json)
-    attention = needs_you_now(state, app.loaded, app.now, grid.plans, grid.wraps)
+    from mailflow.desk.status import compact_mark, short_header, status_view
+    from mailflow.desk.tables import Column, echo_table
+    grid, attention = status_view(app.store, app.loaded, app.now, archived, with_data=as_json)
     if as_json:
         echo_json({"engagements": [r.data for r in grid.rows], "needs_attention": attention})
         return
@@ -44,7 +37,7 @@ def status(app: App, archived: bool, as_json: bool) -> None:
         return
     shorts: list[str] = []
     for name in grid.stages:
-        shorts.append(views.short_header(name, shorts))
+        shorts.append(short_header(name, shorts))
     # when every engagement is active the status column says nothing: it goes first when
     # narrow; a paused one must stay visible
     quiet = all(r.status == "active" for r in grid.rows)
@@ -59,9 +52,9 @@ def status(app: App, archived: bool, as_json: bool) -> None:
         if r.error:  # the error goes where the stages would be: never a silent blank row
             cells = [f"ERROR: {r.error}"] + [""] * (len(grid.stages) - 1)
         rows.append([r.id, r.status] + cells + [r.checklist])
-        compact.append([r.id, r.status] + [views.compact_mark(c) for c in cells]
+        compact.append([r.id, r.status] + [compact_mark(c) for c in cells]
                        + [r.checklist])
-    views.echo_table(columns, rows, compact=compact)
+    echo_table(columns, rows, compact=compact)
     for r in grid.rows:
         if r.error:
             click.echo(f"mailflow: engagement {r.id}: {r.error}", err=True)

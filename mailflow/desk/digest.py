@@ -25,9 +25,7 @@ from mailflow.engine.digest import (
     PLUS_PREFIX,
     digest_due,
     entries,
-    forgotten,
     next_id,
-    number_of,
 )
 from mailflow.engine.outcomes import Outcome, Transport
 from mailflow.engine.records import MessageState as S
@@ -65,8 +63,7 @@ def consultant_zone(loaded: Loaded):  # noqa: ANN201 - ZoneInfo
 
 def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport]) -> None:
     """Send a digest when one is due, and every confirmation not sent yet, over one session;
-    forget the digests too old to count (and the replies to them) first."""
-    _forget_old(loaded, tick)
+    (the digests too old to count were forgotten first: engine.digest.forget_old)."""
     outgoing: list[tuple[str, EmailMessage, dict]] = []
     for record in sorted(tick.state.digests.values(), key=lambda d: d["id"]):
         if record.get("kind") == "reply" and record.get("confirmation") \
@@ -113,15 +110,6 @@ def send_outbox(loaded: Loaded, tick: Tick, open_session: Callable[[], Transport
         # a note, not a problem: everything the digest would list is also said on stderr
         # (once, issue 13), so an unreachable server must not make cron mail every run
         tick.report.notes.append(f"digest to {to} not sent (tried again next run): {err}")
-
-
-def _forget_old(loaded: Loaded, tick: Tick) -> None:
-    """Drop digest records past `valid_for` and a margin, through one journal event that
-    keeps the highest id and the limit (so ids never repeat, and a late reply is told why)."""
-    keys, limit = forgotten(tick.state.digests, tick.now, loaded.config.digest)
-    if keys:
-        tick.w.record("digest.forgotten", at=tick.now, drop={"digests": keys},
-                      digest_floor=max(number_of(k) for k in keys), digests_before=limit)
 
 
 def _due_digest(loaded: Loaded, tick: Tick) -> tuple[str, EmailMessage, dict] | None:

@@ -38,6 +38,7 @@ class Findings:
     damaged_lines: int = 0
     missing_bodies: list[str] = field(default_factory=list)  # message keys
     stale_kept: list[str] = field(default_factory=list)  # engagements whose kept plan is off
+    stale_shown: list[str] = field(default_factory=list)  # ... whose kept status summary is
     unused_bodies: set[str] = field(default_factory=set)  # body and attachment references
 
 
@@ -91,6 +92,7 @@ def check(store: Store, loaded: Loaded | None = None) -> Findings:
     _check_archives(store, state, out)
     if loaded is not None:
         _check_kept(state, loaded, out)
+        _check_shown(state, loaded, out)
     unused = unreferenced_bodies(store, state)
     if unused:
         out.unused_bodies = unused
@@ -159,6 +161,36 @@ def _check_kept(state: State, loaded: Loaded, out: Findings) -> None:
                                 "(the next run plans it again)")
 
 
+def _check_shown(state: State, loaded: Loaded, out: Findings) -> None:
+    """A status summary kept by a run, while its signature holds, is what `status` makes at
+    each end of the span it holds for: views show it instead (desk/status.py)."""
+    from mailflow.desk.status import Shared, Summary, summarize
+    from mailflow.engine.plan_stamp import signature
+    shared = Shared(state)
+    for eid, eng in state.engagements.items():
+        text = eng.get("shown")
+        if not text:
+            continue
+        stamp, since, until, packed = text.split("\t", 3)
+        try:
+            if until == since or stamp != signature(loaded, eng):
+                continue  # not kept (it moves with `now`), or void: nothing is shown from it
+            kept = Summary.unpack(packed)
+            start = dt.datetime.fromisoformat(since)
+            ends = [start] + ([dt.datetime.fromisoformat(until) - dt.timedelta(seconds=1)]
+                              if until else [])
+            same = all(summarize(state, loaded, eng, at, shared).summary == kept for at in ends)
+        except MailflowError:
+            continue  # a broken engagement: `mailflow check` and its status row say why
+        except ValueError:  # not a summary this version kept
+            same = False
+        if not same:
+            out.stale_shown.append(eid)
+            out.problems.append(f"engagement {eid}: the status summary kept by the last run "
+                                "differs from making it now; `mailflow doctor --repair` drops "
+                                "it (the next run makes it again)")
+
+
 def _check_checkpoint(store: Store, folded: State, end: Position, out: Findings) -> None:
     db = store.db_path
     try:
@@ -215,6 +247,13 @@ def repair(store: Store, loaded: Loaded, now: dt.datetime, *, quarantine: bool) 
                          engagements={"key": eid, "set": {"planned": None}})
         before.repaired.append(f"{len(before.stale_kept)} kept plan(s) dropped: the next run "
                                "plans them again")
+    if before.stale_shown:
+        with store.writer() as w:
+            for eid in before.stale_shown:  # (as a run keeps one: no rev of its own changes)
+                w.record("engagement.summary_dropped", at=now,
+                         engagements={"key": eid, "set": {"shown": None}})
+        before.repaired.append(f"{len(before.stale_shown)} kept status summary(ies) dropped: "
+                               "the next run makes them again")
     if before.missing_bodies:
         _render_again(store, loaded, now, before)
     after = check(store, loaded)

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 from mailflow.config.loading import Loaded
 from mailflow.config.settings import Identity, ImapConfig
-from mailflow.engine.digest import outbox_empty
+from mailflow.engine.digest import forget_old, outbox_empty
 from mailflow.engine.outcomes import Transport
 from mailflow.engine.tick import Tick, TickReport
 from mailflow.errors import ConfigError, MailflowError
@@ -61,6 +61,8 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
         report.notes[:0] = file_notes
         if file_problems:
             report.codes.add(2)
+        if not dry_run:
+            forget_old(writer, now, config.digest)
         if digest_transport is not None and not dry_run and not outbox_empty(
                 tick.state, config.digest, tick.report.waiting):
             # the digest and confirmations of digest replies: to the consultant only
@@ -76,6 +78,9 @@ def run_tick(loaded: Loaded, store: Store, now: dt.datetime, *, dry_run: bool = 
             # do first; the planner does not read `now`) keeps the plans views read fresh
             # between runs, so `status` after a busy run plans nothing (issue 18)
             tick.plan()
+            # and the summaries `status` shows, made as it would make them (issue 18)
+            from mailflow.desk.status import keep_summaries
+            keep_summaries(writer, loaded, now)
         if not dry_run:  # last: what this run did is in the archive of what it moves out
             from mailflow.desk.history import move_out
             moved |= move_out(writer, store, now, config.archive_after_days)

@@ -1,17 +1,70 @@
-"""The status grid and "needs you now": the day's first look, as library functions."""
+"""The status grid and "needs you now": the day's first look, as library functions.
+
+Each engagement's part of both (its row, its drafts and troubles, its wrap-up lines) is one
+`Summary`, made by `summarize`. A run keeps each engagement's summary on its record (`shown`,
+`keep_summaries`), stamped with what it was made from (the plan signature: rules, config and
+the engagement's revision, which every event about the engagement bumps) and the span of time
+it holds for: from the run's `now` until the first due time, send time or checklist date it
+depends on passes. `status` uses a kept summary while both hold and makes the others: making
+1,000 of them was two thirds of its time (issue 18). A kept summary is a cache of what
+`summarize` says; `doctor` checks it against one made afresh.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 
-from mailflow.config.loading import Loaded
-from mailflow.desk import tables, views
-from mailflow.desk.wrapup import checklist_cell, wrapup, wrapup_lines
+import orjson
+
+from mailflow.desk import tables
+from mailflow.engine.plan_stamp import signature
+from mailflow.errors import MailflowError
 from mailflow.store import State
+from mailflow.store.state import AT_REST, now_iso
 
 # what needs the consultant, and in which words
 ATTENTION_STATES = ("in_doubt", "failed", "blocked")
+# a checklist item is late from the local midnight after its due date; a kept summary ends
+# this long before that midnight, so that no zone's clock change around midnight makes it late
+LATE_MARGIN = dt.timedelta(hours=3)
+
+
+@dataclass
+class Summary:
+    """One engagement as `status` shows it: its row, and its part of "needs you now"."""
+
+    cells: dict[str, str] = field(default_factory=dict)  # stage id -> its mark
+    next_at: dt.datetime | None = None  # when its next email goes out
+    checklist: str = ""  # compact: '3 open, 1 late', or 'clear'
+    error: str | None = None
+    waiting: int = 0  # its drafts waiting for approval
+    attention: list[tuple[str, str]] = field(default_factory=list)  # (message key, line)
+    wrap_lines: list[str] = field(default_factory=list)  # overdue items, ready to complete
+    data: dict = field(default_factory=dict)  # its JSON row (made only when asked; never kept)
+
+    def pack(self) -> str:
+        """The summary as kept on the engagement (without its JSON row)."""
+        return orjson.dumps([self.cells, self.next_at.isoformat() if self.next_at else None,
+                             self.checklist, self.error, self.waiting, self.attention,
+                             self.wrap_lines]).decode()
+
+    @classmethod
+    def unpack(cls, text: str) -> Summary:
+        """A summary `pack` kept."""
+        cells, next_at, checklist, error, waiting, attention, wrap_lines = orjson.loads(text)
+        return cls(cells, _instant(next_at) if next_at else None, checklist, error, waiting,
+                   [tuple(a) for a in attention], wrap_lines)
+
+
+@dataclass
+class Made:
+    """A summary just made, and until when it holds (None: for as long as its engagement
+    and the rules stay as they are); `keepable` is false when it depends on `now` itself."""
+
+    summary: Summary
+    until: dt.datetime | None
+    keepable: bool
 
 
 @dataclass
@@ -33,45 +86,213 @@ class Grid:
 
     stages: list[str] = field(default_factory=list)
     rows: list[GridRow] = field(default_factory=list)
-    plans: dict = field(default_factory=dict)  # engagement id -> its PlanItems
-    wraps: dict = field(default_factory=dict)  # engagement id -> its Wrapup (made once)
+    # engagement id -> its Summary, when the grid is of the current engagements
+    summaries: dict[str, Summary] = field(default_factory=dict)
 
 
-def status_grid(state: State, loaded: Loaded, now: dt.datetime, archived: bool = False,
-                with_data: bool = True) -> Grid:
+def is_current(eng: dict) -> bool:
+    """Neither archived nor read back from an archive: an engagement `status` shows."""
+    return not (eng.get("archived") or eng.get("moved_out"))
+
+
+def status_view(store, loaded, now: dt.datetime, archived: bool = False,  # noqa: ANN001
+                with_data: bool = True) -> tuple[Grid, list[str]]:
+    """`status`: the grid and "needs you now". When the checkpoint is the whole state and
+    every current engagement's kept summary holds, only the engagements and replies are read:
+    the messages, most of the bytes, are not (issue 18)."""
+    if not archived and not with_data:
+        state = store.load_tables(("engagements", "replies"))
+        if state is not None:
+            made = {}
+            for eng in state.engagements.values():
+                if is_current(eng):
+                    made[eng["id"]] = kept_summary(loaded, eng, now)
+            if all(s is not None for s in made.values()):
+                grid = status_grid(state, loaded, now, made=made)
+                return grid, needs_you_now(state, loaded, now, made)
+    state = store.load()
+    if archived:  # and those moved out into archives (reads every one: only when asked)
+        from mailflow.desk.actions import find_engagement
+        for eid in store.shelf.ids():
+            find_engagement(state, eid, archived_ok=True)
+    grid = status_grid(state, loaded, now, archived=archived, with_data=with_data)
+    return grid, needs_you_now(state, loaded, now, None if archived else grid.summaries)
+
+
+def status_grid(state: State, loaded, now: dt.datetime, archived: bool = False,  # noqa: ANN001
+                with_data: bool = True, made: dict[str, Summary] | None = None) -> Grid:
     """One row per engagement (archived ones only with `archived`), soonest next email first;
-    each row's JSON form only `with_data` (the table does not print it)."""
-    chosen = [e for e in state.engagements.values()
-              if bool(e.get("archived") or e.get("moved_out")) == archived]
-    plan = views.preview(state, loaded, now, [e["id"] for e in chosen])
-    replies_by_msg: dict[str, list[dict]] = {}
-    for r in state.replies.values():
-        replies_by_msg.setdefault(r.get("message") or "", []).append(r)
-    grid = Grid(plans=plan.items)
+    each row's JSON form only `with_data` (the table does not print it); `made`: the
+    engagements' summaries, when already at hand."""
+    chosen = [e for e in state.engagements.values() if is_current(e) != archived]
+    if made is None:
+        made = summaries(state, loaded, now, chosen, with_data=with_data)
+    grid = Grid(summaries={} if archived else made)
     for eng in chosen:
         try:
-            row = _row(eng, state, loaded, plan, replies_by_msg, grid.stages, now, grid.wraps,
-                       with_data)
-        except Exception as err:  # noqa: BLE001 - a broken engagement is a row with its error
-            row = GridRow(eng["id"], eng.get("status", "?"), {}, {
-                **{"id": eng["id"], "status": eng.get("status")}, "error": str(err)},
-                error=str(err) or type(err).__name__)
-        grid.rows.append(row)
+            stages = loaded.sequence_for(eng).stages
+        except MailflowError:
+            stages = ()  # its row says why
+        for s in stages:
+            if s.id not in grid.stages:
+                grid.stages.append(s.id)
+        s = made[eng["id"]]
+        grid.rows.append(GridRow(eng["id"], eng.get("status", "?"), s.cells, s.data, s.next_at,
+                                 s.error, s.checklist))
     grid.rows.sort(key=lambda r: (r.next_at is None, r.next_at or now,
                                   tables.natural_key(r.id)))
     return grid
 
 
-def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
-         replies_by_msg: dict[str, list[dict]], stage_names: list[str], plan_now: dt.datetime,
-         wraps: dict, with_data: bool = True) -> GridRow:
+def summaries(state: State, loaded, now: dt.datetime, engagements: list[dict],  # noqa: ANN001
+              with_data: bool = False) -> dict[str, Summary]:
+    """Each engagement's summary at `now`: the one its last run kept while it holds, else
+    made (always made `with_data`: a JSON row is never kept)."""
+    out: dict[str, Summary] = {}
+    shared: Shared | None = None
+    for eng in engagements:
+        summary = None if with_data else kept_summary(loaded, eng, now)
+        if summary is None:
+            shared = shared or Shared(state)
+            summary = summarize(state, loaded, eng, now, shared, with_data).summary
+        out[eng["id"]] = summary
+    return out
+
+
+def kept_summary(loaded, eng: dict, now: dt.datetime) -> Summary | None:  # noqa: ANN001
+    """The summary the last run kept on the engagement, while it holds at `now`; else None."""
+    text = eng.get("shown")
+    if not text or not is_current(eng):
+        return None
+    stamp, since, until, packed = text.split("\t", 3)
+    if not _holds(since, until, now_iso(now)):
+        return None
+    try:
+        if stamp != signature(loaded, eng):
+            return None
+    except MailflowError:
+        return None
+    return Summary.unpack(packed)
+
+
+def keep_summaries(w, loaded, now: dt.datetime) -> int:  # noqa: ANN001 - Writer, Loaded
+    """Keep on each current engagement the summary `status` makes at `now`, where the kept
+    one no longer holds (the end of a run: its events and the passing time void some); one
+    that depends on `now` itself is marked so, and made again only once its engagement
+    changes. Returns how many were made."""
+    state = w.state
+    at = now_iso(now + dt.timedelta(microseconds=999_999) if now.microsecond else now)
+    shared: Shared | None = None
+    made = 0
+    for eng in list(state.engagements.values()):
+        if not is_current(eng):
+            continue
+        try:
+            stamp = signature(loaded, eng)
+        except MailflowError:
+            continue  # an unknown sequence: its row is its error, made by each view
+        text = eng.get("shown")
+        if text:
+            k_stamp, k_since, k_until, _ = text.split("\t", 3)
+            if k_stamp == stamp and (k_until == k_since or _holds(k_since, k_until, at)):
+                continue  # it holds (or cannot be kept until the engagement changes)
+        shared = shared or Shared(state)
+        try:
+            result = summarize(state, loaded, eng, now, shared)
+        except Exception:  # noqa: BLE001 - `status` makes it itself, and shows what broke
+            continue
+        if not result.keepable:
+            until = at
+        elif result.until is None:
+            until = ""
+        else:
+            until = now_iso(result.until)  # (to the second, down: it ends no later)
+            if until <= at:
+                until = at
+        packed = result.summary.pack() if until != at else ""
+        w.record("engagement.summarized", at=now, engagements={
+            "key": eng["id"], "set": {"shown": f"{stamp}\t{at}\t{until}\t{packed}"}})
+        made += 1
+    return made
+
+
+def _holds(since: str, until: str, at: str) -> bool:
+    """Whether a kept summary's span holds at `at` (instants as stored, comparable as text):
+    from `since` to just before `until` ("": no end; `since` itself: it is not kept)."""
+    return since <= at and (not until or at < until) and until != since
+
+
+class Shared:
+    """What summaries of many engagements share: replies by message and by engagement."""
+
+    def __init__(self, state: State) -> None:
+        self.by_engagement = state.replies_by_engagement()
+        self.by_message: dict[str, list[dict]] = {}
+        for r in state.replies.values():
+            self.by_message.setdefault(r.get("message") or "", []).append(r)
+
+
+def message_part(msgs: list[dict]) -> tuple[int, list[tuple[str, str]]]:
+    """Of some messages: how many drafts wait for approval, and a line for each that needs
+    the consultant otherwise (in doubt, failed, blocked), with its key."""
+    waiting = 0
+    attention = []
+    for m in msgs:
+        state = m["state"]
+        if state in AT_REST:
+            continue
+        waiting += state == "awaiting_approval"
+        if state in ATTENTION_STATES:
+            why = m.get("note") or m.get("server_reply") or m.get("error") or ""
+            attention.append((m["key"], f"{m['key']}: {state.replace('_', ' ')}: {why}"[:160]))
+    return waiting, attention
+
+
+def summarize(state: State, loaded, eng: dict, now: dt.datetime,  # noqa: ANN001 - Loaded
+              shared: Shared, with_data: bool = False) -> Made:
+    """One engagement's summary at `now`, and the span it holds for."""
+    from mailflow.engine.records import PlanStatus
+    from mailflow.engine.schedule import projected_plan
+    eid = eng["id"]
+    msgs = state.messages_of(eid)
+    waiting, attention = message_part(msgs)
+    bounds: list[dt.datetime] = []  # instants before which nothing shown changes
+    keepable = True
+    items, error = None, None
+    if eng.get("status") == "active" and not eng.get("archived"):
+        try:
+            items, projected = projected_plan(loaded, state, eng, now,
+                                              shared.by_engagement.get(eid, []))
+            keepable = not projected  # worked out from `now`: it moves with it
+            # (the plan is projected again once a scheduled stage is overdue)
+            bounds += [i.due for i in items if i.status == PlanStatus.SCHEDULED and i.due]
+        except Exception as err:  # noqa: BLE001 - shown as this engagement's broken row
+            error = f"{type(err).__name__}: {err}" if not str(err) else str(err)
+            keepable = False
+    summary = Summary(waiting=waiting, attention=attention)
+    wrap = None
+    try:
+        wrap = _row(summary, eng, state, loaded, items, error, msgs, shared, now, bounds,
+                    with_data)
+    except Exception as err:  # noqa: BLE001 - a broken engagement is a row with its error
+        summary = Summary(error=str(err) or type(err).__name__, waiting=waiting,
+                          attention=attention,
+                          data={"id": eid, "status": eng.get("status"), "error": str(err)})
+        keepable = False
+    _wrap_lines(summary, eng, state, loaded, now, items, wrap, bounds)
+    return Made(summary, min(bounds, default=None), keepable)
+
+
+def _row(summary: Summary, eng: dict, state: State, loaded, items, error: str | None,  # noqa: ANN001, ANN202 - Loaded, PlanItems; a desk.wrapup.Wrapup
+         msgs: list[dict], shared: Shared, now: dt.datetime, bounds: list[dt.datetime],
+         with_data: bool):
+    """Fill the summary's row; add the instants it depends on to `bounds`; its wrap-up."""
+    from mailflow.desk import views
+    from mailflow.desk.wrapup import checklist_cell, wrapup
+    from mailflow.engine.sendtime import holds_until
     seq = loaded.sequence_for(eng)
-    for s in seq.stages:
-        if s.id not in stage_names:
-            stage_names.append(s.id)
-    items = {i.stage: i for i in plan.items.get(eng["id"], []) if i.step == 0}
-    when = plan.when_for(eng)
-    msgs = state.messages_of(eng["id"])
+    by_item = {i.stage: i for i in items or () if i.step == 0}
+    when = views.Preview(loaded, state, now).when_for(eng)
     zone = eng["time_zone"]
     cells, stages = {}, {}
     upcoming = []
@@ -80,14 +301,18 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
         by_stage.setdefault(m["stage"], []).append(m)
     for s in seq.stages:
         stage_msgs = by_stage.get(s.id, [])
-        replies = [r for m in stage_msgs for r in replies_by_msg.get(m["key"], [])]
-        item = items.get(s.id)
+        replies = [r for m in stage_msgs for r in shared.by_message.get(m["key"], [])]
+        item = by_item.get(s.id)
         first = next((m for m in stage_msgs if m["step"] == 0), None)
         sent_at = first.get("sent_at") if first else None
         # the one answer every view gives; a sent stage shows when it went, never this (one
         # retrying for some recipients goes again: it has a next time)
         went = bool(sent_at) and first["state"] != "retry"
         at = None if went else when(first, item)
+        if not went and (first is not None or item is not None):
+            bound = holds_until(first, item.due if item is not None else None)
+            if bound is not None:
+                bounds.append(bound)
         cells[s.id] = views.stage_mark(stage_msgs, item, replies, zone, when=at)
         if at is not None and not went and (
                 first is None or first["state"] not in ("rejected", "cancelled", "failed")):
@@ -100,48 +325,90 @@ def _row(eng: dict, state: State, loaded: Loaded, plan: views.Preview,
                             item.due.isoformat() if item and item.due else None),
                         "goes_out": at.isoformat() if at else None,
                         "replies": [r["kind"] for r in replies]}
-    error = plan.errors.get(eng["id"])
-    # the grid's plan is the one `wrapup` would make: planning twice tripled `status`'s time
-    wrap = wrapup(state, loaded, eng, plan_now, plan.items.get(eng["id"], []), msgs)
-    if eng["id"] in plan.items:  # (else "needs you now" plans it: a paused one, say)
-        wraps[eng["id"]] = wrap
-    data = {**views.engagement_row(eng), "stages": stages, "error": error,
+    # the row's plan is the one `wrapup` would make: planning twice tripled `status`'s time
+    wrap = wrapup(state, loaded, eng, now, items or [], msgs)
+    summary.cells, summary.next_at = cells, min(upcoming, default=None)
+    summary.error, summary.checklist = error, checklist_cell(wrap)
+    if with_data:
+        summary.data = {
+            **views.engagement_row(eng), "stages": stages, "error": error,
             "checklist": {"open": len(wrap.items), "overdue": len(wrap.overdue),
                           "open_items": [i.id for i in wrap.items]},
-            "ready_to_complete": wrap.clear and eng["status"] in ("active", "paused")
-            } if with_data else {}
-    return GridRow(eng["id"], eng["status"], cells, data, min(upcoming, default=None), error,
-                   checklist=checklist_cell(wrap))
+            "ready_to_complete": wrap.clear and eng["status"] in ("active", "paused")}
+    return wrap if items is not None else None  # (a paused one's is planned by its lines)
 
 
-def needs_you_now(state: State, loaded: Loaded | None = None, now: dt.datetime | None = None,
-                  plans: dict | None = None, wraps: dict | None = None) -> list[str]:
+def _wrap_lines(summary: Summary, eng: dict, state: State, loaded, now: dt.datetime,  # noqa: ANN001
+                items, wrap, bounds: list[dt.datetime]) -> None:  # noqa: ANN001
+    """Add "needs you now"'s wrap-up lines (overdue checklist items, ready to complete) and
+    the instants they depend on."""
+    from mailflow.desk.wrapup import wrapup
+    if eng.get("archived") or eng.get("status") not in ("active", "paused"):
+        return
+    try:
+        w = wrap or wrapup(state, loaded, eng, now, items)
+    except MailflowError:
+        return  # a broken engagement shows as its row's error (and stays broken: no bound)
+    zone = loaded.context_for(eng).zone
+    for item in w.items:
+        if item.due is not None and not item.overdue(w.today):
+            late_from = dt.datetime.combine(item.due + dt.timedelta(days=1), dt.time(),
+                                            tzinfo=zone)
+            bounds.append(late_from - LATE_MARGIN)
+    eid = eng["id"]
+    for item in w.overdue:
+        summary.wrap_lines.append(
+            f"{eid}: checklist item {item.id} ({item.title}) overdue since "
+            f"{item.due.isoformat()}: mailflow done {eid} {item.id}")
+    if w.clear:
+        summary.wrap_lines.append(f"{eid}: sequence done and checklist clear: "
+                                  f"mailflow engagement complete {eid}")
+
+
+def needs_you_now(state: State, loaded=None, now: dt.datetime | None = None,  # noqa: ANN001
+                  made: dict[str, Summary] | None = None) -> list[str]:
     """One line per thing waiting for the consultant: drafts, failures, replies, flags, and
     (given `loaded` and `now`) overdue checklist items and engagements ready to complete;
-    `plans` and `wraps` are the engagements' plans and wrap-ups when already made (Grid's:
-    making them twice was a third of `status`)."""
-    lines = []
-    waiting = 0
-    archived = {k for k, e in state.engagements.items() if e.get("archived")}
-    attention = []
-    for m in state.live_messages():  # (none at rest waits for anyone)
-        if m["engagement"] in archived:
-            continue
-        waiting += m["state"] == "awaiting_approval"
-        if m["state"] in ATTENTION_STATES:
-            attention.append(m)
-    for m in sorted(attention, key=lambda m: tables.natural_key(m["key"])):
-        why = m.get("note") or m.get("server_reply") or m.get("error") or ""
-        lines.append(f"{m['key']}: {m['state'].replace('_', ' ')}: {why}"[:160])
+    `made` is the current engagements' summaries when already at hand (the grid's)."""
+    current = [e for e in state.engagements.values() if is_current(e)]
+    if made is None and loaded is not None and now is not None:
+        made = summaries(state, loaded, now, current)
+    if made is None:  # no project at hand: the messages' part alone
+        parts = [message_part(state.messages_of(e["id"])) for e in current]
+    else:
+        parts = [(made[e["id"]].waiting, made[e["id"]].attention) for e in current]
+    waiting = sum(n for n, _ in parts)
+    attention = sorted((a for _, lines in parts for a in lines),
+                       key=lambda a: tables.natural_key(a[0]))
+    lines = [line for _, line in attention]
     if waiting:
         lines.insert(0, f"{waiting} draft(s) to approve: mailflow drafts")
     for r in state.replies.values():
         if r.get("needs_action") and not r.get("handled"):
             lines.append(f"reply {r['id']} from {r.get('from')} ({r.get('stage')}): "
                          f"mailflow replies show {r['id']}")
-    for e in state.engagements.values():
-        if e.get("flagged") and not e.get("archived"):
+    for e in current:
+        if e.get("flagged"):
             lines.append(f"engagement {e['id']}: {e['flagged']}")
-    if loaded is not None and now is not None:
-        lines += wrapup_lines(state, loaded, now, plans, wraps)
+    if made is not None:
+        for eid in sorted(e["id"] for e in current):
+            lines += made[eid].wrap_lines
     return lines
+
+
+def compact_mark(mark: str) -> str:
+    """A status-grid cell in fewer characters, for a narrow terminal."""
+    for long, short in (("to approve ", "approve "), (" auto-reply", " auto"),
+                        (" replied", " re"), (" bounced", " bnc")):
+        mark = mark.replace(long, short)
+    return mark
+
+
+def short_header(stage_id: str, taken: list[str]) -> str:
+    """A stage's column header for a narrow terminal: its first word, when that is unique."""
+    first = stage_id.split("_", 1)[0]
+    return first if first not in taken else stage_id
+
+
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)

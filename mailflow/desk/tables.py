@@ -24,6 +24,18 @@ class Column:
     short: str | None = None  # a shorter header, used when the table does not fit
 
 
+def echo_table(headers: list[str | Column], rows: list[list[object]],
+               width: int | None | bool = True, compact: list[list[object]] | None = None
+               ) -> None:
+    """Print aligned columns fitted to the terminal (whole when piped); headers or Columns."""
+    import click
+    columns = [h if isinstance(h, Column) else Column(h, keep=(i == 0))
+               for i, h in enumerate(headers)]
+    for line in render(columns, rows, terminal_width() if width is True else width or None,
+                       compact):
+        click.echo(line)
+
+
 def natural_key(text: str) -> tuple:
     """Sort key that puts client-2 before client-10 (digits compare as numbers)."""
     return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text or ""))

@@ -10,6 +10,7 @@ import click
 
 from mailflow import timing
 from mailflow.desk import tables
+from mailflow.desk.tables import echo_table  # noqa: F401 - (where callers find it)
 from mailflow.engine.planner import PlanItem
 from mailflow.engine.schedule import message_time, next_time, plan_at
 from mailflow.errors import MailflowError
@@ -20,17 +21,6 @@ STATE_MARKS = {
     "failed": "FAILED", "in_doubt": "IN DOUBT", "rejected": "rejected", "cancelled": "cancelled",
     "bounced": "BOUNCED",
 }
-
-
-def echo_table(headers: list[str | tables.Column], rows: list[list[object]],
-               width: int | None | bool = True, compact: list[list[object]] | None = None
-               ) -> None:
-    """Print aligned columns fitted to the terminal (whole when piped); headers or Columns."""
-    columns = [h if isinstance(h, tables.Column) else tables.Column(h, keep=(i == 0))
-               for i, h in enumerate(headers)]
-    for line in tables.render(columns, rows, tables.terminal_width() if width is True
-                              else width or None, compact):
-        click.echo(line)
 
 
 def next_time_plain(msg: dict, item: PlanItem | None) -> dt.datetime | None:
@@ -157,20 +147,6 @@ def echo_plan(eng: dict, rows: list[dict]) -> None:
             for reason in r["reasons"]:
                 click.echo(f"  {'':<28}   - {reason}")
     click.echo()
-
-
-def compact_mark(mark: str) -> str:
-    """A status-grid cell in fewer characters, for a narrow terminal."""
-    for long, short in (("to approve ", "approve "), (" auto-reply", " auto"),
-                        (" replied", " re"), (" bounced", " bnc")):
-        mark = mark.replace(long, short)
-    return mark
-
-
-def short_header(stage_id: str, taken: list[str]) -> str:
-    """A stage's column header for a narrow terminal: its first word, when that is unique."""
-    first = stage_id.split("_", 1)[0]
-    return first if first not in taken else stage_id
 
 
 def stage_mark(msgs: list[dict], item: PlanItem | None, replies: list[dict], zone: str,

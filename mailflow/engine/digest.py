@@ -135,6 +135,16 @@ def next_id(digests: dict[str, dict], floor: int) -> str:
     return f"d{max(numbers + [floor, 0]) + 1:05d}"
 
 
+def forget_old(w, now: dt.datetime, config: DigestConfig) -> None:  # noqa: ANN001 - Writer
+    """Drop digest records past `valid_for` and a margin, through one journal event that
+    keeps the highest id and the limit (so ids never repeat, and a late reply is told why).
+    Every run does it, whether or not it mails the consultant."""
+    keys, limit = forgotten(w.state.digests, now, config)
+    if keys:
+        w.record("digest.forgotten", at=now, drop={"digests": keys},
+                 digest_floor=max(number_of(k) for k in keys), digests_before=limit)
+
+
 def number_of(key: str) -> int:
     """The number in a digest's id ("d00012" -> 12); 0 for a reply's record."""
     return int(key[1:]) if key[:1] == "d" and key[1:].isdigit() else 0

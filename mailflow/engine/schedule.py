@@ -43,17 +43,24 @@ def plan_at(loaded, state, eng: dict, now: dt.datetime,  # noqa: ANN001 - Loaded
     """An engagement's plan as views show it at `now`: the one its last tick kept while its
     inputs are unchanged (engine/stored_plan.py), else planned in memory; planned again,
     projected at `now`, only while a stage is overdue (rare: downtime, a late approval)."""
+    return projected_plan(loaded, state, eng, now, replies)[0]
+
+
+def projected_plan(loaded, state, eng: dict, now: dt.datetime,  # noqa: ANN001 - Loaded, State
+                   replies: list[dict] | None = None) -> tuple[list[PlanItem], bool]:
+    """`plan_at`'s items, and whether they were projected at `now` (then they depend on it;
+    else on nothing but the engagement, its rules and config while no due time passes)."""
     items = stored_plan.kept(loaded, eng)
     if items is not None and not overdue(items, now):
-        return items
+        return items, False
     msgs = {m["key"]: m for m in state.messages_of(eng["id"])}
     if replies is None:
         replies = state.replies_by_engagement().get(eng["id"], [])
     if items is None:
         items = plan_stored(loaded, eng, msgs, replies)
         if not overdue(items, now):
-            return items
-    return plan_stored(loaded, eng, msgs, replies, now)
+            return items, False
+    return plan_stored(loaded, eng, msgs, replies, now), True
 
 
 def message_time(loaded, eng: dict, msg: dict | None, item: PlanItem | None,  # noqa: ANN001

@@ -72,5 +72,33 @@ def real_send_time(msg: dict | None, due: dt.datetime | None, now: dt.datetime,
     return _parse(msg.get("due"))
 
 
+def holds_until(msg: dict | None, due: dt.datetime | None) -> dt.datetime | None:
+    """Until when `real_send_time(msg, due, now, ...)` gives one answer for every `now` from
+    a given one on (None: its answer never depends on `now`): the instant its `max(due, now)`
+    starts to follow `now`. It mirrors `real_send_time` branch by branch (a view keeps a send
+    time it worked out while `now` stays before this: desk/status.py)."""
+    msg = msg or {}
+    if msg.get("sent_at") or msg.get("state") == S.RETRY:
+        return _message_holds_until(msg)
+    if due is not None and (not msg or msg.get("state") in UNSENT):
+        return due
+    if msg.get("state") in UNSENT:
+        return _message_holds_until(msg)
+    return None
+
+
+def _message_holds_until(msg: dict) -> dt.datetime | None:
+    """`holds_until` for `message_send_time`, branch by branch."""
+    if msg.get("state") == S.RETRY and msg.get("next_attempt"):
+        return _instant(msg["next_attempt"])
+    if msg.get("sent_at") or msg.get("state") not in UNSENT or not msg.get("due"):
+        return None
+    return _instant(msg["due"])
+
+
+# the same few due times recur over thousands of messages (an immutable value: shared)
+_instant = functools.lru_cache(maxsize=4096)(dt.datetime.fromisoformat)
+
+
 def _parse(ts: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(ts) if ts else None

@@ -16,14 +16,12 @@ import functools
 import orjson
 
 from mailflow.engine.checklist import ChecklistItem, ItemKind
+from mailflow.engine.plan_stamp import signature
 from mailflow.engine.planner import PlanItem, message_key
 from mailflow.engine.records import PlanStatus
 
-
-def signature(loaded, eng: dict) -> str:  # noqa: ANN001 - a config.loading.Loaded
-    """What planning an engagement depends on: the tick re-plans when this changes."""
-    seq = loaded.sequence_for(eng)
-    return f"{seq.digest}:{loaded.config_digest}:{eng.get('rev', 0)}"
+__all__ = ["kept", "kept_checklist", "pack", "pack_checklist", "pack_kept", "signature",
+           "unpack", "unpack_checklist"]
 
 
 def pack(items: list[PlanItem]) -> list[list]:
@@ -76,14 +74,18 @@ def pack_kept(items: list[PlanItem], open_items: list[ChecklistItem]) -> str:
     return orjson.dumps([pack(items), pack_checklist(open_items)]).decode()
 
 
+_last_parsed: list = [None, None]  # the last `kept` text parsed, and what it holds
+
+
 def _kept_lists(loaded, eng: dict) -> tuple[list, list | None] | None:  # noqa: ANN001 - Loaded
     """(packed plan, packed open checklist or None) while the signature holds; else None."""
     if eng.get("planned") != signature(loaded, eng):
         return None
     text = eng.get("kept")
     if text is not None:
-        plan, open_items = orjson.loads(text)
-        return plan, open_items
+        if _last_parsed[0] is not text:  # (a view asks for the plan, then for the checklist)
+            _last_parsed[:] = [text, tuple(orjson.loads(text))]
+        return _last_parsed[1]
     plan = eng.get("plan")  # kept by an earlier version
     return None if plan is None else (plan, eng.get("plan_checklist"))
 

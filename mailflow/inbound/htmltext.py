@@ -32,9 +32,42 @@ _HIDDEN_STYLE = re.compile(
     re.IGNORECASE)
 
 
+# an inline style's text colour and background colour, to find text drawn in its own background
+_COLOURS = re.compile(r"(?:^|;)\s*(color|background(?:-color)?)\s*:\s*([^;!]+)", re.IGNORECASE)
+
+
 def _is_hidden(attrs: dict[str, str]) -> bool:
-    """True when an element is not shown: the `hidden` attribute or a hiding inline style."""
-    return "hidden" in attrs or bool(_HIDDEN_STYLE.search(attrs.get("style", "")))
+    """True when an element is not shown: the `hidden` attribute, a hiding inline style, or
+    text in the very colour of the background the same style gives it (white on white).
+    Text in a colour only the page around it might match is kept: hiding words the client
+    did write (a real "stop") would cost more than reading a few they did not."""
+    style = attrs.get("style", "")
+    if "hidden" in attrs or _HIDDEN_STYLE.search(style):
+        return True
+    if "color" not in style.lower():
+        return False
+    colours = {name.lower().startswith("background"): _colour(value)
+               for name, value in _COLOURS.findall(style)}
+    return colours.get(False) is not None and colours.get(False) == colours.get(True)
+
+
+_NAMED = {"white": "#ffffff", "black": "#000000"}
+
+
+def _colour(value: str) -> str | None:
+    """The first colour of a CSS value (a `background` shorthand has more) as '#rrggbb':
+    named white and black, #rgb, #rrggbb or rgb(); None when it has none of them."""
+    value = re.sub(r"\s+(?=[^(]*\))", "", value.lower())  # rgb(1, 2, 3) as one word
+    for word in value.split():
+        word = _NAMED.get(word, word)
+        if re.fullmatch(r"#[0-9a-f]{3}", word):
+            return "#" + "".join(c * 2 for c in word[1:])
+        if re.fullmatch(r"#[0-9a-f]{6}", word):
+            return word
+        rgb = re.fullmatch(r"rgba?\((\d+),(\d+),(\d+)(?:,[\d.]+)?\)", word)
+        if rgb:
+            return "#" + "".join(f"{min(int(n), 255):02x}" for n in rgb.groups())
+    return None
 
 
 def _is_quote_start(tag: str, attrs: dict[str, str]) -> bool:

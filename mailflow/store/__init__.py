@@ -59,10 +59,11 @@ def _from_checkpoint(data: dict) -> State:
     return state
 
 
-def read_checkpoint(path: Path, usable: Callable[[dict, Position], bool]
-                    ) -> tuple[State | None, Position] | None:
+def read_checkpoint(path: Path, usable: Callable[[dict, Position], bool],
+                    only: tuple[str, ...] | None = None) -> tuple[State | None, Position] | None:
     """A checkpoint's state and position; the state is None when `usable(meta, position)`
-    says no (its records are then not even parsed); None when there is no file."""
+    says no (its records are then not even parsed); None when there is no file. With `only`,
+    only those tables are read (a lined checkpoint's alone: else the state is None)."""
     try:
         with io(path, "read"):
             f = path.open("rb")
@@ -75,6 +76,8 @@ def read_checkpoint(path: Path, usable: Callable[[dict, Position], bool]
             with io(path, "read"):
                 first = f.readline()
                 if first != LINES_START:  # a compact document (older mailflow, or edited)
+                    if only is not None:
+                        return None, Position.from_meta({})
                     data = orjson.loads(first + f.read())
                     if not isinstance(data, dict):
                         raise ValueError("not a JSON object")
@@ -86,12 +89,16 @@ def read_checkpoint(path: Path, usable: Callable[[dict, Position], bool]
                 pos = Position.from_meta(meta)
                 if not usable(meta, pos):
                     return None, pos
-                state = State(meta=meta)
+                state = State(meta=meta, only=only)
+                wanted = set(KEY_FIELD if only is None else only)
                 for table in reader.tables():
-                    if table in KEY_FIELD:
+                    if table in wanted:
                         reader.fill(table, getattr(state, table), KEY_FIELD[table])
+                        wanted.discard(table)
+                        if only is not None and not wanted:
+                            break  # the rest (the messages) is never read
                     else:
-                        reader.skip()  # a table this version does not know
+                        reader.skip()  # a table this version does not know, or not wanted
                 return state, pos
         except (ValueError, KeyError, TypeError) as err:  # orjson's errors are ValueErrors
             raise StoreError(f"{path}: the database is damaged ({err}); nothing was "
@@ -126,6 +133,25 @@ class Store:
     def load(self) -> State:
         """The checkpoint plus every committed journal event written after it (read-only)."""
         state, _ = self.load_at()
+        return state
+
+    def load_tables(self, only: tuple[str, ...]) -> State | None:
+        """Only these tables, for a read-only view that can answer from them: read from the
+        checkpoint when it holds the whole state (no event after it in the journal), else
+        None (then `load` the whole state). Never saved: the state says what it lacks."""
+        enabled = gc.isenabled()
+        gc.disable()  # as load_at: nothing to collect while parsing
+        try:
+            found = read_checkpoint(self.db_path, self._usable, only)
+        finally:
+            if enabled:
+                gc.enable()
+        if found is None or found[0] is None:
+            return None
+        state, pos = found
+        if self._chain != [self.journal_path] or _size(self.journal_path) != pos.offset:
+            return None  # events after the checkpoint (or a command writing them now)
+        state.shelf = self.shelf
         return state
 
     def load_at(self, *, tolerate: bool = False, trust_checkpoint: bool = True,

@@ -23,7 +23,9 @@ LINES_START = b"{\n"  # the first line of the lined layout; a compact document s
 def write_lined(f: BinaryIO, data: dict[str, dict[str, Any]], default: Any = None) -> None:
     """Write `data` (TinyDB shape) to `f`: meta first, then one record per line."""
     f.write(LINES_START)
-    names = sorted(data, key=lambda name: name != "meta")  # meta first, others in their order
+    # meta first, the messages (most of the bytes) last, others in their order: a view that
+    # needs only the small tables stops reading before the messages (Store.load_tables)
+    names = sorted(data, key=lambda name: (name != "meta", name == "messages"))
     for n, name in enumerate(names):
         f.write(orjson.dumps(name) + b":{\n")
         docs = data[name]
@@ -67,9 +69,12 @@ class Lined:
             yield name
 
     def skip(self) -> None:
-        """Pass over the open table (one this version does not know)."""
-        for _ in self._records(""):
-            pass
+        """Pass over the open table without parsing it (one this version does not know, or
+        one a partial load leaves out)."""
+        for line in self._lines:
+            if line[0] == 0x7D:  # "}": the table's end
+                return
+        raise ValueError("the file ends inside a table")
 
     def _open_table(self) -> str | None:
         line = next(self._lines, b"}\n")

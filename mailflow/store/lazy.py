@@ -28,9 +28,9 @@ HOT: dict[str, frozenset[str]] = {
         "source_stamp", "source_hash",
         # views' fields; a name joins this list only if no checkpoint ever held it in a
         # record's cold part (the loader takes a hot name missing from the hot part as absent):
-        # `kept` is new with it, and `moved_out` is only ever set on a record read back from
-        # an archive for one command, never saved (store/archive.py)
-        "kept", "moved_out")),
+        # `kept` and `shown` were new with it, and `moved_out` is only ever set on a record
+        # read back from an archive for one command, never saved (store/archive.py)
+        "kept", "moved_out", "shown")),
 }
 # a waiting message is read further by every tick (drafting, holding, telling: see
 # engine/tick.py and engine/attention.py); a finished one, most of the store's bytes, only

@@ -35,6 +35,8 @@ class State:
     # where archived engagements are read from (store.archive.Shelf), set by the store that
     # loaded this state; None for a state of no store (the in-memory one keeps no archive)
     shelf: Any = field(default=None, repr=False, compare=False)
+    # the tables loaded, when a view loaded only some (Store.load_tables); None: all of them
+    only: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
     # engagement id -> its message keys, rebuilt when messages were added or moved out (a
     # message's engagement never changes): per-message work must not scan every message
     _keys_by_engagement: dict[str, list[str]] = field(default_factory=dict, repr=False,
@@ -47,6 +49,7 @@ class State:
 
     def messages_of(self, engagement_id: str) -> list[dict]:
         """The messages of one engagement (in stage/step order of their keys' creation)."""
+        self._need_messages()
         if self._indexed != len(self.messages):
             index: dict[str, list[str]] = {}
             for key, m in self.messages.items():
@@ -57,6 +60,7 @@ class State:
     def live_messages(self) -> list[dict]:
         """The messages not at rest (AT_REST), in the order of `messages`: what a tick's
         steps walk (a snapshot: a step may change them as it goes)."""
+        self._need_messages()
         live, messages = self._live, self.messages
         if live is None or self._live_of != len(messages):
             try:  # (`m["state"]`: a lazy record's `get` is a Python call, 50,000 of them)
@@ -65,6 +69,11 @@ class State:
                 live = {k: m for k, m in messages.items() if m.get("state") not in AT_REST}
             self._live, self._live_of = live, len(messages)
         return list(live.values())
+
+    def _need_messages(self) -> None:
+        if self.only is not None and "messages" not in self.only:
+            # a bug, not a user's error: a view loaded the tables it needs, then asked for more
+            raise RuntimeError("this state was loaded without its messages")
 
     def _track(self, record: dict, key: str, new: bool) -> None:
         """Keep the live index in step with one message's change (see apply_event)."""

@@ -144,10 +144,11 @@ def test_log_json_and_engagement_filter(proj, smtp_server):
     assert last == events[-2:]
     text = proj.cli("log", "--engagement", "gamma-2026").output.splitlines()
     # line for line as the JSON (after the failure, the tick planned again what its sends
-    # changed: issue 18's fresh plans)
+    # changed, then kept the status summary of what changed: issue 18's fresh plans and rows)
     failed = max(i for i, e in enumerate(gamma) if e["kind"] == "message.failed")
     assert len(text) == len(gamma) and "message.failed" in text[failed]
-    assert gamma[-1]["kind"] == "engagement.planned" and "engagement.planned" in text[-1]
+    assert gamma[-2]["kind"] == "engagement.planned" and "engagement.planned" in text[-2]
+    assert gamma[-1]["kind"] == "engagement.summarized" and "engagement.summarized" in text[-1]
 
 
 def test_replies_json_and_filters(proj, smtp_server):

@@ -79,3 +79,21 @@ def test_old_digests_are_forgotten_and_a_late_reply_is_told_why(tmp_path):
     p.tick("2027-01-12T09:00")
     (new,) = {k for k in p.state().digests if k.startswith("d")} - kept
     assert int(new[1:]) > max(int(k[1:]) for k in kept | ids_before if k.startswith("d"))
+
+
+def test_a_run_that_mails_nothing_forgets_old_digests_too(tmp_path):
+    """The consultant turns the digest off after the first one: no run mails them again,
+    and the first digest is still forgotten on time (each run forgets, not only a mailing one)."""
+    p = SeamProject(tmp_path)
+    p.add()
+    p.tick(DRAFTED)
+    assert "d00001" in p.state().digests
+    with p.proj.project.config_path.open("a") as f:
+        f.write("\n[digest]\nenabled = false\n")
+    mailed = len(to_consultant(p))
+    for day in dates("2026-12-29", "2027-01-10"):
+        p.tick(f"{day}T09:00")
+    assert "d00001" in p.state().digests  # 13 days on: still kept
+    p.tick("2027-01-11T12:00")
+    assert "d00001" not in p.state().digests
+    assert len(to_consultant(p)) == mailed  # nothing mailed to the consultant meanwhile

@@ -52,10 +52,10 @@ def test_an_engagement_ended_long_ago_moves_out_with_its_history_and_sent_text(s
     sent_msg = before.messages[f"{EID}/timeline_notice/0"]
     assert sent_msg.get("sent_at")
     html, text = Store(sent.project.state_dir).body(sent_msg["body"])
+    run(sent, "2027-02-03T10:00")  # 29 days: not yet (it keeps the completed one's summary)
+    assert EID in load(sent).engagements
     events_before = [e["seq"] for e in Store(sent.project.state_dir).events()
                      if subject(e) == EID]
-    run(sent, "2027-02-03T10:00")  # 29 days: not yet
-    assert EID in load(sent).engagements
     run(sent, LATER)
     state = load(sent)
     assert EID not in state.engagements and "client-01" in state.engagements

@@ -21,6 +21,9 @@ SERVER = "mx.w.example"
     '<span style="opacity:0">unsubscribe</span>',
     "<p hidden>unsubscribe</p>",
     '<div style="display:none"><div>un</div><p>subscribe<br>unsubscribe</div>',
+    '<span style="color:#fff;background-color:#FFFFFF">unsubscribe</span>',
+    '<span style="background: white; color: rgb(255, 255, 255)">unsubscribe</span>',
+    '<font style="color:#123456;background:#123456 none">unsubscribe</font>',
 ])
 def test_text_a_reader_never_sees_is_not_extracted(hidden):
     text = html_to_text(f"<p>Thanks, all good.</p>{hidden}<p>Maria</p>")
@@ -31,6 +34,14 @@ def test_visible_styles_and_self_closed_hidden_elements_keep_the_text():
     html = ('<span style="font-size:10px">small</span> <span style="opacity:0.5">faint</span>'
             '<div style="display:none"/><p>after</p>')
     assert html_to_text(html) == "small faint\n\nafter"
+
+
+def test_coloured_text_is_kept_unless_drawn_in_its_own_background():
+    html = ('<td style="background:#000"><span style="color:#fff">white on black</span></td>'
+            '<span style="color:white">white on the page</span> '
+            '<span style="color:#fff;background-color:#000">contrast</span> '
+            '<span style="border-color:#fff;color:#eee;background:#fff">near white</span>')
+    assert html_to_text(html) == "white on black\nwhite on the page contrast near white"
 
 
 def test_an_html_only_reply_with_a_hidden_opt_out_is_an_ordinary_reply():
