@@ -279,7 +279,7 @@ def summarize(state: State, loaded, eng: dict, now: dt.datetime,  # noqa: ANN001
                           attention=attention,
                           data={"id": eid, "status": eng.get("status"), "error": str(err)})
         keepable = False
-    _wrap_lines(summary, eng, state, loaded, now, items, wrap, bounds)
+    _wrap_lines(summary, eng, state, loaded, now, items, wrap)
     return Made(summary, min(bounds, default=None), keepable)
 
 
@@ -327,6 +327,9 @@ def _row(summary: Summary, eng: dict, state: State, loaded, items, error: str | 
                         "replies": [r["kind"] for r in replies]}
     # the row's plan is the one `wrapup` would make: planning twice tripled `status`'s time
     wrap = wrapup(state, loaded, eng, now, items or [], msgs)
+    bound = late_from(wrap, loaded.context_for(eng).zone)
+    if bound is not None:
+        bounds.append(bound)
     summary.cells, summary.next_at = cells, min(upcoming, default=None)
     summary.error, summary.checklist = error, checklist_cell(wrap)
     if with_data:
@@ -338,10 +341,20 @@ def _row(summary: Summary, eng: dict, state: State, loaded, items, error: str | 
     return wrap if items is not None else None  # (a paused one's is planned by its lines)
 
 
+def late_from(wrap, zone) -> dt.datetime | None:  # noqa: ANN001 - a Wrapup, a ZoneInfo
+    """When the first open checklist item not late yet turns late (less LATE_MARGIN), else
+    None: until then, which items are late stays as it is (once late, an item stays so)."""
+    due = min((i.due for i in wrap.items if i.due is not None and not i.overdue(wrap.today)),
+              default=None)
+    if due is None:
+        return None
+    return dt.datetime.combine(due + dt.timedelta(days=1), dt.time(), tzinfo=zone) - LATE_MARGIN
+
+
 def _wrap_lines(summary: Summary, eng: dict, state: State, loaded, now: dt.datetime,  # noqa: ANN001
-                items, wrap, bounds: list[dt.datetime]) -> None:  # noqa: ANN001
-    """Add "needs you now"'s wrap-up lines (overdue checklist items, ready to complete) and
-    the instants they depend on."""
+                items, wrap) -> None:  # noqa: ANN001
+    """Add "needs you now"'s wrap-up lines (overdue checklist items, ready to complete); the
+    open items, and so the instants they depend on, are the row's (`_row`)."""
     from mailflow.desk.wrapup import wrapup
     if eng.get("archived") or eng.get("status") not in ("active", "paused"):
         return
@@ -349,12 +362,6 @@ def _wrap_lines(summary: Summary, eng: dict, state: State, loaded, now: dt.datet
         w = wrap or wrapup(state, loaded, eng, now, items)
     except MailflowError:
         return  # a broken engagement shows as its row's error (and stays broken: no bound)
-    zone = loaded.context_for(eng).zone
-    for item in w.items:
-        if item.due is not None and not item.overdue(w.today):
-            late_from = dt.datetime.combine(item.due + dt.timedelta(days=1), dt.time(),
-                                            tzinfo=zone)
-            bounds.append(late_from - LATE_MARGIN)
     eid = eng["id"]
     for item in w.overdue:
         summary.wrap_lines.append(

@@ -78,6 +78,10 @@ class KeptSummaries(RuleBasedStateMachine):
     def when(self) -> str:
         return self.now.isoformat(timespec="minutes")
 
+    def status(self, eid: str) -> str | None:
+        """The engagement's status; None once it moved out, a month after it ended."""
+        return (self.p.state().engagements.get(eid) or {}).get("status")
+
     @initialize()
     def engagements(self) -> None:
         for eid, (zone, end, to) in ENGAGEMENTS.items():
@@ -117,10 +121,22 @@ class KeptSummaries(RuleBasedStateMachine):
     @rule(eid=st.sampled_from(sorted(ENGAGEMENTS)), pause=st.booleans())
     def the_consultant_pauses_or_resumes(self, eid: str, pause: bool) -> None:
         from mailflow.desk.actions import set_status
-        if self.p.state().engagements[eid]["status"] not in ("active", "paused"):
+        if self.status(eid) not in ("active", "paused"):
             return
         with self.p.store.writer() as w:
             set_status(w, eid, "paused" if pause else "active", self.p.at(self.when))
+            w.save()
+
+    @rule(eid=st.sampled_from(sorted(ENGAGEMENTS)),
+          status=st.sampled_from(["completed", "cancelled"]))
+    def the_consultant_ends_one_early(self, eid: str, status: str) -> None:
+        """Completed (as with --force) or cancelled with checklist items still open: its row
+        stays until it is archived, and its items turn late as the days pass."""
+        from mailflow.desk.actions import set_status
+        if self.status(eid) not in ("active", "paused"):
+            return
+        with self.p.store.writer() as w:
+            set_status(w, eid, status, self.p.at(self.when))
             w.save()
 
     @rule(data=st.data(), eid=st.sampled_from(sorted(ENGAGEMENTS)))
@@ -128,6 +144,8 @@ class KeptSummaries(RuleBasedStateMachine):
         from mailflow.desk.checklist import mark_done
         from mailflow.engine.checklist_of import items_of
         loaded, state = self.p.loaded, self.p.state()
+        if eid not in state.engagements:
+            return  # moved out a month after it ended
         open_items = [i.id for i in items_of(state, loaded, state.engagements[eid])
                       if not i.done]
         if not open_items:
