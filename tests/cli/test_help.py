@@ -136,3 +136,16 @@ def test_the_entry_point_lists_loads_and_suggests_every_command_though_it_import
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=True)
     assert loaded.stdout.splitlines()[-1] == "['mailflow.cli.app', 'mailflow.cli.drafts']"
+
+
+def test_loading_a_project_leaves_the_planner_to_the_commands_that_plan():
+    # `status` from kept summaries plans nothing: its start-up must not build the planner's
+    # records (issue 18); a context for an engagement still comes with it
+    import sys
+    code = ("import sys\nimport mailflow.config.loading as loading\n"
+            "print('mailflow.engine.planner' in sys.modules)\n"
+            "ctx = loading._context('Europe/Paris', 'null')\n"
+            "print(type(ctx).__module__, ctx.zone.key)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       check=True)
+    assert r.stdout.splitlines() == ["False", "mailflow.engine.planner Europe/Paris"]
