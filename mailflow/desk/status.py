@@ -226,6 +226,7 @@ class Shared:
     """What summaries of many engagements share: replies by message and by engagement."""
 
     def __init__(self, state: State) -> None:
+        self.preview = None  # a desk.views.Preview at one `now`: its `when_for` (made on use)
         self.by_engagement = state.replies_by_engagement()
         self.by_message: dict[str, list[dict]] = {}
         for r in state.replies.values():
@@ -292,18 +293,25 @@ def _row(summary: Summary, eng: dict, state: State, loaded, items, error: str | 
     from mailflow.engine.sendtime import holds_until
     seq = loaded.sequence_for(eng)
     by_item = {i.stage: i for i in items or () if i.step == 0}
-    when = views.Preview(loaded, state, now).when_for(eng)
+    if shared.preview is None or shared.preview.now != now:
+        shared.preview = views.Preview(loaded, state, now)
+    when = shared.preview.when_for(eng)
     zone = eng["time_zone"]
     cells, stages = {}, {}
     upcoming = []
     by_stage: dict[str, list[dict]] = {}
+    firsts: dict[str, dict] = {}  # stage -> its first email (step 0)
     for m in msgs:
         by_stage.setdefault(m["stage"], []).append(m)
+        if m["step"] == 0 and m["stage"] not in firsts:
+            firsts[m["stage"]] = m
+    by_message = shared.by_message
     for s in seq.stages:
-        stage_msgs = by_stage.get(s.id, [])
-        replies = [r for m in stage_msgs for r in shared.by_message.get(m["key"], [])]
+        stage_msgs = by_stage.get(s.id, ())
+        replies = [r for m in stage_msgs for r in by_message.get(m["key"], ())] \
+            if by_message else []
         item = by_item.get(s.id)
-        first = next((m for m in stage_msgs if m["step"] == 0), None)
+        first = firsts.get(s.id)
         sent_at = first.get("sent_at") if first else None
         # the one answer every view gives; a sent stage shows when it went, never this (one
         # retrying for some recipients goes again: it has a next time)
