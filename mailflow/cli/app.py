@@ -16,6 +16,7 @@ from mailflow.project import Project, find_project
 
 if TYPE_CHECKING:
     import datetime as dt
+    from collections.abc import Callable
 
 
 class App:
@@ -176,6 +177,22 @@ class MailflowGroup(click.Group):
         except KeyboardInterrupt:  # Ctrl-C while parsing: as in a command, not click's "Aborted!"
             click.echo("mailflow: interrupted", err=True)
             raise SystemExit(130) from None
+
+    # imports the module that attaches a command ("": every one); set by mailflow.cli, whose
+    # command modules import this one: a hook, not an import, keeps the graph one-way
+    load_command: Callable[[str], None] | None = None
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command of this name, its module imported on first use (see mailflow.cli)."""
+        if cmd_name not in self.commands and self.load_command is not None:
+            self.load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name (help and completion list them all)."""
+        if self.load_command is not None:
+            self.load_command("")
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; a MailflowError becomes a Failure, Ctrl-C exit 130."""

@@ -16,7 +16,6 @@ from mailflow.cli.app import (
     json_option,
     pass_app,
 )
-from mailflow.cli.run import fail_on_problems
 from mailflow.errors import ConfigError, MailflowError
 
 
@@ -318,6 +317,7 @@ def replies_add(app: App, ref: str, eml: Path) -> None:
     Example:
       mailflow replies add northwind-2026/timeline_notice reply.eml
     """
+    from mailflow.cli.run import fail_on_problems  # (cli.run: the run commands' module)
     from mailflow.desk.polling import record_reply_file
     report = record_reply_file(app.loaded, app.store, app.now, ref, eml)
     state = app.store.load()

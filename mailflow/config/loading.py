@@ -6,14 +6,17 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from mailflow import timing
 from mailflow.config.rules import Sequence, load_rules
 from mailflow.config.settings import SCHEDULE_DEFAULTS, Config, Identity, load_config
-from mailflow.engine.planner import Context
 from mailflow.errors import ConfigError
 from mailflow.project import Project
+
+if TYPE_CHECKING:
+    from mailflow.engine.planner import Context
 
 
 @dataclass
@@ -119,6 +122,8 @@ def _context(zone: str, holidays_json: str) -> Context:
     # engagements share a handful of (zone, calendar) pairs; build each once per process
     key = (zone, holidays_json)
     if key not in _CONTEXTS:
+        # (the planner's module on use: `status` from kept summaries plans nothing)
+        from mailflow.engine.planner import Context
         _CONTEXTS[key] = Context(timing.load_zone(zone),
                                  timing.make_calendar(json.loads(holidays_json) or None))
     return _CONTEXTS[key]

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING
 
 from mailflow.errors import StateError
+
+if TYPE_CHECKING:
+    from typing import NotRequired, TypedDict
 
 
 class MessageState(StrEnum):
@@ -105,90 +108,94 @@ class EngagementStatus(StrEnum):
 ENDED = frozenset({EngagementStatus.CANCELLED, EngagementStatus.COMPLETED})
 
 
-class Contact(TypedDict):
-    """A person on an engagement's To or Cc line."""
+# The records' shapes, for readers and type checkers only: no code builds or checks them at
+# run time, and building their classes was a millisecond of every command's start-up
+# (issue 18: a TypedDict makes a ForwardRef of each of its 60 annotations)
+if TYPE_CHECKING:
+    class Contact(TypedDict):
+        """A person on an engagement's To or Cc line."""
 
-    name: str
-    email: str
-
-
-class Engagement(TypedDict):
-    """One client contract, as stored (dates as ISO text)."""
-
-    id: str
-    client: str
-    status: EngagementStatus
-    time_zone: str
-    contacts: dict[str, list[Contact]]  # "to", "cc"
-    dates: dict[str, str]                # contract_end, handover_date, ...
-    data_rev: NotRequired[int]           # bumped by every data change: drafts re-render
-    rev: NotRequired[int]                # bumped by every event about it: the plan is redone
-    planned: NotRequired[str]            # the signature the current plan was made for
-    kept: NotRequired[str]               # that plan's items and open checklist items, as
-                                         # one JSON text (engine/stored_plan.py)
-    plan: NotRequired[list[list]]        # the same, as kept by an earlier version
-    plan_checklist: NotRequired[list[list]]
-    bounced: NotRequired[list[str]]      # addresses that bounced; drafts leave them out
-    flagged: NotRequired[str]            # why the consultant should look at it
+        name: str
+        email: str
 
 
-class HistoryEntry(TypedDict):
-    """One state a message entered, and when."""
+    class Engagement(TypedDict):
+        """One client contract, as stored (dates as ISO text)."""
 
-    at: str
-    state: MessageState
-
-
-class Message(TypedDict):
-    """One email of an engagement: `engagement/stage/step`, its state, and what it holds."""
-
-    key: str
-    engagement: str
-    stage: str
-    step: int                         # 0 for the stage's email, 1.. for reminders
-    template: str
-    state: MessageState
-    approval: bool                    # whether the consultant must approve it
-    due: str                          # UTC ISO 8601
-    reasons: list[str]                # why it falls when it does
-    after: str | None                 # a message that must be final before this one goes
-    thread_root: str | None           # the stage's first message, for reminders
-    history: list[HistoryEntry]
-    subject: NotRequired[str]
-    body: NotRequired[str | None]     # content address of the rendered body (store.body)
-    to: NotRequired[list[Contact]]
-    cc: NotRequired[list[Contact]]
-    digest: NotRequired[str | None]   # of subject + body: an approval is for these words
-    message_id: NotRequired[str]      # made once, at the first render
-    reply_token: NotRequired[str]
-    rendered_for: NotRequired[str | None]
-    approved_by: NotRequired[str]
-    approved_at: NotRequired[str]
-    attempts_at: NotRequired[list[str]]
-    sent_at: NotRequired[str]
-    next_attempt: NotRequired[str]
-    remaining: NotRequired[list[str] | None]   # recipients still to deliver after a 4xx
-    delivered_to: NotRequired[list[str]]
-    server_reply: NotRequired[str]
-    error: NotRequired[str | None]
-    note: NotRequired[str]
+        id: str
+        client: str
+        status: EngagementStatus
+        time_zone: str
+        contacts: dict[str, list[Contact]]  # "to", "cc"
+        dates: dict[str, str]                # contract_end, handover_date, ...
+        data_rev: NotRequired[int]           # bumped by every data change: drafts re-render
+        rev: NotRequired[int]                # bumped by every event about it: the plan is redone
+        planned: NotRequired[str]            # the signature the current plan was made for
+        kept: NotRequired[str]               # that plan's items and open checklist items, as
+                                             # one JSON text (engine/stored_plan.py)
+        plan: NotRequired[list[list]]        # the same, as kept by an earlier version
+        plan_checklist: NotRequired[list[list]]
+        bounced: NotRequired[list[str]]      # addresses that bounced; drafts leave them out
+        flagged: NotRequired[str]            # why the consultant should look at it
 
 
-class Reply(TypedDict):
-    """A message that came back, tied to what it answers."""
+    class HistoryEntry(TypedDict):
+        """One state a message entered, and when."""
 
-    id: str
-    source: str                       # folder:uidvalidity:uid
-    message_id: str | None
-    engagement: str
-    message: str                      # the key of the message it answers
-    stage: str
-    kind: str                         # human, auto_reply, bounce, unsubscribe, ...
-    received_at: str
-    text: str
-    raw: str                          # path of the kept .eml
-    needs_action: bool
-    handled: NotRequired[bool]
+        at: str
+        state: MessageState
+
+
+    class Message(TypedDict):
+        """One email of an engagement: `engagement/stage/step`, its state, and what it holds."""
+
+        key: str
+        engagement: str
+        stage: str
+        step: int                         # 0 for the stage's email, 1.. for reminders
+        template: str
+        state: MessageState
+        approval: bool                    # whether the consultant must approve it
+        due: str                          # UTC ISO 8601
+        reasons: list[str]                # why it falls when it does
+        after: str | None                 # a message that must be final before this one goes
+        thread_root: str | None           # the stage's first message, for reminders
+        history: list[HistoryEntry]
+        subject: NotRequired[str]
+        body: NotRequired[str | None]     # content address of the rendered body (store.body)
+        to: NotRequired[list[Contact]]
+        cc: NotRequired[list[Contact]]
+        digest: NotRequired[str | None]   # of subject + body: an approval is for these words
+        message_id: NotRequired[str]      # made once, at the first render
+        reply_token: NotRequired[str]
+        rendered_for: NotRequired[str | None]
+        approved_by: NotRequired[str]
+        approved_at: NotRequired[str]
+        attempts_at: NotRequired[list[str]]
+        sent_at: NotRequired[str]
+        next_attempt: NotRequired[str]
+        remaining: NotRequired[list[str] | None]   # recipients still to deliver after a 4xx
+        delivered_to: NotRequired[list[str]]
+        server_reply: NotRequired[str]
+        error: NotRequired[str | None]
+        note: NotRequired[str]
+
+
+    class Reply(TypedDict):
+        """A message that came back, tied to what it answers."""
+
+        id: str
+        source: str                       # folder:uidvalidity:uid
+        message_id: str | None
+        engagement: str
+        message: str                      # the key of the message it answers
+        stage: str
+        kind: str                         # human, auto_reply, bounce, unsubscribe, ...
+        received_at: str
+        text: str
+        raw: str                          # path of the kept .eml
+        needs_action: bool
+        handled: NotRequired[bool]
 
 
 def stored_time(value: str | None) -> dt.datetime | None:

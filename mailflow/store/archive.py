@@ -14,7 +14,6 @@ It is written durably before the journal event that removes those records from t
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -59,6 +58,7 @@ class Shelf:
             if isinstance(err.__cause__, FileNotFoundError):
                 return None
             raise
+        import gzip  # (on use: views never need it, and start-up counts, issue 18)
         try:
             data = orjson.loads(gzip.decompress(raw))
             if not isinstance(data, dict) or "engagement" not in data:
@@ -75,6 +75,7 @@ class Shelf:
             if not self.dir.exists():
                 self.dir.mkdir(mode=0o700)
                 fsync_dir(self.dir.parent)
+        import gzip  # (on use: views never need it, and start-up counts, issue 18)
         # mtime 0: the same records give the same bytes, whoever writes them when
         payload = gzip.compress(orjson.dumps(data, default=json_default), compresslevel=6,
                                 mtime=0)

@@ -8,7 +8,6 @@ Events without `g` come from journals written before groups existed: each stands
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -76,6 +75,7 @@ class Replay:
 def open_journal(path: Path) -> BinaryIO:
     """A journal segment for reading (an old one may be compressed)."""
     if path.suffix == ".gz":
+        import gzip  # (on use: views never need it, and start-up counts, issue 18)
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return path.open("rb")
 

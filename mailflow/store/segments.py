@@ -19,7 +19,6 @@ base already holds; a crash between any two leaves a state that loads to the sam
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from collections.abc import Callable
@@ -132,6 +131,7 @@ def load_base(folder: Path) -> tuple[State, Position]:
         if isinstance(err.__cause__, FileNotFoundError):
             return State(), Position()
         raise
+    import gzip  # (on use: views never need it, and start-up counts, issue 18)
     try:
         data = orjson.loads(gzip.decompress(raw))
         state = State(meta=data["meta"])
@@ -146,6 +146,7 @@ def load_base(folder: Path) -> tuple[State, Position]:
 
 
 def _write_base(folder: Path, state: State, end: Position) -> None:
+    import gzip  # (on use: views never need it, and start-up counts, issue 18)
     data = {"meta": {**state.meta, **end.as_meta()},
             "tables": {t: list(getattr(state, t).values()) for t in TABLES}}
     write_atomically(folder / BASE_NAME, gzip.compress(
@@ -221,6 +222,7 @@ def fold(folder: Path, hot: State, keep: int) -> list[Path]:
 
 def _compress(folder: Path, kept: list[tuple[int, Path]]) -> None:
     """Compress the old segments no checkpoint names (written whole, then the plain one gone)."""
+    import gzip  # (on use: views never need it, and start-up counts, issue 18)
     plain = [p for _, p in kept if p.suffix == ".jsonl"]
     for path in plain:
         with io(path, "compress a journal segment"):

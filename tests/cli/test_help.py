@@ -98,3 +98,54 @@ def test_help_is_as_wide_as_click_would_make_it(monkeypatch, columns):
     else:
         monkeypatch.setenv("COLUMNS", columns)
     assert terminal_columns() == shutil.get_terminal_size().columns
+
+
+def test_each_command_is_found_in_the_module_the_entry_point_imports_for_it():
+    # `mailflow NAME` imports only COMMAND_MODULES[NAME] (start-up time, issue 18): the map
+    # must name every command, and the right module
+    from mailflow.cli import COMMAND_MODULES
+    assert {name: command.callback.__module__ for name, command in cli.commands.items()} == \
+        {name: f"mailflow.cli.{module}" for name, module in COMMAND_MODULES.items()}
+
+
+def _entry(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The real entry point (`python -m mailflow`), in a process of its own."""
+    import sys
+    return subprocess.run([sys.executable, "-m", "mailflow", *args], capture_output=True,
+                          text=True, timeout=60, check=False, env={**os.environ, **(env or {})})
+
+
+def test_the_entry_point_lists_loads_and_suggests_every_command_though_it_imports_one():
+    listing = _entry("--help", env={"COLUMNS": "80"})
+    assert listing.returncode == 0
+    # (click's width at 80 columns: see MailflowContext.make_formatter)
+    whole = CliRunner().invoke(cli, ["--help"], prog_name="mailflow", terminal_width=78)
+    assert listing.stdout == whole.output
+    typo = _entry("draft")
+    assert typo.returncode == 64
+    assert "No such command 'draft'" in typo.stderr and "drafts" in typo.stderr
+    offered = _entry(env={"_MAILFLOW_COMPLETE": "bash_complete", "COMP_WORDS": "mailflow dra",
+                          "COMP_CWORD": "1"})
+    assert offered.returncode == 0 and "plain,drafts" in offered.stdout.splitlines()
+    shown = _entry("drafts", "--help")
+    assert shown.returncode == 0 and shown.stdout.startswith("Usage: mailflow drafts")
+    code = ("import sys\nfrom mailflow.cli import main\ntry:\n    main(['drafts', '--help'])\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('mailflow.cli.')))")
+    import sys
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=True)
+    assert loaded.stdout.splitlines()[-1] == "['mailflow.cli.app', 'mailflow.cli.drafts']"
+
+
+def test_loading_a_project_leaves_the_planner_to_the_commands_that_plan():
+    # `status` from kept summaries plans nothing: its start-up must not build the planner's
+    # records (issue 18); a context for an engagement still comes with it
+    import sys
+    code = ("import sys\nimport mailflow.config.loading as loading\n"
+            "print('mailflow.engine.planner' in sys.modules)\n"
+            "ctx = loading._context('Europe/Paris', 'null')\n"
+            "print(type(ctx).__module__, ctx.zone.key)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       check=True)
+    assert r.stdout.splitlines() == ["False", "mailflow.engine.planner Europe/Paris"]
