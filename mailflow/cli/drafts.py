@@ -32,14 +32,13 @@ def drafts(ctx: click.Context, as_json: bool, all_states: bool) -> None:
       mailflow drafts show northwind-2026/timeline_notice
       mailflow drafts approve northwind-2026/timeline_notice
     """
-    from mailflow.desk import views
     if ctx.invoked_subcommand is not None:
         return
     app: App = ctx.obj
-    from mailflow.desk.drafts import draft_rows
-    from mailflow.desk.tables import Column
+    from mailflow.desk.drafts import drafts_view
+    from mailflow.desk.tables import Column, echo_table
     errors: dict[str, str] = {}
-    rows = draft_rows(app.store.load(), app.loaded, app.now, all_states, errors)
+    rows = drafts_view(app.store, app.loaded, app.now, all_states, errors)
     for eid, error in errors.items():  # never hidden: the rows of it show stored times
         click.echo(f"mailflow: engagement {eid}: {error}", err=True)
     if as_json:
@@ -52,7 +51,7 @@ def drafts(ctx: click.Context, as_json: bool, all_states: bool) -> None:
                Column("stage", rank=6, min_width=10), Column("subject", rank=5, min_width=16),
                Column("to", rank=7, min_width=12), Column("due (local)", rank=2, min_width=20),
                Column("waits for", rank=3, min_width=9)]
-    views.echo_table(columns, [[r["id"], r["engagement"], r["stage"] + (
+    echo_table(columns, [[r["id"], r["engagement"], r["stage"] + (
         f" +{r['step']}" if r["step"] else ""), r["subject"] or "", ", ".join(r["to"]),
         r["due_local"], r["why"] or r["state"]] for r in rows])
 

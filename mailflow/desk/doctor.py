@@ -164,8 +164,7 @@ def _check_kept(state: State, loaded: Loaded, out: Findings) -> None:
 def _check_shown(state: State, loaded: Loaded, out: Findings) -> None:
     """A status summary kept by a run, while its signature holds, is what `status` makes at
     each end of the span it holds for: views show it instead (desk/status.py)."""
-    from mailflow.desk.status import Shared, Summary, summarize
-    from mailflow.engine.plan_stamp import signature
+    from mailflow.desk.status import Shared, Summary, signature, summarize
     shared = Shared(state)
     for eid, eng in state.engagements.items():
         text = eng.get("shown")

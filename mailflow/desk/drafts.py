@@ -7,11 +7,25 @@ import re
 from pathlib import Path
 
 from mailflow.config.loading import Loaded
-from mailflow.desk import tables, views
+from mailflow.desk import tables
+from mailflow.desk.status import REVIEW, is_current, kept_summary
 from mailflow.errors import MailflowError
 from mailflow.store import State, Store
 
-REVIEW = ("awaiting_approval", "in_doubt", "blocked")
+
+def drafts_view(store: Store, loaded: Loaded, now: dt.datetime, all_states: bool = False,
+                errors: dict[str, str] | None = None) -> list[dict]:
+    """`drafts`: `draft_rows` of the state. When the checkpoint is the whole state and every
+    current engagement's kept summary holds (desk/status.py), its drafts are those the
+    summaries list, and only the engagements are read (issue 18)."""
+    if not all_states:
+        state = store.load_tables(("engagements",))
+        if state is not None:
+            kept = [kept_summary(loaded, e, now) for e in state.engagements.values()
+                    if is_current(e)]
+            if all(s is not None for s in kept):
+                return _sorted([row for s in kept for row in s.drafts])
+    return draft_rows(store.load(), loaded, now, all_states, errors)
 
 
 def draft_rows(state: State, loaded: Loaded, now: dt.datetime, all_states: bool = False,
@@ -21,6 +35,7 @@ def draft_rows(state: State, loaded: Loaded, now: dt.datetime, all_states: bool 
     An engagement that cannot be planned keeps its drafts' stored times; its error goes
     into `errors` (engagement id -> message) for the caller to show.
     """
+    from mailflow.desk import views
     wanted = REVIEW + (("approved", "planned", "retry") if all_states else ())
     msgs = [m for m in state.messages.values() if m["state"] in wanted
             and not state.engagements[m["engagement"]].get("archived")]
@@ -32,6 +47,11 @@ def draft_rows(state: State, loaded: Loaded, now: dt.datetime, all_states: bool 
     for m in msgs:
         zone = state.engagements[m["engagement"]]["time_zone"]
         rows.append(views.message_row(m, zone, plan.when(m, items.get(m["key"]))))
+    return _sorted(rows)
+
+
+def _sorted(rows: list[dict]) -> list[dict]:
+    """Soonest first, ids in natural order on a tie."""
     return sorted(rows, key=lambda r: (r["goes_out"] or "~", tables.natural_key(r["id"])))
 
 
@@ -43,6 +63,7 @@ def reply_rows(state: State, *, needs_action: bool = False, eid: str | None = No
     Given `loaded`, each row has `suggested_done`: the `mailflow done` commands its intent
     suggests (an invoice paid, access removed).
     """
+    from mailflow.desk import views
     rows = []
     for r in sorted(state.replies.values(), key=lambda r: r.get("received_at") or "",
                     reverse=True):

@@ -17,14 +17,21 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from mailflow import __version__
 from mailflow.desk import tables
-from mailflow.engine.plan_stamp import signature
+from mailflow.engine import plan_stamp
 from mailflow.errors import MailflowError
 from mailflow.store import State
 from mailflow.store.state import AT_REST, now_iso
 
 # what needs the consultant, and in which words
 ATTENTION_STATES = ("in_doubt", "failed", "blocked")
+# the drafts `drafts` lists by default (desk/drafts.py)
+REVIEW = ("awaiting_approval", "in_doubt", "blocked")
+# what a kept summary was made by: one another mailflow made (its cells may read otherwise)
+# does not hold; FORMAT changes with what a summary holds or how it is made
+FORMAT = 2
+MADE_BY = f"{__version__}.{FORMAT}"
 # a checklist item is late from the local midnight after its due date; a kept summary ends
 # this long before that midnight, so that no zone's clock change around midnight makes it late
 LATE_MARGIN = dt.timedelta(hours=3)
@@ -32,7 +39,8 @@ LATE_MARGIN = dt.timedelta(hours=3)
 
 @dataclass
 class Summary:
-    """One engagement as `status` shows it: its row, and its part of "needs you now"."""
+    """One engagement as `status` and `drafts` show it: its row, its part of "needs you
+    now", and its drafts that wait for the consultant (as `drafts` lists them)."""
 
     cells: dict[str, str] = field(default_factory=dict)  # stage id -> its mark
     next_at: dt.datetime | None = None  # when its next email goes out
@@ -41,20 +49,22 @@ class Summary:
     waiting: int = 0  # its drafts waiting for approval
     attention: list[tuple[str, str]] = field(default_factory=list)  # (message key, line)
     wrap_lines: list[str] = field(default_factory=list)  # overdue items, ready to complete
+    drafts: list[dict] = field(default_factory=list)  # desk.views.message_row of each
     data: dict = field(default_factory=dict)  # its JSON row (made only when asked; never kept)
 
     def pack(self) -> str:
         """The summary as kept on the engagement (without its JSON row)."""
         return orjson.dumps([self.cells, self.next_at.isoformat() if self.next_at else None,
                              self.checklist, self.error, self.waiting, self.attention,
-                             self.wrap_lines]).decode()
+                             self.wrap_lines, self.drafts]).decode()
 
     @classmethod
     def unpack(cls, text: str) -> Summary:
         """A summary `pack` kept."""
-        cells, next_at, checklist, error, waiting, attention, wrap_lines = orjson.loads(text)
+        cells, next_at, checklist, error, waiting, attention, wrap_lines, drafts = \
+            orjson.loads(text)
         return cls(cells, _instant(next_at) if next_at else None, checklist, error, waiting,
-                   [tuple(a) for a in attention], wrap_lines)
+                   [tuple(a) for a in attention], wrap_lines, drafts)
 
 
 @dataclass
@@ -173,6 +183,12 @@ def kept_summary(loaded, eng: dict, now: dt.datetime) -> Summary | None:  # noqa
     except MailflowError:
         return None
     return Summary.unpack(packed)
+
+
+def signature(loaded, eng: dict) -> str:  # noqa: ANN001 - a config.loading.Loaded
+    """What a summary is made from: the engagement's plan signature (engine/plan_stamp.py),
+    and the mailflow that makes it."""
+    return f"{MADE_BY}:{plan_stamp.signature(loaded, eng)}"
 
 
 def keep_summaries(w, loaded, now: dt.datetime) -> int:  # noqa: ANN001 - Writer, Loaded
@@ -333,6 +349,15 @@ def _row(summary: Summary, eng: dict, state: State, loaded, items, error: str | 
                             item.due.isoformat() if item and item.due else None),
                         "goes_out": at.isoformat() if at else None,
                         "replies": [r["kind"] for r in replies]}
+    # the drafts `drafts` lists, each at its real send time (desk/drafts.py: draft_rows)
+    by_key = {i.key: i for i in items or ()}
+    for m in msgs:
+        if m["state"] in REVIEW:
+            item = by_key.get(m["key"])
+            bound = holds_until(m, item.due if item is not None else None)
+            if bound is not None:
+                bounds.append(bound)
+            summary.drafts.append(views.message_row(m, zone, when(m, item)))
     # the row's plan is the one `wrapup` would make: planning twice tripled `status`'s time
     wrap = wrapup(state, loaded, eng, now, items or [], msgs)
     bound = late_from(wrap, loaded.context_for(eng).zone)

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from mailflow.desk.drafts import draft_rows, drafts_view
 from mailflow.desk.status import (
     Shared,
     kept_summary,
@@ -41,8 +42,9 @@ AHEAD = (dt.timedelta(0), dt.timedelta(minutes=59), dt.timedelta(hours=7), dt.ti
 
 
 def agree(p: SeamProject, now: dt.datetime) -> int:
-    """Check every kept summary that holds at `now` against a fresh one, and the grid and
-    "needs you now" against those made without kept summaries; how many kept ones held."""
+    """Check every kept summary that holds at `now` against a fresh one, and the grid, "needs
+    you now" and the drafts listed against those made without kept summaries; how many kept
+    ones held."""
     state, loaded = p.state(), p.loaded
     held = 0
     for eid, eng in state.engagements.items():
@@ -55,6 +57,8 @@ def agree(p: SeamProject, now: dt.datetime) -> int:
     grid = status_grid(state, loaded, now, with_data=False)  # kept ones where they hold
     assert [(r.id, r.status, r.cells, r.next_at, r.error, r.checklist) for r in grid.rows] == [
         (r.id, r.status, r.cells, r.next_at, r.error, r.checklist) for r in fresh_grid.rows], now
+    store = p.store
+    assert drafts_view(store, loaded, now) == draft_rows(store.load(), loaded, now)
     assert needs_you_now(state, loaded, now, grid.summaries) == needs_you_now(
         state, loaded, now, summaries(state, loaded, now, list(state.engagements.values()),
                                       with_data=True))
