@@ -107,11 +107,13 @@ def check(store: Store, loaded: Loaded | None = None) -> Findings:
 
 
 def unreferenced_bodies(store: Store, state: State) -> set[str]:
-    """The kept bodies and attachments no message of the hot state refers to (lists them)."""
+    """The kept bodies, attachments and prebuilt messages no message of the hot state refers
+    to (lists them)."""
     folder = store.dir / BODIES_DIR
     if not folder.is_dir():
         return set()
-    kept = {p.name.split(".", 1)[0] for p in folder.glob("*/*") if p.suffix in (".json", ".bin")}
+    kept = {p.name.split(".", 1)[0] for p in folder.glob("*/*")
+            if p.suffix in (".json", ".bin", ".eml")}
     return kept - referenced(list(state.messages.values()))
 
 

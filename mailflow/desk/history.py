@@ -78,13 +78,15 @@ def housekeeping(store: Store, unreferenced: Callable[[], set[str]],
 
 
 def remove_bodies(store: Store, refs: set[str]) -> int:
-    """Delete body and attachment files by reference (none is referred to by the hot state)."""
+    """Delete body, attachment and prebuilt-message files by reference (none is referred to
+    by the hot state)."""
     folders = set()
     removed = 0
     for ref in sorted(refs):
         if ref.startswith("mem-"):
             continue
-        for path in (store.body_path(ref), store.attachment_path(ref)):
+        for path in (store.body_path(ref), store.attachment_path(ref),
+                     store.wire_copy_path(ref)):
             if not path.exists():
                 continue
             with io(path, "delete a body no record refers to"):

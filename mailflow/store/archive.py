@@ -160,11 +160,15 @@ def build(state: State, eid: str, events: list[dict], moved_at: str,
 
 
 def referenced(records: list[dict]) -> set[str]:
-    """The body and attachment files a list of messages (or events' message parts) name."""
+    """The body, attachment and prebuilt-message files a list of messages (or events'
+    message parts) name."""
     refs: set[str] = set()
     for m in records:
         if m.get("body"):
             refs.add(m["body"])
+        prebuilt = m.get("prebuilt")
+        if isinstance(prebuilt, dict) and prebuilt.get("ref"):
+            refs.add(prebuilt["ref"])
         for a in m.get("attachments") or ():
             if isinstance(a, dict) and a.get("ref"):
                 refs.add(a["ref"])

@@ -65,6 +65,11 @@ def test_an_engagement_ended_long_ago_moves_out_with_its_history_and_sent_text(s
     assert {m["key"] for m in data["messages"]} == {k for k in before.messages
                                                     if k.startswith(f"{EID}/")}
     assert data["bodies"][sent_msg["body"]] == {"html": html, "text": text}
+    # the message as it went on the wire (a cache beside the bodies) goes with it
+    store = Store(sent.project.state_dir)
+    wire = [store.wire_copy_path(m["prebuilt"]["ref"]) for k, m in before.messages.items()
+            if k.startswith(f"{EID}/") and m.get("prebuilt")]
+    assert wire and not [p for p in wire if p.exists()]
     assert [e["seq"] for e in data["events"]] == events_before
     # replaying the journal from nothing gives the same state as the checkpoint
     rebuilt, _ = Store(sent.project.state_dir).load_at(trust_checkpoint=False)
