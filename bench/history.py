@@ -90,6 +90,8 @@ def archive_figure(bench, run_child, cmd, Row) -> None:  # noqa: ANN001, N803
     active, archived = bench.sizes.archive
     alone = bench.idle_project(active)
     project = data.new_project(bench.work / f"archive-{archived}")
+    with project.config_path.open("a") as f:  # as the project of `alone`: cron's steady
+        f.write("\n[digest]\nenabled = false\n")  # state (the day's digest went at 08:30)
     t0 = time.perf_counter()
     data.write_store(project, bench.seed, active + archived)  # the first `active` as `alone`
     store = Store(project.state_dir)
