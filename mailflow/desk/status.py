@@ -209,8 +209,13 @@ def keep_summaries(w, loaded, now: dt.datetime) -> int:  # noqa: ANN001 - Writer
             continue  # an unknown sequence: its row is its error, made by each view
         text = eng.get("shown")
         if text:
-            k_stamp, k_since, k_until, _ = text.split("\t", 3)
-            if k_stamp == stamp and (k_until == k_since or _holds(k_since, k_until, at)):
+            # (the three fields before the packed summary, without copying it: an idle run
+            # looks at every engagement's)
+            a = text.find("\t")
+            b = text.find("\t", a + 1)
+            c = text.find("\t", b + 1)
+            k_since, k_until = text[a + 1:b], text[b + 1:c]
+            if text[:a] == stamp and (k_until == k_since or _holds(k_since, k_until, at)):
                 continue  # it holds (or cannot be kept until the engagement changes)
         shared = shared or Shared(state)
         try:
