@@ -634,3 +634,99 @@ def compile_templates_once() -> None:
     # hidden from the tracebacks Jinja2 rewrites, as its own compile is
     internal_code.add(compile.__code__)
     jinja2.Environment.compile = compile
+
+
+# -- a state machine of two engagements (New York, and Berlin across its DST change) -----------
+
+MACHINE_START = "2027-01-11T08:00"  # New York wall time, as SeamProject.at reads it
+MACHINE_ENGAGEMENTS = {  # id -> (zone, contract end, client address)
+    "northwind-2026": ("America/New_York", "2027-02-12", "mj.alvarez@northwind.example"),
+    "berlin": ("Europe/Berlin", "2027-04-02", "kunde@berlin.example"),
+}
+
+
+def two_engagements_machine():  # noqa: ANN201 - a RuleBasedStateMachine subclass
+    """The base of the hypothesis state machines that drive two engagements through ticks
+    (cron down over a due date too), approvals and rejections, pauses lifted, and servers
+    refusing for a while; subclasses add their own rules and the invariants they check."""
+    import datetime as dt
+    import shutil
+    import tempfile
+
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
+
+    from mailflow.engine.outcomes import Outcome
+
+    class TwoEngagements(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tmp = Path(tempfile.mkdtemp(prefix="mailflow-machine-"))
+            self.p = SeamProject(self.tmp)
+            self.now = dt.datetime.fromisoformat(MACHINE_START)
+
+        def teardown(self) -> None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+        @property
+        def when(self) -> str:
+            return self.now.isoformat(timespec="minutes")
+
+        def status(self, eid: str) -> str | None:
+            """The engagement's status; None once it moved out, a month after it ended."""
+            return (self.p.state().engagements.get(eid) or {}).get("status")
+
+        @initialize()
+        def engagements(self) -> None:
+            for eid, (zone, end, to) in MACHINE_ENGAGEMENTS.items():
+                path = self.p.proj.write_engagement(eid, self.p.proj.example(**{
+                    r'^id = "northwind-2026"': f'id = "{eid}"',
+                    r"^time_zone = .*$": f'time_zone = "{zone}"',
+                    r"^contract_end = .*$": f"contract_end = {end}",
+                    r"^handover_date = .*$": f"handover_date = {end}",
+                    r"mj\.alvarez@northwind\.example": to}))
+                self.p.add(path, when=self.when)
+
+        @rule(step=st.sampled_from([dt.timedelta(minutes=20), dt.timedelta(hours=3),
+                                    dt.timedelta(days=1), dt.timedelta(days=4),
+                                    dt.timedelta(days=9)]))  # (cron down over a due date)
+        def tick(self, step: dt.timedelta) -> None:
+            self.now += step
+            self.p.tick(self.when)
+
+        @rule(data=st.data(), approve=st.booleans())
+        def the_consultant_decides_on_one_draft(self, data, approve: bool) -> None:  # noqa: ANN001
+            from mailflow.desk.actions import approve as approve_msg
+            from mailflow.desk.actions import reject
+            waiting = sorted(k for k, m in self.p.messages.items()
+                             if m["state"] == "awaiting_approval")
+            if not waiting:
+                return
+            key = data.draw(st.sampled_from(waiting))
+            with self.p.store.writer() as w:
+                msg = w.state.messages[key]
+                if approve:
+                    approve_msg(w, msg, "test", self.p.at(self.when))
+                else:
+                    reject(w, msg, "test", "not needed", self.p.at(self.when))
+                w.save()
+
+        @rule(eid=st.sampled_from(sorted(MACHINE_ENGAGEMENTS)), pause=st.booleans())
+        def the_consultant_pauses_or_resumes(self, eid: str, pause: bool) -> None:
+            from mailflow.desk.actions import set_status
+            if self.status(eid) not in ("active", "paused"):
+                return
+            with self.p.store.writer() as w:
+                set_status(w, eid, "paused" if pause else "active", self.p.at(self.when))
+                w.save()
+
+        @rule(fault=st.sampled_from(["refuse", "down", "up"]))
+        def the_server_refuses_for_a_while(self, fault: str) -> None:
+            t = self.p.transport
+            if fault == "refuse":  # the next two attempts to each client: retried later
+                for _, _, to in MACHINE_ENGAGEMENTS.values():
+                    t.answer(to, Outcome.TEMPORARY, "451 later", times=2)
+            else:
+                t.down = "connection refused" if fault == "down" else None
+
+    return TwoEngagements

@@ -13,96 +13,25 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import tempfile
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import invariant, rule
 
-from mailflow.engine.outcomes import Outcome
 from mailflow.engine.records import PENDING
-from tests.helpers import SeamProject
+from tests.helpers import MACHINE_ENGAGEMENTS as ENGAGEMENTS
+from tests.helpers import two_engagements_machine
 
-START = dt.datetime(2027, 1, 11, 8, 0)  # New York wall time, as SeamProject.at reads it
 START_ZONE = ZoneInfo("America/New_York")
-ENGAGEMENTS = {  # id -> (zone, contract end, client address)
-    "northwind-2026": ("America/New_York", "2027-02-12", "mj.alvarez@northwind.example"),
-    "berlin": ("Europe/Berlin", "2027-04-02", "kunde@berlin.example"),
-}
 
 
-class SendTimes(RuleBasedStateMachine):
+class SendTimes(two_engagements_machine()):
     """Ticks, approvals, rejections, pauses and refusals; the views checked after each."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.tmp = Path(tempfile.mkdtemp(prefix="mailflow-sendtimes-"))
-        self.p = SeamProject(self.tmp)
-        self.now = START
         self.checked = 0
-
-    def teardown(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    @property
-    def when(self) -> str:
-        return self.now.isoformat(timespec="minutes")
-
-    @initialize()
-    def engagements(self) -> None:
-        for eid, (zone, end, to) in ENGAGEMENTS.items():
-            path = self.p.proj.write_engagement(eid, self.p.proj.example(**{
-                r'^id = "northwind-2026"': f'id = "{eid}"',
-                r"^time_zone = .*$": f'time_zone = "{zone}"',
-                r"^contract_end = .*$": f"contract_end = {end}",
-                r"^handover_date = .*$": f"handover_date = {end}",
-                r"mj\.alvarez@northwind\.example": to}))
-            self.p.add(path, when=self.when)
-
-    @rule(step=st.sampled_from([dt.timedelta(minutes=20), dt.timedelta(hours=3),
-                                dt.timedelta(days=1), dt.timedelta(days=4),
-                                dt.timedelta(days=9)]))  # (cron down over a due date)
-    def tick(self, step: dt.timedelta) -> None:
-        self.now += step
-        self.p.tick(self.when)
-
-    @rule(data=st.data(), approve=st.booleans())
-    def the_consultant_decides_on_one_draft(self, data, approve: bool) -> None:  # noqa: ANN001
-        from mailflow.desk.actions import approve as approve_msg
-        from mailflow.desk.actions import reject
-        waiting = sorted(k for k, m in self.p.messages.items()
-                         if m["state"] == "awaiting_approval")
-        if not waiting:
-            return
-        key = data.draw(st.sampled_from(waiting))
-        with self.p.store.writer() as w:
-            msg = w.state.messages[key]
-            if approve:
-                approve_msg(w, msg, "test", self.p.at(self.when))
-            else:
-                reject(w, msg, "test", "not needed", self.p.at(self.when))
-            w.save()
-
-    @rule(eid=st.sampled_from(sorted(ENGAGEMENTS)), pause=st.booleans())
-    def the_consultant_pauses_or_resumes(self, eid: str, pause: bool) -> None:
-        from mailflow.desk.actions import set_status
-        if self.p.state().engagements[eid]["status"] not in ("active", "paused"):
-            return
-        with self.p.store.writer() as w:
-            set_status(w, eid, "paused" if pause else "active", self.p.at(self.when))
-            w.save()
-
-    @rule(fault=st.sampled_from(["refuse", "down", "up"]))
-    def the_server_refuses_for_a_while(self, fault: str) -> None:
-        t = self.p.transport
-        if fault == "refuse":  # the next two attempts to each client: retried later
-            for _, _, to in ENGAGEMENTS.values():
-                t.answer(to, Outcome.TEMPORARY, "451 later", times=2)
-        else:
-            t.down = "connection refused" if fault == "down" else None
 
     @rule(ahead=st.sampled_from([dt.timedelta(minutes=50), dt.timedelta(days=2),
                                  dt.timedelta(days=9)]))
