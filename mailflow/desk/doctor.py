@@ -166,17 +166,17 @@ def _check_kept(state: State, loaded: Loaded, out: Findings) -> None:
 def _check_shown(state: State, loaded: Loaded, out: Findings) -> None:
     """A status summary kept by a run, while its signature holds, is what `status` makes at
     each end of the span it holds for: views show it instead (desk/status.py)."""
-    from mailflow.desk.status import Shared, Summary, signature, summarize
+    from mailflow.desk.status import Shared, Summary, kept_fields, signature, summarize
     shared = Shared(state)
     for eid, eng in state.engagements.items():
         text = eng.get("shown")
         if not text:
             continue
-        stamp, since, until, packed = text.split("\t", 3)
+        stamp, since, until, start = kept_fields(text)
         try:
             if until == since or stamp != signature(loaded, eng):
                 continue  # not kept (it moves with `now`), or void: nothing is shown from it
-            kept = Summary.unpack(packed)
+            kept = Summary.unpack(text[start:])
             start = dt.datetime.fromisoformat(since)
             ends = [start] + ([dt.datetime.fromisoformat(until) - dt.timedelta(seconds=1)]
                               if until else [])

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mailflow.config.loading import Loaded
 from mailflow.desk import tables
-from mailflow.desk.status import REVIEW, is_current, kept_summary
+from mailflow.desk.status import all_kept
+from mailflow.engine.records import REVIEW
 from mailflow.errors import MailflowError
 from mailflow.store import State, Store
 
@@ -19,12 +20,9 @@ def drafts_view(store: Store, loaded: Loaded, now: dt.datetime, all_states: bool
     current engagement's kept summary holds (desk/status.py), its drafts are those the
     summaries list, and only the engagements are read (issue 18)."""
     if not all_states:
-        state = store.load_tables(("engagements",))
-        if state is not None:
-            kept = [kept_summary(loaded, e, now) for e in state.engagements.values()
-                    if is_current(e)]
-            if all(s is not None for s in kept):
-                return _sorted([row for s in kept for row in s.drafts])
+        held = all_kept(store, loaded, now, ("engagements",))
+        if held is not None:
+            return _sorted([row for s in held[1].values() for row in s.drafts])
     return draft_rows(store.load(), loaded, now, all_states, errors)
 
 

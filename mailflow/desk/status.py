@@ -20,14 +20,13 @@ import orjson
 from mailflow import __version__
 from mailflow.desk import tables
 from mailflow.engine import plan_stamp
+from mailflow.engine.records import REVIEW
 from mailflow.errors import MailflowError
 from mailflow.store import State
 from mailflow.store.state import AT_REST, now_iso
 
 # what needs the consultant, and in which words
 ATTENTION_STATES = ("in_doubt", "failed", "blocked")
-# the drafts `drafts` lists by default (desk/drafts.py)
-REVIEW = ("awaiting_approval", "in_doubt", "blocked")
 # what a kept summary was made by: one another mailflow made (its cells may read otherwise)
 # does not hold; FORMAT changes with what a summary holds or how it is made
 FORMAT = 2
@@ -111,15 +110,11 @@ def status_view(store, loaded, now: dt.datetime, archived: bool = False,  # noqa
     every current engagement's kept summary holds, only the engagements and replies are read:
     the messages, most of the bytes, are not (issue 18)."""
     if not archived and not with_data:
-        state = store.load_tables(("engagements", "replies"))
-        if state is not None:
-            made = {}
-            for eng in state.engagements.values():
-                if is_current(eng):
-                    made[eng["id"]] = kept_summary(loaded, eng, now)
-            if all(s is not None for s in made.values()):
-                grid = status_grid(state, loaded, now, made=made)
-                return grid, needs_you_now(state, loaded, now, made)
+        held = all_kept(store, loaded, now, ("engagements", "replies"))
+        if held is not None:
+            state, made = held
+            grid = status_grid(state, loaded, now, made=made)
+            return grid, needs_you_now(state, loaded, now, made)
     state = store.load()
     if archived:  # and those moved out into archives (reads every one: only when asked)
         from mailflow.desk.actions import find_engagement
@@ -127,6 +122,24 @@ def status_view(store, loaded, now: dt.datetime, archived: bool = False,  # noqa
             find_engagement(state, eid, archived_ok=True)
     grid = status_grid(state, loaded, now, archived=archived, with_data=with_data)
     return grid, needs_you_now(state, loaded, now, None if archived else grid.summaries)
+
+
+def all_kept(store, loaded, now: dt.datetime, only: tuple[str, ...]  # noqa: ANN001
+             ) -> tuple[State, dict[str, Summary]] | None:
+    """The tables `only` of the checkpoint and every current engagement's kept summary,
+    when the checkpoint is the whole state and every one holds at `now`; else None (a view
+    then loads the whole state): `status` and `drafts` read no message then (issue 18)."""
+    state = store.load_tables(only)
+    if state is None:
+        return None
+    made = {}
+    for eng in state.engagements.values():
+        if is_current(eng):
+            summary = kept_summary(loaded, eng, now)
+            if summary is None:
+                return None
+            made[eng["id"]] = summary
+    return state, made
 
 
 def status_grid(state: State, loaded, now: dt.datetime, archived: bool = False,  # noqa: ANN001
@@ -174,7 +187,7 @@ def kept_summary(loaded, eng: dict, now: dt.datetime) -> Summary | None:  # noqa
     text = eng.get("shown")
     if not text or not is_current(eng):
         return None
-    stamp, since, until, packed = text.split("\t", 3)
+    stamp, since, until, start = kept_fields(text)
     if not _holds(since, until, now_iso(now)):
         return None
     try:
@@ -182,7 +195,17 @@ def kept_summary(loaded, eng: dict, now: dt.datetime) -> Summary | None:  # noqa
             return None
     except MailflowError:
         return None
-    return Summary.unpack(packed)
+    return Summary.unpack(text[start:])
+
+
+def kept_fields(text: str) -> tuple[str, str, str, int]:
+    """A kept summary's stamp, since and until, and where its packed summary starts (the
+    `shown` field: the four joined by tabs; read without copying the packed part, since an
+    idle run looks at every engagement's)."""
+    a = text.find("\t")
+    b = text.find("\t", a + 1)
+    c = text.find("\t", b + 1)
+    return text[:a], text[a + 1:b], text[b + 1:c], c + 1
 
 
 def signature(loaded, eng: dict) -> str:  # noqa: ANN001 - a config.loading.Loaded
@@ -209,18 +232,13 @@ def keep_summaries(w, loaded, now: dt.datetime) -> int:  # noqa: ANN001 - Writer
             continue  # an unknown sequence: its row is its error, made by each view
         text = eng.get("shown")
         if text:
-            # (the three fields before the packed summary, without copying it: an idle run
-            # looks at every engagement's)
-            a = text.find("\t")
-            b = text.find("\t", a + 1)
-            c = text.find("\t", b + 1)
-            k_since, k_until = text[a + 1:b], text[b + 1:c]
-            if text[:a] == stamp and (k_until == k_since or _holds(k_since, k_until, at)):
+            k_stamp, k_since, k_until, _ = kept_fields(text)
+            if k_stamp == stamp and (k_until == k_since or _holds(k_since, k_until, at)):
                 continue  # it holds (or cannot be kept until the engagement changes)
         shared = shared or Shared(state)
         try:
             result = summarize(state, loaded, eng, now, shared)
-        except Exception:  # noqa: BLE001 - `status` makes it itself, and shows what broke
+        except MailflowError:  # (as planning: its view shows why; a bug is not swallowed)
             continue
         if not result.keepable:
             until = at
